@@ -1,0 +1,108 @@
+/** `chatport serve`: load the configured models and serve the OpenAI API. */
+import { Command, InvalidArgumentError } from "commander";
+import pino from "pino";
+import { parseModelArg, resolveConfig, type ModelSpec, type ServeConfig } from "../config.js";
+import { LlamaEngine } from "../engines/llama/llama-engine.js";
+import { getRuntime } from "../engines/llama/llama-runtime.js";
+import { resolveModelSource } from "../engines/llama/model-source.js";
+import { ModelRegistry } from "../gateway/model-registry.js";
+import { buildServer } from "../server/app.js";
+
+function intArg(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer.`);
+    return n;
+  };
+}
+
+interface ServeFlags {
+  config?: string;
+  model: ModelSpec[];
+  host?: string;
+  port?: number;
+  apiKey?: string;
+  parallel?: number;
+  ctx?: number;
+  threads?: number;
+  maxWaiting?: number;
+}
+
+export async function serve(config: ServeConfig): Promise<void> {
+  const logger = pino({ level: config.logLevel, redact: ["req.headers.authorization", "apiKey"] });
+  const registry = new ModelRegistry();
+  const llama = await getRuntime(logger);
+  for (const spec of config.models) {
+    const modelPath = await resolveModelSource(spec.source, config.cacheDir, process.stderr.isTTY);
+    registry.add(
+      await LlamaEngine.load(llama, {
+        id: spec.id,
+        modelPath,
+        parallel: config.parallel,
+        contextSize: config.ctx,
+        threads: config.threads,
+        maxWaiting: config.maxWaiting,
+        logger,
+      }),
+    );
+  }
+  const app = buildServer({ registry, logger, apiKey: config.apiKey, bodyLimit: config.bodyLimit });
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
+  logger.info({ host: config.host, port, models: config.models.map((m) => m.id), auth: config.apiKey !== null }, "chatport listening");
+
+  let closing = false;
+  const shutdown = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, "shutting down");
+    void app
+      .close()
+      .then(() => registry.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+export function serveCommand(): Command {
+  return new Command("serve")
+    .description("Serve OpenAI-compatible chat completions from GGUF models")
+    .option("--config <file>", "JSON config file")
+    .option(
+      "--model <ID=SOURCE>",
+      "model to serve: ID=./file.gguf or ID=hf:owner/repo/file.gguf (repeatable)",
+      (value: string, previous: ModelSpec[]) => [...previous, parseModelArg(value)],
+      [] as ModelSpec[],
+    )
+    .option("--host <host>", "address to listen on (default 127.0.0.1)")
+    .option("--port <port>", "port (default 8000; 0 picks a free one)", intArg("--port"))
+    .option("--api-key <key>", "require `Authorization: Bearer <key>` on /v1 routes")
+    .option("--parallel <n>", "sequences decoded together per model (default 4)", intArg("--parallel"))
+    .option("--ctx <n>", "context tokens per sequence (default 4096)", intArg("--ctx"))
+    .option("--threads <n>", "CPU threads (default: the cores this process may use)", intArg("--threads"))
+    .option("--max-waiting <n>", "requests that may queue per model before 503 (default 64)", intArg("--max-waiting"))
+    .action(async (flags: ServeFlags) => {
+      const config = resolveConfig(
+        {
+          host: flags.host,
+          port: flags.port,
+          apiKey: flags.apiKey,
+          models: flags.model.length > 0 ? flags.model : undefined,
+          parallel: flags.parallel,
+          ctx: flags.ctx,
+          threads: flags.threads,
+          maxWaiting: flags.maxWaiting,
+        },
+        flags.config,
+      );
+      await serve(config);
+    });
+}

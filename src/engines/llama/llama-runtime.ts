@@ -1,0 +1,31 @@
+/**
+ * One llama.cpp runtime per process. node-llama-cpp's default thread count
+ * over-subscribes small machines (4 threads on 2 cores decodes ~50x slower),
+ * so the thread count is always set explicitly.
+ */
+import os from "node:os";
+import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
+import type { Logger } from "pino";
+
+let runtime: Promise<Llama> | null = null;
+
+/** Threads the process may actually use: the CPU affinity mask, never more. */
+export function defaultThreads(): number {
+  return Math.max(1, os.availableParallelism());
+}
+
+export function getRuntime(logger: Logger): Promise<Llama> {
+  runtime ??= getLlama({
+    gpu: "auto",
+    build: "never",
+    maxThreads: defaultThreads(),
+    logLevel: LlamaLogLevel.warn,
+    logger: (level, message) => {
+      const text = message.trim();
+      if (text === "") return;
+      if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) logger.error({ component: "llama.cpp" }, text);
+      else logger.warn({ component: "llama.cpp" }, text);
+    },
+  });
+  return runtime;
+}

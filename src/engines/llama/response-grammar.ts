@@ -1,0 +1,88 @@
+/**
+ * response_format → a llama.cpp grammar that makes the output parse (and, for
+ * json_schema, validate) by construction.
+ *
+ * node-llama-cpp compiles a subset of JSON Schema to GBNF. A keyword outside
+ * that subset would be silently ignored and the output could then violate the
+ * schema, so such schemas are refused with a 400 that names the keyword.
+ */
+import { Ajv } from "ajv";
+import type { Llama, LlamaGrammar } from "node-llama-cpp";
+import { invalidRequest } from "../../protocol/errors.js";
+import type { ResponseFormat } from "../../protocol/chat-request.js";
+
+const schemaParam = "response_format.json_schema.schema";
+
+/** Keywords the grammar compiler enforces (or that only annotate). */
+const supportedKeywords = new Set([
+  "type", "properties", "required", "additionalProperties", "enum", "const", "oneOf", "anyOf",
+  "items", "prefixItems", "minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties",
+  "format", "$defs", "definitions", "$ref", "$schema", "$id", "$comment",
+  "title", "description", "default", "examples", "deprecated", "readOnly", "writeOnly",
+]);
+const supportedFormats = new Set(["date", "time", "date-time"]);
+const schemaMapKeywords = new Set(["properties", "$defs", "definitions"]);
+const schemaListKeywords = new Set(["oneOf", "anyOf", "prefixItems"]);
+
+const metaValidator = new Ajv({ strict: false, validateSchema: true });
+
+function refuse(message: string): never {
+  throw invalidRequest(message, schemaParam, "invalid_json_schema");
+}
+
+/** Walks the schema, refusing what the grammar cannot enforce; returns a copy the compiler understands. */
+function toGrammarSchema(node: unknown, pointer: string): unknown {
+  if (typeof node === "boolean") {
+    if (node) return {};
+    refuse(`The schema 'false' at '${pointer || "/"}' can never be satisfied.`);
+  }
+  if (typeof node !== "object" || node === null || Array.isArray(node)) {
+    refuse(`Expected a schema object at '${pointer || "/"}'.`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    const at = `${pointer}/${key}`;
+    if (!supportedKeywords.has(key)) {
+      refuse(`The JSON Schema keyword '${key}' at '${at}' is not supported for constrained generation.`);
+    }
+    if (key === "format" && (typeof value !== "string" || !supportedFormats.has(value))) {
+      refuse(`The format '${String(value)}' at '${at}' is not supported (supported: date, time, date-time).`);
+    }
+    if (key === "$ref" && (typeof value !== "string" || !/^#\/(\$defs|definitions)\/[^/]+$/.test(value))) {
+      refuse(`Only local references of the form '#/$defs/<name>' are supported ('${String(value)}' at '${at}').`);
+    }
+    if (schemaMapKeywords.has(key) && typeof value === "object" && value !== null) {
+      const mapped: Record<string, unknown> = {};
+      for (const [name, sub] of Object.entries(value)) mapped[name] = toGrammarSchema(sub, `${at}/${name}`);
+      out[key === "definitions" ? "$defs" : key] = mapped;
+    } else if (schemaListKeywords.has(key) && Array.isArray(value)) {
+      // anyOf is generated as oneOf: the output matches the alternative it was generated from.
+      out[key === "anyOf" ? "oneOf" : key] = value.map((sub, i) => toGrammarSchema(sub, `${at}/${i}`));
+    } else if ((key === "items" || key === "additionalProperties") && typeof value === "object" && value !== null) {
+      out[key] = toGrammarSchema(value, at);
+    } else if (key === "$ref" && typeof value === "string") {
+      out[key] = value.replace("#/definitions/", "#/$defs/");
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+export async function grammarForResponseFormat(llama: Llama, format: ResponseFormat): Promise<LlamaGrammar | null> {
+  if (format.type === "text") return null;
+  if (format.type === "json_object") return llama.getGrammarFor("json");
+  try {
+    metaValidator.compile(format.schema);
+  } catch (err) {
+    refuse(`Invalid JSON Schema: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const grammarSchema = toGrammarSchema(format.schema, "");
+  try {
+    // The library types schemas known at compile time; ours arrive as JSON at run time.
+    const compile = llama.createGrammarForJsonSchema.bind(llama) as unknown as (schema: unknown) => Promise<LlamaGrammar>;
+    return await compile(grammarSchema);
+  } catch (err) {
+    refuse(`The JSON Schema cannot be compiled to a grammar: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}

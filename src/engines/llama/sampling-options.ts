@@ -1,0 +1,57 @@
+/**
+ * OpenAI sampling parameters → node-llama-cpp evaluate options.
+ *
+ * node-llama-cpp defaults differ from OpenAI's (top_k 40, top_p 0.95, seed =
+ * current second), so every value is passed explicitly: OpenAI semantics are
+ * top_k off, top_p 1, and a fresh random seed when the request has none.
+ */
+import { randomInt } from "node:crypto";
+import { TokenBias, type LlamaGrammarEvaluationState, type LlamaModel, type SequenceEvaluateOptions, type Token } from "node-llama-cpp";
+import type { SamplingParams } from "../../protocol/chat-request.js";
+
+/** Penalties look at this many of the most recent completion tokens (llama.cpp's default window). */
+const penaltyWindow = 64;
+
+export function buildTokenBias(model: LlamaModel, logitBias: ReadonlyMap<number, number>): TokenBias | undefined {
+  if (logitBias.size === 0) return undefined;
+  const bias = new TokenBias(model.tokenizer);
+  for (const [token, logit] of logitBias) {
+    bias.set(token as Token, logit <= -100 ? "never" : { logit });
+  }
+  return bias;
+}
+
+export function resolveSeed(sampling: SamplingParams, choiceIndex: number): number {
+  const base = sampling.seed ?? randomInt(0, 2 ** 32);
+  return (base + choiceIndex) >>> 0;
+}
+
+export function buildEvaluateOptions(
+  sampling: SamplingParams,
+  seed: number,
+  tokenBias: TokenBias | undefined,
+  grammarState: LlamaGrammarEvaluationState | undefined,
+  generated: readonly Token[],
+): SequenceEvaluateOptions {
+  const penalised =
+    sampling.repetitionPenalty !== 1 || sampling.presencePenalty !== 0 || sampling.frequencyPenalty !== 0;
+  return {
+    temperature: sampling.temperature,
+    topK: sampling.topK,
+    topP: sampling.topP,
+    minP: sampling.minP,
+    seed,
+    tokenBias,
+    grammarEvaluationState: grammarState,
+    repeatPenalty: penalised
+      ? {
+          punishTokens: () => generated.slice(-penaltyWindow),
+          maxPunishTokens: penaltyWindow,
+          penalty: sampling.repetitionPenalty,
+          presencePenalty: sampling.presencePenalty,
+          frequencyPenalty: sampling.frequencyPenalty,
+        }
+      : undefined,
+    yieldEogToken: true,
+  };
+}

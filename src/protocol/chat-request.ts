@@ -1,0 +1,278 @@
+/**
+ * The wire schema of `POST /v1/chat/completions` requests (zod) and its
+ * normalisation into the engine-facing {@link ChatRequest}.
+ *
+ * Unknown fields are ignored, as OpenAI does; known fields with a wrong type
+ * or range are a 400 whose `param` names the field (`messages[2].role`).
+ */
+import { z } from "zod";
+import { invalidRequest, type ApiError } from "./errors.js";
+
+const toolNamePattern = /^[a-zA-Z0-9_-]{1,64}$/;
+
+const textPart = z.object({ type: z.literal("text"), text: z.string() });
+const imagePart = z.object({
+  type: z.literal("image_url"),
+  image_url: z.object({ url: z.string(), detail: z.enum(["auto", "low", "high"]).optional() }),
+});
+const audioPart = z.object({
+  type: z.literal("input_audio"),
+  input_audio: z.object({ data: z.string(), format: z.string() }),
+});
+const filePart = z.object({ type: z.literal("file"), file: z.object({}).passthrough() });
+const refusalPart = z.object({ type: z.literal("refusal"), refusal: z.string() });
+
+const userContentPart = z.discriminatedUnion("type", [textPart, imagePart, audioPart, filePart]);
+const assistantContentPart = z.discriminatedUnion("type", [textPart, refusalPart]);
+
+const toolCallSchema = z.object({
+  id: z.string(),
+  type: z.literal("function"),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
+
+const messageSchema = z.discriminatedUnion("role", [
+  z.object({ role: z.literal("system"), content: z.union([z.string(), z.array(textPart)]), name: z.string().optional() }),
+  z.object({ role: z.literal("developer"), content: z.union([z.string(), z.array(textPart)]), name: z.string().optional() }),
+  z.object({ role: z.literal("user"), content: z.union([z.string(), z.array(userContentPart)]), name: z.string().optional() }),
+  z.object({
+    role: z.literal("assistant"),
+    content: z.union([z.string(), z.array(assistantContentPart), z.null()]).optional(),
+    name: z.string().optional(),
+    refusal: z.string().nullable().optional(),
+    tool_calls: z.array(toolCallSchema).optional(),
+    reasoning_content: z.string().nullable().optional(),
+  }),
+  z.object({ role: z.literal("tool"), content: z.union([z.string(), z.array(textPart)]), tool_call_id: z.string() }),
+  z.object({ role: z.literal("function"), content: z.string().nullable(), name: z.string() }),
+]);
+
+const jsonSchemaFormat = z.object({
+  name: z.string().regex(toolNamePattern, "must match ^[a-zA-Z0-9_-]{1,64}$"),
+  description: z.string().optional(),
+  schema: z.record(z.string(), z.unknown()).optional(),
+  strict: z.boolean().nullable().optional(),
+});
+
+const responseFormatSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text") }),
+  z.object({ type: z.literal("json_object") }),
+  z.object({ type: z.literal("json_schema"), json_schema: jsonSchemaFormat }),
+]);
+
+const intTokens = z.number().int().min(1);
+
+export const chatCompletionRequestSchema = z.object({
+  model: z.string().min(1),
+  messages: z.array(messageSchema).min(1, "messages must contain at least one message"),
+  stream: z.boolean().nullable().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+  n: z.number().int().min(1).max(128).nullable().optional(),
+  temperature: z.number().min(0).max(2).nullable().optional(),
+  top_p: z.number().min(0).max(1).nullable().optional(),
+  top_k: z.number().int().min(-1).nullable().optional(),
+  min_p: z.number().min(0).max(1).nullable().optional(),
+  max_tokens: intTokens.nullable().optional(),
+  max_completion_tokens: intTokens.nullable().optional(),
+  stop: z
+    .union([z.string().min(1), z.array(z.string().min(1)).max(4, "stop may contain at most 4 sequences")])
+    .nullable()
+    .optional(),
+  presence_penalty: z.number().min(-2).max(2).nullable().optional(),
+  frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
+  repetition_penalty: z.number().gt(0).max(2).nullable().optional(),
+  logit_bias: z.record(z.string().regex(/^\d+$/, "keys must be token ids"), z.number().min(-100).max(100)).nullable().optional(),
+  logprobs: z.boolean().nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  seed: z.number().int().nullable().optional(),
+  user: z.string().optional(),
+  response_format: responseFormatSchema.nullable().optional(),
+  tools: z.array(z.unknown()).max(128).nullable().optional(),
+  tool_choice: z.unknown().optional(),
+  parallel_tool_calls: z.boolean().nullable().optional(),
+  functions: z.array(z.unknown()).nullable().optional(),
+  function_call: z.unknown().optional(),
+  reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high"]).nullable().optional(),
+  /** vLLM extension: keep generating past end-of-generation tokens (benchmarks). */
+  ignore_eos: z.boolean().optional(),
+  /** MindIE extension: stream chunks carry `full_text`, the text so far. */
+  fullTextEnabled: z.boolean().optional(),
+  /** MindIE extension (opt-in): `usage.prefill_time` and `usage.decode_time_arr` in ms. */
+  usage_timings: z.boolean().optional(),
+});
+
+export type ChatCompletionRequestBody = z.infer<typeof chatCompletionRequestSchema>;
+
+export type ChatRole = "system" | "user" | "assistant";
+
+/** One message after normalisation: developer → system, text parts joined. */
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
+
+export type ResponseFormat =
+  | { type: "text" }
+  | { type: "json_object" }
+  | { type: "json_schema"; name: string; schema: Record<string, unknown>; strict: boolean };
+
+export interface SamplingParams {
+  temperature: number;
+  topP: number;
+  /** 0 disables. */
+  topK: number;
+  minP: number;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  repetitionPenalty: number;
+  /** token id → additive logit bias (−100 bans, +100 forces). */
+  logitBias: Map<number, number>;
+  /** Unsigned 32-bit seed for choice 0; choice i uses seed + i. Null: random. */
+  seed: number | null;
+}
+
+/** What an engine receives: validated, defaults applied, OpenAI quirks resolved. */
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  n: number;
+  stream: boolean;
+  includeUsage: boolean;
+  /** Null: until the context is full. */
+  maxTokens: number | null;
+  stop: string[];
+  sampling: SamplingParams;
+  responseFormat: ResponseFormat;
+  ignoreEos: boolean;
+  user: string | null;
+  extras: { fullText: boolean; usageTimings: boolean };
+}
+
+/** `["messages", 2, "role"]` → `messages[2].role` */
+export function formatParamPath(path: ReadonlyArray<PropertyKey>): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+function issueToError(issue: z.core.$ZodIssue): ApiError {
+  const param = formatParamPath(issue.path);
+  let message = issue.message;
+  const options = (issue as { options?: unknown }).options;
+  if (issue.code === "invalid_union" && Array.isArray(options)) {
+    message = `Invalid value for '${param}': expected one of ${options.map((o) => `'${String(o)}'`).join(", ")}.`;
+  } else if (param !== "") {
+    message = `Invalid '${param}': ${issue.message}`;
+  }
+  return invalidRequest(message, param === "" ? null : param, "invalid_value");
+}
+
+function unsupported(param: string, what: string): ApiError {
+  return invalidRequest(`${what} is not supported by this server yet.`, param, "unsupported_parameter");
+}
+
+function joinText(parts: ReadonlyArray<{ type: string; text?: string; refusal?: string }>): string {
+  return parts.map((p) => p.text ?? p.refusal ?? "").join("\n");
+}
+
+function normaliseMessages(body: ChatCompletionRequestBody): ChatMessage[] {
+  return body.messages.map((m, i): ChatMessage => {
+    switch (m.role) {
+      case "system":
+      case "developer":
+        return { role: "system", content: typeof m.content === "string" ? m.content : joinText(m.content) };
+      case "user": {
+        if (typeof m.content === "string") return { role: "user", content: m.content };
+        const parts = m.content;
+        const j = parts.findIndex((p) => p.type !== "text");
+        if (j >= 0) {
+          const type = parts[j]?.type ?? "unknown";
+          throw invalidRequest(
+            `Content part type '${type}' is not supported: model '${body.model}' accepts text only.`,
+            `messages[${i}].content[${j}].type`,
+            "unsupported_content_type",
+          );
+        }
+        return { role: "user", content: joinText(parts as Array<{ type: "text"; text: string }>) };
+      }
+      case "assistant": {
+        if (m.tool_calls !== undefined && m.tool_calls.length > 0) throw unsupported(`messages[${i}].tool_calls`, "Tool calls");
+        const content = m.content ?? "";
+        return { role: "assistant", content: typeof content === "string" ? content : joinText(content) };
+      }
+      case "tool":
+      case "function":
+        throw unsupported(`messages[${i}].role`, `The '${m.role}' role`);
+    }
+  });
+}
+
+function normaliseResponseFormat(body: ChatCompletionRequestBody): ResponseFormat {
+  const rf = body.response_format;
+  if (rf === undefined || rf === null || rf.type === "text") return { type: "text" };
+  if (rf.type === "json_object") return { type: "json_object" };
+  return {
+    type: "json_schema",
+    name: rf.json_schema.name,
+    schema: rf.json_schema.schema ?? {},
+    strict: rf.json_schema.strict ?? false,
+  };
+}
+
+function normaliseLogitBias(raw: Record<string, number> | null | undefined): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const [key, value] of Object.entries(raw ?? {})) out.set(Number(key), value);
+  return out;
+}
+
+/** Parse an untrusted JSON body into a ChatRequest, or throw an ApiError (400). */
+export function parseChatRequest(raw: unknown): ChatRequest {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw invalidRequest("The request body must be a JSON object.", null, "invalid_body");
+  }
+  const parsed = chatCompletionRequestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw first === undefined ? invalidRequest("Invalid request body.") : issueToError(first);
+  }
+  const body = parsed.data;
+
+  if (body.tools != null && body.tools.length > 0) throw unsupported("tools", "Tool calling");
+  if (body.functions != null && body.functions.length > 0) throw unsupported("functions", "Function calling");
+  if (body.logprobs === true) throw unsupported("logprobs", "logprobs");
+  if (body.stream_options != null && body.stream !== true) {
+    throw invalidRequest("stream_options is only allowed when stream is true.", "stream_options");
+  }
+
+  const stop = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
+  const seed = body.seed == null ? null : Number(BigInt.asUintN(32, BigInt(body.seed)));
+  const topK = body.top_k ?? 0;
+
+  return {
+    model: body.model,
+    messages: normaliseMessages(body),
+    n: body.n ?? 1,
+    stream: body.stream === true,
+    includeUsage: body.stream_options?.include_usage === true,
+    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? null,
+    stop,
+    sampling: {
+      temperature: body.temperature ?? 1,
+      topP: body.top_p ?? 1,
+      topK: topK < 0 ? 0 : topK,
+      minP: body.min_p ?? 0,
+      presencePenalty: body.presence_penalty ?? 0,
+      frequencyPenalty: body.frequency_penalty ?? 0,
+      repetitionPenalty: body.repetition_penalty ?? 1,
+      logitBias: normaliseLogitBias(body.logit_bias),
+      seed,
+    },
+    responseFormat: normaliseResponseFormat(body),
+    ignoreEos: body.ignore_eos === true,
+    user: body.user ?? null,
+    extras: { fullText: body.fullTextEnabled === true, usageTimings: body.usage_timings === true },
+  };
+}

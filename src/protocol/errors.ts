@@ -1,0 +1,94 @@
+/**
+ * OpenAI error envelope: every non-2xx response body and every in-stream error
+ * event is `{"error": {"message", "type", "param", "code"}}`.
+ */
+
+export type OpenAIErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "permission_error"
+  | "not_found_error"
+  | "rate_limit_error"
+  | "server_error"
+  | "overloaded_error";
+
+export interface OpenAIErrorBody {
+  error: {
+    message: string;
+    type: OpenAIErrorType;
+    param: string | null;
+    code: string | null;
+  };
+}
+
+export interface ApiErrorOptions {
+  param?: string | null;
+  code?: string | null;
+  /** Extra HTTP headers, e.g. Retry-After. */
+  headers?: Record<string, string>;
+}
+
+/** An error that knows its HTTP status and OpenAI envelope. Safe to show to clients. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly type: OpenAIErrorType;
+  readonly param: string | null;
+  readonly code: string | null;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, type: OpenAIErrorType, message: string, options: ApiErrorOptions = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.type = type;
+    this.param = options.param ?? null;
+    this.code = options.code ?? null;
+    this.headers = options.headers ?? {};
+  }
+
+  toBody(): OpenAIErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export function invalidRequest(message: string, param: string | null = null, code: string | null = null): ApiError {
+  return new ApiError(400, "invalid_request_error", message, { param, code });
+}
+
+export function modelNotFound(model: string): ApiError {
+  return new ApiError(404, "invalid_request_error", `The model \`${model}\` does not exist or you do not have access to it.`, {
+    param: "model",
+    code: "model_not_found",
+  });
+}
+
+export function invalidApiKey(): ApiError {
+  return new ApiError(401, "invalid_request_error", "Incorrect API key provided. Pass it as `Authorization: Bearer <key>`.", {
+    code: "invalid_api_key",
+  });
+}
+
+export function overloaded(message: string, retryAfterSeconds: number): ApiError {
+  return new ApiError(503, "server_error", message, {
+    code: "server_overloaded",
+    headers: { "retry-after": String(retryAfterSeconds) },
+  });
+}
+
+export function contextLengthExceeded(limit: number, promptTokens: number, requestedCompletion: number | null): ApiError {
+  const completionPart = requestedCompletion === null ? "" : ` and ${requestedCompletion} in the completion`;
+  return invalidRequest(
+    `This model's maximum context length is ${limit} tokens. However, you requested ${promptTokens + (requestedCompletion ?? 0)} tokens (${promptTokens} in the messages${completionPart}). Please reduce the length of the messages or completion.`,
+    "messages",
+    "context_length_exceeded",
+  );
+}
+
+export function internalError(): ApiError {
+  return new ApiError(500, "server_error", "The server had an error while processing your request.");
+}
+
+/** Whatever was thrown, the client sees an ApiError; internal details never leak. */
+export function toApiError(err: unknown): ApiError {
+  return err instanceof ApiError ? err : internalError();
+}

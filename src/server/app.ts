@@ -1,0 +1,68 @@
+/**
+ * The HTTP surface: a Fastify app with the OpenAI routes, the API-key hook
+ * and one error handler that turns everything into the OpenAI envelope.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { ModelRegistry } from "../gateway/model-registry.js";
+import { ApiError, toApiError } from "../protocol/errors.js";
+import { createApiKeyCheck } from "./api-key-auth.js";
+import { registerChatCompletions } from "./routes/chat-completions.js";
+import { registerHealth } from "./routes/health.js";
+import { registerModels } from "./routes/models.js";
+
+export interface ServerOptions {
+  registry: ModelRegistry;
+  logger: Logger;
+  apiKey: string | null;
+  /** Largest accepted request body, bytes. */
+  bodyLimit: number;
+}
+
+/** Fastify's own client errors (bad JSON, too large, wrong content type) in OpenAI shape. */
+function fromFastifyError(err: FastifyError): ApiError | null {
+  const status = err.statusCode ?? 500;
+  if (status === 413) {
+    return new ApiError(413, "invalid_request_error", "The request body is too large.", { code: "request_too_large" });
+  }
+  if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+    return new ApiError(415, "invalid_request_error", "Content-Type must be application/json.", { code: "unsupported_media_type" });
+  }
+  if (status >= 400 && status < 500) {
+    const message = err.code?.startsWith("FST_ERR_CTP") === true ? "The request body is not valid JSON." : err.message;
+    return new ApiError(status, "invalid_request_error", message, { code: "invalid_body" });
+  }
+  return null;
+}
+
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: options.bodyLimit,
+    requestIdHeader: "x-request-id",
+  });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const apiError = err instanceof ApiError ? err : (fromFastifyError(err) ?? toApiError(err));
+    if (apiError.status >= 500) request.log.error({ err }, "request failed");
+    void reply.code(apiError.status).headers(apiError.headers).send(apiError.toBody());
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const err = new ApiError(404, "invalid_request_error", `Unknown route: ${request.method} ${request.url.split("?")[0]}`, {
+      code: "unknown_url",
+    });
+    void reply.code(404).send(err.toBody());
+  });
+
+  if (options.apiKey !== null) {
+    const check = createApiKeyCheck(options.apiKey);
+    app.addHook("onRequest", async (request) => {
+      if (request.url.startsWith("/v1/")) check(request.headers.authorization);
+    });
+  }
+
+  registerHealth(app, options.registry);
+  registerModels(app, options.registry);
+  registerChatCompletions(app, options.registry);
+  return app;
+}
