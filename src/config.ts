@@ -25,6 +25,7 @@ export const configSchema = z.object({
   maxWaiting: z.number().int().min(0),
   bodyLimit: z.number().int().min(1024),
   cacheDir: z.string().min(1),
+  downloadStallSeconds: z.number().positive(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
 });
 
@@ -48,6 +49,7 @@ export function defaultConfig(): ServeConfig {
     maxWaiting: 64,
     bodyLimit: 4 * 1024 * 1024,
     cacheDir: defaultCacheDir(),
+    downloadStallSeconds: 60,
     logLevel: "info",
   };
 }
@@ -73,6 +75,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof ServeConfig, unkn
   if (env.CHATPORT_MAX_WAITING) out.maxWaiting = num(env.CHATPORT_MAX_WAITING);
   if (env.CHATPORT_BODY_LIMIT) out.bodyLimit = num(env.CHATPORT_BODY_LIMIT);
   if (env.CHATPORT_CACHE_DIR) out.cacheDir = env.CHATPORT_CACHE_DIR;
+  if (env.CHATPORT_DOWNLOAD_STALL_SECONDS) out.downloadStallSeconds = num(env.CHATPORT_DOWNLOAD_STALL_SECONDS);
   if (env.CHATPORT_LOG_LEVEL) out.logLevel = env.CHATPORT_LOG_LEVEL;
   return out;
 }
@@ -82,7 +85,7 @@ function fromFile(file: string): Partial<Record<keyof ServeConfig, unknown>> {
   try {
     raw = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (err) {
-    throw new Error(`Cannot read config file ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`Cannot read config file ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   const parsed = configSchema.partial().strict().safeParse(raw);
   if (!parsed.success) throw new Error(`Invalid config file ${file}: ${z.prettifyError(parsed.error)}`);

@@ -33,7 +33,17 @@ export async function serve(config: ServeConfig): Promise<void> {
   const registry = new ModelRegistry();
   const llama = await getRuntime(logger);
   for (const spec of config.models) {
-    const modelPath = await resolveModelSource(spec.source, config.cacheDir, process.stderr.isTTY);
+    let nextReport = 0;
+    const modelPath = await resolveModelSource(spec.source, {
+      cacheDir: config.cacheDir,
+      progressBar: process.stderr.isTTY === true,
+      stallSeconds: config.downloadStallSeconds,
+      onProgress: (done, total) => {
+        if (process.stderr.isTTY === true || total <= 0 || done < nextReport) return;
+        nextReport = done + total / 10;
+        logger.info({ model: spec.id, downloadedMB: Math.round(done / 1e6), totalMB: Math.round(total / 1e6) }, "downloading model");
+      },
+    });
     registry.add(
       await LlamaEngine.load(llama, {
         id: spec.id,

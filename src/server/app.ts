@@ -42,6 +42,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     requestIdHeader: "x-request-id",
   });
 
+  // The API speaks JSON only; anything else is a 415 rather than a string body.
+  app.removeContentTypeParser("text/plain");
+
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const apiError = err instanceof ApiError ? err : (fromFastifyError(err) ?? toApiError(err));
     if (apiError.status >= 500) request.log.error({ err }, "request failed");

@@ -1,0 +1,112 @@
+/**
+ * `chatport make-test-model`: writes a GGUF model with random weights, a real
+ * tokenizer and a chat template, so tests and benchmarks need no download.
+ */
+import { stat } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import {
+  TEST_MODEL_SHAPES,
+  TEST_MODEL_TYPES,
+  writeTestModel,
+  type TestModelShapeName,
+  type TestModelType,
+} from "../gguf/test-model.js";
+
+interface MakeTestModelOptions {
+  out: string;
+  shape: TestModelShapeName;
+  seed: number;
+  type: TestModelType;
+}
+
+/** Files at least this big get a progress display. */
+const PROGRESS_MIN_BYTES = 64 << 20;
+
+export function makeTestModelCommand(): Command {
+  const command = new Command("make-test-model")
+    .description("write a GGUF model with random weights, a byte-level BPE tokenizer and a ChatML template")
+    .requiredOption("--out <file>", "where to write the .gguf file")
+    .addOption(
+      new Option("--shape <shape>", "model shape")
+        .choices(Object.keys(TEST_MODEL_SHAPES))
+        .default("tiny"),
+    )
+    .addOption(new Option("--seed <n>", "random seed (same seed and options give identical bytes)").argParser(parseSeed).default(1))
+    .addOption(new Option("--type <type>", "storage type of the weight matrices").choices(TEST_MODEL_TYPES).default("f16"))
+    .action(async (options: MakeTestModelOptions) => {
+      const out = resolve(options.out);
+      const started = performance.now();
+      // Commander's output hooks (process.stdout / process.stderr by default) let callers capture output.
+      const output = command.configureOutput();
+      const writeOut = output.writeOut ?? ((text: string) => process.stdout.write(text));
+      const writeErr = output.writeErr ?? ((text: string) => process.stderr.write(text));
+      const progress = progressReporter(writeErr, process.stderr.isTTY === true);
+      try {
+        await assertDirectory(dirname(out));
+        if ((await stat(out).catch(() => undefined))?.isDirectory()) throw new Error("it is a directory");
+        const { bytes } = await writeTestModel({ ...options, out, onProgress: progress.update });
+        progress.done();
+        const seconds = (performance.now() - started) / 1000;
+        writeOut(
+          `wrote ${out} (${formatMb(bytes)}, ${options.shape} ${options.type}, seed ${options.seed}) in ${seconds.toFixed(1)} s\n`,
+        );
+      } catch (err) {
+        progress.done();
+        const message = err instanceof Error ? err.message : String(err);
+        command.error(`error: cannot write ${out}: ${message}`, { exitCode: 1, code: "chatport.makeTestModel" });
+      }
+    });
+  return command;
+}
+
+async function assertDirectory(dir: string): Promise<void> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new Error(`directory ${dir} does not exist`);
+}
+
+function parseSeed(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError("The seed must be a non-negative integer.");
+  }
+  return n;
+}
+
+const formatMb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/**
+ * Progress on stderr: rewritten in place on a TTY (at most 10 times a
+ * second), otherwise one line per 10% so logs stay short. Small files are quiet.
+ */
+function progressReporter(
+  write: (text: string) => void,
+  isTTY: boolean,
+): { update: (done: number, total: number) => void; done: () => void } {
+  let lastDraw = 0;
+  let lastDecile = -1;
+  let drewInPlace = false;
+  return {
+    update(done, total) {
+      if (total < PROGRESS_MIN_BYTES) return;
+      const percent = Math.floor((done / total) * 100);
+      const line = `make-test-model: ${String(percent).padStart(3)}% (${formatMb(done)} of ${formatMb(total)})`;
+      if (isTTY) {
+        const now = performance.now();
+        if (now - lastDraw < 100 && done < total) return;
+        lastDraw = now;
+        write(`\r\x1b[2K${line}`);
+        drewInPlace = true;
+      } else {
+        const decile = Math.floor(percent / 10);
+        if (decile === lastDecile) return;
+        lastDecile = decile;
+        write(`${line}\n`);
+      }
+    },
+    done() {
+      if (drewInPlace) write("\n");
+      drewInPlace = false;
+    },
+  };
+}

@@ -1,0 +1,174 @@
+/**
+ * Generates qwen2-architecture GGUF models with random weights, a real
+ * byte-level BPE tokenizer and a ChatML chat template, for tests and
+ * benchmarks that must not download anything. A random model of a real shape
+ * runs exactly as fast as the trained one; its text is gibberish.
+ */
+import { buildBpeVocab } from "./bpe-vocab.js";
+import { CHATML_TOOLS_TEMPLATE } from "./chatml-template.js";
+import { GgmlType, gguf, writeGgufFile, type GgufTensorSpec, type GgufValue } from "./gguf-writer.js";
+import {
+  Xoshiro128,
+  constantF32Data,
+  hashString,
+  randomF16Data,
+  randomF32Data,
+  randomQ8_0Data,
+  type TensorDataWriter,
+} from "./random-weights.js";
+
+export interface TestModelShape {
+  hidden: number;
+  blocks: number;
+  heads: number;
+  kvHeads: number;
+  ffn: number;
+  context: number;
+  vocab: number;
+  /** Byte + merge tokens; special tokens follow, then padding up to `vocab`. */
+  regularTokens: number;
+  /** Std of the token embedding (tied with the output projection, so it sets the logit spread). */
+  embeddingStd: number;
+  /** Other matrices get std = weightGain / sqrt(fan-in), i.e. they roughly preserve activation scale. */
+  weightGain: number;
+}
+
+/*
+ * Why these weight scales: with tied embeddings the logit of token j is
+ * e_j · norm(h), and the residual stream h starts as the current token's own
+ * embedding. If the blocks add little (e.g. std 0.02 everywhere), e_cur wins
+ * by a mile and the model repeats its input token forever. Matrices with
+ * std = 2 / sqrt(fan-in) make every block's output larger than the embedding,
+ * so h depends on the context; the embedding std then sets the logit spread
+ * (std ≈ embeddingStd * sqrt(hidden), about 4 for tiny and 6 for qwen2.5-0.5b):
+ * measured top-1 probability ≈ 0.4 after node-llama-cpp's default top-k, varied
+ * tokens at temperature 1, activations finite through all 24 blocks.
+ */
+export const TEST_MODEL_SHAPES = {
+  tiny: {
+    hidden: 64, blocks: 2, heads: 4, kvHeads: 2, ffn: 256, context: 4096,
+    vocab: 4096, regularTokens: 4000, embeddingStd: 0.5, weightGain: 2,
+  },
+  // The tensor shapes of the real Qwen2.5-0.5B(-Instruct); the real model also
+  // puts its first special token at id 151643 and ties the output to the embedding.
+  "qwen2.5-0.5b": {
+    hidden: 896, blocks: 24, heads: 14, kvHeads: 2, ffn: 4864, context: 32768,
+    vocab: 151936, regularTokens: 151643, embeddingStd: 0.2, weightGain: 2,
+  },
+} as const satisfies Record<string, TestModelShape>;
+
+export type TestModelShapeName = keyof typeof TEST_MODEL_SHAPES;
+export type TestModelType = "f16" | "q8_0";
+export const TEST_MODEL_TYPES: readonly TestModelType[] = ["f16", "q8_0"];
+
+export interface WriteTestModelOptions {
+  out: string;
+  shape: TestModelShapeName;
+  seed: number;
+  type: TestModelType;
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+/** `general.file_type` values (llama.cpp's llama_ftype): "mostly F16" and "mostly Q8_0". */
+const FILE_TYPE: Record<TestModelType, number> = { f16: 1, q8_0: 7 };
+
+/**
+ * Writes the model to `out` (through `out + ".tmp"` and a rename). The same
+ * options always give a byte-identical file.
+ */
+export async function writeTestModel(opts: WriteTestModelOptions): Promise<{ path: string; bytes: number }> {
+  const shape: TestModelShape | undefined = (TEST_MODEL_SHAPES as Record<string, TestModelShape>)[opts.shape];
+  if (!shape) throw new RangeError(`unknown shape ${opts.shape}; expected one of ${Object.keys(TEST_MODEL_SHAPES).join(", ")}`);
+  if (!TEST_MODEL_TYPES.includes(opts.type)) throw new RangeError(`unknown type ${opts.type}; expected f16 or q8_0`);
+  if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${opts.seed}`);
+  return writeGgufFile({
+    path: opts.out,
+    metadata: testModelMetadata(opts.shape, shape, opts.type, opts.seed),
+    tensors: testModelTensors(shape, opts.type, opts.seed),
+    onProgress: opts.onProgress,
+  });
+}
+
+export function testModelMetadata(
+  shapeName: string,
+  shape: TestModelShape,
+  type: TestModelType,
+  seed: number,
+): [string, GgufValue][] {
+  const vocab = buildBpeVocab({ size: shape.vocab, seed, regularTokens: shape.regularTokens });
+  const arch = "qwen2";
+  return [
+    ["general.architecture", gguf.string(arch)],
+    ["general.type", gguf.string("model")],
+    ["general.name", gguf.string(`chatport test model ${shapeName} ${type} seed ${seed}`)],
+    ["general.description", gguf.string("Random weights from `chatport make-test-model`; produces gibberish by design.")],
+    ["general.file_type", gguf.u32(FILE_TYPE[type])],
+    ["general.quantization_version", gguf.u32(2)],
+    ["general.alignment", gguf.u32(32)],
+    [`${arch}.context_length`, gguf.u32(shape.context)],
+    [`${arch}.embedding_length`, gguf.u32(shape.hidden)],
+    [`${arch}.block_count`, gguf.u32(shape.blocks)],
+    [`${arch}.feed_forward_length`, gguf.u32(shape.ffn)],
+    [`${arch}.attention.head_count`, gguf.u32(shape.heads)],
+    [`${arch}.attention.head_count_kv`, gguf.u32(shape.kvHeads)],
+    [`${arch}.rope.freq_base`, gguf.f32(1_000_000)],
+    [`${arch}.attention.layer_norm_rms_epsilon`, gguf.f32(1e-6)],
+    ["tokenizer.ggml.model", gguf.string("gpt2")],
+    ["tokenizer.ggml.pre", gguf.string("qwen2")],
+    ["tokenizer.ggml.tokens", gguf.array("string", vocab.tokens)],
+    ["tokenizer.ggml.token_type", gguf.array("i32", vocab.tokenTypes)],
+    ["tokenizer.ggml.merges", gguf.array("string", vocab.merges)],
+    ["tokenizer.ggml.eos_token_id", gguf.u32(vocab.special.imEnd)],
+    // Without this llama.cpp guesses the end-of-turn token by scanning a hash map
+    // for known texts, so it may pick <|endoftext|> instead of <|im_end|>.
+    ["tokenizer.ggml.eot_token_id", gguf.u32(vocab.special.imEnd)],
+    ["tokenizer.ggml.padding_token_id", gguf.u32(vocab.special.endOfText)],
+    ["tokenizer.ggml.bos_token_id", gguf.u32(vocab.special.endOfText)],
+    ["tokenizer.ggml.add_bos_token", gguf.bool(false)],
+    ["tokenizer.chat_template", gguf.string(CHATML_TOOLS_TEMPLATE)],
+  ];
+}
+
+/** Tensor list in ggml dimension order (ne0 = row length first). */
+export function testModelTensors(shape: TestModelShape, type: TestModelType, seed: number): GgufTensorSpec[] {
+  const headDim = shape.hidden / shape.heads;
+  if (!Number.isInteger(headDim)) throw new RangeError("hidden must be a multiple of heads");
+  const kvDim = headDim * shape.kvHeads;
+  const matrixType = type === "f16" ? GgmlType.F16 : GgmlType.Q8_0;
+  const rngFor = (name: string): Xoshiro128 => new Xoshiro128(seed, hashString(name));
+  const count = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+  const matrix = (name: string, dims: [number, number], std = shape.weightGain / Math.sqrt(dims[0])): GgufTensorSpec => {
+    const n = count(dims);
+    const data: TensorDataWriter = type === "f16" ? randomF16Data(n, std, rngFor(name)) : randomQ8_0Data(n, std, rngFor(name));
+    return { name, dims, type: matrixType, writeData: data };
+  };
+  const norm = (name: string, size: number): GgufTensorSpec => ({
+    name, dims: [size], type: GgmlType.F32, writeData: constantF32Data(size, 1),
+  });
+  const bias = (name: string, size: number): GgufTensorSpec => ({
+    name, dims: [size], type: GgmlType.F32, writeData: randomF32Data(size, 0.02, rngFor(name)),
+  });
+
+  // No output.weight: like Qwen2.5-0.5B, llama.cpp reuses token_embd as the output projection.
+  const tensors: GgufTensorSpec[] = [matrix("token_embd.weight", [shape.hidden, shape.vocab], shape.embeddingStd)];
+  for (let b = 0; b < shape.blocks; b++) {
+    const p = `blk.${b}.`;
+    tensors.push(
+      norm(`${p}attn_norm.weight`, shape.hidden),
+      matrix(`${p}attn_q.weight`, [shape.hidden, shape.hidden]),
+      bias(`${p}attn_q.bias`, shape.hidden),
+      matrix(`${p}attn_k.weight`, [shape.hidden, kvDim]),
+      bias(`${p}attn_k.bias`, kvDim),
+      matrix(`${p}attn_v.weight`, [shape.hidden, kvDim]),
+      bias(`${p}attn_v.bias`, kvDim),
+      matrix(`${p}attn_output.weight`, [shape.hidden, shape.hidden]),
+      norm(`${p}ffn_norm.weight`, shape.hidden),
+      matrix(`${p}ffn_gate.weight`, [shape.hidden, shape.ffn]),
+      matrix(`${p}ffn_up.weight`, [shape.hidden, shape.ffn]),
+      matrix(`${p}ffn_down.weight`, [shape.ffn, shape.hidden]),
+    );
+  }
+  tensors.push(norm("output_norm.weight", shape.hidden));
+  return tensors;
+}

@@ -1,0 +1,451 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import os from "node:os";
+import { join } from "node:path";
+import { CommanderError } from "commander";
+import {
+  getLlama,
+  JinjaTemplateChatWrapper,
+  LlamaLogLevel,
+  readGgufFileInfo,
+  type Llama,
+  type LlamaModel,
+} from "node-llama-cpp";
+import { makeTestModelCommand } from "../src/cli/make-test-model-command.js";
+import { buildBpeVocab, SPECIAL_TOKENS, TokenType, toByteLevel } from "../src/gguf/bpe-vocab.js";
+import { GgmlType, gguf, layoutGguf, writeGgufFile, type GgufTensorSpec } from "../src/gguf/gguf-writer.js";
+import { f16BitsToF32, f32ToF16Bits } from "../src/gguf/random-weights.js";
+import { TEST_MODEL_SHAPES, writeTestModel } from "../src/gguf/test-model.js";
+
+const threads = os.availableParallelism();
+let dir: string;
+let tinyPath: string;
+let llama: Llama | undefined;
+let tinyModel: LlamaModel | undefined;
+
+before(async () => {
+  dir = await mkdtemp(join(os.tmpdir(), "chatport-make-test-model-"));
+  tinyPath = join(dir, "tiny.gguf");
+  await writeTestModel({ out: tinyPath, shape: "tiny", seed: 1, type: "f16" });
+});
+
+after(async () => {
+  await tinyModel?.dispose();
+  await llama?.dispose();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function getTestLlama(): Promise<Llama> {
+  llama ??= await getLlama({ gpu: false, logLevel: LlamaLogLevel.error });
+  return llama;
+}
+
+async function getTinyModel(): Promise<LlamaModel> {
+  tinyModel ??= await (await getTestLlama()).loadModel({ modelPath: tinyPath });
+  return tinyModel;
+}
+
+async function sha256(path: string): Promise<string> {
+  return createHash("sha256").update(await readFile(path)).digest("hex");
+}
+
+/** Hash of the tensor data only (the metadata names the seed, so whole files always differ). */
+async function dataSha256(path: string): Promise<string> {
+  const info = await readGgufFileInfo(path, { readTensorInfo: true, logWarnings: false });
+  return createHash("sha256").update((await readFile(path)).subarray(info.infoEndOffset)).digest("hex");
+}
+
+/** Metadata as a flat "a.b.c" -> value record (node-llama-cpp nests keys by dots). */
+function flatten(value: unknown, prefix = "", out: Record<string, unknown> = {}): Record<string, unknown> {
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else {
+    out[prefix] = value;
+  }
+  return out;
+}
+
+const bytesOf = (values: number[]): GgufTensorSpec["writeData"] => async (sink) => sink.write(Uint8Array.from(values));
+
+// --- vocabulary ------------------------------------------------------------
+
+test("bpe vocabulary: exact size, unique tokens, every merge built from earlier tokens", () => {
+  const vocab = buildBpeVocab({ size: 4096, seed: 3, regularTokens: 4000 });
+  assert.equal(vocab.tokens.length, 4096);
+  assert.equal(vocab.tokenTypes.length, 4096);
+  assert.equal(new Set(vocab.tokens).size, 4096, "token texts are unique");
+  assert.equal(vocab.merges.length, 4000 - 256);
+  // GPT-2 byte order: "!" first, newline "Ċ" at 198, space "Ġ" at 220.
+  assert.equal(vocab.tokens[0], "!");
+  assert.equal(vocab.tokens[198], "Ċ");
+  assert.equal(vocab.tokens[220], "Ġ");
+  const seen = new Map<string, number>(vocab.tokens.slice(0, 256).map((t, i) => [t, i]));
+  vocab.merges.forEach((merge, i) => {
+    const parts = merge.split(" ");
+    assert.equal(parts.length, 2, `merge ${merge} has two parts`);
+    const [left, right] = parts as [string, string];
+    assert.ok(seen.has(left) && seen.has(right), `merge ${i} (${merge}) uses existing tokens`);
+    assert.equal(vocab.tokens[256 + i], left + right, "merge i creates token 256 + i");
+    seen.set(left + right, 256 + i);
+  });
+  SPECIAL_TOKENS.forEach((special, i) => {
+    assert.equal(vocab.tokens[4000 + i], special.text);
+    assert.equal(vocab.tokenTypes[4000 + i], special.type);
+  });
+  assert.deepEqual(vocab.special, {
+    endOfText: 4000, imStart: 4001, imEnd: 4002, toolCallStart: 4003, toolCallEnd: 4004, thinkStart: 4005, thinkEnd: 4006,
+  });
+  for (let id = 4007; id < 4096; id++) {
+    assert.equal(vocab.tokens[id], `[PAD${id}]`);
+    assert.equal(vocab.tokenTypes[id], TokenType.CONTROL);
+  }
+  // Frequent English words are single tokens.
+  for (const word of [" the", " and", " function", "The"]) assert.ok(seen.has(toByteLevel(word)), `${JSON.stringify(word)} is a token`);
+});
+
+test("bpe vocabulary: deterministic for a seed", () => {
+  const a = buildBpeVocab({ size: 2000, seed: 5 });
+  const b = buildBpeVocab({ size: 2000, seed: 5 });
+  const c = buildBpeVocab({ size: 2000, seed: 6 });
+  assert.deepEqual(a.merges, b.merges);
+  assert.notDeepEqual(a.merges, c.merges);
+  assert.throws(() => buildBpeVocab({ size: 200, seed: 1 }), RangeError);
+});
+
+test("f16 conversion rounds to nearest even and handles the edges", () => {
+  assert.equal(f32ToF16Bits(1), 0x3c00);
+  assert.equal(f32ToF16Bits(-2), 0xc000);
+  assert.equal(f32ToF16Bits(65504), 0x7bff);
+  assert.equal(f32ToF16Bits(1e6), 0x7c00);
+  assert.equal(f32ToF16Bits(2 ** -24), 0x0001);
+  assert.equal(f32ToF16Bits(1 + 2 ** -11), 0x3c00, "a tie rounds to even");
+  assert.equal(f32ToF16Bits(1 + 3 * 2 ** -11), 0x3c02);
+  for (const v of [0.02, -0.5, 3.140625, 6.1e-5]) assert.ok(Math.abs(f16BitsToF32(f32ToF16Bits(v)) - v) <= Math.abs(v) * 2 ** -11);
+});
+
+// --- GGUF writer -------------------------------------------------------------
+
+test("gguf writer: every metadata type and tensor reads back through node-llama-cpp", async () => {
+  const path = join(dir, "types.gguf");
+  const f32 = new Float32Array([1.5, -2, 3.25]);
+  const tensors: GgufTensorSpec[] = [
+    { name: "a", dims: [3], type: GgmlType.F32, writeData: async (sink) => sink.write(new Uint8Array(f32.buffer)) },
+    { name: "b", dims: [4, 2], type: GgmlType.F16, writeData: bytesOf(Array.from({ length: 16 }, (_, i) => i)) },
+    { name: "c", dims: [32], type: GgmlType.Q8_0, writeData: bytesOf(Array.from({ length: 34 }, (_, i) => 100 + i)) },
+  ];
+  const { bytes } = await writeGgufFile({
+    path,
+    metadata: [
+      ["general.architecture", gguf.string("llama")],
+      ["t.u8", gguf.u8(255)],
+      ["t.i8", gguf.i8(-128)],
+      ["t.u16", gguf.u16(65535)],
+      ["t.i16", gguf.i16(-32768)],
+      ["t.u32", gguf.u32(4294967295)],
+      ["t.i32", gguf.i32(-2147483648)],
+      ["t.u64", gguf.u64(2n ** 40n)],
+      ["t.i64", gguf.i64(-(2n ** 40n))],
+      ["t.f32", gguf.f32(0.5)],
+      ["t.f64", gguf.f64(Math.PI)],
+      ["t.yes", gguf.bool(true)],
+      ["t.no", gguf.bool(false)],
+      ["t.text", gguf.string("héllo ✓ 日本")],
+      ["t.strings", gguf.array("string", ["a", "", "ĠĊ"])],
+      ["t.ints", gguf.array("i32", Int32Array.from([1, -2, 3]))],
+      ["t.bools", gguf.array("bool", [true, false])],
+    ],
+    tensors,
+  });
+  assert.equal((await stat(path)).size, bytes);
+  assert.equal(bytes % 32, 0);
+
+  const info = await readGgufFileInfo(path, { readTensorInfo: true, logWarnings: false });
+  assert.equal(info.version, 3);
+  const md = flatten(info.metadata);
+  assert.equal(md["t.u8"], 255);
+  assert.equal(md["t.i8"], -128);
+  assert.equal(md["t.u16"], 65535);
+  assert.equal(md["t.i16"], -32768);
+  assert.equal(md["t.u32"], 4294967295);
+  assert.equal(md["t.i32"], -2147483648);
+  assert.equal(BigInt(md["t.u64"] as bigint), 2n ** 40n);
+  assert.equal(BigInt(md["t.i64"] as bigint), -(2n ** 40n));
+  assert.equal(md["t.f32"], 0.5);
+  assert.equal(md["t.f64"], Math.PI);
+  assert.equal(md["t.yes"], true);
+  assert.equal(md["t.no"], false);
+  assert.equal(md["t.text"], "héllo ✓ 日本");
+  assert.deepEqual(md["t.strings"], ["a", "", "ĠĊ"]);
+  assert.deepEqual(md["t.ints"], [1, -2, 3]);
+  assert.deepEqual(md["t.bools"], [true, false]);
+
+  const infos = info.tensorInfo ?? [];
+  assert.deepEqual(infos.map((t) => [t.name, t.dimensions.map(Number), t.ggmlType]), [
+    ["a", [3], 0],
+    ["b", [4, 2], 1],
+    ["c", [32], 8],
+  ]);
+  // The data section starts aligned, and every tensor starts at an aligned offset.
+  const dataStart = info.infoEndOffset ?? 0;
+  assert.equal(dataStart % 32, 0);
+  const file = await readFile(path);
+  for (const t of infos) assert.equal(Number(t.offset) % 32, 0);
+  assert.deepEqual(new Float32Array(file.buffer.slice(file.byteOffset + dataStart, file.byteOffset + dataStart + 12)), f32);
+  const cAt = dataStart + Number(infos[2]!.offset);
+  assert.equal(file[cAt], 100);
+  assert.equal(file[cAt + 33], 133);
+});
+
+test("gguf writer: custom alignment is recorded; bad producers leave no file behind", async () => {
+  const layout = layoutGguf([["general.architecture", gguf.string("llama")]], [{ name: "w", dims: [8], type: GgmlType.F32 }], 64);
+  assert.equal(layout.alignment, 64);
+  assert.equal(layout.header.length % 64, 0);
+  assert.equal(layout.totalBytes % 64, 0);
+  assert.ok(Buffer.from(layout.header).includes("general.alignment"));
+  assert.throws(() => layoutGguf([], [{ name: "q", dims: [33], type: GgmlType.Q8_0 }]), /multiple of 32/);
+  assert.throws(() => layoutGguf([["k", gguf.u8(1)], ["k", gguf.u8(2)]], []), /duplicate/);
+  assert.throws(() => layoutGguf([["k", gguf.u8(256)]], []), RangeError);
+
+  for (const size of [3, 5]) {
+    const path = join(dir, `bad-${size}.gguf`);
+    await assert.rejects(
+      writeGgufFile({ path, metadata: [], tensors: [{ name: "x", dims: [4], type: GgmlType.F32, writeData: bytesOf(new Array<number>(size * 4).fill(0)) }] }),
+      /tensor x wrote/,
+    );
+    await assert.rejects(stat(path), { code: "ENOENT" });
+    await assert.rejects(stat(`${path}.tmp`), { code: "ENOENT" });
+  }
+});
+
+// --- generated models --------------------------------------------------------
+
+test("same seed and options give identical bytes; another seed or type does not", async () => {
+  const again = join(dir, "tiny-again.gguf");
+  const seed2 = join(dir, "tiny-seed2.gguf");
+  const q8a = join(dir, "tiny-q8-a.gguf");
+  const q8b = join(dir, "tiny-q8-b.gguf");
+  await writeTestModel({ out: again, shape: "tiny", seed: 1, type: "f16" });
+  await writeTestModel({ out: seed2, shape: "tiny", seed: 2, type: "f16" });
+  await writeTestModel({ out: q8a, shape: "tiny", seed: 1, type: "q8_0" });
+  await writeTestModel({ out: q8b, shape: "tiny", seed: 1, type: "q8_0" });
+  const hash = await sha256(tinyPath);
+  assert.equal(await sha256(again), hash);
+  assert.notEqual(await dataSha256(seed2), await dataSha256(tinyPath), "the weights depend on the seed");
+  assert.equal(await sha256(q8a), await sha256(q8b));
+  assert.notEqual(await dataSha256(q8a), await dataSha256(tinyPath));
+  await assert.rejects(stat(`${again}.tmp`), { code: "ENOENT" });
+});
+
+test("tiny model: metadata and tensor shapes", async () => {
+  const info = await readGgufFileInfo(tinyPath, { readTensorInfo: true, logWarnings: false });
+  const md = flatten(info.metadata);
+  const shape = TEST_MODEL_SHAPES.tiny;
+  assert.equal(md["general.architecture"], "qwen2");
+  assert.equal(md["general.file_type"], 1);
+  assert.equal(md["qwen2.embedding_length"], shape.hidden);
+  assert.equal(md["qwen2.block_count"], shape.blocks);
+  assert.equal(md["qwen2.attention.head_count_kv"], shape.kvHeads);
+  assert.equal(md["qwen2.context_length"], shape.context);
+  assert.equal(md["tokenizer.ggml.model"], "gpt2");
+  assert.equal(md["tokenizer.ggml.pre"], "qwen2");
+  assert.equal(md["tokenizer.ggml.add_bos_token"], false);
+  assert.equal((md["tokenizer.ggml.tokens"] as string[]).length, shape.vocab);
+  assert.equal(md["tokenizer.ggml.eos_token_id"], 4002);
+  const tensors = new Map((info.tensorInfo ?? []).map((t) => [t.name, t]));
+  assert.equal(tensors.size, 1 + shape.blocks * 12 + 1);
+  assert.equal(tensors.has("output.weight"), false, "embeddings are tied");
+  assert.deepEqual(tensors.get("token_embd.weight")?.dimensions.map(Number), [64, 4096]);
+  assert.deepEqual(tensors.get("blk.1.attn_k.weight")?.dimensions.map(Number), [64, 32]);
+  assert.deepEqual(tensors.get("blk.1.ffn_down.weight")?.dimensions.map(Number), [256, 64]);
+  assert.equal(tensors.get("blk.0.attn_q.bias")?.ggmlType, 0);
+});
+
+test("tiny model: tokenize -> detokenize round-trips arbitrary UTF-8", async () => {
+  const model = await getTinyModel();
+  const samples = [
+    "hello",
+    "The quick brown fox jumps over the lazy dog.",
+    "  leading, trailing and   inner spaces  ",
+    "naïve café, Ünïcödé, ÅÆØ, ß, œ",
+    "日本語のテキストと中文和한국어",
+    "emoji 🦊 family 👩‍👩‍👧 flag 🇫🇷 skin 👍🏽",
+    "tabs\tand\nnewlines\r\n\n\n  indented\n\t\tmore",
+    '{"name": "get_weather", "arguments": {"city": "Paris"}}',
+    "digits 0123456789 and 3.14159e-10",
+    "control \u0001\u001f and del \u007f, nbsp\u00a0, soft\u00adhyphen",
+    "Arabic مرحبا and Hebrew שלום, combining e\u0301",
+  ];
+  for (const text of samples) {
+    const tokens = model.tokenize(text);
+    assert.equal(model.detokenize(tokens), text, `round trip of ${JSON.stringify(text)}`);
+  }
+  const english = "The people of the world would come back, and they said that it was a good day.";
+  assert.ok(model.tokenize(english).length * 2.5 < Buffer.byteLength(english), "English text compresses");
+});
+
+test("tiny model: special tokens", async () => {
+  const model = await getTinyModel();
+  assert.deepEqual(model.tokenize("<|im_start|>", true), [4001]);
+  assert.deepEqual(model.tokenize("<|im_end|>", true), [4002]);
+  assert.deepEqual(model.tokenize("<|endoftext|>", true), [4000]);
+  assert.ok(model.tokenize("<|im_end|>", false).length > 1, "control tokens are plain text without specialTokens");
+  // User-defined tokens are matched in any text (llama.cpp always splits them out).
+  assert.deepEqual(model.tokenize("<tool_call>", false), [4003]);
+  assert.deepEqual(model.tokenize("</think>", false), [4006]);
+  assert.equal(model.tokens.eos, 4002);
+  assert.equal(model.tokens.bos, 4000);
+  const prompt = "<|im_start|>user\nHi<|im_end|>\n";
+  assert.equal(model.detokenize(model.tokenize(prompt, true), true), prompt);
+});
+
+test("tiny model: the chat template renders ChatML through node-llama-cpp", async () => {
+  const model = await getTinyModel();
+  const template = model.fileInfo.metadata.tokenizer.chat_template;
+  assert.ok(typeof template === "string" && template.length > 0);
+  const wrapper = new JinjaTemplateChatWrapper({ template });
+  const plain = wrapper.generateContextState({
+    chatHistory: [
+      { type: "system", text: "You are terse." },
+      { type: "user", text: "Hi" },
+      { type: "model", response: ["Hello!"] },
+      { type: "user", text: "Bye" },
+      { type: "model", response: [] },
+    ],
+  });
+  assert.equal(
+    plain.contextText.toString(),
+    "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n" +
+      "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n",
+  );
+  const tokens = plain.contextText.tokenize(model.tokenizer);
+  assert.equal(tokens[0], 4001, "the turn marker is the special token");
+
+  // Tools: node-llama-cpp recovers the Hermes-style call syntax from the template itself.
+  assert.equal(wrapper.usingJinjaFunctionCallTemplate, true);
+  const withTools = wrapper.generateContextState({
+    chatHistory: [
+      { type: "user", text: "Weather in Paris?" },
+      { type: "model", response: [{ type: "functionCall", name: "get_weather", params: { city: "Paris" }, result: { temp: 21 } }, "21 degrees."] },
+    ],
+    availableFunctions: { get_weather: { description: "Current weather", params: { type: "object", properties: { city: { type: "string" } } } } },
+  }).contextText.toString();
+  assert.match(withTools, /^<\|im_start\|>system\n# Tools\n[\s\S]*<tools>\n\{"type": "function", "function": \{"name": "get_weather"/);
+  assert.ok(withTools.includes('<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>\n'));
+  assert.ok(withTools.includes("<|im_start|>user\n<tool_response>\n{\"temp\": 21}\n</tool_response><|im_end|>\n"));
+});
+
+test("tiny model: generates varied tokens with evaluate", async () => {
+  const model = await getTinyModel();
+  const context = await model.createContext({ contextSize: 256, threads });
+  try {
+    const prompt = model.tokenize("<|im_start|>user\nTell me a story.<|im_end|>\n<|im_start|>assistant\n", true);
+    const sample = async (options: { temperature: number; seed?: number }): Promise<number[]> => {
+      const sequence = context.getSequence();
+      const out: number[] = [];
+      try {
+        for await (const token of sequence.evaluate(prompt, options)) {
+          out.push(token);
+          if (out.length >= 16) break;
+        }
+      } finally {
+        sequence.dispose();
+      }
+      return out;
+    };
+    const sampled = await sample({ temperature: 1, seed: 42 });
+    assert.equal(sampled.length, 16);
+    assert.ok(sampled.every((t) => t >= 0 && t < 4096));
+    assert.ok(new Set(sampled).size >= 4, `sampling gives varied tokens: ${sampled.join(",")}`);
+    const greedyA = await sample({ temperature: 0 });
+    const greedyB = await sample({ temperature: 0 });
+    assert.deepEqual(greedyA, greedyB);
+    assert.ok(new Set(greedyA).size >= 2, "greedy output does not collapse onto one token");
+  } finally {
+    await context.dispose();
+  }
+});
+
+test("qwen2.5-0.5b shape, Q8_0: real tensor shapes, loads and evaluates", { timeout: 120_000 }, async () => {
+  const path = join(dir, "qwen-q8_0.gguf");
+  try {
+    const progress: number[] = [];
+    const { bytes } = await writeTestModel({
+      out: path, shape: "qwen2.5-0.5b", seed: 1, type: "q8_0", onProgress: (done, total) => progress.push(done / total),
+    });
+    assert.equal((await stat(path)).size, bytes);
+    assert.equal(progress.at(-1), 1);
+    const info = await readGgufFileInfo(path, { readTensorInfo: true, logWarnings: false });
+    const tensors = new Map((info.tensorInfo ?? []).map((t) => [t.name, t]));
+    const dims = (name: string): number[] | undefined => tensors.get(name)?.dimensions.map(Number);
+    assert.equal(tensors.size, 1 + 24 * 12 + 1);
+    assert.deepEqual(dims("token_embd.weight"), [896, 151936]);
+    assert.deepEqual(dims("blk.23.attn_q.weight"), [896, 896]);
+    assert.deepEqual(dims("blk.23.attn_k.weight"), [896, 128]);
+    assert.deepEqual(dims("blk.23.attn_v.bias"), [128]);
+    assert.deepEqual(dims("blk.23.ffn_gate.weight"), [896, 4864]);
+    assert.deepEqual(dims("blk.23.ffn_down.weight"), [4864, 896]);
+    assert.equal(tensors.get("blk.0.ffn_up.weight")?.ggmlType, 8, "matrices are Q8_0");
+    assert.equal(tensors.get("output_norm.weight")?.ggmlType, 0, "norms are F32");
+    assert.equal(flatten(info.metadata)["general.file_type"], 7);
+
+    const model = await (await getTestLlama()).loadModel({ modelPath: path });
+    try {
+      assert.equal(model.tokens.eos, 151645, "<|im_end|> has the real model's id");
+      assert.deepEqual(model.tokenize("<|im_start|>", true), [151644]);
+      const context = await model.createContext({ contextSize: 128, threads });
+      const sequence = context.getSequence();
+      const out: number[] = [];
+      for await (const token of sequence.evaluate(model.tokenize("<|im_start|>user\nHi<|im_end|>\n", true), { temperature: 1, seed: 1 })) {
+        out.push(token);
+        if (out.length >= 3) break;
+      }
+      assert.equal(out.length, 3);
+      await context.dispose();
+    } finally {
+      await model.dispose();
+    }
+  } finally {
+    await rm(path, { force: true });
+  }
+});
+
+// --- CLI -----------------------------------------------------------------------
+
+function quietCommand(): { command: ReturnType<typeof makeTestModelCommand>; out: string[]; errors: string[] } {
+  const out: string[] = [];
+  const errors: string[] = [];
+  const command = makeTestModelCommand()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => errors.push(s), writeOut: (s) => out.push(s) });
+  return { command, out, errors };
+}
+
+test("cli: make-test-model validates its options", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--shape", "tiny"], /required option '--out <file>'/],
+    [["--out", join(dir, "x.gguf"), "--shape", "huge"], /Allowed choices are tiny, qwen2\.5-0\.5b/],
+    [["--out", join(dir, "x.gguf"), "--type", "q4_0"], /Allowed choices are f16, q8_0/],
+    [["--out", join(dir, "x.gguf"), "--seed", "-1"], /seed must be a non-negative integer/],
+    [["--out", join(dir, "x.gguf"), "--seed", "abc"], /seed must be a non-negative integer/],
+    [["--out", join(dir, "missing-dir", "x.gguf")], /does not exist/],
+  ];
+  for (const [args, message] of cases) {
+    const { command, errors } = quietCommand();
+    await assert.rejects(command.parseAsync(args, { from: "user" }), (err: unknown) => {
+      assert.ok(err instanceof CommanderError, String(err));
+      assert.equal(err.exitCode, 1);
+      return true;
+    });
+    assert.match(errors.join(""), message, args.join(" "));
+  }
+});
+
+test("cli: make-test-model writes the model", async () => {
+  const path = join(dir, "cli.gguf");
+  const { command, out } = quietCommand();
+  await command.parseAsync(["--out", path, "--seed", "1"], { from: "user" });
+  assert.match(out.join(""), /wrote .*cli\.gguf \(0\.9 MB, tiny f16, seed 1\)/);
+  assert.equal(await sha256(path), await sha256(tinyPath), "defaults: tiny, seed 1, f16");
+});
