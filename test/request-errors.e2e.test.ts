@@ -50,6 +50,7 @@ describe("validation: 400 with param", () => {
     ["frequency_penalty out of range", { ...ok, frequency_penalty: 2.1 }, "frequency_penalty"],
     ["n below 1", { ...ok, n: 0 }, "n"],
     ["n not an integer", { ...ok, n: 1.5 }, "n"],
+    ["n larger than slots plus queue could ever hold", { ...ok, n: 3 }, "n"],
     ["max_tokens zero", { ...ok, max_tokens: 0 }, "max_tokens"],
     ["max_completion_tokens negative", { ...ok, max_completion_tokens: -5 }, "max_completion_tokens"],
     ["empty messages", { ...ok, messages: [] }, "messages"],

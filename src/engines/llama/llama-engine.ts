@@ -261,11 +261,11 @@ export class LlamaEngine implements Engine {
 
       let finish: FinishReason | null = null;
       let stoppedByString = false;
-      let last = performance.now();
+      let last = 0;
       for await (const token of sequence.evaluate(prompt.slice(reuse), options)) {
         if (signal.aborted) break;
         const now = performance.now();
-        if (stats.firstTokenAt === null) stats.firstTokenAt = now;
+        if (generated.length === 0) stats.firstTokenAt ??= now;
         else if (index === 0) stats.decodeMs.push(now - last);
         last = now;
         stats.completionTokens++;

@@ -3,7 +3,7 @@
  * bounded FIFO wait queue. A waiter gets the free slot it scores highest,
  * which is how a request lands on the sequence already holding its prefix.
  */
-import { overloaded } from "../../protocol/errors.js";
+import { invalidRequest, overloaded } from "../../protocol/errors.js";
 
 interface Waiter<T> {
   score: (slot: T) => number;
@@ -31,8 +31,14 @@ export class SlotPool<T> {
     return this.waiters.length;
   }
 
-  /** Throws 503 when `count` more acquisitions would overflow the wait queue. */
+  /**
+   * Throws 503 when `count` more acquisitions would overflow the wait queue,
+   * or 400 when no amount of waiting could ever admit that many (`n` too large).
+   */
   admit(count: number): void {
+    if (count > this.capacity + this.maxWaiting) {
+      throw invalidRequest(`n=${count} exceeds what this model can run at once (${this.capacity + this.maxWaiting}).`, "n", "invalid_value");
+    }
     const wouldWait = Math.max(0, count - this.free.length) + this.waiters.length;
     if (wouldWait > this.maxWaiting) {
       throw overloaded(
