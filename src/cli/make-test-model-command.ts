@@ -2,7 +2,7 @@
  * `chatport make-test-model`: writes a GGUF model with random weights, a real
  * tokenizer and a chat template, so tests and benchmarks need no download.
  */
-import { stat } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
@@ -43,7 +43,7 @@ export function makeTestModelCommand(): Command {
       const writeErr = output.writeErr ?? ((text: string) => process.stderr.write(text));
       const progress = progressReporter(writeErr, process.stderr.isTTY === true);
       try {
-        await assertDirectory(dirname(out));
+        await mkdir(dirname(out), { recursive: true });
         if ((await stat(out).catch(() => undefined))?.isDirectory()) throw new Error("it is a directory");
         const { bytes } = await writeTestModel({ ...options, out, onProgress: progress.update });
         progress.done();
@@ -58,11 +58,6 @@ export function makeTestModelCommand(): Command {
       }
     });
   return command;
-}
-
-async function assertDirectory(dir: string): Promise<void> {
-  const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new Error(`directory ${dir} does not exist`);
 }
 
 function parseSeed(value: string): number {
