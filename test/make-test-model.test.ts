@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
+import { Template } from "@huggingface/jinja";
 import { CommanderError } from "commander";
 import {
   getLlama,
@@ -14,6 +15,7 @@ import {
   type LlamaModel,
 } from "node-llama-cpp";
 import { makeTestModelCommand } from "../src/cli/make-test-model-command.js";
+import { CHATML_THINKING_TOOLS_TEMPLATE, CHATML_TOOLS_TEMPLATE } from "../src/gguf/chatml-template.js";
 import { buildBpeVocab, SPECIAL_TOKENS, TokenType, toByteLevel } from "../src/gguf/bpe-vocab.js";
 import { GgmlType, gguf, layoutGguf, writeGgufFile, type GgufTensorSpec } from "../src/gguf/gguf-writer.js";
 import { f16BitsToF32, f32ToF16Bits } from "../src/gguf/random-weights.js";
@@ -411,6 +413,139 @@ test("qwen2.5-0.5b shape, Q8_0: real tensor shapes, loads and evaluates", { time
   }
 });
 
+// --- thinking chat template ------------------------------------------------------
+
+const renderThinking = (vars: Record<string, unknown>): string => new Template(CHATML_THINKING_TOOLS_TEMPLATE).render(vars);
+const renderChatml = (vars: Record<string, unknown>): string => new Template(CHATML_TOOLS_TEMPLATE).render(vars);
+
+const weatherTool = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "Current weather",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  },
+};
+
+test("thinking template: the generation prompt opens a think block unless enable_thinking is false", () => {
+  const messages = [
+    { role: "system", content: "You are terse." },
+    { role: "user", content: "Hi" },
+  ];
+  const history = "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n";
+  const on = `${history}<|im_start|>assistant\n<think>\n`;
+  const off = `${history}<|im_start|>assistant\n<think>\n\n</think>\n\n`;
+  assert.equal(renderThinking({ messages, add_generation_prompt: true }), on, "default: thinking");
+  assert.equal(renderThinking({ messages, add_generation_prompt: true, enable_thinking: null }), on, "none counts as unset");
+  assert.equal(renderThinking({ messages, add_generation_prompt: true, enable_thinking: true }), on);
+  assert.equal(renderThinking({ messages, add_generation_prompt: true, enable_thinking: false }), off);
+  assert.equal(renderThinking({ messages, add_generation_prompt: false, enable_thinking: false }), history);
+  assert.equal(renderThinking({ messages }), history);
+  // The plain template ignores thinking altogether.
+  assert.equal(renderChatml({ messages, add_generation_prompt: true, enable_thinking: true }), `${history}<|im_start|>assistant\n`);
+});
+
+test("thinking template: tools are listed Hermes-style in the system turn", () => {
+  const withSystem = renderThinking({
+    messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Weather in Paris?" }],
+    tools: [weatherTool],
+    add_generation_prompt: true,
+    enable_thinking: false,
+  });
+  assert.equal(
+    withSystem,
+    "<|im_start|>system\nBe brief.\n\n# Tools\n\nThe functions below are available. Each is described by a JSON object inside <tools></tools>:\n<tools>\n" +
+      '{"type": "function", "function": {"name": "get_weather", "description": "Current weather", "parameters": ' +
+      '{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}\n</tools>\n\n' +
+      "To use them, reply with one <tool_call></tool_call> block per call, each holding a JSON object with the function name and its arguments:\n" +
+      '<tool_call>\n{"name": <function name>, "arguments": <arguments as a JSON object>}\n</tool_call><|im_end|>\n' +
+      "<|im_start|>user\nWeather in Paris?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+  );
+  const withoutSystem = renderThinking({ messages: [{ role: "user", content: "Hi" }], tools: [weatherTool, weatherTool] });
+  assert.match(withoutSystem, /^<\|im_start\|>system\n# Tools\n\n[^]*<tools>\n\{"type": "function"[^\n]*\n\{"type": "function"[^\n]*\n<\/tools>\n/);
+  assert.ok(withoutSystem.endsWith("</tool_call><|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"));
+  // Without reasoning in play, both templates render the same prompt.
+  const plain = { messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }], tools: [weatherTool] };
+  assert.equal(renderThinking(plain), renderChatml(plain));
+  assert.equal(renderThinking({ ...plain, tools: [] }), renderChatml({ ...plain, tools: [] }));
+});
+
+test("thinking template: a tool-call round trip keeps the current round's reasoning", () => {
+  const rendered = renderThinking({
+    messages: [
+      { role: "user", content: "Weather in Paris and Rome?" },
+      {
+        role: "assistant",
+        content: null,
+        reasoning_content: "\nI need both cities.\n\n",
+        tool_calls: [
+          // Arguments as an object (rendered with tojson) and as a JSON string (rendered as is).
+          { id: "call_1", type: "function", function: { name: "get_weather", arguments: { city: "Paris" } } },
+          { id: "call_2", type: "function", function: { name: "get_weather", arguments: '{"city":"Rome"}' } },
+        ],
+      },
+      { role: "tool", tool_call_id: "call_1", content: '{"temp": 21}' },
+      { role: "tool", tool_call_id: "call_2", content: [{ type: "text", text: '{"temp": 25}' }] },
+    ],
+    tools: [weatherTool],
+    add_generation_prompt: true,
+  });
+  const afterTools = rendered.slice(rendered.indexOf("<|im_start|>user\n"));
+  assert.equal(
+    afterTools,
+    "<|im_start|>user\nWeather in Paris and Rome?<|im_end|>\n" +
+      "<|im_start|>assistant\n<think>\nI need both cities.\n</think>\n\n" +
+      '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n' +
+      '<tool_call>\n{"name": "get_weather", "arguments": {"city":"Rome"}}\n</tool_call><|im_end|>\n' +
+      '<|im_start|>user\n<tool_response>\n{"temp": 21}\n</tool_response>\n<tool_response>\n{"temp": 25}\n</tool_response><|im_end|>\n' +
+      "<|im_start|>assistant\n<think>\n",
+  );
+  // A call next to content, and a call without the OpenAI `function` wrapper.
+  const mixed = renderThinking({
+    messages: [
+      { role: "user", content: "Go" },
+      { role: "assistant", content: "Checking.", tool_calls: [{ name: "get_weather", arguments: { city: "Oslo" } }] },
+    ],
+  });
+  assert.ok(mixed.endsWith('<|im_start|>assistant\nChecking.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call><|im_end|>\n'));
+});
+
+test("thinking template: reasoning before the last user message is dropped", () => {
+  const rendered = renderThinking({
+    messages: [
+      { role: "user", content: "Q1" },
+      { role: "assistant", content: "A1", reasoning_content: "R1" },
+      { role: "user", content: "Q2" },
+      { role: "assistant", content: "", reasoning_content: "R2", tool_calls: [{ type: "function", function: { name: "f", arguments: "{}" } }] },
+      { role: "tool", content: "ok" },
+      { role: "assistant", content: "A2", reasoning_content: "R3" },
+      { role: "assistant", content: "A3", reasoning_content: "" },
+      { role: "assistant", content: "A4" },
+    ],
+    add_generation_prompt: false,
+  });
+  assert.equal(
+    rendered,
+    "<|im_start|>user\nQ1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n" +
+      "<|im_start|>user\nQ2<|im_end|>\n" +
+      '<|im_start|>assistant\n<think>\nR2\n</think>\n\n<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call><|im_end|>\n' +
+      "<|im_start|>user\n<tool_response>\nok\n</tool_response><|im_end|>\n" +
+      "<|im_start|>assistant\n<think>\nR3\n</think>\n\nA2<|im_end|>\n" +
+      "<|im_start|>assistant\nA3<|im_end|>\n<|im_start|>assistant\nA4<|im_end|>\n",
+  );
+  assert.ok(!rendered.includes("R1"));
+  // Without any user message every assistant turn is "current".
+  assert.equal(
+    renderThinking({ messages: [{ role: "assistant", content: "A", reasoning_content: "R" }] }),
+    "<|im_start|>assistant\n<think>\nR\n</think>\n\nA<|im_end|>\n",
+  );
+  // The plain template never renders reasoning.
+  assert.equal(
+    renderChatml({ messages: [{ role: "user", content: "Q" }, { role: "assistant", content: "A", reasoning_content: "R" }] }),
+    "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n",
+  );
+});
+
 // --- CLI -----------------------------------------------------------------------
 
 function quietCommand(): { command: ReturnType<typeof makeTestModelCommand>; out: string[]; errors: string[] } {
@@ -427,6 +562,7 @@ test("cli: make-test-model validates its options", async () => {
     [["--shape", "tiny"], /required option '--out <file>'/],
     [["--out", join(dir, "x.gguf"), "--shape", "huge"], /Allowed choices are tiny, qwen2\.5-0\.5b/],
     [["--out", join(dir, "x.gguf"), "--type", "q4_0"], /Allowed choices are f16, q8_0/],
+    [["--out", join(dir, "x.gguf"), "--template", "llama3"], /Allowed choices are chatml, thinking/],
     [["--out", join(dir, "x.gguf"), "--seed", "-1"], /seed must be a non-negative integer/],
     [["--out", join(dir, "x.gguf"), "--seed", "abc"], /seed must be a non-negative integer/],
     [["--out", join(tinyPath, "x.gguf")], /EEXIST|ENOTDIR/],
@@ -448,4 +584,31 @@ test("cli: make-test-model writes the model", async () => {
   await command.parseAsync(["--out", path, "--seed", "1"], { from: "user" });
   assert.match(out.join(""), /wrote .*cli\.gguf \(0\.9 MB, tiny f16, seed 1\)/);
   assert.equal(await sha256(path), await sha256(tinyPath), "defaults: tiny, seed 1, f16");
+});
+
+test("cli: make-test-model --template thinking writes a model that loads", async () => {
+  const path = join(dir, "thinking.gguf");
+  const { command, out } = quietCommand();
+  await command.parseAsync(["--out", path, "--template", "thinking"], { from: "user" });
+  assert.match(out.join(""), /wrote .*thinking\.gguf \(0\.9 MB, tiny f16, seed 1, thinking template\)/);
+  assert.equal(await dataSha256(path), await dataSha256(tinyPath), "only the metadata differs");
+  assert.notEqual(await sha256(path), await sha256(tinyPath));
+
+  const model = await (await getTestLlama()).loadModel({ modelPath: path });
+  try {
+    const template = model.fileInfo.metadata.tokenizer.chat_template;
+    assert.equal(template, CHATML_THINKING_TOOLS_TEMPLATE);
+    const prompt = new Template(template).render({ messages: [{ role: "user", content: "Hi" }], add_generation_prompt: true });
+    assert.ok(prompt.endsWith("<|im_start|>assistant\n<think>\n"));
+    const tokens = model.tokenize(prompt, true);
+    assert.equal(tokens[0], 4001, "<|im_start|>");
+    assert.deepEqual(tokens.slice(-2), [4005, 198], "<think> is one token, then the newline");
+    assert.equal(model.detokenize(tokens, true), prompt);
+    // node-llama-cpp accepts the template as well.
+    const wrapper = new JinjaTemplateChatWrapper({ template });
+    const state = wrapper.generateContextState({ chatHistory: [{ type: "user", text: "Hi" }, { type: "model", response: [] }] });
+    assert.ok(state.contextText.toString().startsWith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"));
+  } finally {
+    await model.dispose();
+  }
 });

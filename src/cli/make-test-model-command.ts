@@ -7,9 +7,11 @@ import { dirname, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import {
   TEST_MODEL_SHAPES,
+  TEST_MODEL_TEMPLATES,
   TEST_MODEL_TYPES,
   writeTestModel,
   type TestModelShapeName,
+  type TestModelTemplate,
   type TestModelType,
 } from "../gguf/test-model.js";
 
@@ -18,6 +20,7 @@ interface MakeTestModelOptions {
   shape: TestModelShapeName;
   seed: number;
   type: TestModelType;
+  template: TestModelTemplate;
 }
 
 /** Files at least this big get a progress display. */
@@ -25,7 +28,7 @@ const PROGRESS_MIN_BYTES = 64 << 20;
 
 export function makeTestModelCommand(): Command {
   const command = new Command("make-test-model")
-    .description("write a GGUF model with random weights, a byte-level BPE tokenizer and a ChatML template")
+    .description("write a GGUF model with random weights, a byte-level BPE tokenizer and a ChatML chat template")
     .requiredOption("--out <file>", "where to write the .gguf file")
     .addOption(
       new Option("--shape <shape>", "model shape")
@@ -34,6 +37,11 @@ export function makeTestModelCommand(): Command {
     )
     .addOption(new Option("--seed <n>", "random seed (same seed and options give identical bytes)").argParser(parseSeed).default(1))
     .addOption(new Option("--type <type>", "storage type of the weight matrices").choices(TEST_MODEL_TYPES).default("f16"))
+    .addOption(
+      new Option("--template <template>", "chat template: ChatML with tools, or that plus Qwen3-style thinking")
+        .choices(TEST_MODEL_TEMPLATES)
+        .default("chatml"),
+    )
     .action(async (options: MakeTestModelOptions) => {
       const out = resolve(options.out);
       const started = performance.now();
@@ -48,8 +56,9 @@ export function makeTestModelCommand(): Command {
         const { bytes } = await writeTestModel({ ...options, out, onProgress: progress.update });
         progress.done();
         const seconds = (performance.now() - started) / 1000;
+        const template = options.template === "chatml" ? "" : `, ${options.template} template`;
         writeOut(
-          `wrote ${out} (${formatMb(bytes)}, ${options.shape} ${options.type}, seed ${options.seed}) in ${seconds.toFixed(1)} s\n`,
+          `wrote ${out} (${formatMb(bytes)}, ${options.shape} ${options.type}, seed ${options.seed}${template}) in ${seconds.toFixed(1)} s\n`,
         );
       } catch (err) {
         progress.done();

@@ -1,5 +1,5 @@
 /**
- * The Jinja chat template stored as `tokenizer.chat_template` in generated
+ * The Jinja chat templates stored as `tokenizer.chat_template` in generated
  * test models. Format: ChatML, one turn per message,
  *
  *   <|im_start|>ROLE\nTEXT<|im_end|>\n
@@ -13,8 +13,41 @@
  * emitted explicitly as '\n' string literals, so the indentation below never
  * reaches the prompt. Content may be a string, a list of OpenAI content parts
  * (text parts are concatenated), or a JSON value (rendered with tojson).
+ *
+ * Both templates come from one builder, so they cannot drift apart: the
+ * thinking one only splices in the three fragments below.
  */
-export const CHATML_TOOLS_TEMPLATE = String.raw`
+
+/** Before the message loop: the index of the last user message (-1 without one). */
+const THINKING_SETUP = String.raw`
+
+{%- set last_user = namespace(index=-1) -%}
+{%- for message in messages -%}
+  {%- if message.role == 'user' -%}
+    {%- set last_user.index = loop.index0 -%}
+  {%- endif -%}
+{%- endfor -%}`;
+
+/** Right after an assistant turn's header. */
+const HISTORY_REASONING = String.raw`
+    {%- if loop.index0 > last_user.index and message.reasoning_content is string and message.reasoning_content -%}
+      {{- '<think>\n' + message.reasoning_content.strip('\n') + '\n</think>\n\n' -}}
+    {%- endif -%}`;
+
+/** Right after the generation prompt's header. */
+const THINKING_OPENER = String.raw`
+  {%- if enable_thinking is defined and enable_thinking is not none and not enable_thinking -%}
+    {{- '<think>\n\n</think>\n\n' -}}
+  {%- else -%}
+    {{- '<think>\n' -}}
+  {%- endif -%}`;
+
+/**
+ * Without `thinking` this is exactly the original ChatML + tools template, byte
+ * for byte: generated "chatml" models must keep their hashes.
+ */
+function chatmlTemplate(thinking: boolean): string {
+  return String.raw`
 {%- macro render_content(content) -%}
   {%- if content is string -%}
     {{- content -}}
@@ -49,7 +82,7 @@ export const CHATML_TOOLS_TEMPLATE = String.raw`
     {{- tool | tojson -}}
   {%- endfor -%}
   {{- '\n</tools>\n\nTo use them, reply with one <tool_call></tool_call> block per call, each holding a JSON object with the function name and its arguments:\n<tool_call>\n{"name": <function name>, "arguments": <arguments as a JSON object>}\n</tool_call><|im_end|>\n' -}}
-{%- endif -%}
+{%- endif -%}${thinking ? THINKING_SETUP : ""}
 
 {%- for message in messages -%}
   {%- set role = message.role -%}
@@ -60,7 +93,7 @@ export const CHATML_TOOLS_TEMPLATE = String.raw`
       {{- '<|im_end|>\n' -}}
     {%- endif -%}
   {%- elif role == 'assistant' -%}
-    {{- '<|im_start|>assistant\n' -}}
+    {{- '<|im_start|>assistant\n' -}}${thinking ? HISTORY_REASONING : ""}
     {%- if message.content -%}
       {{- render_content(message.content) -}}
     {%- endif -%}
@@ -102,6 +135,22 @@ export const CHATML_TOOLS_TEMPLATE = String.raw`
 {%- endfor -%}
 
 {%- if add_generation_prompt -%}
-  {{- '<|im_start|>assistant\n' -}}
+  {{- '<|im_start|>assistant\n' -}}${thinking ? THINKING_OPENER : ""}
 {%- endif -%}
 `.trim();
+}
+
+/** The plain ChatML + tools template (no reasoning). */
+export const CHATML_TOOLS_TEMPLATE = chatmlTemplate(false);
+
+/**
+ * Qwen3-style: the ChatML + tools template plus thinking.
+ * - `enable_thinking` (default true when undefined or none): with
+ *   `add_generation_prompt` the prompt ends `<|im_start|>assistant\n<think>\n`,
+ *   or with `<|im_start|>assistant\n<think>\n\n</think>\n\n` when it is false.
+ * - An assistant message with a non-empty string `reasoning_content` renders it
+ *   as `<think>\n…\n</think>\n\n` before its content, but only after the last
+ *   user message (the current tool-calling round); earlier turns drop it, as
+ *   Qwen3 does. Leading and trailing newlines of the reasoning are stripped.
+ */
+export const CHATML_THINKING_TOOLS_TEMPLATE = chatmlTemplate(true);

@@ -1,11 +1,12 @@
 /**
  * Generates qwen2-architecture GGUF models with random weights, a real
- * byte-level BPE tokenizer and a ChatML chat template, for tests and
+ * byte-level BPE tokenizer and a ChatML chat template (optionally Qwen3-style
+ * with thinking), for tests and
  * benchmarks that must not download anything. A random model of a real shape
  * runs exactly as fast as the trained one; its text is gibberish.
  */
 import { buildBpeVocab } from "./bpe-vocab.js";
-import { CHATML_TOOLS_TEMPLATE } from "./chatml-template.js";
+import { CHATML_THINKING_TOOLS_TEMPLATE, CHATML_TOOLS_TEMPLATE } from "./chatml-template.js";
 import { GgmlType, gguf, writeGgufFile, type GgufTensorSpec, type GgufValue } from "./gguf-writer.js";
 import {
   Xoshiro128,
@@ -61,11 +62,26 @@ export type TestModelShapeName = keyof typeof TEST_MODEL_SHAPES;
 export type TestModelType = "f16" | "q8_0";
 export const TEST_MODEL_TYPES: readonly TestModelType[] = ["f16", "q8_0"];
 
+/**
+ * The chat template written as `tokenizer.chat_template`: "chatml" is ChatML
+ * with Hermes-style tools; "thinking" adds Qwen3-style reasoning
+ * (`enable_thinking`, `<think>` blocks, `reasoning_content`).
+ */
+export type TestModelTemplate = "chatml" | "thinking";
+export const TEST_MODEL_TEMPLATES: readonly TestModelTemplate[] = ["chatml", "thinking"];
+
+const CHAT_TEMPLATES: Record<TestModelTemplate, string> = {
+  chatml: CHATML_TOOLS_TEMPLATE,
+  thinking: CHATML_THINKING_TOOLS_TEMPLATE,
+};
+
 export interface WriteTestModelOptions {
   out: string;
   shape: TestModelShapeName;
   seed: number;
   type: TestModelType;
+  /** Defaults to "chatml". */
+  template?: TestModelTemplate;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
@@ -81,9 +97,11 @@ export async function writeTestModel(opts: WriteTestModelOptions): Promise<{ pat
   if (!shape) throw new RangeError(`unknown shape ${opts.shape}; expected one of ${Object.keys(TEST_MODEL_SHAPES).join(", ")}`);
   if (!TEST_MODEL_TYPES.includes(opts.type)) throw new RangeError(`unknown type ${opts.type}; expected f16 or q8_0`);
   if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${opts.seed}`);
+  const template = opts.template ?? "chatml";
+  if (!TEST_MODEL_TEMPLATES.includes(template)) throw new RangeError(`unknown template ${template}; expected chatml or thinking`);
   return writeGgufFile({
     path: opts.out,
-    metadata: testModelMetadata(opts.shape, shape, opts.type, opts.seed),
+    metadata: testModelMetadata(opts.shape, shape, opts.type, opts.seed, template),
     tensors: testModelTensors(shape, opts.type, opts.seed),
     onProgress: opts.onProgress,
   });
@@ -94,6 +112,7 @@ export function testModelMetadata(
   shape: TestModelShape,
   type: TestModelType,
   seed: number,
+  template: TestModelTemplate = "chatml",
 ): [string, GgufValue][] {
   const vocab = buildBpeVocab({ size: shape.vocab, seed, regularTokens: shape.regularTokens });
   const arch = "qwen2";
@@ -125,7 +144,7 @@ export function testModelMetadata(
     ["tokenizer.ggml.padding_token_id", gguf.u32(vocab.special.endOfText)],
     ["tokenizer.ggml.bos_token_id", gguf.u32(vocab.special.endOfText)],
     ["tokenizer.ggml.add_bos_token", gguf.bool(false)],
-    ["tokenizer.chat_template", gguf.string(CHATML_TOOLS_TEMPLATE)],
+    ["tokenizer.chat_template", gguf.string(CHAT_TEMPLATES[template])],
   ];
 }
 

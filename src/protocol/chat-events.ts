@@ -12,6 +12,7 @@ export interface UsageCounts {
   completionTokens: number;
   /** Prompt tokens of the first choice served from a sequence's KV cache. */
   cachedTokens: number;
+  /** Of completionTokens, those spent inside a thought (tags included). */
   reasoningTokens: number;
   /** ms from admission to the first sampled token (any choice). */
   prefillMs: number;
@@ -19,7 +20,35 @@ export interface UsageCounts {
   decodeMs: number[];
 }
 
+export interface TopLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+}
+
+export interface TokenLogprob extends TopLogprob {
+  topLogprobs: TopLogprob[];
+}
+
+/** One streamed piece of a tool call: the first for a call has id and name, later ones argument text. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  name?: string;
+  arguments?: string;
+}
+
+export interface ChatDelta {
+  type: "delta";
+  index: number;
+  content?: string;
+  reasoning?: string;
+  toolCalls?: ToolCallDelta[];
+  /** Logprobs of the tokens whose text this delta releases. */
+  logprobs?: TokenLogprob[];
+}
+
 export type ChatEvent =
-  | { type: "delta"; index: number; content: string }
+  | ChatDelta
   | { type: "finish"; index: number; reason: FinishReason }
   | { type: "usage"; usage: UsageCounts };

@@ -6,46 +6,14 @@
  * or range are a 400 whose `param` names the field (`messages[2].role`).
  */
 import { z } from "zod";
+import { messageSchema, normaliseMessages, type ChatMessage } from "./chat-messages.js";
+import { functionCallChoiceSchema, functionSchema, normaliseTools, toolChoiceSchema, toolSchema, type ToolSettings } from "./chat-tools.js";
 import { invalidRequest, type ApiError } from "./errors.js";
 
+export type { ChatMessage, ChatToolCall } from "./chat-messages.js";
+export type { ToolChoice, ToolDefinition, ToolSettings } from "./chat-tools.js";
+
 const toolNamePattern = /^[a-zA-Z0-9_-]{1,64}$/;
-
-const textPart = z.object({ type: z.literal("text"), text: z.string() });
-const imagePart = z.object({
-  type: z.literal("image_url"),
-  image_url: z.object({ url: z.string(), detail: z.enum(["auto", "low", "high"]).optional() }),
-});
-const audioPart = z.object({
-  type: z.literal("input_audio"),
-  input_audio: z.object({ data: z.string(), format: z.string() }),
-});
-const filePart = z.object({ type: z.literal("file"), file: z.object({}).passthrough() });
-const refusalPart = z.object({ type: z.literal("refusal"), refusal: z.string() });
-
-const userContentPart = z.discriminatedUnion("type", [textPart, imagePart, audioPart, filePart]);
-const assistantContentPart = z.discriminatedUnion("type", [textPart, refusalPart]);
-
-const toolCallSchema = z.object({
-  id: z.string(),
-  type: z.literal("function"),
-  function: z.object({ name: z.string(), arguments: z.string() }),
-});
-
-const messageSchema = z.discriminatedUnion("role", [
-  z.object({ role: z.literal("system"), content: z.union([z.string(), z.array(textPart)]), name: z.string().optional() }),
-  z.object({ role: z.literal("developer"), content: z.union([z.string(), z.array(textPart)]), name: z.string().optional() }),
-  z.object({ role: z.literal("user"), content: z.union([z.string(), z.array(userContentPart)]), name: z.string().optional() }),
-  z.object({
-    role: z.literal("assistant"),
-    content: z.union([z.string(), z.array(assistantContentPart), z.null()]).optional(),
-    name: z.string().optional(),
-    refusal: z.string().nullable().optional(),
-    tool_calls: z.array(toolCallSchema).optional(),
-    reasoning_content: z.string().nullable().optional(),
-  }),
-  z.object({ role: z.literal("tool"), content: z.union([z.string(), z.array(textPart)]), tool_call_id: z.string() }),
-  z.object({ role: z.literal("function"), content: z.string().nullable(), name: z.string() }),
-]);
 
 const jsonSchemaFormat = z.object({
   name: z.string().regex(toolNamePattern, "must match ^[a-zA-Z0-9_-]{1,64}$"),
@@ -87,11 +55,11 @@ export const chatCompletionRequestSchema = z.object({
   seed: z.number().int().nullable().optional(),
   user: z.string().optional(),
   response_format: responseFormatSchema.nullable().optional(),
-  tools: z.array(z.unknown()).max(128).nullable().optional(),
-  tool_choice: z.unknown().optional(),
+  tools: z.array(toolSchema).max(128, "at most 128 tools").nullable().optional(),
+  tool_choice: toolChoiceSchema.nullable().optional(),
   parallel_tool_calls: z.boolean().nullable().optional(),
-  functions: z.array(z.unknown()).nullable().optional(),
-  function_call: z.unknown().optional(),
+  functions: z.array(functionSchema).max(128, "at most 128 functions").nullable().optional(),
+  function_call: functionCallChoiceSchema.nullable().optional(),
   reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high"]).nullable().optional(),
   /** vLLM extension: keep generating past end-of-generation tokens (benchmarks). */
   ignore_eos: z.boolean().optional(),
@@ -103,13 +71,7 @@ export const chatCompletionRequestSchema = z.object({
 
 export type ChatCompletionRequestBody = z.infer<typeof chatCompletionRequestSchema>;
 
-export type ChatRole = "system" | "user" | "assistant";
-
-/** One message after normalisation: developer → system, text parts joined. */
-export interface ChatMessage {
-  role: ChatRole;
-  content: string;
-}
+export type ReasoningEffort = "none" | "minimal" | "low" | "medium" | "high";
 
 export type ResponseFormat =
   | { type: "text" }
@@ -143,6 +105,10 @@ export interface ChatRequest {
   stop: string[];
   sampling: SamplingParams;
   responseFormat: ResponseFormat;
+  tools: ToolSettings;
+  /** Null: no logprobs; otherwise how many alternatives per token (0–20). */
+  logprobs: { top: number } | null;
+  reasoningEffort: ReasoningEffort | null;
   ignoreEos: boolean;
   user: string | null;
   extras: { fullText: boolean; usageTimings: boolean };
@@ -168,46 +134,6 @@ function issueToError(issue: z.core.$ZodIssue): ApiError {
     message = `Invalid '${param}': ${issue.message}`;
   }
   return invalidRequest(message, param === "" ? null : param, "invalid_value");
-}
-
-function unsupported(param: string, what: string): ApiError {
-  return invalidRequest(`${what} is not supported by this server yet.`, param, "unsupported_parameter");
-}
-
-function joinText(parts: ReadonlyArray<{ type: string; text?: string; refusal?: string }>): string {
-  return parts.map((p) => p.text ?? p.refusal ?? "").join("\n");
-}
-
-function normaliseMessages(body: ChatCompletionRequestBody): ChatMessage[] {
-  return body.messages.map((m, i): ChatMessage => {
-    switch (m.role) {
-      case "system":
-      case "developer":
-        return { role: "system", content: typeof m.content === "string" ? m.content : joinText(m.content) };
-      case "user": {
-        if (typeof m.content === "string") return { role: "user", content: m.content };
-        const parts = m.content;
-        const j = parts.findIndex((p) => p.type !== "text");
-        if (j >= 0) {
-          const type = parts[j]?.type ?? "unknown";
-          throw invalidRequest(
-            `Content part type '${type}' is not supported: model '${body.model}' accepts text only.`,
-            `messages[${i}].content[${j}].type`,
-            "unsupported_content_type",
-          );
-        }
-        return { role: "user", content: joinText(parts as Array<{ type: "text"; text: string }>) };
-      }
-      case "assistant": {
-        if (m.tool_calls !== undefined && m.tool_calls.length > 0) throw unsupported(`messages[${i}].tool_calls`, "Tool calls");
-        const content = m.content ?? "";
-        return { role: "assistant", content: typeof content === "string" ? content : joinText(content) };
-      }
-      case "tool":
-      case "function":
-        throw unsupported(`messages[${i}].role`, `The '${m.role}' role`);
-    }
-  });
 }
 
 function normaliseResponseFormat(body: ChatCompletionRequestBody): ResponseFormat {
@@ -240,9 +166,9 @@ export function parseChatRequest(raw: unknown): ChatRequest {
   }
   const body = parsed.data;
 
-  if (body.tools != null && body.tools.length > 0) throw unsupported("tools", "Tool calling");
-  if (body.functions != null && body.functions.length > 0) throw unsupported("functions", "Function calling");
-  if (body.logprobs === true) throw unsupported("logprobs", "logprobs");
+  if (body.top_logprobs != null && body.logprobs !== true) {
+    throw invalidRequest("top_logprobs needs logprobs set to true.", "top_logprobs");
+  }
   if (body.stream_options != null && body.stream !== true) {
     throw invalidRequest("stream_options is only allowed when stream is true.", "stream_options");
   }
@@ -253,7 +179,7 @@ export function parseChatRequest(raw: unknown): ChatRequest {
 
   return {
     model: body.model,
-    messages: normaliseMessages(body),
+    messages: normaliseMessages(body.messages, body.model),
     n: body.n ?? 1,
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
@@ -271,6 +197,9 @@ export function parseChatRequest(raw: unknown): ChatRequest {
       seed,
     },
     responseFormat: normaliseResponseFormat(body),
+    tools: normaliseTools(body),
+    logprobs: body.logprobs === true ? { top: body.top_logprobs ?? 0 } : null,
+    reasoningEffort: body.reasoning_effort ?? null,
     ignoreEos: body.ignore_eos === true,
     user: body.user ?? null,
     extras: { fullText: body.fullTextEnabled === true, usageTimings: body.usage_timings === true },

@@ -4,7 +4,7 @@
  * either SSE chunks or, by accumulating the same events, the JSON body.
  */
 import { randomBytes } from "node:crypto";
-import type { ChatEvent, FinishReason, UsageCounts } from "./chat-events.js";
+import type { ChatDelta, ChatEvent, FinishReason, TokenLogprob, UsageCounts } from "./chat-events.js";
 
 export interface WireUsage {
   prompt_tokens: number;
@@ -23,11 +23,47 @@ export interface WireUsage {
   decode_time_arr?: number[];
 }
 
+export type WireFinishReason = FinishReason | "function_call";
+
+export interface WireLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: Array<{ token: string; logprob: number; bytes: number[] }>;
+}
+
+export interface WireLogprobs {
+  content: WireLogprob[];
+  refusal: null;
+}
+
+export interface WireToolCall {
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
+export interface WireToolCallChunk {
+  index: number;
+  id?: string;
+  type?: "function";
+  function: { name?: string; arguments?: string };
+}
+
+export interface WireDelta {
+  role?: "assistant";
+  content?: string;
+  refusal?: null;
+  reasoning_content?: string;
+  tool_calls?: WireToolCallChunk[];
+  function_call?: { name?: string; arguments?: string };
+}
+
 export interface WireChunkChoice {
   index: number;
-  delta: { role?: "assistant"; content?: string; refusal?: null };
-  logprobs: null;
-  finish_reason: FinishReason | null;
+  delta: WireDelta;
+  logprobs: WireLogprobs | null;
+  finish_reason: WireFinishReason | null;
 }
 
 export interface WireChunk {
@@ -42,18 +78,22 @@ export interface WireChunk {
   full_text?: string;
 }
 
+export interface WireMessage {
+  role: "assistant";
+  content: string | null;
+  refusal: null;
+  reasoning_content?: string;
+  tool_calls?: WireToolCall[];
+  function_call?: { name: string; arguments: string };
+}
+
 export interface WireCompletion {
   id: string;
   object: "chat.completion";
   created: number;
   model: string;
   system_fingerprint: string;
-  choices: Array<{
-    index: number;
-    message: { role: "assistant"; content: string; refusal: null };
-    logprobs: null;
-    finish_reason: FinishReason;
-  }>;
+  choices: Array<{ index: number; message: WireMessage; logprobs: WireLogprobs | null; finish_reason: WireFinishReason }>;
   usage: WireUsage;
 }
 
@@ -64,6 +104,23 @@ export interface ResponseOptions {
   includeUsage: boolean;
   fullText: boolean;
   usageTimings: boolean;
+  /** The request asked for logprobs. */
+  logprobs: boolean;
+  /** The request used the legacy `functions`: answer with `function_call`. */
+  legacyFunctions: boolean;
+}
+
+interface ChoiceState {
+  content: string;
+  reasoning: string;
+  toolCalls: Array<{ id: string; name: string; arguments: string }>;
+  logprobs: WireLogprob[];
+  finish: FinishReason | null;
+  started: boolean;
+}
+
+function toWireLogprob(lp: TokenLogprob): WireLogprob {
+  return { token: lp.token, logprob: lp.logprob, bytes: lp.bytes, top_logprobs: lp.topLogprobs };
 }
 
 export function newCompletionId(): string {
@@ -96,16 +153,19 @@ export class ChatResponseBuilder {
   readonly id = newCompletionId();
   readonly created = Math.floor(Date.now() / 1000);
   private readonly options: ResponseOptions;
-  private readonly texts: string[];
-  private readonly finishes: Array<FinishReason | null>;
-  private readonly started: boolean[];
+  private readonly choices: ChoiceState[];
   private usage: UsageCounts | null = null;
 
   constructor(options: ResponseOptions) {
     this.options = options;
-    this.texts = Array.from({ length: options.n }, () => "");
-    this.finishes = Array.from({ length: options.n }, () => null);
-    this.started = Array.from({ length: options.n }, () => false);
+    this.choices = Array.from({ length: options.n }, () => ({
+      content: "",
+      reasoning: "",
+      toolCalls: [],
+      logprobs: [],
+      finish: null,
+      started: false,
+    }));
   }
 
   /** Record an event; returns the stream chunks it becomes (possibly none). */
@@ -115,17 +175,20 @@ export class ChatResponseBuilder {
       if (!this.options.includeUsage) return [];
       return [{ ...this.envelope([]), usage: toWireUsage(event.usage, this.options.usageTimings) }];
     }
+    const choice = this.choices[event.index];
+    if (choice === undefined) throw new Error(`event for unknown choice ${event.index}`);
     const out: WireChunk[] = [];
-    if (!this.started[event.index]) {
-      this.started[event.index] = true;
-      out.push(this.chunk(event.index, { role: "assistant", content: "", refusal: null }, null));
+    if (!choice.started) {
+      choice.started = true;
+      out.push(this.chunk(event.index, { role: "assistant", content: "", refusal: null }, null, null));
     }
     if (event.type === "delta") {
-      this.texts[event.index] += event.content;
-      out.push(this.chunk(event.index, { content: event.content }, null));
+      const logprobs = event.logprobs?.map(toWireLogprob) ?? [];
+      choice.logprobs.push(...logprobs);
+      out.push(this.chunk(event.index, this.recordDelta(choice, event), this.options.logprobs ? { content: logprobs, refusal: null } : null, null));
     } else {
-      this.finishes[event.index] = event.reason;
-      out.push(this.chunk(event.index, {}, event.reason));
+      choice.finish = event.reason;
+      out.push(this.chunk(event.index, {}, null, this.wireFinish(event.reason)));
     }
     return out;
   }
@@ -139,14 +202,62 @@ export class ChatResponseBuilder {
       created: this.created,
       model: this.options.model,
       system_fingerprint: this.options.systemFingerprint,
-      choices: this.texts.map((content, index) => ({
+      choices: this.choices.map((choice, index) => ({
         index,
-        message: { role: "assistant", content, refusal: null },
-        logprobs: null,
-        finish_reason: this.finishes[index] ?? "stop",
+        message: this.message(choice),
+        logprobs: this.options.logprobs ? { content: choice.logprobs, refusal: null } : null,
+        finish_reason: this.wireFinish(choice.finish ?? "stop"),
       })),
       usage: toWireUsage(this.usage, this.options.usageTimings),
     };
+  }
+
+  private message(choice: ChoiceState): WireMessage {
+    const calls = choice.toolCalls;
+    const message: WireMessage = {
+      role: "assistant",
+      content: calls.length > 0 && choice.content === "" ? null : choice.content,
+      refusal: null,
+    };
+    if (choice.reasoning !== "") message.reasoning_content = choice.reasoning;
+    const [first] = calls;
+    if (this.options.legacyFunctions && first !== undefined) message.function_call = { name: first.name, arguments: first.arguments };
+    else if (calls.length > 0) message.tool_calls = calls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } }));
+    return message;
+  }
+
+  /** Accumulate a delta into the choice and render its wire delta. */
+  private recordDelta(choice: ChoiceState, event: ChatDelta): WireDelta {
+    const delta: WireDelta = {};
+    if (event.reasoning !== undefined && event.reasoning !== "") {
+      choice.reasoning += event.reasoning;
+      delta.reasoning_content = event.reasoning;
+    }
+    if (event.content !== undefined && event.content !== "") {
+      choice.content += event.content;
+      delta.content = event.content;
+    }
+    for (const call of event.toolCalls ?? []) {
+      const isNew = call.id !== undefined;
+      if (isNew) choice.toolCalls[call.index] = { id: call.id ?? "", name: call.name ?? "", arguments: "" };
+      const state = choice.toolCalls[call.index];
+      if (state === undefined) throw new Error(`tool call delta for unknown call ${call.index}`);
+      state.arguments += call.arguments ?? "";
+      if (this.options.legacyFunctions) {
+        delta.function_call = isNew ? { name: state.name, arguments: call.arguments ?? "" } : { arguments: call.arguments ?? "" };
+        continue;
+      }
+      (delta.tool_calls ??= []).push(
+        isNew
+          ? { index: call.index, id: state.id, type: "function", function: { name: state.name, arguments: call.arguments ?? "" } }
+          : { index: call.index, function: { arguments: call.arguments ?? "" } },
+      );
+    }
+    return delta;
+  }
+
+  private wireFinish(reason: FinishReason): WireFinishReason {
+    return reason === "tool_calls" && this.options.legacyFunctions ? "function_call" : reason;
   }
 
   private envelope(choices: WireChunkChoice[]): WireChunk {
@@ -162,9 +273,9 @@ export class ChatResponseBuilder {
     return chunk;
   }
 
-  private chunk(index: number, delta: WireChunkChoice["delta"], finish: FinishReason | null): WireChunk {
-    const chunk = this.envelope([{ index, delta, logprobs: null, finish_reason: finish }]);
-    if (this.options.fullText) chunk.full_text = this.texts[index] ?? "";
+  private chunk(index: number, delta: WireDelta, logprobs: WireLogprobs | null, finish: WireFinishReason | null): WireChunk {
+    const chunk = this.envelope([{ index, delta, logprobs, finish_reason: finish }]);
+    if (this.options.fullText) chunk.full_text = this.choices[index]?.content ?? "";
     return chunk;
   }
 }

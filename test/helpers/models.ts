@@ -6,11 +6,16 @@ import { repoRoot } from "./server.js";
 
 export const sharedLlama2Path = path.resolve(repoRoot, "../shared/models/llama-2-tiny-random.gguf");
 
-export async function tinyModelPath(seed = 1): Promise<string> {
-  const out = path.join(repoRoot, ".cache", "test-models", `tiny-seed${seed}.gguf`);
+/**
+ * The tiny generated model; `template: "thinking"` gives the variant whose chat
+ * template has a Qwen3-style thinking switch.
+ */
+export async function tinyModelPath(seed = 1, template: "chatml" | "thinking" = "chatml"): Promise<string> {
+  const name = template === "chatml" ? `tiny-seed${seed}.gguf` : `tiny-${template}-seed${seed}.gguf`;
+  const out = path.join(repoRoot, ".cache", "test-models", name);
   if (!fs.existsSync(out)) {
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    await writeTestModel({ out, shape: "tiny", seed, type: "f16" });
+    await writeTestModel({ out, shape: "tiny", seed, type: "f16", template });
   }
   return out;
 }

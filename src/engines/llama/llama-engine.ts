@@ -8,27 +8,19 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import {
-  LlamaGrammarEvaluationState,
-  type Llama,
-  type LlamaContext,
-  type LlamaContextSequence,
-  type LlamaGrammar,
-  type LlamaModel,
-  type Token,
-} from "node-llama-cpp";
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp";
 import type { Logger } from "pino";
-import type { ChatRequest } from "../../protocol/chat-request.js";
+import type { ChatEvent } from "../../protocol/chat-events.js";
+import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.js";
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
-import type { ChatEvent, FinishReason } from "../../protocol/chat-events.js";
 import type { Engine, ModelCard } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
-import { plainTexts, PromptRenderer } from "./prompt-renderer.js";
+import { runChoice, type ChoiceContext, type ChoicePlan, type RequestStats } from "./choice-run.js";
+import { createPromptRenderer, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
-import { buildEvaluateOptions, buildTokenBias, resolveSeed } from "./sampling-options.js";
 import { SlotPool } from "./slot-pool.js";
-import { StopMatcher } from "./stop-matcher.js";
-import { TokenTextDecoder } from "./token-text-decoder.js";
+import { TokenBytes } from "./token-bytes.js";
+import { toolCallGrammar } from "./tool-call-grammar.js";
 
 export interface LlamaEngineOptions {
   id: string;
@@ -43,22 +35,8 @@ export interface LlamaEngineOptions {
   logger: Logger;
 }
 
-interface PreparedRequest {
-  promptTokens: Token[];
-  stops: string[];
-  /** Grammars that end in free whitespace (JSON) have it trimmed from the output. */
-  trimTrailingWhitespace: boolean;
-  grammar: LlamaGrammar | null;
-  maxNewTokens: number;
-}
-
-interface RequestStats {
-  start: number;
-  firstTokenAt: number | null;
-  completionTokens: number;
-  cachedTokens: number;
-  decodeMs: number[];
-}
+/** Thinking-token budgets per reasoning_effort; when spent, the thought is closed for the model. */
+const thinkingBudget: Record<ReasoningEffort, number | null> = { none: 0, minimal: 64, low: 512, medium: 2048, high: null };
 
 function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
   const n = Math.min(a.length, b.length);
@@ -91,28 +69,26 @@ export class LlamaEngine implements Engine {
   private readonly renderer: PromptRenderer;
   private readonly pool: SlotPool<LlamaContextSequence>;
   private readonly vocabSize: number;
-  private readonly logger: Logger;
+  private readonly choiceContext: ChoiceContext;
 
-  private constructor(
-    card: ModelCard,
-    systemFingerprint: string,
-    llama: Llama,
-    model: LlamaModel,
-    context: LlamaContext,
-    maxWaiting: number,
-    logger: Logger,
-  ) {
+  private constructor(card: ModelCard, systemFingerprint: string, llama: Llama, model: LlamaModel, context: LlamaContext, options: LlamaEngineOptions) {
     this.card = card;
     this.systemFingerprint = systemFingerprint;
     this.llama = llama;
     this.model = model;
     this.context = context;
-    this.logger = logger;
-    this.renderer = new PromptRenderer(model);
+    this.renderer = createPromptRenderer(model);
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
-    this.pool = new SlotPool(sequences, maxWaiting);
+    this.pool = new SlotPool(sequences, options.maxWaiting);
     const tokens = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
     this.vocabSize = Array.isArray(tokens) ? tokens.length : Number.MAX_SAFE_INTEGER;
+    let tokenBytes: TokenBytes | null = null;
+    this.choiceContext = {
+      modelId: card.id,
+      model,
+      tokenBytes: () => (tokenBytes ??= TokenBytes.fromModel(model)),
+      logger: options.logger,
+    };
   }
 
   static async load(llama: Llama, options: LlamaEngineOptions): Promise<LlamaEngine> {
@@ -129,7 +105,7 @@ export class LlamaEngine implements Engine {
       ownedBy: "chatport",
       contextLength: context.contextSize,
     };
-    const engine = new LlamaEngine(card, await fingerprint(llama, options.modelPath), llama, model, context, options.maxWaiting, options.logger);
+    const engine = new LlamaEngine(card, await fingerprint(llama, options.modelPath), llama, model, context, options);
     options.logger.info(
       {
         model: options.id,
@@ -137,7 +113,9 @@ export class LlamaEngine implements Engine {
         contextSize: context.contextSize,
         parallel: context.totalSequences,
         threads: options.threads,
-        chatWrapper: engine.renderer.wrapper.wrapperName,
+        chatTemplate: engine.renderer.name,
+        toolSyntax: engine.renderer.toolSyntax,
+        thinking: engine.renderer.supportsThinking,
       },
       "model loaded",
     );
@@ -153,32 +131,61 @@ export class LlamaEngine implements Engine {
     await this.model.dispose();
   }
 
+  /** The grammar that constrains the whole output, if any: forced tool calls, or a JSON response format. */
+  private async outputGrammar(request: ChatRequest): Promise<LlamaGrammar | null> {
+    const { tools, choice, parallel } = request.tools;
+    if (choice.type === "required" || choice.type === "function") {
+      const only = choice.type === "function" ? choice.name : null;
+      return toolCallGrammar(this.llama, tools, only, this.renderer.toolSyntax, parallel && only === null);
+    }
+    return grammarForResponseFormat(this.llama, request.responseFormat);
+  }
+
   /** Everything that can be refused is checked here, before the first event. */
-  private async prepare(request: ChatRequest): Promise<PreparedRequest> {
+  private async plan(request: ChatRequest): Promise<ChoicePlan> {
     for (const token of request.sampling.logitBias.keys()) {
       if (token >= this.vocabSize) {
         throw invalidRequest(`logit_bias token id ${token} is outside the vocabulary (size ${this.vocabSize}).`, "logit_bias", "invalid_value");
       }
     }
-    const rendered = this.renderer.render(request.messages);
+    const grammar = await this.outputGrammar(request);
+    const toolsActive = request.tools.tools.length > 0 && request.tools.choice.type !== "none";
+    // A grammar shapes the output from its first token, so there is no room for a thought.
+    const effort = request.reasoningEffort;
+    const thinking = !this.renderer.supportsThinking ? null : grammar !== null || effort === "none" ? false : effort === null ? null : true;
+    const rendered = this.renderer.render({
+      messages: request.messages,
+      tools: toolsActive ? request.tools.tools : null,
+      thinking,
+      reasoningEffort: effort,
+    });
+
     const limit = this.context.contextSize;
     const promptLength = rendered.tokens.length;
     if (promptLength >= limit || (request.maxTokens !== null && promptLength + request.maxTokens > limit)) {
       throw contextLengthExceeded(limit, promptLength, request.maxTokens);
     }
-    const grammar = await grammarForResponseFormat(this.llama, request.responseFormat);
     const room = limit - promptLength;
     return {
-      promptTokens: rendered.tokens,
+      prompt: rendered.tokens,
       stops: [...request.stop, ...rendered.stopTexts, ...(grammar === null ? [] : plainTexts(grammar.stopGenerationTriggers))],
       trimTrailingWhitespace: grammar?.trimWhitespaceSuffix === true,
       grammar,
       maxNewTokens: Math.min(request.maxTokens ?? room, room),
+      reasoning:
+        this.renderer.supportsThinking && thinking !== false
+          ? {
+              startsInside: rendered.startsInReasoning,
+              budget: effort === null ? null : thinkingBudget[effort],
+              closeTokens: this.model.tokenize("\n</think>\n\n", true),
+            }
+          : null,
+      tools: toolsActive ? { syntax: this.renderer.toolSyntax, parallel: request.tools.parallel && !request.tools.legacy } : null,
     };
   }
 
   async *generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void> {
-    const prepared = await this.prepare(request);
+    const plan = await this.plan(request);
     this.pool.admit(request.n);
 
     const cancel = new AbortController();
@@ -187,19 +194,24 @@ export class LlamaEngine implements Engine {
     else signal.addEventListener("abort", onAbort, { once: true });
 
     const channel = new EventChannel<ChatEvent>();
-    const stats: RequestStats = { start: performance.now(), firstTokenAt: null, completionTokens: 0, cachedTokens: 0, decodeMs: [] };
-    const choices = Array.from({ length: request.n }, (_, index) =>
-      this.runChoice(index, request, prepared, stats, channel, cancel.signal),
-    );
+    const stats: RequestStats = {
+      start: performance.now(),
+      firstTokenAt: null,
+      completionTokens: 0,
+      reasoningTokens: 0,
+      cachedTokens: 0,
+      decodeMs: [],
+    };
+    const choices = Array.from({ length: request.n }, (_, index) => this.choice(index, request, plan, stats, channel, cancel.signal));
     Promise.all(choices).then(
       () => {
         channel.push({
           type: "usage",
           usage: {
-            promptTokens: prepared.promptTokens.length,
+            promptTokens: plan.prompt.length,
             completionTokens: stats.completionTokens,
             cachedTokens: stats.cachedTokens,
-            reasoningTokens: 0,
+            reasoningTokens: stats.reasoningTokens,
             prefillMs: stats.firstTokenAt === null ? 0 : stats.firstTokenAt - stats.start,
             decodeMs: stats.decodeMs,
           },
@@ -219,86 +231,24 @@ export class LlamaEngine implements Engine {
     }
   }
 
-  private async runChoice(
+  /** One choice: wait for the best sequence, generate, give the sequence back. */
+  private async choice(
     index: number,
     request: ChatRequest,
-    prepared: PreparedRequest,
+    plan: ChoicePlan,
     stats: RequestStats,
     channel: EventChannel<ChatEvent>,
     signal: AbortSignal,
   ): Promise<void> {
-    const prompt = prepared.promptTokens;
     let sequence: LlamaContextSequence;
     try {
-      sequence = await this.pool.acquire((s) => commonPrefixLength(s.contextTokens, prompt), signal);
+      sequence = await this.pool.acquire((s) => commonPrefixLength(s.contextTokens, plan.prompt), signal);
     } catch (err) {
       if (signal.aborted) return;
       throw err;
     }
     try {
-      // Reuse the cached prefix, but always evaluate at least one prompt token to get logits.
-      const reuse = Math.min(sequence.compareContextTokens(prompt).firstDifferentIndex, prompt.length - 1);
-      if (reuse < sequence.nextTokenIndex) {
-        await sequence.eraseContextTokenRanges([{ start: reuse, end: sequence.nextTokenIndex }]);
-      }
-      if (index === 0) stats.cachedTokens = reuse;
-
-      const generated: Token[] = [];
-      const grammarState =
-        prepared.grammar === null ? undefined : new LlamaGrammarEvaluationState({ model: this.model, grammar: prepared.grammar });
-      const options = buildEvaluateOptions(
-        request.sampling,
-        resolveSeed(request.sampling, index),
-        buildTokenBias(this.model, request.sampling.logitBias),
-        grammarState,
-        generated,
-      );
-      const decoder = new TokenTextDecoder(this.model);
-      const stops = new StopMatcher(prepared.stops, { trimTrailingWhitespace: prepared.trimTrailingWhitespace });
-      const emit = (content: string): void => {
-        if (content !== "") channel.push({ type: "delta", index, content });
-      };
-
-      let finish: FinishReason | null = null;
-      let stoppedByString = false;
-      let last = 0;
-      for await (const token of sequence.evaluate(prompt.slice(reuse), options)) {
-        if (signal.aborted) break;
-        const now = performance.now();
-        if (generated.length === 0) stats.firstTokenAt ??= now;
-        else if (index === 0) stats.decodeMs.push(now - last);
-        last = now;
-        stats.completionTokens++;
-        generated.push(token);
-
-        const endOfGeneration = this.model.isEogToken(token);
-        if (endOfGeneration && !request.ignoreEos) {
-          finish = "stop";
-          break;
-        }
-        const scan = endOfGeneration ? { emit: "", stopped: false } : stops.push(decoder.push(token));
-        emit(scan.emit);
-        if (scan.stopped) {
-          finish = "stop";
-          stoppedByString = true;
-          break;
-        }
-        if (generated.length >= prepared.maxNewTokens) {
-          finish = "length";
-          break;
-        }
-      }
-      if (signal.aborted) {
-        this.logger.info({ model: this.card.id, choice: index, completionTokens: generated.length }, "generation cancelled");
-        return;
-      }
-      if (!stoppedByString) {
-        const tail = stops.push(decoder.flush());
-        emit(tail.emit);
-        if (tail.stopped) finish = "stop";
-        else emit(stops.flush());
-      }
-      channel.push({ type: "finish", index, reason: finish ?? "stop" });
+      await runChoice(this.choiceContext, sequence, index, request, plan, stats, channel, signal);
     } finally {
       this.pool.release(sequence);
     }

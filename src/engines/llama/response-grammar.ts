@@ -11,8 +11,6 @@ import type { Llama, LlamaGrammar } from "node-llama-cpp";
 import { invalidRequest } from "../../protocol/errors.js";
 import type { ResponseFormat } from "../../protocol/chat-request.js";
 
-const schemaParam = "response_format.json_schema.schema";
-
 /** Keywords the grammar compiler enforces (or that only annotate). */
 const supportedKeywords = new Set([
   "type", "properties", "required", "additionalProperties", "enum", "const", "oneOf", "anyOf",
@@ -26,40 +24,47 @@ const schemaListKeywords = new Set(["oneOf", "anyOf", "prefixItems"]);
 
 const metaValidator = new Ajv({ strict: false, validateSchema: true });
 
-function refuse(message: string): never {
-  throw invalidRequest(message, schemaParam, "invalid_json_schema");
+function refuse(message: string, param: string): never {
+  throw invalidRequest(message, param, "invalid_json_schema");
 }
 
-/** Walks the schema, refusing what the grammar cannot enforce; returns a copy the compiler understands. */
-function toGrammarSchema(node: unknown, pointer: string): unknown {
+/**
+ * Walks a JSON Schema, refusing (400, naming `param`) what the grammar cannot
+ * enforce; returns a copy the grammar compiler understands.
+ */
+export function grammarSchema(schema: unknown, param: string): unknown {
+  return toGrammarSchema(schema, "", param);
+}
+
+function toGrammarSchema(node: unknown, pointer: string, param: string): unknown {
   if (typeof node === "boolean") {
     if (node) return {};
-    refuse(`The schema 'false' at '${pointer || "/"}' can never be satisfied.`);
+    refuse(`The schema 'false' at '${pointer || "/"}' can never be satisfied.`, param);
   }
   if (typeof node !== "object" || node === null || Array.isArray(node)) {
-    refuse(`Expected a schema object at '${pointer || "/"}'.`);
+    refuse(`Expected a schema object at '${pointer || "/"}'.`, param);
   }
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
     const at = `${pointer}/${key}`;
     if (!supportedKeywords.has(key)) {
-      refuse(`The JSON Schema keyword '${key}' at '${at}' is not supported for constrained generation.`);
+      refuse(`The JSON Schema keyword '${key}' at '${at}' is not supported for constrained generation.`, param);
     }
     if (key === "format" && (typeof value !== "string" || !supportedFormats.has(value))) {
-      refuse(`The format '${String(value)}' at '${at}' is not supported (supported: date, time, date-time).`);
+      refuse(`The format '${String(value)}' at '${at}' is not supported (supported: date, time, date-time).`, param);
     }
     if (key === "$ref" && (typeof value !== "string" || !/^#\/(\$defs|definitions)\/[^/]+$/.test(value))) {
-      refuse(`Only local references of the form '#/$defs/<name>' are supported ('${String(value)}' at '${at}').`);
+      refuse(`Only local references of the form '#/$defs/<name>' are supported ('${String(value)}' at '${at}').`, param);
     }
     if (schemaMapKeywords.has(key) && typeof value === "object" && value !== null) {
       const mapped: Record<string, unknown> = {};
-      for (const [name, sub] of Object.entries(value)) mapped[name] = toGrammarSchema(sub, `${at}/${name}`);
+      for (const [name, sub] of Object.entries(value)) mapped[name] = toGrammarSchema(sub, `${at}/${name}`, param);
       out[key === "definitions" ? "$defs" : key] = mapped;
     } else if (schemaListKeywords.has(key) && Array.isArray(value)) {
       // anyOf is generated as oneOf: the output matches the alternative it was generated from.
-      out[key === "anyOf" ? "oneOf" : key] = value.map((sub, i) => toGrammarSchema(sub, `${at}/${i}`));
+      out[key === "anyOf" ? "oneOf" : key] = value.map((sub, i) => toGrammarSchema(sub, `${at}/${i}`, param));
     } else if ((key === "items" || key === "additionalProperties") && typeof value === "object" && value !== null) {
-      out[key] = toGrammarSchema(value, at);
+      out[key] = toGrammarSchema(value, at, param);
     } else if (key === "$ref" && typeof value === "string") {
       out[key] = value.replace("#/definitions/", "#/$defs/");
     } else {
@@ -69,20 +74,24 @@ function toGrammarSchema(node: unknown, pointer: string): unknown {
   return out;
 }
 
+/** Compile a (checked) JSON Schema to a grammar; the library types schemas known at compile time, ours arrive as JSON. */
+export async function compileSchemaGrammar(llama: Llama, schema: unknown, param: string): Promise<LlamaGrammar> {
+  const compile = llama.createGrammarForJsonSchema.bind(llama) as unknown as (schema: unknown) => Promise<LlamaGrammar>;
+  try {
+    return await compile(schema);
+  } catch (err) {
+    refuse(`The JSON Schema cannot be compiled to a grammar: ${err instanceof Error ? err.message : String(err)}`, param);
+  }
+}
+
 export async function grammarForResponseFormat(llama: Llama, format: ResponseFormat): Promise<LlamaGrammar | null> {
   if (format.type === "text") return null;
   if (format.type === "json_object") return llama.getGrammarFor("json");
+  const param = "response_format.json_schema.schema";
   try {
     metaValidator.compile(format.schema);
   } catch (err) {
-    refuse(`Invalid JSON Schema: ${err instanceof Error ? err.message : String(err)}`);
+    refuse(`Invalid JSON Schema: ${err instanceof Error ? err.message : String(err)}`, param);
   }
-  const grammarSchema = toGrammarSchema(format.schema, "");
-  try {
-    // The library types schemas known at compile time; ours arrive as JSON at run time.
-    const compile = llama.createGrammarForJsonSchema.bind(llama) as unknown as (schema: unknown) => Promise<LlamaGrammar>;
-    return await compile(grammarSchema);
-  } catch (err) {
-    refuse(`The JSON Schema cannot be compiled to a grammar: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  return compileSchemaGrammar(llama, grammarSchema(format.schema, param), param);
 }

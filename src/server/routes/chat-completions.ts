@@ -31,6 +31,8 @@ export function registerChatCompletions(app: FastifyInstance, registry: ModelReg
       includeUsage: chat.includeUsage,
       fullText: chat.extras.fullText,
       usageTimings: chat.extras.usageTimings,
+      logprobs: chat.logprobs !== null,
+      legacyFunctions: chat.tools.legacy,
     });
     const disconnect = disconnectSignal(request, reply);
     const events = engine.generate(chat, disconnect.signal);

@@ -1,0 +1,177 @@
+/**
+ * Generates one choice on one sequence: reuse the cached prefix, evaluate the
+ * rest of the prompt, then sample token by token through the output pipeline
+ * (stops → thought → tool calls), emitting delta events as text is released.
+ */
+import { randomBytes } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
+import type { Logger } from "pino";
+import type { ChatEvent, FinishReason, TokenLogprob } from "../../protocol/chat-events.js";
+import type { ChatRequest } from "../../protocol/chat-request.js";
+import type { EventChannel } from "../event-channel.js";
+import { ChoiceOutput, isEmptyPiece, type OutputPiece } from "./output/choice-output.js";
+import { ReasoningSplitter } from "./output/reasoning-splitter.js";
+import { ToolCallStreamParser, type ToolCallSyntax } from "./output/tool-call-parser.js";
+import { buildEvaluateOptions, buildTokenBias, resolveSeed } from "./sampling-options.js";
+import type { TokenBytes } from "./token-bytes.js";
+import { tokenLogprob } from "./token-logprobs.js";
+import { TokenTextDecoder } from "./token-text-decoder.js";
+
+/** Everything decided once per request and shared by its choices. */
+export interface ChoicePlan {
+  prompt: Token[];
+  stops: string[];
+  trimTrailingWhitespace: boolean;
+  grammar: LlamaGrammar | null;
+  maxNewTokens: number;
+  /** Parse a thought out of the output (the template can think). */
+  reasoning: { startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
+  tools: { syntax: ToolCallSyntax; parallel: boolean } | null;
+}
+
+export interface RequestStats {
+  start: number;
+  firstTokenAt: number | null;
+  completionTokens: number;
+  reasoningTokens: number;
+  cachedTokens: number;
+  decodeMs: number[];
+}
+
+export interface ChoiceContext {
+  modelId: string;
+  model: LlamaModel;
+  tokenBytes: () => TokenBytes;
+  logger: Logger;
+}
+
+const newCallId = (): string => `call_${randomBytes(12).toString("base64url")}`;
+
+/** Place the prompt on the sequence, reusing the longest cached prefix; returns how many tokens were reused. */
+async function alignPrompt(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<number> {
+  // Always evaluate at least one prompt token: its logits start the generation.
+  const reuse = Math.min(sequence.compareContextTokens([...prompt]).firstDifferentIndex, prompt.length - 1);
+  if (reuse < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: reuse, end: sequence.nextTokenIndex }]);
+  return reuse;
+}
+
+export async function runChoice(
+  context: ChoiceContext,
+  sequence: LlamaContextSequence,
+  index: number,
+  request: ChatRequest,
+  plan: ChoicePlan,
+  stats: RequestStats,
+  channel: EventChannel<ChatEvent>,
+  signal: AbortSignal,
+): Promise<void> {
+  const { model } = context;
+  const reuse = await alignPrompt(sequence, plan.prompt);
+  if (index === 0) stats.cachedTokens = reuse;
+
+  const generated: Token[] = [];
+  const grammarState = plan.grammar === null ? undefined : new LlamaGrammarEvaluationState({ model, grammar: plan.grammar });
+  const options = buildEvaluateOptions(
+    request.sampling,
+    resolveSeed(request.sampling, index),
+    buildTokenBias(model, request.sampling.logitBias),
+    grammarState,
+    generated,
+  );
+  const decoder = new TokenTextDecoder(model);
+  const output = new ChoiceOutput({
+    stops: plan.stops,
+    trimTrailingWhitespace: plan.trimTrailingWhitespace,
+    reasoning: plan.reasoning === null ? null : new ReasoningSplitter({ startInReasoning: plan.reasoning.startsInside }),
+    tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: newCallId, parallel: plan.tools.parallel }),
+  });
+  const logprobs = request.logprobs;
+  let pendingLogprobs: TokenLogprob[] = [];
+  const emit = (piece: OutputPiece): void => {
+    if (isEmptyPiece(piece)) return;
+    const event: ChatEvent = { type: "delta", index, ...piece };
+    if (logprobs !== null) {
+      event.logprobs = pendingLogprobs;
+      pendingLogprobs = [];
+    }
+    channel.push(event);
+  };
+  let reasoningTokens = 0;
+  const countToken = (inReasoning: boolean): void => {
+    stats.completionTokens++;
+    if (inReasoning) {
+      reasoningTokens++;
+      stats.reasoningTokens++;
+    }
+  };
+
+  let finish: FinishReason | null = null;
+  let stoppedByString = false;
+  let last = 0;
+  const metadata = logprobs === null ? {} : logprobs.top > 0 ? { probabilities: true } : { confidence: true };
+  const iterator = sequence.evaluateWithMetadata(plan.prompt.slice(reuse), metadata, options);
+  try {
+    let step = await iterator.next();
+    while (!step.done && !signal.aborted) {
+      const token = step.value.token;
+      const now = performance.now();
+      if (generated.length === 0) stats.firstTokenAt ??= now;
+      else if (index === 0) stats.decodeMs.push(now - last);
+      last = now;
+
+      // Thinking budget spent: close the thought instead of this token.
+      const budget = plan.reasoning?.budget ?? null;
+      if (budget !== null && output.inReasoning && reasoningTokens >= budget && plan.reasoning !== null) {
+        const close = plan.reasoning.closeTokens;
+        generated.push(...close);
+        for (const _ of close) countToken(true);
+        emit(output.push(model.detokenize(close, false)).piece);
+        step = await iterator.next(close);
+        continue;
+      }
+
+      generated.push(token);
+      const wasReasoning = output.inReasoning;
+      const endOfGeneration = model.isEogToken(token);
+      if (endOfGeneration && !request.ignoreEos) {
+        countToken(wasReasoning);
+        finish = "stop";
+        break;
+      }
+      if (logprobs !== null) {
+        const meta = step.value as { confidence?: number; probabilities?: Map<Token, number> };
+        pendingLogprobs.push(tokenLogprob(context.tokenBytes(), token, meta.confidence, meta.probabilities, logprobs.top));
+      }
+      const pushed = endOfGeneration ? { piece: null, stopped: false } : output.push(decoder.push(token));
+      countToken(wasReasoning || output.inReasoning);
+      if (pushed.piece !== null) emit(pushed.piece);
+      if (pushed.stopped) {
+        finish = "stop";
+        stoppedByString = true;
+        break;
+      }
+      if (generated.length >= plan.maxNewTokens) {
+        finish = "length";
+        break;
+      }
+      step = await iterator.next();
+    }
+  } finally {
+    await iterator.return();
+  }
+  if (signal.aborted) {
+    context.logger.info({ model: context.modelId, choice: index, completionTokens: generated.length }, "generation cancelled");
+    return;
+  }
+  if (stoppedByString) pendingLogprobs = [];
+  else {
+    const tail = output.push(decoder.flush());
+    emit(tail.piece);
+    if (tail.stopped) finish = "stop";
+  }
+  emit(output.finish());
+  if (pendingLogprobs.length > 0) channel.push({ type: "delta", index, logprobs: pendingLogprobs });
+  if (finish !== "length" && output.toolCallCount > 0) finish = "tool_calls";
+  channel.push({ type: "finish", index, reason: finish ?? "stop" });
+}

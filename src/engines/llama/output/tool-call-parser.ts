@@ -1,0 +1,737 @@
+/**
+ * Finds tool calls in a model's streamed output and turns them into
+ * OpenAI-style deltas as soon as it safely can. Pure (no I/O) and
+ * streaming-safe: text arrives in arbitrary pieces, a marker may be split
+ * across them at any character, and the result is the same however the text
+ * was split. The JSON is scanned one character at a time by small state
+ * machines (strings with escapes, nesting), never re-parsed, so the cost is
+ * linear in the output length.
+ *
+ * Syntaxes:
+ * - `hermes` (Qwen 2.5/3, Hermes): `<tool_call>{"name": …, "arguments": {…}}</tool_call>`,
+ *   repeated; text before the first call is content.
+ * - `mistral`: `[TOOL_CALLS][{"name": …, "arguments": {…}}, …]`, or
+ *   `[TOOL_CALLS]name[ARGS]{…}` (an optional `[CALL_ID]id` before `[ARGS]`
+ *   is skipped), repeated.
+ * - `llama3-json`: only at the start of the output, after optional whitespace
+ *   and `<|python_tag|>`: `{"name": …, "parameters": {…}}`, several separated
+ *   by `;`. Otherwise the whole output is content.
+ *
+ * A call is emitted the moment its name is known: `{index, id, name,
+ * arguments: ""}`, then the raw text of its arguments value in fragments.
+ * Text that started like a call but never got a name goes back to content.
+ */
+
+export type ToolCallSyntax = "hermes" | "mistral" | "llama3-json";
+
+/** OpenAI-style streaming delta for one call. The first delta of call i has id and name (arguments may be ""); later ones only arguments fragments. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  name?: string;
+  arguments?: string;
+}
+
+export interface ToolCallPiece {
+  content: string;
+  toolCalls: ToolCallDelta[];
+}
+
+export interface ParsedToolCall {
+  id: string;
+  name: string;
+  /** Raw JSON text of the arguments value as generated; `{}` when there was none. */
+  arguments: string;
+}
+
+export interface ToolCallParserOptions {
+  /** Makes the id of each call (called once per call, when its name is known). */
+  newId: () => string;
+  /** When false, nothing is recognised after the first complete call. */
+  parallel: boolean;
+}
+
+const HERMES_OPEN = "<tool_call>";
+const HERMES_CLOSE = "</tool_call>";
+const MISTRAL_CALLS = "[TOOL_CALLS]";
+const MISTRAL_ARGS = "[ARGS]";
+const MISTRAL_CALL_ID = "[CALL_ID]";
+const PYTHON_TAG = "<|python_tag|>";
+
+type State =
+  | "content" // free text, watching for the start marker
+  | "text" // free text, nothing is recognised any more
+  | "between" // after a call: whitespace held, then more calls or content
+  | "hermesClose" // after a hermes call object: whitespace and `</tool_call>`
+  | "afterMarker" // after the start marker: whitespace, then the call(s)
+  | "object" // inside a call object `{…}`
+  | "arrayItem" // mistral array: expecting a call object
+  | "arrayNext" // mistral array: expecting `,` or `]`
+  | "mistralName" // `[TOOL_CALLS]name`
+  | "mistralTag" // `[ARGS]` or `[CALL_ID]` after the name
+  | "mistralCallId" // the id after `[CALL_ID]`, up to `[ARGS]`
+  | "mistralArgs" // the arguments value after `[ARGS]`
+  | "llamaStart" // llama3: leading whitespace and `<|python_tag|>`, then `{`
+  | "llamaNext"; // llama3: after `;`, whitespace then `{`
+
+interface CallInProgress {
+  index: number;
+  id: string;
+  /** Undefined until the name is known; until then arguments are buffered. */
+  name: string | undefined;
+  arguments: string;
+}
+
+export class ToolCallStreamParser {
+  private readonly syntax: ToolCallSyntax;
+  private readonly newId: () => string;
+  private readonly parallel: boolean;
+  /** What starts calls anywhere in the text; null for llama3-json (calls only at the start). */
+  private readonly startMarker: string | null;
+  private readonly done: ParsedToolCall[] = [];
+  private state: State;
+  private out: ToolCallPiece = emptyPiece();
+
+  /** Raw text of an attempt not yet committed (no name yet): content if it fails. */
+  private pending = "";
+  /** True while an attempt is uncommitted and consumed characters go to `pending`. */
+  private capturing = false;
+  /** `content`: a possible partial start marker at the end of the text. */
+  private partialMarker = "";
+  /** `content` entered from `between`: whitespace dropped if a marker follows at once. */
+  private leadingSpace = "";
+  /** Whitespace after a call: dropped if only whitespace or a call follows. */
+  private pendingSpace = "";
+  /** Characters of a small tag matched so far (`</tool_call>`, `[ARGS]`, `<|python_tag|>`…). */
+  private tag = "";
+  private pythonTagSeen = false;
+  private mistralCallName = "";
+  private mistralNameEnded = false;
+  private inArray = false;
+  private call: CallInProgress | null = null;
+  /** Arguments text that arrived before the name. */
+  private bufferedArguments = "";
+  private object: CallObjectScanner | null = null;
+  private value: JsonValueScanner | null = null;
+
+  constructor(syntax: ToolCallSyntax, options: ToolCallParserOptions) {
+    this.syntax = syntax;
+    this.newId = options.newId;
+    this.parallel = options.parallel;
+    this.startMarker = syntax === "hermes" ? HERMES_OPEN : syntax === "mistral" ? MISTRAL_CALLS : null;
+    if (syntax === "llama3-json") {
+      this.state = "llamaStart";
+      this.capturing = true;
+    } else {
+      this.state = "content";
+    }
+  }
+
+  /** Complete calls so far. */
+  get calls(): readonly ParsedToolCall[] {
+    return this.done;
+  }
+
+  /** Feed the next piece of output; returns what is safe to emit now. */
+  push(text: string): ToolCallPiece {
+    this.out = emptyPiece();
+    this.feed(text);
+    return this.takeOut();
+  }
+
+  /** End of generation: release held text and close a call cut off mid-way. */
+  finish(): ToolCallPiece {
+    this.out = emptyPiece();
+    if (this.capturing) {
+      // Started like a call but never got a name: it was text after all,
+      // unless it is only a separator (`;`, `,`) left after the last call.
+      const separatorOnly =
+        (this.state === "llamaNext" || this.state === "arrayItem") && this.done.length > 0 && /^\s*[;,]\s*$/.test(this.pending);
+      if (!separatorOnly) this.emitContent(this.pending);
+    } else if (this.call !== null) {
+      // Name known, arguments cut off: keep whatever arrived.
+      this.completeCall();
+    } else if (this.state === "content" && this.partialMarker !== "") {
+      this.emitContent(this.leadingSpace + this.partialMarker);
+    }
+    // Whitespace after the last call, or a cut-off `</tool_call>`, is dropped.
+    this.reset("text");
+    return this.takeOut();
+  }
+
+  private feed(text: string): void {
+    let i = 0;
+    while (i < text.length) {
+      if (this.state === "content") {
+        i = this.scanContent(text, i);
+        continue;
+      }
+      if (this.state === "text") {
+        this.emitContent(text.slice(i));
+        return;
+      }
+      const ch = text.charAt(i);
+      if (this.step(ch)) {
+        if (this.capturing) this.pending += ch;
+        i++;
+      }
+    }
+  }
+
+  /** Free text: emit all but a possible partial marker; returns the next index. */
+  private scanContent(text: string, from: number): number {
+    const marker = this.startMarker;
+    if (marker === null) throw new Error("unreachable: this syntax has no start marker");
+    const s = this.partialMarker + text.slice(from);
+    const at = s.indexOf(marker);
+    if (at < 0) {
+      const keep = partialSuffixLength(s, marker);
+      const safe = s.slice(0, s.length - keep);
+      if (safe !== "") {
+        this.emitContent(this.leadingSpace + safe);
+        this.leadingSpace = "";
+      }
+      this.partialMarker = s.slice(s.length - keep);
+      return text.length;
+    }
+    const before = s.slice(0, at);
+    if (before !== "") this.emitContent(this.leadingSpace + before);
+    const next = from + at + marker.length - this.partialMarker.length;
+    this.pending = (before === "" ? this.leadingSpace : "") + marker;
+    this.capturing = true;
+    this.leadingSpace = "";
+    this.partialMarker = "";
+    this.state = "afterMarker";
+    return next;
+  }
+
+  /** One character in a structured state; false when it must be scanned again in the new state. */
+  private step(ch: string): boolean {
+    switch (this.state) {
+      case "afterMarker":
+        if (isSpace(ch)) return true;
+        if (ch === "{") return this.openObject(false);
+        if (this.syntax === "mistral" && ch === "[") {
+          this.state = "arrayItem";
+          return true;
+        }
+        if (this.syntax === "mistral" && isNameChar(ch)) {
+          this.mistralCallName = ch;
+          this.mistralNameEnded = false;
+          this.state = "mistralName";
+          return true;
+        }
+        return this.fail();
+      case "object":
+        return this.stepObject(ch);
+      case "arrayItem":
+        if (isJsonSpace(ch)) return true;
+        if (ch === "{") return this.openObject(true);
+        return this.fail();
+      case "arrayNext":
+        if (isJsonSpace(ch)) {
+          this.pendingSpace += ch;
+          return true;
+        }
+        if (ch === "]") {
+          this.pendingSpace = "";
+          this.state = "between";
+          return true;
+        }
+        if (ch === "," && this.parallel) {
+          this.pendingSpace = "";
+          this.state = "arrayItem";
+          this.capturing = true;
+          this.pending = "";
+          return true;
+        }
+        this.state = "between";
+        return false;
+      case "mistralName":
+        if (isNameChar(ch) && !this.mistralNameEnded) {
+          this.mistralCallName += ch;
+          return true;
+        }
+        if (isSpace(ch)) {
+          this.mistralNameEnded = true; // only `[` may follow now
+          return true;
+        }
+        if (ch === "[") {
+          this.tag = "[";
+          this.state = "mistralTag";
+          return true;
+        }
+        return this.fail();
+      case "mistralTag": {
+        const tag = this.tag + ch;
+        if (tag === MISTRAL_ARGS || tag === MISTRAL_CALL_ID) {
+          this.tag = "";
+          this.startCall(false);
+          this.nameKnown(this.mistralCallName);
+          this.state = tag === MISTRAL_ARGS ? "mistralArgs" : "mistralCallId";
+          this.value = null;
+          return true;
+        }
+        if (MISTRAL_ARGS.startsWith(tag) || MISTRAL_CALL_ID.startsWith(tag)) {
+          this.tag = tag;
+          return true;
+        }
+        return this.fail();
+      }
+      case "mistralCallId":
+        if (ch === MISTRAL_ARGS.charAt(this.tag.length)) {
+          this.tag += ch;
+          if (this.tag === MISTRAL_ARGS) {
+            this.tag = "";
+            this.state = "mistralArgs";
+            this.value = null;
+          }
+          return true;
+        }
+        if (this.tag !== "") return this.abandon();
+        return true; // part of the id, which is ignored
+      case "mistralArgs":
+        return this.stepMistralArgs(ch);
+      case "hermesClose":
+        return this.stepHermesClose(ch);
+      case "between":
+        return this.stepBetween(ch);
+      case "llamaStart":
+        if (this.tag === "" && isSpace(ch)) return true;
+        if (!this.pythonTagSeen && (this.tag !== "" || ch === "<")) {
+          if (ch !== PYTHON_TAG.charAt(this.tag.length)) return this.fail();
+          this.tag += ch;
+          if (this.tag === PYTHON_TAG) {
+            this.tag = "";
+            this.pythonTagSeen = true;
+          }
+          return true;
+        }
+        if (ch === "{") return this.openObject(false);
+        return this.fail();
+      case "llamaNext":
+        if (isSpace(ch)) return true;
+        if (ch === "{") return this.openObject(false);
+        return this.fail();
+      case "content":
+      case "text":
+        throw new Error(`unreachable: ${this.state} is scanned in bulk`);
+    }
+  }
+
+  private stepObject(ch: string): boolean {
+    const object = this.object;
+    if (object === null) throw new Error("no call object in progress");
+    const result = object.step(ch);
+    if (result === "more") return true;
+    if (result === "error") return this.call?.name !== undefined ? this.abandon() : this.fail();
+    // The object is complete.
+    if (this.call?.name === undefined) {
+      this.pending += ch;
+      this.fail();
+      return true;
+    }
+    this.completeCall();
+    if (this.syntax === "hermes") {
+      this.state = "hermesClose";
+    } else if (this.inArray) {
+      this.state = "arrayNext";
+    } else {
+      this.state = "between";
+    }
+    return true;
+  }
+
+  private stepMistralArgs(ch: string): boolean {
+    if (this.value === null) {
+      if (isJsonSpace(ch)) return true;
+      this.value = new JsonValueScanner();
+    }
+    const result = this.value.step(ch);
+    if (result === "error") return this.abandon();
+    if (result === "end") {
+      this.completeCall();
+      this.state = "between";
+      return false;
+    }
+    this.addArguments(ch);
+    if (result === "done") {
+      this.completeCall();
+      this.state = "between";
+    }
+    return true;
+  }
+
+  private stepHermesClose(ch: string): boolean {
+    if (this.tag === "" && isSpace(ch)) {
+      this.pendingSpace += ch;
+      return true;
+    }
+    if (ch === HERMES_CLOSE.charAt(this.tag.length)) {
+      this.tag += ch;
+      if (this.tag === HERMES_CLOSE) {
+        this.tag = "";
+        this.pendingSpace = "";
+        this.state = "between";
+      }
+      return true;
+    }
+    // No close tag (or not all of it): what was matched is ordinary text again.
+    const replay = this.tag;
+    this.tag = "";
+    this.state = "between";
+    if (replay !== "") this.feed(replay);
+    return false;
+  }
+
+  private stepBetween(ch: string): boolean {
+    if (isSpace(ch)) {
+      this.pendingSpace += ch;
+      return true;
+    }
+    if (this.parallel && this.syntax === "llama3-json" && ch === ";") {
+      this.pending = this.pendingSpace;
+      this.pendingSpace = "";
+      this.capturing = true;
+      this.state = "llamaNext";
+      return true;
+    }
+    if (this.parallel && this.startMarker !== null) {
+      this.leadingSpace = this.pendingSpace;
+      this.pendingSpace = "";
+      this.state = "content";
+      return false;
+    }
+    this.emitContent(this.pendingSpace);
+    this.pendingSpace = "";
+    this.state = "text";
+    return false;
+  }
+
+  private openObject(inArray: boolean): boolean {
+    this.inArray = inArray;
+    this.startCall(true);
+    this.state = "object";
+    return true;
+  }
+
+  private startCall(withObject: boolean): void {
+    this.call = { index: this.done.length, id: "", name: undefined, arguments: "" };
+    this.bufferedArguments = "";
+    this.object = withObject
+      ? new CallObjectScanner({
+          onName: (name) => this.nameKnown(name),
+          onArguments: (text) => this.addArguments(text),
+        })
+      : null;
+  }
+
+  /** The name is known: commit the call and emit its first delta. */
+  private nameKnown(name: string): void {
+    const call = this.call;
+    if (call === null) throw new Error("no call in progress");
+    call.name = name;
+    call.id = this.newId();
+    this.capturing = false;
+    this.pending = "";
+    this.out.toolCalls.push({ index: call.index, id: call.id, name, arguments: "" });
+    if (this.bufferedArguments !== "") this.emitArguments(call.index, this.bufferedArguments);
+    this.bufferedArguments = "";
+  }
+
+  private addArguments(text: string): void {
+    const call = this.call;
+    if (call === null) throw new Error("no call in progress");
+    call.arguments += text;
+    if (call.name === undefined) this.bufferedArguments += text;
+    else this.emitArguments(call.index, text);
+  }
+
+  private completeCall(): void {
+    const call = this.call;
+    if (call === null || call.name === undefined) throw new Error("no named call in progress");
+    if (call.arguments === "") {
+      call.arguments = "{}";
+      this.emitArguments(call.index, "{}");
+    }
+    this.done.push({ id: call.id, name: call.name, arguments: call.arguments });
+    this.call = null;
+    this.object = null;
+    this.value = null;
+  }
+
+  /** An uncommitted attempt failed: its raw text is content; rescan from here. */
+  private fail(): boolean {
+    this.emitContent(this.pending);
+    const textOnly = this.syntax === "llama3-json" || (!this.parallel && this.done.length > 0);
+    this.reset(textOnly ? "text" : "content");
+    return false;
+  }
+
+  /** A named call hit a syntax error: keep it as it is; rescan from here as text after a call. */
+  private abandon(): boolean {
+    this.completeCall();
+    this.reset("between");
+    return false;
+  }
+
+  private reset(state: State): void {
+    this.state = state;
+    this.pending = "";
+    this.capturing = false;
+    this.partialMarker = "";
+    this.leadingSpace = "";
+    this.pendingSpace = "";
+    this.tag = "";
+    this.call = null;
+    this.object = null;
+    this.value = null;
+    this.bufferedArguments = "";
+  }
+
+  private emitContent(text: string): void {
+    this.out.content += text;
+  }
+
+  private emitArguments(index: number, text: string): void {
+    const last = this.out.toolCalls.at(-1);
+    if (last !== undefined && last.index === index && last.name === undefined) {
+      last.arguments = (last.arguments ?? "") + text;
+    } else {
+      this.out.toolCalls.push({ index, arguments: text });
+    }
+  }
+
+  private takeOut(): ToolCallPiece {
+    const out = this.out;
+    this.out = emptyPiece();
+    return out;
+  }
+}
+
+type ObjectStep = "more" | "done" | "error";
+
+interface CallObjectSink {
+  onName(name: string): void;
+  onArguments(text: string): void;
+}
+
+/**
+ * The members of one call object, after its `{`: `"name"` (a non-empty
+ * string), `"arguments"` or `"parameters"` (any value, passed on raw as it
+ * arrives), other keys skipped. The first of each wins; later duplicates are
+ * skipped.
+ */
+class CallObjectScanner {
+  private at: "key?" | "key" | "colon" | "value?" | "value" | "comma?" = "key?";
+  private keyText = "";
+  private keyEscaped = false;
+  private role: "name" | "arguments" | "other" = "other";
+  private value = new JsonValueScanner();
+  private nameText = "";
+  private nameSeen = false;
+  private argumentsSeen = false;
+  private readonly sink: CallObjectSink;
+
+  constructor(sink: CallObjectSink) {
+    this.sink = sink;
+  }
+
+  step(ch: string): ObjectStep {
+    switch (this.at) {
+      case "key?":
+        if (isJsonSpace(ch)) return "more";
+        if (ch === "}") return "done"; // `{}` or a trailing comma
+        if (ch !== '"') return "error";
+        this.keyText = ch;
+        this.at = "key";
+        return "more";
+      case "key":
+        this.keyText += ch;
+        if (this.keyEscaped) this.keyEscaped = false;
+        else if (ch === "\\") this.keyEscaped = true;
+        else if (ch === '"') return this.endKey();
+        return "more";
+      case "colon":
+        if (isJsonSpace(ch)) return "more";
+        if (ch !== ":") return "error";
+        this.at = "value?";
+        return "more";
+      case "value?":
+        if (isJsonSpace(ch)) return "more";
+        this.value = new JsonValueScanner();
+        if (this.role === "name") this.nameSeen = true;
+        if (this.role === "arguments") this.argumentsSeen = true;
+        this.at = "value";
+        return this.stepValue(ch);
+      case "value":
+        return this.stepValue(ch);
+      case "comma?":
+        if (isJsonSpace(ch)) return "more";
+        if (ch === "}") return "done";
+        if (ch !== ",") return "error";
+        this.at = "key?";
+        return "more";
+    }
+  }
+
+  private endKey(): ObjectStep {
+    const key = parseJson(this.keyText);
+    if (typeof key !== "string") return "error";
+    if (key === "name" && !this.nameSeen) this.role = "name";
+    else if ((key === "arguments" || key === "parameters") && !this.argumentsSeen) this.role = "arguments";
+    else this.role = "other";
+    this.at = "colon";
+    return "more";
+  }
+
+  private stepValue(ch: string): ObjectStep {
+    const result = this.value.step(ch);
+    if (result === "error") return "error";
+    if (result === "end") {
+      // A number or literal ended just before `ch`.
+      this.at = "comma?";
+      return this.step(ch);
+    }
+    if (this.role === "name") {
+      if (!this.value.isString) return "error";
+      this.nameText += ch;
+    } else if (this.role === "arguments") {
+      this.sink.onArguments(ch);
+    }
+    if (result === "done") {
+      this.at = "comma?";
+      if (this.role === "name") {
+        const name = parseJson(this.nameText);
+        if (typeof name !== "string" || name === "") return "error";
+        this.sink.onName(name);
+      }
+    }
+    return "more";
+  }
+}
+
+/** `more`: part of the value; `done`: its last character; `end`: not part of it, the value ended before. */
+type ValueStep = "more" | "done" | "end" | "error";
+
+const LITERAL = /^(?:-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)$/;
+
+/**
+ * Scans one JSON value a character at a time: strings with escapes, objects
+ * and arrays with matching brackets, numbers and literals. Structural only:
+ * what is inside containers is not validated beyond strings and brackets.
+ */
+class JsonValueScanner {
+  private kind: "none" | "string" | "nested" | "literal" = "none";
+  private closers = "";
+  private inString = false;
+  private escaped = false;
+  private literal = "";
+
+  get isString(): boolean {
+    return this.kind === "string";
+  }
+
+  step(ch: string): ValueStep {
+    switch (this.kind) {
+      case "none":
+        if (ch === '"') {
+          this.kind = "string";
+          this.inString = true;
+          return "more";
+        }
+        if (ch === "{" || ch === "[") {
+          this.kind = "nested";
+          this.closers = ch === "{" ? "}" : "]";
+          return "more";
+        }
+        if (isLiteralStart(ch)) {
+          this.kind = "literal";
+          this.literal = ch;
+          return "more";
+        }
+        return "error";
+      case "string":
+        return this.stepString(ch) ? "more" : "done";
+      case "nested":
+        if (this.inString) {
+          this.stepString(ch);
+          return "more";
+        }
+        if (ch === '"') {
+          this.inString = true;
+          return "more";
+        }
+        if (ch === "{" || ch === "[") {
+          this.closers += ch === "{" ? "}" : "]";
+          return "more";
+        }
+        if (ch === "}" || ch === "]") {
+          if (!this.closers.endsWith(ch)) return "error";
+          this.closers = this.closers.slice(0, -1);
+          return this.closers === "" ? "done" : "more";
+        }
+        return "more";
+      case "literal":
+        if (isLiteralChar(ch)) {
+          this.literal += ch;
+          return "more";
+        }
+        return LITERAL.test(this.literal) ? "end" : "error";
+    }
+  }
+
+  /** Inside a string: false when `ch` closes it. */
+  private stepString(ch: string): boolean {
+    if (this.escaped) {
+      this.escaped = false;
+    } else if (ch === "\\") {
+      this.escaped = true;
+    } else if (ch === '"') {
+      this.inString = false;
+      return false;
+    }
+    return true;
+  }
+}
+
+function emptyPiece(): ToolCallPiece {
+  return { content: "", toolCalls: [] };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isJsonSpace(ch: string): boolean {
+  return ch === " " || ch === "\n" || ch === "\r" || ch === "\t";
+}
+
+function isSpace(ch: string): boolean {
+  return /\s/.test(ch);
+}
+
+/** Characters of a tool name in `[TOOL_CALLS]name[ARGS]`. */
+function isNameChar(ch: string): boolean {
+  return /[A-Za-z0-9_.-]/.test(ch);
+}
+
+function isLiteralStart(ch: string): boolean {
+  return ch === "-" || ch === "t" || ch === "f" || ch === "n" || (ch >= "0" && ch <= "9");
+}
+
+function isLiteralChar(ch: string): boolean {
+  return /[A-Za-z0-9.+-]/.test(ch);
+}
+
+/** Length of the longest suffix of `text` that is a proper prefix of `marker`. */
+function partialSuffixLength(text: string, marker: string): number {
+  for (let len = Math.min(marker.length - 1, text.length); len > 0; len--) {
+    if (text.endsWith(marker.slice(0, len))) return len;
+  }
+  return 0;
+}
