@@ -247,3 +247,27 @@ describe("legacy functions", () => {
     assert.deepEqual({ name, args }, { name: call?.name, args: call?.arguments });
   });
 });
+
+describe("auto with strict tools", () => {
+  test("a call the model starts on its own is grammar-constrained from the marker on", async () => {
+    // Nudge the random model into opening a call; from `<tool_call>` on, the grammar takes over.
+    const marker = vocab.tokenize("<tool_call>", true);
+    assert.equal(marker.length, 1, "<tool_call> is one token in the test vocabulary");
+    for (const seed of [1, 2, 3]) {
+      const res = await client.chat.completions.create({
+        model,
+        messages: ask,
+        tools,
+        tool_choice: "auto",
+        parallel_tool_calls: false,
+        logit_bias: { [String(marker[0])]: 12 },
+        seed,
+        max_tokens: 400,
+      });
+      const calls = res.choices[0]?.message.tool_calls ?? [];
+      assert.equal(res.choices[0]?.finish_reason, "tool_calls", JSON.stringify(res.choices[0]?.message));
+      assert.equal(calls.length, 1);
+      assertValidCall(calls[0]!);
+    }
+  });
+});

@@ -27,7 +27,7 @@ export interface ChoicePlan {
   maxNewTokens: number;
   /** Parse a thought out of the output (the template can think). */
   reasoning: { startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
-  tools: { syntax: ToolCallSyntax; parallel: boolean } | null;
+  tools: { syntax: ToolCallSyntax; parallel: boolean; lazyGrammar: { marker: string; grammar: LlamaGrammar } | null } | null;
 }
 
 export interface RequestStats {
@@ -71,12 +71,20 @@ export async function runChoice(
   if (index === 0) stats.cachedTokens = reuse;
 
   const generated: Token[] = [];
-  const grammarState = plan.grammar === null ? undefined : new LlamaGrammarEvaluationState({ model, grammar: plan.grammar });
+  let grammarState = plan.grammar === null ? undefined : new LlamaGrammarEvaluationState({ model, grammar: plan.grammar });
+  const lazy = plan.tools?.lazyGrammar ?? null;
+  let recentText = "";
+  /** Switch the tool-call grammar on once the model has written the call marker. */
+  const watchForCall = (text: string): void => {
+    if (lazy === null || grammarState !== undefined) return;
+    recentText = (recentText + text).slice(-4 * lazy.marker.length);
+    if (recentText.includes(lazy.marker)) grammarState = new LlamaGrammarEvaluationState({ model, grammar: lazy.grammar });
+  };
   const options = buildEvaluateOptions(
     request.sampling,
     resolveSeed(request.sampling, index),
     buildTokenBias(model, request.sampling.logitBias),
-    grammarState,
+    () => grammarState,
     generated,
   );
   const decoder = new TokenTextDecoder(model);
@@ -143,7 +151,9 @@ export async function runChoice(
         const meta = step.value as { confidence?: number; probabilities?: Map<Token, number> };
         pendingLogprobs.push(tokenLogprob(context.tokenBytes(), token, meta.confidence, meta.probabilities, logprobs.top));
       }
-      const pushed = endOfGeneration ? { piece: null, stopped: false } : output.push(decoder.push(token));
+      const text = endOfGeneration ? "" : decoder.push(token);
+      watchForCall(text);
+      const pushed = endOfGeneration ? { piece: null, stopped: false } : output.push(text);
       countToken(wasReasoning || output.inReasoning);
       if (pushed.piece !== null) emit(pushed.piece);
       if (pushed.stopped) {

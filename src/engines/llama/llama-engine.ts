@@ -20,7 +20,7 @@ import { createPromptRenderer, plainTexts, type PromptRenderer } from "./prompt-
 import { grammarForResponseFormat } from "./response-grammar.js";
 import { SlotPool } from "./slot-pool.js";
 import { TokenBytes } from "./token-bytes.js";
-import { toolCallGrammar } from "./tool-call-grammar.js";
+import { callMarker, toolCallGrammar } from "./tool-call-grammar.js";
 
 export interface LlamaEngineOptions {
   id: string;
@@ -135,8 +135,8 @@ export class LlamaEngine implements Engine {
   private async outputGrammar(request: ChatRequest): Promise<LlamaGrammar | null> {
     const { tools, choice, parallel } = request.tools;
     if (choice.type === "required" || choice.type === "function") {
-      const only = choice.type === "function" ? choice.name : null;
-      return toolCallGrammar(this.llama, tools, only, this.renderer.toolSyntax, parallel && only === null);
+      const onlyName = choice.type === "function" ? choice.name : null;
+      return toolCallGrammar(this.llama, tools, { onlyName, syntax: this.renderer.toolSyntax, parallel: parallel && onlyName === null, afterMarker: false });
     }
     return grammarForResponseFormat(this.llama, request.responseFormat);
   }
@@ -166,6 +166,7 @@ export class LlamaEngine implements Engine {
       throw contextLengthExceeded(limit, promptLength, request.maxTokens);
     }
     const room = limit - promptLength;
+    const parallel = request.tools.parallel && !request.tools.legacy;
     return {
       prompt: rendered.tokens,
       stops: [...request.stop, ...rendered.stopTexts, ...(grammar === null ? [] : plainTexts(grammar.stopGenerationTriggers))],
@@ -180,8 +181,21 @@ export class LlamaEngine implements Engine {
               closeTokens: this.model.tokenize("\n</think>\n\n", true),
             }
           : null,
-      tools: toolsActive ? { syntax: this.renderer.toolSyntax, parallel: request.tools.parallel && !request.tools.legacy } : null,
+      tools: toolsActive ? { syntax: this.renderer.toolSyntax, parallel, lazyGrammar: grammar === null ? await this.lazyToolGrammar(request, parallel) : null } : null,
     };
+  }
+
+  /**
+   * tool_choice auto with only strict tools: the model decides whether to call,
+   * but once it writes the call marker the rest is grammar-constrained, so a
+   * call it starts always names a tool and has valid arguments.
+   */
+  private async lazyToolGrammar(request: ChatRequest, parallel: boolean): Promise<{ marker: string; grammar: LlamaGrammar } | null> {
+    const { tools, choice } = request.tools;
+    const marker = callMarker(this.renderer.toolSyntax);
+    if (choice.type !== "auto" || marker === null || !tools.every((t) => t.strict)) return null;
+    const grammar = await toolCallGrammar(this.llama, tools, { onlyName: null, syntax: this.renderer.toolSyntax, parallel, afterMarker: true });
+    return { marker, grammar };
   }
 
   async *generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void> {

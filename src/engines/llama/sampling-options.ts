@@ -30,7 +30,7 @@ export function buildEvaluateOptions(
   sampling: SamplingParams,
   seed: number,
   tokenBias: TokenBias | undefined,
-  grammarState: LlamaGrammarEvaluationState | undefined,
+  grammarState: () => LlamaGrammarEvaluationState | undefined,
   generated: readonly Token[],
 ): SequenceEvaluateOptions {
   const penalised =

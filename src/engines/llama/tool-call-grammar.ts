@@ -38,17 +38,31 @@ function objectRules(grammar: string): string {
   return lines.join("\n");
 }
 
-function wrapperRules(syntax: ToolCallSyntax, parallel: boolean): string {
+/** The text that opens a call, for syntaxes that have one. */
+export function callMarker(syntax: ToolCallSyntax): string | null {
+  return syntax === "hermes" ? "<tool_call>" : syntax === "mistral" ? "[TOOL_CALLS]" : null;
+}
+
+/**
+ * Rules for the whole output (`afterMarker` false), or for what follows the
+ * call marker once the model has written it on its own (tool_choice auto
+ * with strict tools: the grammar is switched on lazily at the marker).
+ */
+function wrapperRules(syntax: ToolCallSyntax, parallel: boolean, afterMarker: boolean): string {
   switch (syntax) {
     default:
       throw new Error(`no tool-call grammar for syntax ${String(syntax)}`);
-    case "hermes":
+    case "hermes": {
+      const more = parallel ? ' ("\\n" call)*' : "";
       return [
-        `root ::= call${parallel ? ' ("\\n" call)*' : ""}`,
+        afterMarker ? `root ::= [ \\n]* ${objectRule} "\\n</tool_call>"${more}` : `root ::= call${more}`,
         `call ::= "<tool_call>\\n" ${objectRule} "\\n</tool_call>"`,
       ].join("\n");
-    case "mistral":
-      return `root ::= "[TOOL_CALLS][" ${objectRule}${parallel ? ` (", " ${objectRule})*` : ""} "]"`;
+    }
+    case "mistral": {
+      const list = `"[" ${objectRule}${parallel ? ` (", " ${objectRule})*` : ""} "]"`;
+      return afterMarker ? `root ::= ${list}` : `root ::= "[TOOL_CALLS]" ${list}`;
+    }
     case "llama3-json":
       return `root ::= ${objectRule}${parallel ? ` ("; " ${objectRule})*` : ""}`;
   }
@@ -57,12 +71,11 @@ function wrapperRules(syntax: ToolCallSyntax, parallel: boolean): string {
 export async function toolCallGrammar(
   llama: Llama,
   tools: readonly ToolDefinition[],
-  onlyName: string | null,
-  syntax: ToolCallSyntax,
-  parallel: boolean,
+  options: { onlyName: string | null; syntax: ToolCallSyntax; parallel: boolean; afterMarker: boolean },
 ): Promise<LlamaGrammar> {
-  const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => onlyName === null || tool.name === onlyName);
-  const argumentsKey = syntax === "llama3-json" ? "parameters" : "arguments";
+  const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => options.onlyName === null || tool.name === options.onlyName);
+  const argumentsKey = options.syntax === "llama3-json" ? "parameters" : "arguments";
   const objectGrammar = await compileSchemaGrammar(llama, callObjectSchema(allowed, argumentsKey), "tools");
-  return llama.createGrammar({ grammar: `${wrapperRules(syntax, parallel)}\n${objectRules(objectGrammar.grammar)}` });
+  const rules = wrapperRules(options.syntax, options.parallel, options.afterMarker);
+  return llama.createGrammar({ grammar: `${rules}\n${objectRules(objectGrammar.grammar)}` });
 }

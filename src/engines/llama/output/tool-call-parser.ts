@@ -21,17 +21,13 @@
  * arguments: ""}`, then the raw text of its arguments value in fragments.
  * Text that started like a call but never got a name goes back to content.
  */
+import type { ToolCallDelta } from "../../../protocol/chat-events.js";
+
+export type { ToolCallDelta };
 
 export type ToolCallSyntax = "hermes" | "mistral" | "llama3-json";
 
-/** OpenAI-style streaming delta for one call. The first delta of call i has id and name (arguments may be ""); later ones only arguments fragments. */
-export interface ToolCallDelta {
-  index: number;
-  id?: string;
-  name?: string;
-  arguments?: string;
-}
-
+/** What one push releases: content text, and tool-call deltas (the first of call i has id and name; later ones argument fragments). */
 export interface ToolCallPiece {
   content: string;
   toolCalls: ToolCallDelta[];
