@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 /** The `chatport` command line. */
 import { Command } from "commander";
+import { benchCommand } from "./bench-command.js";
 import { makeTestModelCommand } from "./make-test-model-command.js";
 import { serveCommand } from "./serve-command.js";
 
 const program = new Command("chatport")
   .description("OpenAI-compatible chat completions server")
   .addCommand(serveCommand())
-  .addCommand(makeTestModelCommand());
+  .addCommand(makeTestModelCommand())
+  .addCommand(benchCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`chatport: ${err instanceof Error ? err.message : String(err)}\n`);

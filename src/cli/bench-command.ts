@@ -1,0 +1,97 @@
+/** `chatport bench` (and `npm run bench`): the side-by-side benchmark. */
+import fs from "node:fs";
+import path from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import { runBench } from "../bench/run-bench.js";
+import { table, writeReport } from "../bench/report.js";
+import { defaultThreads } from "../engines/llama/llama-runtime.js";
+import { writeTestModel, type TestModelType } from "../gguf/test-model.js";
+
+interface BenchFlags {
+  model?: string;
+  type: TestModelType;
+  /** A path, false for --no-llama-server, undefined to look for a local build. */
+  llamaServer?: string | false;
+  threads?: number;
+  concurrency: string;
+  promptTokens: number;
+  maxTokens: number;
+  longPrompt: number;
+  ctx: number;
+  skipDirect?: boolean;
+  quick?: boolean;
+  out: string;
+}
+
+const int = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
+  return n;
+};
+
+const progress = (line: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+};
+
+/** The qwen2.5-0.5b-shaped test model, generated once into .cache/. */
+async function benchModel(type: TestModelType): Promise<string> {
+  const out = path.resolve(".cache", "bench-models", `qwen2.5-0.5b-${type}-seed1.gguf`);
+  if (fs.existsSync(out)) return out;
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  let next = 0;
+  await writeTestModel({
+    out,
+    shape: "qwen2.5-0.5b",
+    seed: 1,
+    type,
+    onProgress: (done, total) => {
+      if (done < next) return;
+      next = done + total / 10;
+      progress(`generating ${path.basename(out)}: ${Math.round((100 * done) / total)}%`);
+    },
+  });
+  return out;
+}
+
+/** A llama-server built from node-llama-cpp's bundled llama.cpp (see docs/BENCHMARKS.md), if present. */
+function findLlamaServer(): string | null {
+  const local = path.resolve(".cache", "llama.cpp", "src", "build", "bin", "llama-server");
+  return fs.existsSync(local) ? local : null;
+}
+
+export function benchCommand(): Command {
+  return new Command("bench")
+    .description("benchmark chatport against node-llama-cpp directly and llama-server, side by side")
+    .option("--model <file>", "GGUF to measure (default: a generated qwen2.5-0.5b-shaped model)")
+    .option("--type <type>", "weights of the generated model: f16 or q8_0", "f16")
+    .option("--llama-server <path>", "llama-server binary to compare against (default: .cache/llama.cpp build if present)")
+    .option("--no-llama-server", "do not compare against llama-server")
+    .option("--threads <n>", "threads for every system (default: the cores this process may use)", int)
+    .option("--concurrency <list>", "concurrent streams per level", "1,2,4,8,16")
+    .option("--prompt-tokens <n>", "prompt length per stream", int, 128)
+    .option("--max-tokens <n>", "output tokens per stream (EOS ignored)", int, 64)
+    .option("--long-prompt <n>", "prompt length for the TTFT and shared-prefix runs", int, 1000)
+    .option("--ctx <n>", "context per sequence", int, 2048)
+    .option("--skip-direct", "skip the direct node-llama-cpp baseline")
+    .option("--quick", "a short smoke run (levels 1,2; 16 tokens; 200-token long prompt)")
+    .option("--out <dir>", "where the JSON / Markdown / SVG reports go", "bench/results")
+    .action(async (flags: BenchFlags) => {
+      if (flags.type !== "f16" && flags.type !== "q8_0") throw new InvalidArgumentError("--type must be f16 or q8_0");
+      const modelPath = flags.model !== undefined ? path.resolve(flags.model) : await benchModel(flags.type);
+      const report = await runBench({
+        modelPath,
+        llamaServer: flags.llamaServer === false ? null : (flags.llamaServer ?? findLlamaServer()),
+        threads: flags.threads ?? defaultThreads(),
+        concurrency: flags.quick === true ? [1, 2] : flags.concurrency.split(",").map((c) => int(c.trim())),
+        promptTokens: flags.quick === true ? 32 : flags.promptTokens,
+        maxTokens: flags.quick === true ? 16 : flags.maxTokens,
+        longPromptTokens: flags.quick === true ? 200 : flags.longPrompt,
+        contextSize: flags.ctx,
+        skipDirect: flags.skipDirect === true,
+        progress,
+      });
+      process.stdout.write(`${table(report)}\n`);
+      const files = writeReport(report, path.resolve(flags.out));
+      progress(`wrote ${files.markdown}, ${files.json}, ${files.svg}`);
+    });
+}
