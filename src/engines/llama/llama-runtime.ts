@@ -3,15 +3,15 @@
  * over-subscribes small machines (4 threads on 2 cores decodes ~50x slower),
  * so the thread count is always set explicitly.
  */
-import os from "node:os";
 import { getLlama, LlamaLogLevel, type Llama } from "node-llama-cpp";
 import type { Logger } from "pino";
+import { usableCpus } from "./cpu-budget.js";
 
 let runtime: Promise<Llama> | null = null;
 
-/** Threads the process may actually use: the CPU affinity mask, never more. */
+/** Threads the process may actually use (affinity mask and cgroup quota), never more. */
 export function defaultThreads(): number {
-  return Math.max(1, os.availableParallelism());
+  return usableCpus();
 }
 
 export function getRuntime(logger: Logger): Promise<Llama> {
