@@ -23,6 +23,7 @@ export const configSchema = z.object({
   ctx: z.number().int().min(16),
   threads: z.number().int().min(1),
   maxWaiting: z.number().int().min(0),
+  prefillChunk: z.number().int().min(0),
   bodyLimit: z.number().int().min(1024),
   cacheDir: z.string().min(1),
   downloadStallSeconds: z.number().positive(),
@@ -47,6 +48,7 @@ export function defaultConfig(): ServeConfig {
     ctx: 4096,
     threads: defaultThreads(),
     maxWaiting: 64,
+    prefillChunk: 128,
     bodyLimit: 4 * 1024 * 1024,
     cacheDir: defaultCacheDir(),
     downloadStallSeconds: 60,
@@ -73,6 +75,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof ServeConfig, unkn
   if (env.CHATPORT_CTX) out.ctx = num(env.CHATPORT_CTX);
   if (env.CHATPORT_THREADS) out.threads = num(env.CHATPORT_THREADS);
   if (env.CHATPORT_MAX_WAITING) out.maxWaiting = num(env.CHATPORT_MAX_WAITING);
+  if (env.CHATPORT_PREFILL_CHUNK) out.prefillChunk = num(env.CHATPORT_PREFILL_CHUNK);
   if (env.CHATPORT_BODY_LIMIT) out.bodyLimit = num(env.CHATPORT_BODY_LIMIT);
   if (env.CHATPORT_CACHE_DIR) out.cacheDir = env.CHATPORT_CACHE_DIR;
   if (env.CHATPORT_DOWNLOAD_STALL_SECONDS) out.downloadStallSeconds = num(env.CHATPORT_DOWNLOAD_STALL_SECONDS);

@@ -26,6 +26,7 @@ interface ServeFlags {
   ctx?: number;
   threads?: number;
   maxWaiting?: number;
+  prefillChunk?: number;
 }
 
 export async function serve(config: ServeConfig): Promise<void> {
@@ -52,6 +53,7 @@ export async function serve(config: ServeConfig): Promise<void> {
         contextSize: config.ctx,
         threads: config.threads,
         maxWaiting: config.maxWaiting,
+        prefillChunk: config.prefillChunk,
         logger,
       }),
     );
@@ -99,6 +101,7 @@ export function serveCommand(): Command {
     .option("--ctx <n>", "context tokens per sequence (default 4096)", intArg("--ctx"))
     .option("--threads <n>", "CPU threads (default: the cores this process may use)", intArg("--threads"))
     .option("--max-waiting <n>", "requests that may queue per model before 503 (default 64)", intArg("--max-waiting"))
+    .option("--prefill-chunk <n>", "prompt tokens per batch while others decode; 0 = node-llama-cpp's default (default 128)", intArg("--prefill-chunk"))
     .action(async (flags: ServeFlags) => {
       const config = resolveConfig(
         {
@@ -110,6 +113,7 @@ export function serveCommand(): Command {
           ctx: flags.ctx,
           threads: flags.threads,
           maxWaiting: flags.maxWaiting,
+          prefillChunk: flags.prefillChunk,
         },
         flags.config,
       );

@@ -15,6 +15,7 @@ import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.j
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
 import type { Engine, ModelCard } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
+import { decodeFirstStrategy } from "./batch-scheduler.js";
 import { runChoice, type ChoiceContext, type ChoicePlan, type RequestStats } from "./choice-run.js";
 import { createPromptRenderer, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
@@ -32,6 +33,8 @@ export interface LlamaEngineOptions {
   threads: number;
   /** Requests allowed to wait for a slot before new ones get 503. */
   maxWaiting: number;
+  /** Prompt tokens per batch while other sequences decode (0: node-llama-cpp's default strategy). */
+  prefillChunk: number;
   logger: Logger;
 }
 
@@ -97,6 +100,7 @@ export class LlamaEngine implements Engine {
       sequences: options.parallel,
       contextSize: options.contextSize,
       threads: options.threads,
+      batching: options.prefillChunk > 0 ? { itemPrioritizationStrategy: decodeFirstStrategy(options.prefillChunk) } : {},
     });
     const stat = await fs.stat(options.modelPath);
     const card: ModelCard = {
@@ -113,6 +117,8 @@ export class LlamaEngine implements Engine {
         contextSize: context.contextSize,
         parallel: context.totalSequences,
         threads: options.threads,
+        prefillChunk: options.prefillChunk,
+        binary: llama.buildType,
         chatTemplate: engine.renderer.name,
         toolSyntax: engine.renderer.toolSyntax,
         thinking: engine.renderer.supportsThinking,
