@@ -48,7 +48,7 @@ export function defaultConfig(): ServeConfig {
     ctx: 4096,
     threads: defaultThreads(),
     maxWaiting: 64,
-    prefillChunk: 128,
+    prefillChunk: 0,
     bodyLimit: 4 * 1024 * 1024,
     cacheDir: defaultCacheDir(),
     downloadStallSeconds: 60,

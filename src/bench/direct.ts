@@ -27,7 +27,7 @@ export async function measureDirect(model: LlamaModel, options: DirectOptions, c
       const itlMs: number[] = [];
       let count = 0;
       const tokens: Token[] = [];
-      for await (const token of sequence.evaluate(prompt, { temperature: 0.8, topK: 0, topP: 1, seed: i + 1, yieldEogToken: true })) {
+      for await (const token of sequence.evaluate(prompt, { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: i + 1, yieldEogToken: true })) {
         const now = performance.now();
         if (first === null) first = now;
         else itlMs.push(now - last);

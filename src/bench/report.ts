@@ -17,6 +17,8 @@ export interface LevelResult {
   aggregateTps: number;
   /** Worst stream's p99 inter-token latency over the median inter-token latency. */
   starvation: number;
+  /** Streams that failed (excluded from the numbers). */
+  failedStreams?: number;
 }
 
 export interface PromptResult {
@@ -56,11 +58,11 @@ export function summarise(system: string, concurrency: number, samples: readonly
 const fmt = (n: number | null, digits = 1): string => (n === null || Number.isNaN(n) ? "–" : n.toFixed(digits));
 
 export function table(report: BenchReport): string {
-  const head = "| system | streams | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | tok/s per stream | tok/s aggregate | p99/median ITL |";
-  const rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|";
+  const head = "| system | streams | TTFT p50 ms | TTFT p99 ms | ITL p50 ms | ITL p99 ms | tok/s per stream | tok/s aggregate | p99/median ITL | failed |";
+  const rule = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
   const rows = report.levels.map(
     (l) =>
-      `| ${l.system} | ${l.concurrency} | ${fmt(l.ttftP50, 0)} | ${fmt(l.ttftP99, 0)} | ${fmt(l.itlP50)} | ${fmt(l.itlP99)} | ${fmt(l.perStreamTps)} | ${fmt(l.aggregateTps)} | ${fmt(l.starvation, 2)} |`,
+      `| ${l.system} | ${l.concurrency} | ${fmt(l.ttftP50, 0)} | ${fmt(l.ttftP99, 0)} | ${fmt(l.itlP50)} | ${fmt(l.itlP99)} | ${fmt(l.perStreamTps)} | ${fmt(l.aggregateTps)} | ${fmt(l.starvation, 2)} | ${l.failedStreams ?? 0} |`,
   );
   const prompts = [
     "| system | cold TTFT ms (long prompt) | warm TTFT ms (shared prefix) | warm/cold | cached tokens |",

@@ -35,14 +35,27 @@ interface HttpSystem {
   model: string;
 }
 
-async function runLevel(system: HttpSystem, options: BenchOptions, concurrency: number, round: number, onTick: () => void): Promise<{ samples: StreamSample[]; wallMs: number }> {
+async function runLevel(
+  system: HttpSystem,
+  options: BenchOptions,
+  concurrency: number,
+  round: number,
+  onTick: () => void,
+): Promise<{ samples: StreamSample[]; wallMs: number; errors: string[] }> {
   const start = performance.now();
-  const samples = await Promise.all(
+  const errors: string[] = [];
+  const results = await Promise.all(
     Array.from({ length: concurrency }, (_, i) =>
-      timedStream(system.client, { model: system.model, prompt: filler(options.promptTokens, round * 1000 + i), maxTokens: options.maxTokens }).finally(onTick),
+      timedStream(system.client, { model: system.model, prompt: filler(options.promptTokens, round * 1000 + i), maxTokens: options.maxTokens })
+        .catch((err: unknown) => {
+          // A failed stream is reported, not fatal: the other systems still get measured.
+          errors.push(err instanceof Error ? err.message : String(err));
+          return null;
+        })
+        .finally(onTick),
     ),
   );
-  return { samples, wallMs: performance.now() - start };
+  return { samples: results.filter((r): r is StreamSample => r !== null), wallMs: performance.now() - start, errors };
 }
 
 async function promptPhase(system: HttpSystem, options: BenchOptions, salt: number): Promise<PromptResult> {
@@ -118,6 +131,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
           "-np", String(maxConcurrency),
           "-c", String(options.contextSize * maxConcurrency),
           "--alias", "bench",
+          // Plain ChatML rendering: llama-server's Jinja path parses tool-call syntax out of
+          // the output and rejects what a random-weight model writes.
+          "--no-jinja",
         ]),
     });
   }
@@ -135,18 +151,23 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         for (const [round, c] of options.concurrency.entries()) {
           let done = 0;
           progress(`${spec.name}: ${c} stream(s)`);
-          const { samples, wallMs } = await runLevel(system, options, c, round + 1, () => {
+          const { samples, wallMs, errors } = await runLevel(system, options, c, round + 1, () => {
             done++;
             if (c >= 4) progress(`${spec.name}: ${c} stream(s) — ${done}/${c} done`);
           });
-          levels.push(summarise(spec.name, c, samples, wallMs));
+          for (const error of errors) progress(`${spec.name}: a stream failed: ${error}`);
+          levels.push({ ...summarise(spec.name, c, samples, wallMs), failedStreams: errors.length });
         }
       } finally {
         clearInterval(sampler);
       }
       memory.push({ system: spec.name, idleRssMB: idleRss / 2 ** 20, peakRssMB: peakRss / 2 ** 20, beyondIdleMB: (peakRss - idleRss) / 2 ** 20 });
       progress(`${spec.name}: long prompts and a shared prefix`);
-      prompts.push(await promptPhase(system, options, 50_000));
+      try {
+        prompts.push(await promptPhase(system, options, 50_000));
+      } catch (err) {
+        progress(`${spec.name}: the prompt runs failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
     } finally {
       await server.stop();
     }

@@ -29,7 +29,11 @@ export async function timedStream(client: OpenAI, request: StreamRequest): Promi
     model: request.model,
     messages: [{ role: "user" as const, content: request.prompt }],
     max_tokens: request.maxTokens,
+    // The same sampler settings for every system (llama-server's defaults would differ otherwise).
     temperature: 0.8,
+    top_k: 40,
+    top_p: 0.95,
+    min_p: 0.05,
     stream: true as const,
     stream_options: { include_usage: true },
     // Both chatport and llama-server honour it: fixed output lengths.

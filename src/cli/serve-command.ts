@@ -101,7 +101,7 @@ export function serveCommand(): Command {
     .option("--ctx <n>", "context tokens per sequence (default 4096)", intArg("--ctx"))
     .option("--threads <n>", "CPU threads (default: the cores this process may use)", intArg("--threads"))
     .option("--max-waiting <n>", "requests that may queue per model before 503 (default 64)", intArg("--max-waiting"))
-    .option("--prefill-chunk <n>", "prompt tokens per batch while others decode; 0 = node-llama-cpp's default (default 128)", intArg("--prefill-chunk"))
+    .option("--prefill-chunk <n>", "experimental: prompt tokens per batch while others decode, oldest prompt first (default 0: node-llama-cpp's scheduling)", intArg("--prefill-chunk"))
     .action(async (flags: ServeFlags) => {
       const config = resolveConfig(
         {
