@@ -4,7 +4,7 @@
  * sampling a fixed number of tokens.
  */
 import { performance } from "node:perf_hooks";
-import type { LlamaModel, Token } from "node-llama-cpp";
+import type { LlamaModel } from "node-llama-cpp";
 import { filler } from "./prompts.js";
 import type { StreamSample } from "./stream-client.js";
 
@@ -26,13 +26,11 @@ export async function measureDirect(model: LlamaModel, options: DirectOptions, c
       let last = 0;
       const itlMs: number[] = [];
       let count = 0;
-      const tokens: Token[] = [];
-      for await (const token of sequence.evaluate(prompt, { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: i + 1, yieldEogToken: true })) {
+      for await (const _token of sequence.evaluate(prompt, { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: i + 1, yieldEogToken: true })) {
         const now = performance.now();
         if (first === null) first = now;
         else itlMs.push(now - last);
         last = now;
-        tokens.push(token);
         if (++count >= options.maxTokens) break;
       }
       return { ttftMs: (first ?? start) - start, itlMs, decodeMs: last - (first ?? last), completionTokens: count, cachedTokens: 0 };

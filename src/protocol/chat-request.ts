@@ -7,16 +7,15 @@
  */
 import { z } from "zod";
 import { messageSchema, normaliseMessages, type ChatMessage } from "./chat-messages.js";
-import { functionCallChoiceSchema, functionSchema, normaliseTools, toolChoiceSchema, toolSchema, type ToolSettings } from "./chat-tools.js";
+import { functionCallChoiceSchema, functionSchema, normaliseTools, toolChoiceSchema, toolName, toolSchema, type ToolSettings } from "./chat-tools.js";
+import { assertValidJsonSchema } from "./json-schema.js";
 import { invalidRequest, type ApiError } from "./errors.js";
 
 export type { ChatMessage, ChatToolCall } from "./chat-messages.js";
 export type { ToolChoice, ToolDefinition, ToolSettings } from "./chat-tools.js";
 
-const toolNamePattern = /^[a-zA-Z0-9_-]{1,64}$/;
-
 const jsonSchemaFormat = z.object({
-  name: z.string().regex(toolNamePattern, "must match ^[a-zA-Z0-9_-]{1,64}$"),
+  name: toolName,
   description: z.string().optional(),
   schema: z.record(z.string(), z.unknown()).optional(),
   strict: z.boolean().nullable().optional(),
@@ -140,10 +139,12 @@ function normaliseResponseFormat(body: ChatCompletionRequestBody): ResponseForma
   const rf = body.response_format;
   if (rf === undefined || rf === null || rf.type === "text") return { type: "text" };
   if (rf.type === "json_object") return { type: "json_object" };
+  const schema = rf.json_schema.schema ?? {};
+  assertValidJsonSchema(schema, "response_format.json_schema.schema", "response_format");
   return {
     type: "json_schema",
     name: rf.json_schema.name,
-    schema: rf.json_schema.schema ?? {},
+    schema,
     strict: rf.json_schema.strict ?? false,
   };
 }

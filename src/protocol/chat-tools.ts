@@ -3,12 +3,12 @@
  * normalisation — including the legacy `functions` / `function_call` pair,
  * which becomes tools plus a flag to answer in the legacy shape.
  */
-import { Ajv } from "ajv";
 import { z } from "zod";
 import { invalidRequest } from "./errors.js";
+import { assertValidJsonSchema } from "./json-schema.js";
 
 export const toolNamePattern = /^[a-zA-Z0-9_-]{1,64}$/;
-const toolName = z.string().regex(toolNamePattern, "must match ^[a-zA-Z0-9_-]{1,64}$");
+export const toolName = z.string().regex(toolNamePattern, "must match ^[a-zA-Z0-9_-]{1,64}$");
 
 const functionDefinition = z.object({
   name: toolName,
@@ -48,23 +48,13 @@ export interface ToolSettings {
 
 type FunctionDefinition = z.infer<typeof functionDefinition>;
 
-const schemaValidator = new Ajv({ strict: false, validateSchema: true });
-
 function toDefinitions(defs: readonly FunctionDefinition[], paramOf: (i: number) => string): ToolDefinition[] {
   const seen = new Set<string>();
   return defs.map((def, i) => {
     if (seen.has(def.name)) throw invalidRequest(`Duplicate tool name '${def.name}'.`, `${paramOf(i)}.name`, "invalid_value");
     seen.add(def.name);
     const parameters = def.parameters ?? { type: "object", properties: {} };
-    try {
-      schemaValidator.compile(parameters);
-    } catch (err) {
-      throw invalidRequest(
-        `Invalid JSON Schema for tool '${def.name}': ${err instanceof Error ? err.message : String(err)}`,
-        `${paramOf(i)}.parameters`,
-        "invalid_json_schema",
-      );
-    }
+    assertValidJsonSchema(parameters, `${paramOf(i)}.parameters`, `tool '${def.name}'`);
     return { name: def.name, description: def.description ?? null, parameters, strict: def.strict === true };
   });
 }

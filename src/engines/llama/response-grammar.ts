@@ -6,7 +6,6 @@
  * that subset would be silently ignored and the output could then violate the
  * schema, so such schemas are refused with a 400 that names the keyword.
  */
-import { Ajv } from "ajv";
 import type { Llama, LlamaGrammar } from "node-llama-cpp";
 import { invalidRequest } from "../../protocol/errors.js";
 import type { ResponseFormat } from "../../protocol/chat-request.js";
@@ -21,8 +20,6 @@ const supportedKeywords = new Set([
 const supportedFormats = new Set(["date", "time", "date-time"]);
 const schemaMapKeywords = new Set(["properties", "$defs", "definitions"]);
 const schemaListKeywords = new Set(["oneOf", "anyOf", "prefixItems"]);
-
-const metaValidator = new Ajv({ strict: false, validateSchema: true });
 
 function refuse(message: string, param: string): never {
   throw invalidRequest(message, param, "invalid_json_schema");
@@ -87,11 +84,7 @@ export async function compileSchemaGrammar(llama: Llama, schema: unknown, param:
 export async function grammarForResponseFormat(llama: Llama, format: ResponseFormat): Promise<LlamaGrammar | null> {
   if (format.type === "text") return null;
   if (format.type === "json_object") return llama.getGrammarFor("json");
+  // The schema's validity was checked with the request; here only what the grammar can enforce.
   const param = "response_format.json_schema.schema";
-  try {
-    metaValidator.compile(format.schema);
-  } catch (err) {
-    refuse(`Invalid JSON Schema: ${err instanceof Error ? err.message : String(err)}`, param);
-  }
   return compileSchemaGrammar(llama, grammarSchema(format.schema, param), param);
 }
