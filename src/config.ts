@@ -4,20 +4,40 @@
  * clear startup error, never a half-started server.
  */
 import fs from "node:fs";
+import path from "node:path";
 import { z } from "zod";
 import { defaultThreads } from "./engines/llama/llama-runtime.js";
 import { defaultCacheDir } from "./engines/llama/model-source.js";
+
+/** USD per million tokens; cached input defaults to the input price. */
+export const modelPricesSchema = z
+  .object({
+    input: z.number().min(0),
+    cachedInput: z.number().min(0).optional(),
+    output: z.number().min(0),
+  })
+  .strict();
 
 export const modelSpecSchema = z.object({
   id: z.string().min(1),
   /** Local .gguf path, hf:owner/repo/file.gguf, or an https URL. */
   source: z.string().min(1),
+  prices: modelPricesSchema.optional(),
 });
 
 export const configSchema = z.object({
   host: z.string().min(1),
   port: z.number().int().min(0).max(65535),
   apiKey: z.string().min(1).nullable(),
+  /** Bearer key for /admin/ (keys, usage); null disables the admin API. */
+  adminKey: z.string().min(1).nullable(),
+  /** postgres://… for PostgreSQL; null uses the SQLite file at dbPath. */
+  databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL").nullable(),
+  dbPath: z.string().min(1),
+  /** redis://… to share limit counters and revocations between replicas; null keeps them in process. */
+  redisUrl: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").nullable(),
+  /** Prefix of every Redis key chatport writes (several deployments can share one Redis). */
+  redisPrefix: z.string().min(1),
   models: z.array(modelSpecSchema).min(1, "at least one model is required (--model ID=PATH)"),
   parallel: z.number().int().min(1).max(256),
   ctx: z.number().int().min(16),
@@ -32,6 +52,7 @@ export const configSchema = z.object({
 
 export type ServeConfig = z.infer<typeof configSchema>;
 export type ModelSpec = z.infer<typeof modelSpecSchema>;
+export type ModelPrices = z.infer<typeof modelPricesSchema>;
 
 export const defaultModel: ModelSpec = {
   id: "qwen2.5-0.5b-instruct",
@@ -43,6 +64,11 @@ export function defaultConfig(): ServeConfig {
     host: "127.0.0.1",
     port: 8000,
     apiKey: null,
+    adminKey: null,
+    databaseUrl: null,
+    dbPath: path.join(".chatport", "chatport.sqlite"),
+    redisUrl: null,
+    redisPrefix: "chatport:",
     models: [defaultModel],
     parallel: 4,
     ctx: 4096,
@@ -70,6 +96,11 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof ServeConfig, unkn
   if (env.CHATPORT_HOST) out.host = env.CHATPORT_HOST;
   if (env.CHATPORT_PORT) out.port = num(env.CHATPORT_PORT);
   if (env.CHATPORT_API_KEY) out.apiKey = env.CHATPORT_API_KEY;
+  if (env.CHATPORT_ADMIN_KEY) out.adminKey = env.CHATPORT_ADMIN_KEY;
+  if (env.DATABASE_URL) out.databaseUrl = env.DATABASE_URL;
+  if (env.CHATPORT_DB_PATH) out.dbPath = env.CHATPORT_DB_PATH;
+  if (env.REDIS_URL) out.redisUrl = env.REDIS_URL;
+  if (env.CHATPORT_REDIS_PREFIX) out.redisPrefix = env.CHATPORT_REDIS_PREFIX;
   if (env.CHATPORT_MODELS) out.models = env.CHATPORT_MODELS.split(",").map((s) => parseModelArg(s.trim()));
   if (env.CHATPORT_PARALLEL) out.parallel = num(env.CHATPORT_PARALLEL);
   if (env.CHATPORT_CTX) out.ctx = num(env.CHATPORT_CTX);

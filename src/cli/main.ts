@@ -2,12 +2,15 @@
 /** The `chatport` command line. */
 import { Command } from "commander";
 import { benchCommand } from "./bench-command.js";
+import { keysCommand, usageCommand } from "./keys-command.js";
 import { makeTestModelCommand } from "./make-test-model-command.js";
 import { serveCommand } from "./serve-command.js";
 
 const program = new Command("chatport")
   .description("OpenAI-compatible chat completions server")
   .addCommand(serveCommand())
+  .addCommand(keysCommand())
+  .addCommand(usageCommand())
   .addCommand(makeTestModelCommand())
   .addCommand(benchCommand());
 

@@ -5,8 +5,10 @@ import { parseModelArg, resolveConfig, type ModelSpec, type ServeConfig } from "
 import { LlamaEngine } from "../engines/llama/llama-engine.js";
 import { getRuntime } from "../engines/llama/llama-runtime.js";
 import { resolveModelSource } from "../engines/llama/model-source.js";
+import { Gatekeeper } from "../gateway/gatekeeper.js";
 import { ModelRegistry } from "../gateway/model-registry.js";
 import { buildServer } from "../server/app.js";
+import { openGatewayStorage } from "./storage.js";
 
 function intArg(name: string): (value: string) => number {
   return (value) => {
@@ -22,6 +24,10 @@ interface ServeFlags {
   host?: string;
   port?: number;
   apiKey?: string;
+  adminKey?: string;
+  databaseUrl?: string;
+  dbPath?: string;
+  redisUrl?: string;
   parallel?: number;
   ctx?: number;
   threads?: number;
@@ -30,7 +36,10 @@ interface ServeFlags {
 }
 
 export async function serve(config: ServeConfig): Promise<void> {
-  const logger = pino({ level: config.logLevel, redact: ["req.headers.authorization", "apiKey"] });
+  const logger = pino({ level: config.logLevel, redact: ["req.headers.authorization", "apiKey", "adminKey", "secret"] });
+  const { store, counters } = await openGatewayStorage(config);
+  logger.info({ database: store.dialect, counters: config.redisUrl === null ? "memory" : "redis" }, "gateway storage ready");
+  const gatekeeper = new Gatekeeper({ keys: store.keys, ledger: store.ledger, counters, staticKey: config.apiKey, adminKey: config.adminKey });
   const registry = new ModelRegistry();
   const llama = await getRuntime(logger);
   for (const spec of config.models) {
@@ -56,13 +65,17 @@ export async function serve(config: ServeConfig): Promise<void> {
         prefillChunk: config.prefillChunk,
         logger,
       }),
+      spec.prices,
     );
   }
-  const app = buildServer({ registry, logger, apiKey: config.apiKey, bodyLimit: config.bodyLimit });
+  const app = buildServer({ registry, logger, store, gatekeeper, adminKey: config.adminKey, bodyLimit: config.bodyLimit });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  logger.info({ host: config.host, port, models: config.models.map((m) => m.id), auth: config.apiKey !== null }, "chatport listening");
+  logger.info(
+    { host: config.host, port, models: config.models.map((m) => m.id), staticKey: config.apiKey !== null, admin: config.adminKey !== null },
+    "chatport listening",
+  );
 
   let closing = false;
   const shutdown = (signal: string): void => {
@@ -72,6 +85,8 @@ export async function serve(config: ServeConfig): Promise<void> {
     void app
       .close()
       .then(() => registry.close())
+      .then(() => store.close())
+      .then(() => counters.close())
       .then(
         () => process.exit(0),
         (err: unknown) => {
@@ -96,7 +111,11 @@ export function serveCommand(): Command {
     )
     .option("--host <host>", "address to listen on (default 127.0.0.1)")
     .option("--port <port>", "port (default 8000; 0 picks a free one)", intArg("--port"))
-    .option("--api-key <key>", "require `Authorization: Bearer <key>` on /v1 routes")
+    .option("--api-key <key>", "a static key accepted on /v1 routes with no limits (managed keys: `chatport keys`)")
+    .option("--admin-key <key>", "enables the /admin/ API (keys, usage) for `Authorization: Bearer <key>`")
+    .option("--database-url <url>", "postgres://… for PostgreSQL (default: SQLite at --db-path)")
+    .option("--db-path <file>", "SQLite file for keys and the ledger (default .chatport/chatport.sqlite)")
+    .option("--redis-url <url>", "redis://… to share rate-limit counters and revocations between replicas")
     .option("--parallel <n>", "sequences decoded together per model (default 4)", intArg("--parallel"))
     .option("--ctx <n>", "context tokens per sequence (default 4096)", intArg("--ctx"))
     .option("--threads <n>", "CPU threads (default: the cores this process may use)", intArg("--threads"))
@@ -108,6 +127,10 @@ export function serveCommand(): Command {
           host: flags.host,
           port: flags.port,
           apiKey: flags.apiKey,
+          adminKey: flags.adminKey,
+          databaseUrl: flags.databaseUrl,
+          dbPath: flags.dbPath,
+          redisUrl: flags.redisUrl,
           models: flags.model.length > 0 ? flags.model : undefined,
           parallel: flags.parallel,
           ctx: flags.ctx,

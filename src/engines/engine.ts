@@ -8,6 +8,10 @@
  * Errors that are the request's fault (context too long, bad token id,
  * unsupported schema) or overload are thrown as ApiError *before* the first
  * event, so the server can still answer with a proper HTTP status.
+ *
+ * Once a request is admitted, its last event is always `usage` with what was
+ * generated, also when it was cancelled or failed (the error follows it), so
+ * the gateway meters every token.
  */
 import type { ChatEvent } from "../protocol/chat-events.js";
 import type { ChatRequest } from "../protocol/chat-request.js";

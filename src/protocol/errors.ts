@@ -9,6 +9,7 @@ export type OpenAIErrorType =
   | "permission_error"
   | "not_found_error"
   | "rate_limit_error"
+  | "insufficient_quota"
   | "server_error"
   | "overloaded_error";
 
@@ -66,6 +67,49 @@ export function invalidApiKey(): ApiError {
   return new ApiError(401, "invalid_request_error", "Incorrect API key provided. Pass it as `Authorization: Bearer <key>`.", {
     code: "invalid_api_key",
   });
+}
+
+export function missingApiKey(): ApiError {
+  return new ApiError(401, "invalid_request_error", "You didn't provide an API key. Pass it as `Authorization: Bearer <key>`.", {
+    code: "invalid_api_key",
+  });
+}
+
+/**
+ * A managed key that exists but may not be used. Every 401 carries code
+ * invalid_api_key (what clients test for); the message says why, which is
+ * safe to show since it says nothing about other keys.
+ */
+export function unusableApiKey(reason: "revoked" | "expired" | "disabled"): ApiError {
+  return new ApiError(401, "invalid_request_error", `This API key has ${reason === "expired" ? "expired" : `been ${reason}`}.`, {
+    code: "invalid_api_key",
+  });
+}
+
+export function modelNotPermitted(model: string): ApiError {
+  return new ApiError(403, "permission_error", `This API key may not use the model \`${model}\`.`, {
+    param: "model",
+    code: "model_not_permitted",
+  });
+}
+
+export function adminForbidden(configured: boolean): ApiError {
+  return configured
+    ? new ApiError(401, "invalid_request_error", "The admin API needs `Authorization: Bearer <admin key>`.", { code: "invalid_admin_key" })
+    : new ApiError(403, "permission_error", "The admin API is disabled: start chatport with --admin-key (or CHATPORT_ADMIN_KEY).", {
+        code: "admin_disabled",
+      });
+}
+
+export function rateLimited(what: "requests" | "tokens", limit: number, headers: Record<string, string>): ApiError {
+  return new ApiError(429, "rate_limit_error", `Rate limit reached: ${limit} ${what} per minute for this API key. Retry after the time in Retry-After.`, {
+    code: "rate_limit_exceeded",
+    headers,
+  });
+}
+
+export function insufficientQuota(message: string, headers: Record<string, string>): ApiError {
+  return new ApiError(429, "insufficient_quota", message, { code: "insufficient_quota", headers });
 }
 
 export function overloaded(message: string, retryAfterSeconds: number): ApiError {

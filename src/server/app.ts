@@ -2,19 +2,31 @@
  * The HTTP surface: a Fastify app with the OpenAI routes, the API-key hook
  * and one error handler that turns everything into the OpenAI envelope.
  */
+import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import type { Caller, Gatekeeper } from "../gateway/gatekeeper.js";
 import type { ModelRegistry } from "../gateway/model-registry.js";
 import { ApiError, toApiError } from "../protocol/errors.js";
-import { createApiKeyCheck } from "./api-key-auth.js";
+import type { Store } from "../store/types.js";
+import { registerAdmin } from "./routes/admin.js";
 import { registerChatCompletions } from "./routes/chat-completions.js";
 import { registerHealth } from "./routes/health.js";
 import { registerModels } from "./routes/models.js";
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Set by the auth hook on /v1/ routes. */
+    caller: Caller;
+  }
+}
+
 export interface ServerOptions {
   registry: ModelRegistry;
   logger: Logger;
-  apiKey: string | null;
+  store: Store;
+  gatekeeper: Gatekeeper;
+  adminKey: string | null;
   /** Largest accepted request body, bytes. */
   bodyLimit: number;
 }
@@ -40,6 +52,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit,
     requestIdHeader: "x-request-id",
+    genReqId: () => randomUUID(),
   });
 
   // The API speaks JSON only; anything else is a 415 rather than a string body.
@@ -57,15 +70,17 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     void reply.code(404).send(err.toBody());
   });
 
-  if (options.apiKey !== null) {
-    const check = createApiKeyCheck(options.apiKey);
-    app.addHook("onRequest", async (request) => {
-      if (request.url.startsWith("/v1/")) check(request.headers.authorization);
-    });
-  }
+  const anonymous: Caller = { key: null };
+  // Fastify wants decorators declared up front; the hook sets a value on every request.
+  app.decorateRequest("caller", null as unknown as Caller);
+  app.addHook("onRequest", async (request) => {
+    request.caller = anonymous;
+    if (request.url.startsWith("/v1/")) request.caller = await options.gatekeeper.authenticate(request.headers.authorization);
+  });
 
   registerHealth(app, options.registry);
-  registerModels(app, options.registry);
-  registerChatCompletions(app, options.registry);
+  registerModels(app, options.registry, options.gatekeeper);
+  registerChatCompletions(app, { registry: options.registry, gatekeeper: options.gatekeeper, ledger: options.store.ledger });
+  registerAdmin(app, { store: options.store, gatekeeper: options.gatekeeper, adminKey: options.adminKey });
   return app;
 }

@@ -3,6 +3,8 @@
  * port and hands back an official `openai` SDK client pointed at it.
  */
 import type { ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import OpenAI from "openai";
@@ -26,13 +28,22 @@ export interface StartOptions {
   models: Record<string, string>;
   args?: string[];
   apiKey?: string;
+  adminKey?: string;
   env?: NodeJS.ProcessEnv;
+}
+
+/** A fresh SQLite file for one server, unless the test chose its storage. */
+export function tempDbPath(): string {
+  return path.join(fs.mkdtempSync(path.join(os.tmpdir(), "chatport-db-")), "chatport.sqlite");
 }
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const args = [...(options.args ?? [])];
   for (const [id, file] of Object.entries(options.models)) args.push("--model", `${id}=${file}`);
   if (options.apiKey !== undefined) args.push("--api-key", options.apiKey);
+  if (options.adminKey !== undefined) args.push("--admin-key", options.adminKey);
+  const chosen = args.includes("--db-path") || args.includes("--database-url") || options.env?.DATABASE_URL !== undefined;
+  if (!chosen) args.push("--db-path", tempDbPath());
   const server = await startChatport(args, options.env);
   return {
     baseURL: server.baseURL,

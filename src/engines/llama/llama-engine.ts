@@ -222,27 +222,32 @@ export class LlamaEngine implements Engine {
       cachedTokens: 0,
       decodeMs: [],
     };
-    const choices = Array.from({ length: request.n }, (_, index) => this.choice(index, request, plan, stats, channel, cancel.signal));
-    Promise.all(choices).then(
-      () => {
-        channel.push({
-          type: "usage",
-          usage: {
-            promptTokens: plan.prompt.length,
-            completionTokens: stats.completionTokens,
-            cachedTokens: stats.cachedTokens,
-            reasoningTokens: stats.reasoningTokens,
-            prefillMs: stats.firstTokenAt === null ? 0 : stats.firstTokenAt - stats.start,
-            decodeMs: stats.decodeMs,
-          },
-        });
-        channel.close();
-      },
-      (err: unknown) => {
+    // One failing choice cancels the others at once.
+    const choices = Array.from({ length: request.n }, (_, index) =>
+      this.choice(index, request, plan, stats, channel, cancel.signal).catch((err: unknown) => {
         cancel.abort(err);
-        channel.fail(err);
-      },
+        throw err;
+      }),
     );
+    // The usage event is always the last one, also after a cancel or a
+    // failure (then followed by the error), so whatever was generated is metered.
+    const usage = (): ChatEvent => ({
+      type: "usage",
+      usage: {
+        promptTokens: plan.prompt.length,
+        completionTokens: stats.completionTokens,
+        cachedTokens: stats.cachedTokens,
+        reasoningTokens: stats.reasoningTokens,
+        prefillMs: stats.firstTokenAt === null ? 0 : stats.firstTokenAt - stats.start,
+        decodeMs: stats.decodeMs,
+      },
+    });
+    Promise.allSettled(choices).then((results) => {
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      channel.push(usage());
+      if (failed === undefined) channel.close();
+      else channel.fail(failed.reason);
+    });
     try {
       yield* channel.drain();
     } finally {

@@ -1,13 +1,18 @@
 /**
- * POST /v1/chat/completions: parse, route to an engine, and render its events
- * as one JSON body or as an SSE stream through the same response builder.
+ * POST /v1/chat/completions: parse, admit (key limits and budget), route to an
+ * engine, render its events as one JSON body or an SSE stream through the same
+ * response builder, and meter the request into the ledger before the
+ * response is complete.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Gatekeeper } from "../../gateway/gatekeeper.js";
+import { RequestMeter } from "../../gateway/metering.js";
 import type { ModelRegistry } from "../../gateway/model-registry.js";
 import type { ChatEvent } from "../../protocol/chat-events.js";
 import { parseChatRequest } from "../../protocol/chat-request.js";
 import { ChatResponseBuilder } from "../../protocol/chat-response.js";
 import { toApiError } from "../../protocol/errors.js";
+import type { Ledger } from "../../store/types.js";
 import { SseWriter } from "../sse-writer.js";
 
 /** Aborts when the client goes away before the response is complete. */
@@ -20,10 +25,31 @@ function disconnectSignal(request: FastifyRequest, reply: FastifyReply): AbortCo
   return controller;
 }
 
-export function registerChatCompletions(app: FastifyInstance, registry: ModelRegistry): void {
+export interface ChatRouteDeps {
+  registry: ModelRegistry;
+  gatekeeper: Gatekeeper;
+  ledger: Ledger;
+}
+
+export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDeps): void {
+  const { registry, gatekeeper, ledger } = deps;
+
   app.post("/v1/chat/completions", async (request, reply) => {
-    const chat = parseChatRequest(request.body);
-    const engine = registry.resolve(chat.model);
+    const parsed = parseChatRequest(request.body);
+    const engine = registry.resolve(parsed.model);
+    const admission = await gatekeeper.admit(request.caller, {
+      model: parsed.model,
+      n: parsed.n,
+      maxTokens: parsed.maxTokens,
+      contextLength: engine.card.contextLength,
+      prices: registry.prices(parsed.model),
+    });
+    // A budget caps the completion; the client sees finish_reason "length" when it bites.
+    const chat =
+      admission.maxTokens === null || (parsed.maxTokens !== null && parsed.maxTokens <= admission.maxTokens)
+        ? parsed
+        : { ...parsed, maxTokens: admission.maxTokens };
+
     const builder = new ChatResponseBuilder({
       model: chat.model,
       systemFingerprint: engine.systemFingerprint,
@@ -34,39 +60,86 @@ export function registerChatCompletions(app: FastifyInstance, registry: ModelReg
       logprobs: chat.logprobs !== null,
       legacyFunctions: chat.tools.legacy,
     });
+    const meter = new RequestMeter({
+      ledger,
+      admission,
+      requestId: request.id,
+      keyId: request.caller.key?.id ?? null,
+      model: chat.model,
+      stream: chat.stream,
+      prices: registry.prices(chat.model),
+      elapsed: () => reply.elapsedTime,
+    });
+    meter.setCompletionId(builder.id);
     const disconnect = disconnectSignal(request, reply);
-    const events = engine.generate(chat, disconnect.signal);
-
-    // Refusals (context length, overload, bad schema) surface on the first
-    // event, before any byte is sent, so they still get a proper status.
-    const first = await events.next();
-
-    if (!chat.stream) {
-      if (!first.done) builder.accept(first.value);
-      for await (const event of events) builder.accept(event);
-      return reply.header("x-request-id", request.id).send(builder.completion());
-    }
-
-    reply.hijack();
-    const sse = new SseWriter(reply.raw, { "x-request-id": request.id });
-    const forward = async (event: ChatEvent): Promise<void> => {
-      for (const chunk of builder.accept(event)) await sse.send(chunk);
+    const headers = { ...admission.headers, "x-request-id": request.id };
+    const note = (event: ChatEvent): void => {
+      if (event.type === "delta") meter.firstToken();
+      else if (event.type === "usage") meter.setUsage(event.usage);
     };
+    const outcome = (): "ok" | "client_disconnected" => (disconnect.signal.aborted ? "client_disconnected" : "ok");
+
+    const events = engine.generate(chat, disconnect.signal);
     try {
-      if (!first.done) await forward(first.value);
-      for await (const event of events) {
-        if (sse.closed) break;
-        await forward(event);
+      // Refusals (context length, overload, bad schema) surface on the first
+      // event, before any byte is sent, so they still get a proper status.
+      let first: IteratorResult<ChatEvent, void>;
+      try {
+        first = await events.next();
+      } catch (err) {
+        await meter.finish({ status: "error", httpStatus: toApiError(err).status });
+        throw err;
       }
-      await sse.done();
-    } catch (err) {
-      const apiError = toApiError(err);
-      if (apiError.status >= 500) request.log.error({ err }, "stream failed");
-      await sse.send(apiError.toBody());
-      sse.end();
+
+      if (!chat.stream) {
+        try {
+          if (!first.done) {
+            note(first.value);
+            builder.accept(first.value);
+          }
+          for await (const event of events) {
+            note(event);
+            builder.accept(event);
+          }
+        } catch (err) {
+          await meter.finish({ status: "error", httpStatus: toApiError(err).status });
+          throw err;
+        }
+        await meter.finish({ status: outcome(), httpStatus: 200 });
+        return reply.headers(headers).send(builder.completion());
+      }
+
+      reply.hijack();
+      const sse = new SseWriter(reply.raw, headers);
+      const forward = async (event: ChatEvent): Promise<void> => {
+        note(event);
+        // The usage event is the engine's last: the row is committed before
+        // the usage chunk and [DONE] go out.
+        if (event.type === "usage") await meter.finish({ status: outcome(), httpStatus: 200 });
+        if (sse.closed) return;
+        for (const chunk of builder.accept(event)) await sse.send(chunk);
+      };
+      try {
+        if (!first.done) await forward(first.value);
+        // After a disconnect keep draining: the engine stops at once and its
+        // final usage event says what was generated, for the ledger.
+        for await (const event of events) await forward(event);
+        await meter.finish({ status: outcome(), httpStatus: 200 });
+        await sse.done();
+      } catch (err) {
+        const apiError = toApiError(err);
+        if (apiError.status >= 500) request.log.error({ err }, "stream failed");
+        try {
+          await meter.finish({ status: disconnect.signal.aborted ? "client_disconnected" : "error", httpStatus: 200 });
+        } catch (meterErr) {
+          request.log.error({ err: meterErr }, "ledger write failed");
+        }
+        await sse.send(apiError.toBody());
+        sse.end();
+      }
+      return reply;
     } finally {
       await events.return();
     }
-    return reply;
   });
 }

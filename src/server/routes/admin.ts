@@ -1,0 +1,124 @@
+/**
+ * The admin API under /admin/, authorised by the admin key only:
+ * managed keys (create, list, show, edit, revoke) and usage from the ledger.
+ * A key's secret appears in exactly one response: the one that created it.
+ */
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import type { Gatekeeper } from "../../gateway/gatekeeper.js";
+import {
+  createKeySchema,
+  keyToWire,
+  keyUpdateFromBody,
+  newKeyFromBody,
+  updateKeySchema,
+  usageToWire,
+} from "../../gateway/key-wire.js";
+import { secretMatcher, bearerToken } from "../../gateway/secrets.js";
+import { ApiError, adminForbidden, invalidRequest } from "../../protocol/errors.js";
+import type { Store, UsageQuery } from "../../store/types.js";
+
+export interface AdminDeps {
+  store: Store;
+  gatekeeper: Gatekeeper;
+  adminKey: string | null;
+}
+
+function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const parsed = schema.safeParse(body ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const param = issue?.path.join(".") ?? null;
+  throw invalidRequest(`${param === null || param === "" ? "body" : param}: ${issue?.message ?? "invalid"}`, param === "" ? null : param);
+}
+
+/** Unix seconds or an ISO date/time in a query string. */
+const queryTime = z
+  .string()
+  .transform((value, ctx) => {
+    const date = /^\d+$/.test(value) ? new Date(Number(value) * 1000) : new Date(value);
+    if (Number.isNaN(date.getTime())) {
+      ctx.addIssue({ code: "custom", message: "must be Unix seconds or an ISO 8601 date" });
+      return z.NEVER;
+    }
+    return date;
+  })
+  .optional();
+
+const usageQuerySchema = z
+  .object({
+    key: z.string().min(1).optional(),
+    model: z.string().min(1).optional(),
+    from: queryTime,
+    to: queryTime,
+    group_by: z.enum(["day", "model", "key"]).optional(),
+  })
+  .strict();
+
+function notFound(id: string): ApiError {
+  return new ApiError(404, "not_found_error", `No API key with id \`${id}\`.`, { param: "id", code: "key_not_found" });
+}
+
+export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
+  const { store, gatekeeper } = deps;
+  const isAdmin = deps.adminKey === null ? null : secretMatcher(deps.adminKey);
+
+  app.register(
+    async (admin) => {
+      admin.addHook("onRequest", async (request) => {
+        if (isAdmin === null) throw adminForbidden(false);
+        if (!isAdmin(bearerToken(request.headers.authorization))) throw adminForbidden(true);
+      });
+
+      admin.post("/keys", async (request, reply) => {
+        const created = await store.keys.create(newKeyFromBody(parseBody(createKeySchema, request.body)));
+        await gatekeeper.keyChanged(created.record.id);
+        request.log.info({ keyId: created.record.id, name: created.record.name }, "api key created");
+        return reply.code(201).send({ ...keyToWire(created.record), secret: created.secret });
+      });
+
+      admin.get("/keys", async () => ({ object: "list", data: (await store.keys.list()).map(keyToWire) }));
+
+      admin.get<{ Params: { id: string } }>("/keys/:id", async (request) => {
+        const key = await store.keys.get(request.params.id);
+        if (key === null) throw notFound(request.params.id);
+        const [usage] = await store.ledger.usage({ keyId: key.id });
+        return { ...keyToWire(key), usage: usage === undefined ? null : usageToWire(usage) };
+      });
+
+      admin.patch<{ Params: { id: string } }>("/keys/:id", async (request) => {
+        const change = keyUpdateFromBody(parseBody(updateKeySchema, request.body));
+        const key = await store.keys.update(request.params.id, change);
+        if (key === null) throw notFound(request.params.id);
+        await gatekeeper.keyChanged(key.id);
+        request.log.info({ keyId: key.id }, "api key updated");
+        return keyToWire(key);
+      });
+
+      const revoke = async (id: string): Promise<Record<string, unknown>> => {
+        const key = await store.keys.revoke(id);
+        if (key === null) throw notFound(id);
+        await gatekeeper.keyChanged(key.id);
+        return keyToWire(key);
+      };
+      admin.post<{ Params: { id: string } }>("/keys/:id/revoke", async (request) => {
+        const key = await revoke(request.params.id);
+        request.log.info({ keyId: request.params.id }, "api key revoked");
+        return key;
+      });
+      admin.delete<{ Params: { id: string } }>("/keys/:id", async (request) => {
+        const key = await revoke(request.params.id);
+        request.log.info({ keyId: request.params.id }, "api key revoked");
+        return key;
+      });
+
+      admin.get("/usage", async (request) => {
+        const q = parseBody(usageQuerySchema, request.query);
+        const query: UsageQuery = { keyId: q.key, model: q.model, from: q.from, to: q.to, groupBy: q.group_by };
+        const rows = await store.ledger.usage(query);
+        return { object: "list", group_by: q.group_by ?? null, data: rows.map(usageToWire) };
+      });
+    },
+    { prefix: "/admin" },
+  );
+}

@@ -1,0 +1,114 @@
+/**
+ * Opens the store: PostgreSQL when a `postgres://` / `postgresql://` URL is
+ * given (replicas share it), otherwise an embedded SQLite file. Runs the
+ * migrations before returning; concurrent openers on one PostgreSQL database
+ * are serialised by kysely's migration lock (an advisory lock).
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import SqliteDatabase from "better-sqlite3";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import pg from "pg";
+import { SqlKeyStore } from "./key-store.js";
+import { SqlLedger } from "./ledger.js";
+import { migrationProvider, type Database } from "./schema.js";
+import type { Store } from "./types.js";
+
+export interface OpenStoreOptions {
+  /** `postgres://…` selects PostgreSQL; anything else (or nothing) selects SQLite. */
+  databaseUrl?: string | null;
+  sqlitePath: string;
+}
+
+const INT8_OID = 20;
+
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const url = options.databaseUrl ?? "";
+  const dialect = /^postgres(ql)?:\/\//i.test(url) ? "postgres" : "sqlite";
+  const db = dialect === "postgres" ? openPostgres(url) : openSqlite(options.sqlitePath);
+  try {
+    await migrate(db, dialect);
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  // better-sqlite3 cannot bind JS booleans; PostgreSQL wants real ones.
+  const bool = dialect === "sqlite" ? (b: boolean) => (b ? 1 : 0) : (b: boolean) => b;
+  const keys = new SqlKeyStore(db, bool);
+  const ledger = new SqlLedger(db, dialect, bool);
+  let closing: Promise<void> | null = null;
+  return {
+    dialect,
+    keys,
+    ledger,
+    close: () =>
+      (closing ??= (async () => {
+        await ledger.close();
+        await db.destroy();
+      })()),
+  };
+}
+
+function openSqlite(file: string): Kysely<Database> {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const database = new SqliteDatabase(file);
+  database.pragma("journal_mode = WAL");
+  // FULL: a commit is fsynced before record() resolves, so a resolved ledger row survives power loss.
+  database.pragma("synchronous = FULL");
+  database.pragma("busy_timeout = 5000");
+  database.pragma("foreign_keys = ON");
+  return new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+}
+
+function openPostgres(databaseUrl: string): Kysely<Database> {
+  const pool = new pg.Pool({
+    connectionString: withDefaultUser(databaseUrl),
+    // int8 (bigint epoch ms, counts, sums) as JS numbers for this pool only;
+    // pg's global parsers stay untouched. Values here stay far below 2^53.
+    types: {
+      getTypeParser: (oid: number, format?: "text" | "binary") =>
+        oid === INT8_OID && format !== "binary" ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format),
+    },
+  });
+  // An idle client losing its connection emits 'error' on the pool; unhandled,
+  // that would crash the process. The next query reports the problem instead.
+  pool.on("error", () => {});
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/**
+ * pg takes the user from the URL, else PGUSER, else $USER; with none of them
+ * (containers often have no $USER) the server refuses the connection. Fall
+ * back to the OS user name, as libpq and psql do.
+ */
+export function withDefaultUser(databaseUrl: string): string {
+  if (process.env.PGUSER || process.env.USER) return databaseUrl;
+  try {
+    const url = new URL(databaseUrl);
+    if (url.username || !url.host) return databaseUrl;
+    url.username = encodeURIComponent(os.userInfo().username);
+    return url.toString();
+  } catch {
+    return databaseUrl;
+  }
+}
+
+async function migrate(db: Kysely<Database>, dialect: "sqlite" | "postgres"): Promise<void> {
+  // kysely decides whether its migration tables exist by looking in every
+  // schema of the database, so pin them to our schema (the first one in
+  // search_path): otherwise a second store in another schema of the same
+  // database would skip creating them.
+  let migrationTableSchema: string | undefined;
+  if (dialect === "postgres") {
+    const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+    migrationTableSchema = rows[0]?.schema ?? undefined;
+    if (!migrationTableSchema) throw new Error("PostgreSQL: no schema in search_path exists to hold the chatport tables");
+  }
+  const migrator = new Migrator({ db, provider: migrationProvider, migrationTableSchema });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === "Error")?.migrationName ?? "setup";
+    throw new Error(`store migration (${failed}) failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
