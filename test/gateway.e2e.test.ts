@@ -231,6 +231,15 @@ for (const makeBackend of [sqliteBackend, postgresBackend]) {
       // The SDK sees it as a RateLimitError.
       const client = new OpenAI({ baseURL: server.baseURL, apiKey: key.secret, maxRetries: 0 });
       await assert.rejects(client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "x" }] }), OpenAI.RateLimitError);
+
+      // Raising the limit through the admin API applies at once.
+      const patched = await admin(server, "PATCH", `/keys/${key.id}`, { rpm: 5 });
+      assert.equal(patched.status, 200);
+      assert.equal(((await patched.json()) as { rpm: number }).rpm, 5);
+      assert.equal((await admin(server, "PATCH", `/keys/${key.id}`, { rpm: -1 })).status, 400);
+      const again = await chat(server, key.secret);
+      assert.equal(again.status, 200);
+      assert.equal(again.headers.get("x-ratelimit-limit-requests"), "5");
     });
 
     test("TPM: once a minute's tokens are used, requests are refused until the window moves", async () => {
