@@ -25,6 +25,48 @@ export const modelSpecSchema = z.object({
   prices: modelPricesSchema.optional(),
 });
 
+const providerSchema = z
+  .object({
+    id: z.string().min(1),
+    /** Including the API prefix: `http://10.0.0.5:8000/v1`. */
+    baseUrl: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+    /** Name of the environment variable holding the provider's API key (the key itself never goes in a config file). */
+    apiKeyEnv: z.string().min(1).optional(),
+    timeouts: z
+      .object({ connectMs: z.number().int().positive(), firstByteMs: z.number().int().positive(), idleMs: z.number().int().positive() })
+      .partial()
+      .strict()
+      .optional(),
+    maxConcurrent: z.number().int().min(1).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    healthCheckMs: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+const deploymentSchema = z
+  .object({
+    provider: z.string().min(1),
+    model: z.string().min(1),
+    weight: z.number().positive().optional(),
+    priority: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+const upstreamModelSchema = z
+  .object({
+    id: z.string().min(1),
+    deployments: z.array(deploymentSchema).min(1),
+    strategy: z.enum(["weighted", "least-outstanding"]).optional(),
+    retries: z.number().int().min(0).max(10).optional(),
+    contextLength: z.number().int().min(16).optional(),
+    acceptsMedia: z.boolean().optional(),
+    prices: modelPricesSchema.optional(),
+  })
+  .strict();
+
+export type ProviderSpec = z.infer<typeof providerSchema>;
+export type UpstreamModelSpec = z.infer<typeof upstreamModelSchema>;
+
 export const configSchema = z.object({
   host: z.string().min(1),
   port: z.number().int().min(0).max(65535),
@@ -38,7 +80,16 @@ export const configSchema = z.object({
   redisUrl: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").nullable(),
   /** Prefix of every Redis key chatport writes (several deployments can share one Redis). */
   redisPrefix: z.string().min(1),
-  models: z.array(modelSpecSchema).min(1, "at least one model is required (--model ID=PATH)"),
+  models: z.array(modelSpecSchema),
+  /** OpenAI-compatible servers chatport routes to. */
+  providers: z.array(providerSchema),
+  /** Public model ids served by upstream deployments. */
+  upstreamModels: z.array(upstreamModelSchema),
+  /** Extra public ids for a model: `{"gpt-4": "Qwen/Qwen2.5-72B-Instruct"}`. */
+  aliases: z.record(z.string().min(1), z.string().min(1)),
+  /** Models tried in order when a model refuses a request as too long for its context. */
+  fallbacks: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)),
+  breaker: z.object({ failureThreshold: z.number().int().min(1), cooldownMs: z.number().int().min(1) }).strict(),
   parallel: z.number().int().min(1).max(256),
   ctx: z.number().int().min(16),
   threads: z.number().int().min(1),
@@ -70,6 +121,11 @@ export function defaultConfig(): ServeConfig {
     redisUrl: null,
     redisPrefix: "chatport:",
     models: [defaultModel],
+    providers: [],
+    upstreamModels: [],
+    aliases: {},
+    fallbacks: {},
+    breaker: { failureThreshold: 5, cooldownMs: 30_000 },
     parallel: 4,
     ctx: 4096,
     threads: defaultThreads(),
@@ -126,14 +182,78 @@ function fromFile(file: string): Partial<Record<keyof ServeConfig, unknown>> {
   return parsed.data;
 }
 
+/**
+ * `ID=URL` or `ID=URL#UPSTREAM_MODEL`: one upstream model on one provider,
+ * e.g. `qwen72=http://10.0.0.5:8000/v1#Qwen/Qwen2.5-72B-Instruct`. The key,
+ * if any, comes from CHATPORT_UPSTREAM_API_KEY.
+ */
+export function parseUpstreamArg(arg: string): { provider: ProviderSpec; model: UpstreamModelSpec } {
+  const eq = arg.indexOf("=");
+  if (eq <= 0) throw new Error(`--upstream must be ID=URL[#MODEL], got ${JSON.stringify(arg)}`);
+  const id = arg.slice(0, eq);
+  const [url = "", upstreamModel] = arg.slice(eq + 1).split("#", 2);
+  const provider: ProviderSpec = { id: `upstream:${id}`, baseUrl: url.replace(/\/+$/, ""), apiKeyEnv: "CHATPORT_UPSTREAM_API_KEY" };
+  return { provider, model: { id, deployments: [{ provider: provider.id, model: upstreamModel ?? id }] } };
+}
+
+/** Applies `--upstream` shortcuts on top of the configured providers and models. */
+export function withUpstreamArgs(
+  config: { providers?: unknown; upstreamModels?: unknown },
+  args: readonly string[],
+): { providers: unknown[]; upstreamModels: unknown[] } {
+  const providers = Array.isArray(config.providers) ? [...(config.providers as unknown[])] : [];
+  const upstreamModels = Array.isArray(config.upstreamModels) ? [...(config.upstreamModels as unknown[])] : [];
+  for (const arg of args) {
+    const { provider, model } = parseUpstreamArg(arg);
+    providers.push(provider);
+    upstreamModels.push(model);
+  }
+  return { providers, upstreamModels };
+}
+
 export function resolveConfig(
-  flags: Partial<Record<keyof ServeConfig, unknown>>,
+  flags: Partial<Record<keyof ServeConfig, unknown>> & { upstream?: readonly string[] },
   configFile: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): ServeConfig {
-  const merged = { ...defaultConfig(), ...(configFile === undefined ? {} : fromFile(configFile)), ...fromEnv(env) };
-  for (const [key, value] of Object.entries(flags)) if (value !== undefined) Object.assign(merged, { [key]: value });
+  const file = configFile === undefined ? {} : fromFile(configFile);
+  const fromEnvironment = fromEnv(env);
+  const merged: Record<string, unknown> = { ...defaultConfig(), ...file, ...fromEnvironment };
+  const { upstream = [], ...plain } = flags;
+  for (const [key, value] of Object.entries(plain)) if (value !== undefined) Object.assign(merged, { [key]: value });
+  const upstreamArgs = [...(env.CHATPORT_UPSTREAMS?.split(",").map((s) => s.trim()).filter((s) => s !== "") ?? []), ...upstream];
+  Object.assign(merged, withUpstreamArgs(merged, upstreamArgs));
+  // The default local model is only for a server given no models at all.
+  const modelsChosen = file.models !== undefined || fromEnvironment.models !== undefined || plain.models !== undefined;
+  if (!modelsChosen && Array.isArray(merged.upstreamModels) && merged.upstreamModels.length > 0) merged.models = [];
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) throw new Error(`Invalid configuration: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
+  const config = parsed.data;
+  checkModelIds(config);
+  return config;
+}
+
+/** Ids are unique across local models, upstream models and aliases; every reference points somewhere. */
+function checkModelIds(config: ServeConfig): void {
+  const ids = new Set<string>();
+  for (const id of [...config.models.map((m) => m.id), ...config.upstreamModels.map((m) => m.id), ...Object.keys(config.aliases)]) {
+    if (ids.has(id)) throw new Error(`Invalid configuration: model id ${JSON.stringify(id)} is defined twice`);
+    ids.add(id);
+  }
+  if (ids.size === 0) throw new Error("Invalid configuration: no models: give --model ID=PATH, --upstream ID=URL or a config file with models");
+  const providers = new Set(config.providers.map((p) => p.id));
+  if (providers.size !== config.providers.length) throw new Error("Invalid configuration: a provider id is defined twice");
+  for (const m of config.upstreamModels) {
+    for (const d of m.deployments) {
+      if (!providers.has(d.provider)) throw new Error(`Invalid configuration: model ${JSON.stringify(m.id)} uses unknown provider ${JSON.stringify(d.provider)}`);
+    }
+  }
+  for (const [alias, target] of Object.entries(config.aliases)) {
+    if (!ids.has(target) || target in config.aliases) throw new Error(`Invalid configuration: alias ${JSON.stringify(alias)} points to unknown model ${JSON.stringify(target)}`);
+  }
+  for (const [model, chain] of Object.entries(config.fallbacks)) {
+    for (const id of [model, ...chain]) {
+      if (!ids.has(id)) throw new Error(`Invalid configuration: fallbacks name unknown model ${JSON.stringify(id)}`);
+    }
+  }
 }

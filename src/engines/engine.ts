@@ -22,6 +22,8 @@ export interface ModelCard {
   ownedBy: string;
   /** Tokens one sequence can hold (prompt + completion). */
   contextLength: number;
+  /** Takes image/audio/file content parts (upstream multimodal models); local models are text-only. */
+  acceptsMedia?: boolean;
 }
 
 export interface Engine {

@@ -30,6 +30,8 @@ export interface Caller {
 
 export interface AdmitRequest {
   model: string;
+  /** The served model `model` names (an alias's target). */
+  canonical: string;
   /** Choices requested. */
   n: number;
   /** Completion tokens per choice the client asked for (null: up to the context). */
@@ -155,9 +157,10 @@ export class Gatekeeper {
     return { key: record };
   }
 
-  /** May this caller use this model? (Also filters /v1/models.) */
-  mayUse(caller: Caller, model: string): boolean {
-    return caller.key?.models == null || caller.key.models.includes(model);
+  /** May this caller use this model? A key listing an alias or the model it names may use either. (Also filters /v1/models.) */
+  mayUse(caller: Caller, model: string, canonical: string = model): boolean {
+    const allowed = caller.key?.models;
+    return allowed == null || allowed.includes(model) || allowed.includes(canonical);
   }
 
   /**
@@ -168,7 +171,7 @@ export class Gatekeeper {
   async admit(caller: Caller, request: AdmitRequest): Promise<Admission> {
     const key = caller.key;
     if (key === null) return noLimits;
-    if (!this.mayUse(caller, request.model)) throw modelNotPermitted(request.model);
+    if (!this.mayUse(caller, request.model, request.canonical)) throw modelNotPermitted(request.model);
     const now = this.now();
     const headers: Record<string, string> = {};
 

@@ -40,6 +40,12 @@ export class RequestMeter {
     this.options = options;
   }
 
+  /** The model that served (after aliases and fallbacks), and its prices. */
+  setModel(model: string, prices: ModelPrices | undefined): void {
+    this.options.model = model;
+    this.options.prices = prices;
+  }
+
   /** The response id (`chatcmpl-…`); the ledger row's primary key. */
   setCompletionId(id: string): void {
     this.completionId = id;

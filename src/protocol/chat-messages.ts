@@ -64,7 +64,12 @@ function joinText(parts: ReadonlyArray<{ type: string; text?: string; refusal?: 
   return parts.map((p) => p.text ?? p.refusal ?? "").join("\n");
 }
 
-export function normaliseMessages(messages: readonly WireMessage[], model: string): ChatMessage[] {
+/**
+ * With `media` (an upstream model that takes images or audio), non-text parts
+ * are allowed: the normalised content keeps only the text, and the parts go
+ * to the upstream from the request's wire body.
+ */
+export function normaliseMessages(messages: readonly WireMessage[], model: string, media = false): ChatMessage[] {
   /** tool_call id → function name, so tool results can name their function (templates often want it). */
   const callNames = new Map<string, string>();
   /** Legacy function messages answer the latest call of that name. */
@@ -77,6 +82,7 @@ export function normaliseMessages(messages: readonly WireMessage[], model: strin
       case "user": {
         if (typeof m.content === "string") return { role: "user", content: m.content };
         const j = m.content.findIndex((p) => p.type !== "text");
+        if (j >= 0 && media) return { role: "user", content: joinText(m.content.filter((p) => p.type === "text")) };
         if (j >= 0) {
           throw invalidRequest(
             `Content part type '${m.content[j]?.type ?? "unknown"}' is not supported: model '${model}' accepts text only.`,

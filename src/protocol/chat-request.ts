@@ -111,6 +111,17 @@ export interface ChatRequest {
   ignoreEos: boolean;
   user: string | null;
   extras: { fullText: boolean; usageTimings: boolean };
+  /**
+   * The body as the client sent it (validated above, unknown fields kept), for
+   * engines that forward it: an upstream gets the client's own fields, media
+   * parts and extensions included.
+   */
+  wire: Readonly<Record<string, unknown>>;
+}
+
+export interface ParseOptions {
+  /** The model accepts non-text content parts (an upstream multimodal model). */
+  media?: boolean;
 }
 
 /** `["messages", 2, "role"]` → `messages[2].role` */
@@ -156,7 +167,7 @@ function normaliseLogitBias(raw: Record<string, number> | null | undefined): Map
 }
 
 /** Parse an untrusted JSON body into a ChatRequest, or throw an ApiError (400). */
-export function parseChatRequest(raw: unknown): ChatRequest {
+export function parseChatRequest(raw: unknown, options: ParseOptions = {}): ChatRequest {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw invalidRequest("The request body must be a JSON object.", null, "invalid_body");
   }
@@ -180,7 +191,7 @@ export function parseChatRequest(raw: unknown): ChatRequest {
 
   return {
     model: body.model,
-    messages: normaliseMessages(body.messages, body.model),
+    messages: normaliseMessages(body.messages, body.model, options.media === true),
     n: body.n ?? 1,
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
@@ -204,5 +215,6 @@ export function parseChatRequest(raw: unknown): ChatRequest {
     ignoreEos: body.ignore_eos === true,
     user: body.user ?? null,
     extras: { fullText: body.fullTextEnabled === true, usageTimings: body.usage_timings === true },
+    wire: raw as Record<string, unknown>,
   };
 }

@@ -31,28 +31,84 @@ export interface ChatRouteDeps {
   ledger: Ledger;
 }
 
+/** The `model` field of a body not yet validated, to pick the parse options of its engine. */
+function peekModel(body: unknown): string | null {
+  if (typeof body !== "object" || body === null) return null;
+  const model = (body as { model?: unknown }).model;
+  return typeof model === "string" ? model : null;
+}
+
 export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDeps): void {
   const { registry, gatekeeper, ledger } = deps;
 
   app.post("/v1/chat/completions", async (request, reply) => {
-    const parsed = parseChatRequest(request.body);
+    const peeked = peekModel(request.body);
+    const target = peeked === null ? null : registry.tryResolve(peeked);
+    const parsed = parseChatRequest(request.body, { media: target?.card.acceptsMedia === true });
     const engine = registry.resolve(parsed.model);
+    const canonical = registry.canonical(parsed.model);
     const admission = await gatekeeper.admit(request.caller, {
       model: parsed.model,
+      canonical,
       n: parsed.n,
       maxTokens: parsed.maxTokens,
       contextLength: engine.card.contextLength,
       prices: registry.prices(parsed.model),
     });
     // A budget caps the completion; the client sees finish_reason "length" when it bites.
-    const chat =
+    const capped =
       admission.maxTokens === null || (parsed.maxTokens !== null && parsed.maxTokens <= admission.maxTokens)
         ? parsed
         : { ...parsed, maxTokens: admission.maxTokens };
 
+    const meter = new RequestMeter({
+      ledger,
+      admission,
+      requestId: request.id,
+      keyId: request.caller.key?.id ?? null,
+      model: canonical,
+      stream: capped.stream,
+      prices: registry.prices(canonical),
+      elapsed: () => reply.elapsedTime,
+    });
+    const disconnect = disconnectSignal(request, reply);
+
+    // The requested model, then its fallbacks (those this key may use) when a
+    // model refuses the prompt as too long for its context.
+    const candidates = [
+      parsed.model,
+      ...registry.fallbacks(parsed.model).filter((id) => gatekeeper.mayUse(request.caller, id, registry.canonical(id))),
+    ];
+    let chat = capped;
+    let served = engine;
+    let events: AsyncGenerator<ChatEvent, void, void> | null = null;
+    let first: IteratorResult<ChatEvent, void> | null = null;
+    for (const [i, id] of candidates.entries()) {
+      served = registry.resolve(id);
+      chat = id === parsed.model ? capped : { ...capped, model: id };
+      meter.setModel(registry.canonical(id), registry.prices(id));
+      events = served.generate(chat, disconnect.signal);
+      try {
+        // Refusals (context length, overload, bad schema) surface on the first
+        // event, before any byte is sent, so they still get a proper status.
+        first = await events.next();
+        break;
+      } catch (err) {
+        const apiError = toApiError(err);
+        if (apiError.code === "context_length_exceeded" && i < candidates.length - 1) {
+          request.log.info({ model: id, fallback: candidates[i + 1] }, "context length exceeded, falling back");
+          continue;
+        }
+        await meter.finish({ status: "error", httpStatus: apiError.status });
+        throw err;
+      }
+    }
+    if (events === null || first === null) throw new Error("no candidate model");
+    const generator = events;
+
     const builder = new ChatResponseBuilder({
       model: chat.model,
-      systemFingerprint: engine.systemFingerprint,
+      systemFingerprint: served.systemFingerprint,
       n: chat.n,
       includeUsage: chat.includeUsage,
       fullText: chat.extras.fullText,
@@ -60,18 +116,7 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
       logprobs: chat.logprobs !== null,
       legacyFunctions: chat.tools.legacy,
     });
-    const meter = new RequestMeter({
-      ledger,
-      admission,
-      requestId: request.id,
-      keyId: request.caller.key?.id ?? null,
-      model: chat.model,
-      stream: chat.stream,
-      prices: registry.prices(chat.model),
-      elapsed: () => reply.elapsedTime,
-    });
     meter.setCompletionId(builder.id);
-    const disconnect = disconnectSignal(request, reply);
     const headers = { ...admission.headers, "x-request-id": request.id };
     const note = (event: ChatEvent): void => {
       if (event.type === "delta") meter.firstToken();
@@ -79,25 +124,14 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
     };
     const outcome = (): "ok" | "client_disconnected" => (disconnect.signal.aborted ? "client_disconnected" : "ok");
 
-    const events = engine.generate(chat, disconnect.signal);
     try {
-      // Refusals (context length, overload, bad schema) surface on the first
-      // event, before any byte is sent, so they still get a proper status.
-      let first: IteratorResult<ChatEvent, void>;
-      try {
-        first = await events.next();
-      } catch (err) {
-        await meter.finish({ status: "error", httpStatus: toApiError(err).status });
-        throw err;
-      }
-
       if (!chat.stream) {
         try {
           if (!first.done) {
             note(first.value);
             builder.accept(first.value);
           }
-          for await (const event of events) {
+          for await (const event of generator) {
             note(event);
             builder.accept(event);
           }
@@ -123,7 +157,7 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
         if (!first.done) await forward(first.value);
         // After a disconnect keep draining: the engine stops at once and its
         // final usage event says what was generated, for the ledger.
-        for await (const event of events) await forward(event);
+        for await (const event of generator) await forward(event);
         await meter.finish({ status: outcome(), httpStatus: 200 });
         await sse.done();
       } catch (err) {
@@ -139,7 +173,7 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
       }
       return reply;
     } finally {
-      await events.return();
+      await generator.return();
     }
   });
 }

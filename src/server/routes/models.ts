@@ -1,12 +1,12 @@
-/** GET /v1/models and GET /v1/models/{id} (ids may contain slashes). */
+/** GET /v1/models and GET /v1/models/{id} (ids may contain slashes), aliases included. */
 import type { FastifyInstance } from "fastify";
 import type { Engine } from "../../engines/engine.js";
 import type { Gatekeeper } from "../../gateway/gatekeeper.js";
 import type { ModelRegistry } from "../../gateway/model-registry.js";
 import { modelNotFound } from "../../protocol/errors.js";
 
-function modelObject(engine: Engine): { id: string; object: "model"; created: number; owned_by: string } {
-  return { id: engine.card.id, object: "model", created: engine.card.created, owned_by: engine.card.ownedBy };
+function modelObject(id: string, engine: Engine): { id: string; object: "model"; created: number; owned_by: string } {
+  return { id, object: "model", created: engine.card.created, owned_by: engine.card.ownedBy };
 }
 
 /** Lists only the models the caller's key may use; others look like they do not exist. */
@@ -14,13 +14,13 @@ export function registerModels(app: FastifyInstance, registry: ModelRegistry, ga
   app.get("/v1/models", async (request) => ({
     object: "list",
     data: registry
-      .list()
-      .filter((e) => gatekeeper.mayUse(request.caller, e.card.id))
-      .map(modelObject),
+      .publicIds()
+      .filter(({ id }) => gatekeeper.mayUse(request.caller, id, registry.canonical(id)))
+      .map(({ id, engine }) => modelObject(id, engine)),
   }));
   app.get<{ Params: { "*": string } }>("/v1/models/*", async (request) => {
     const id = request.params["*"];
-    if (!gatekeeper.mayUse(request.caller, id)) throw modelNotFound(id);
-    return modelObject(registry.resolve(id));
+    if (!gatekeeper.mayUse(request.caller, id, registry.canonical(id))) throw modelNotFound(id);
+    return modelObject(id, registry.resolve(id));
   });
 }
