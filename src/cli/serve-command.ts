@@ -7,6 +7,9 @@ import { getRuntime } from "../engines/llama/llama-runtime.js";
 import { resolveModelSource } from "../engines/llama/model-source.js";
 import { Gatekeeper } from "../gateway/gatekeeper.js";
 import { ModelRegistry } from "../gateway/model-registry.js";
+import { providersFrom, upstreamModelsFrom } from "../gateway/upstream-config.js";
+import { ProviderPool } from "../upstream/provider-pool.js";
+import { UpstreamEngine } from "../upstream/upstream-engine.js";
 import { buildServer } from "../server/app.js";
 import { openGatewayStorage } from "./storage.js";
 
@@ -21,6 +24,7 @@ function intArg(name: string): (value: string) => number {
 interface ServeFlags {
   config?: string;
   model: ModelSpec[];
+  upstream: string[];
   host?: string;
   port?: number;
   apiKey?: string;
@@ -41,8 +45,12 @@ export async function serve(config: ServeConfig): Promise<void> {
   logger.info({ database: store.dialect, counters: config.redisUrl === null ? "memory" : "redis" }, "gateway storage ready");
   const gatekeeper = new Gatekeeper({ keys: store.keys, ledger: store.ledger, counters, staticKey: config.apiKey, adminKey: config.adminKey });
   const registry = new ModelRegistry();
-  const llama = await getRuntime(logger);
+  const providers = new ProviderPool(providersFrom(config), { breaker: config.breaker });
+  for (const model of upstreamModelsFrom(config)) registry.add(new UpstreamEngine(model, providers), model.prices);
+  // llama.cpp is loaded only when there are local models: a pure gateway never touches it.
+  const llama = config.models.length > 0 ? await getRuntime(logger) : null;
   for (const spec of config.models) {
+    if (llama === null) break;
     let nextReport = 0;
     const modelPath = await resolveModelSource(spec.source, {
       cacheDir: config.cacheDir,
@@ -68,12 +76,20 @@ export async function serve(config: ServeConfig): Promise<void> {
       spec.prices,
     );
   }
+  for (const [alias, target] of Object.entries(config.aliases)) registry.addAlias(alias, target);
+  for (const [model, chain] of Object.entries(config.fallbacks)) registry.setFallbacks(model, chain);
   const app = buildServer({ registry, logger, store, gatekeeper, adminKey: config.adminKey, bodyLimit: config.bodyLimit });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
   logger.info(
-    { host: config.host, port, models: config.models.map((m) => m.id), staticKey: config.apiKey !== null, admin: config.adminKey !== null },
+    {
+      host: config.host,
+      port,
+      models: config.models.map((m) => m.id),
+      upstreamModels: config.upstreamModels.map((m) => m.id),
+      providers: config.providers.map((p) => p.id),
+      staticKey: config.apiKey !== null, admin: config.adminKey !== null },
     "chatport listening",
   );
 
@@ -85,6 +101,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     void app
       .close()
       .then(() => registry.close())
+      .then(() => providers.close())
       .then(() => store.close())
       .then(() => counters.close())
       .then(
@@ -109,6 +126,12 @@ export function serveCommand(): Command {
       (value: string, previous: ModelSpec[]) => [...previous, parseModelArg(value)],
       [] as ModelSpec[],
     )
+    .option(
+      "--upstream <ID=URL[#MODEL]>",
+      "route model ID to an OpenAI-compatible server at URL (its model name MODEL, default ID; key from CHATPORT_UPSTREAM_API_KEY) (repeatable)",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
     .option("--host <host>", "address to listen on (default 127.0.0.1)")
     .option("--port <port>", "port (default 8000; 0 picks a free one)", intArg("--port"))
     .option("--api-key <key>", "a static key accepted on /v1 routes with no limits (managed keys: `chatport keys`)")
@@ -132,6 +155,7 @@ export function serveCommand(): Command {
           dbPath: flags.dbPath,
           redisUrl: flags.redisUrl,
           models: flags.model.length > 0 ? flags.model : undefined,
+          upstream: flags.upstream,
           parallel: flags.parallel,
           ctx: flags.ctx,
           threads: flags.threads,

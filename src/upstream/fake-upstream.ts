@@ -1,0 +1,402 @@
+/**
+ * A deterministic OpenAI-compatible upstream on 127.0.0.1 for tests and the
+ * gateway benchmark (node:http, no framework, so it is cheap enough to
+ * measure a gateway against).
+ *
+ * `POST /v1/chat/completions` answers JSON or SSE. The reply is derived from
+ * the request (see {@link fakeReply}): N pieces, one "token" each, N =
+ * max_completion_tokens ?? max_tokens ?? defaultTokens; prompt_tokens =
+ * {@link fakePromptTokens}. Reasoning (when `reasoning_effort` is set and not
+ * "none"), a tool call to the first (or the chosen) tool when `tools` are
+ * given, and logprobs when asked, so pass-through can be tested.
+ *
+ * Faults, per server (`fault`) or per request (`queue`, consumed first):
+ * status codes with any body and headers (500, 429 + Retry-After, 400
+ * context_length_exceeded), hang, drop mid-stream after K chunks, reset the
+ * socket, slow first byte, delay between chunks. `stop()` refuses
+ * connections until `start()`. Requests are recorded (headers + body) and
+ * requests the client abandoned are counted in `aborted`.
+ */
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { setTimeout as delay } from "node:timers/promises";
+
+type JsonRecord = Record<string, unknown>;
+
+function isRecord(value: unknown): value is JsonRecord {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export type FakeBehaviour =
+  | { kind: "ok" }
+  /** Answer with this status, JSON body (default: an OpenAI error) and headers. */
+  | { kind: "status"; status: number; body?: unknown; headers?: Record<string, string> }
+  /** Never answer (until the client gives up). */
+  | { kind: "hang" }
+  /** Streaming: destroy the socket after this many content chunks (non-streaming: before answering). */
+  | { kind: "drop"; afterChunks: number }
+  /** Destroy the socket without answering. */
+  | { kind: "reset" };
+
+export type FakeFault = FakeBehaviour & {
+  /** Wait this long before the response headers. */
+  firstByteDelayMs?: number;
+  /** Streaming: wait this long between content chunks. */
+  chunkDelayMs?: number;
+};
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The parsed JSON body (null for GET or a body that is not JSON). */
+  body: JsonRecord | null;
+}
+
+export interface FakeUpstreamOptions {
+  /** Required `Authorization: Bearer` key; a wrong one gets a 401 that echoes it (to test scrubbing). */
+  apiKey?: string | null;
+  /** Listed by GET /v1/models. Default ["fake-model"]. */
+  models?: string[];
+  /** Pieces when the request sets no max tokens. Default 8. */
+  defaultTokens?: number;
+  /** Default behaviour. Default { kind: "ok" }. */
+  fault?: FakeFault | ((request: RecordedRequest) => FakeFault);
+  /** Listen on this port (default: a random free one). */
+  port?: number;
+}
+
+export interface FakePiece {
+  content?: string;
+  reasoning?: string;
+  toolCall?: { id?: string; name?: string; arguments: string };
+}
+
+export interface FakeReply {
+  pieces: FakePiece[];
+  finishReason: "stop" | "tool_calls";
+  promptTokens: number;
+  /** Per choice. */
+  completionTokens: number;
+  reasoningTokens: number;
+}
+
+function messageText(message: unknown): string {
+  if (!isRecord(message)) return "";
+  const content = message.content;
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) {
+    return content
+      .map((part: unknown) => (isRecord(part) && typeof part.text === "string" ? part.text : ""))
+      .filter((t) => t !== "")
+      .join(" ");
+  }
+  return "";
+}
+
+function words(text: string): string[] {
+  return text.split(/\s+/).filter((w) => w !== "");
+}
+
+/** 3 per message plus one per whitespace-separated word of its text. */
+export function fakePromptTokens(body: JsonRecord): number {
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  let total = 0;
+  for (const m of messages) total += 3 + words(messageText(m)).length;
+  return total;
+}
+
+/** The deterministic answer to a chat request (choice 0; every choice of `n` is the same). */
+export function fakeReply(body: JsonRecord, defaultTokens = 8): FakeReply {
+  const promptTokens = fakePromptTokens(body);
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  const lastUser = [...messages].reverse().find((m) => isRecord(m) && m.role === "user");
+  const source = words(messageText(lastUser));
+  const vocabulary = source.length > 0 ? source : ["ok"];
+
+  const tools = Array.isArray(body.tools) ? body.tools : [];
+  if (tools.length > 0 && body.tool_choice !== "none") {
+    const chosen = isRecord(body.tool_choice) && isRecord(body.tool_choice.function) ? body.tool_choice.function.name : undefined;
+    const first = tools[0];
+    const name = typeof chosen === "string" ? chosen : isRecord(first) && isRecord(first.function) ? String(first.function.name) : "tool";
+    const pieces: FakePiece[] = [
+      { toolCall: { id: "call_fake_0", name, arguments: "" } },
+      { toolCall: { arguments: '{"input":' } },
+      { toolCall: { arguments: `${JSON.stringify(vocabulary[0])}}` } },
+    ];
+    return { pieces, finishReason: "tool_calls", promptTokens, completionTokens: pieces.length, reasoningTokens: 0 };
+  }
+
+  const maxTokens = [body.max_completion_tokens, body.max_tokens].find((v) => typeof v === "number");
+  const n = typeof maxTokens === "number" ? maxTokens : defaultTokens;
+  const thinking = typeof body.reasoning_effort === "string" && body.reasoning_effort !== "none";
+  const reasoningTokens = thinking ? Math.min(2, n) : 0;
+  const pieces: FakePiece[] = [];
+  for (let i = 0; i < reasoningTokens; i++) pieces.push({ reasoning: `${i === 0 ? "" : " "}think${i}` });
+  for (let i = 0; i < n - reasoningTokens; i++) pieces.push({ content: `${i === 0 ? "" : " "}${vocabulary[i % vocabulary.length]}` });
+  return { pieces, finishReason: "stop", promptTokens, completionTokens: n, reasoningTokens };
+}
+
+function pieceLogprobs(piece: FakePiece, position: number, top: number): JsonRecord | null {
+  const token = piece.content ?? piece.reasoning;
+  if (token === undefined) return null;
+  const entry = (t: string, lp: number): JsonRecord => ({ token: t, logprob: lp, bytes: Array.from(Buffer.from(t, "utf8")) });
+  const logprob = -0.1 * (position + 1);
+  const alternatives = Array.from({ length: top }, (_, j) => (j === 0 ? entry(token, logprob) : entry(`alt${j}`, logprob - j)));
+  return { content: [{ ...entry(token, logprob), top_logprobs: alternatives }], refusal: null };
+}
+
+function usageOf(reply: FakeReply, n: number): JsonRecord {
+  const completion = reply.completionTokens * n;
+  return {
+    prompt_tokens: reply.promptTokens,
+    completion_tokens: completion,
+    total_tokens: reply.promptTokens + completion,
+    prompt_tokens_details: { cached_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: reply.reasoningTokens * n },
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+export class FakeUpstream {
+  /** Default behaviour for requests the queue does not cover. */
+  fault: FakeFault | ((request: RecordedRequest) => FakeFault);
+  /** Behaviours for the next chat requests, one each, before `fault`. */
+  readonly queue: FakeFault[] = [];
+  /** GET /v1/models answers 503 while false. */
+  healthy = true;
+  /** Chat completion requests received, in order. */
+  readonly requests: RecordedRequest[] = [];
+  /** GET /v1/models requests received. */
+  modelListRequests = 0;
+  /** Chat requests the client abandoned before the response was complete. */
+  aborted = 0;
+  /** Chat requests being answered now. */
+  inFlight = 0;
+  readonly options: FakeUpstreamOptions;
+  private readonly server: Server;
+  private port = 0;
+  private stopping = false;
+
+  constructor(options: FakeUpstreamOptions = {}) {
+    this.options = options;
+    this.fault = options.fault ?? { kind: "ok" };
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 60_000;
+  }
+
+  /** Base URL including /v1. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}/v1`;
+  }
+
+  /** Listen (again, on the same port after stop()). */
+  async start(): Promise<void> {
+    this.stopping = false;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.port === 0 ? (this.options.port ?? 0) : this.port, "127.0.0.1", () => {
+        this.server.off("error", reject);
+        this.port = (this.server.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+
+  /** Stop listening and drop every connection: clients get connection refused until start(). */
+  async stop(): Promise<void> {
+    if (!this.server.listening) return;
+    this.stopping = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+  }
+
+  /** Chat requests whose body asked for `model`. */
+  requestsFor(model: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.body?.model === model);
+  }
+
+  private authorised(req: IncomingMessage, res: ServerResponse): boolean {
+    const key = this.options.apiKey;
+    if (key === undefined || key === null) return true;
+    const got = req.headers.authorization ?? "";
+    if (got === `Bearer ${key}`) return true;
+    const shown = got.replace(/^Bearer\s+/i, "");
+    this.json(res, 401, {
+      error: { message: `Incorrect API key provided: ${shown}.`, type: "invalid_request_error", param: null, code: "invalid_api_key" },
+    });
+    return false;
+  }
+
+  private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+    res.end(text);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (req.method === "GET" && path === "/v1/models") {
+      this.modelListRequests += 1;
+      req.resume();
+      if (!this.authorised(req, res)) return;
+      if (!this.healthy) {
+        this.json(res, 503, { error: { message: "unhealthy", type: "server_error", param: null, code: null } });
+        return;
+      }
+      const data = (this.options.models ?? ["fake-model"]).map((id) => ({ id, object: "model", created: 0, owned_by: "fake" }));
+      this.json(res, 200, { object: "list", data });
+      return;
+    }
+    if (req.method !== "POST" || path !== "/v1/chat/completions") {
+      req.resume();
+      this.json(res, 404, { error: { message: `no route ${req.method ?? ""} ${path}`, type: "invalid_request_error", param: null, code: null } });
+      return;
+    }
+
+    const text = await readBody(req);
+    let body: JsonRecord | null = null;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (isRecord(parsed)) body = parsed;
+    } catch {
+      body = null;
+    }
+    const recorded: RecordedRequest = { method: req.method, path, headers: req.headers, body };
+    this.requests.push(recorded);
+
+    let closedByUs = false;
+    let finished = false;
+    this.inFlight += 1;
+    res.on("close", () => {
+      this.inFlight -= 1;
+      if (!finished && !res.writableFinished && !closedByUs && !this.stopping) this.aborted += 1;
+    });
+    const gone = (): boolean => res.destroyed || req.socket.destroyed;
+
+    if (!this.authorised(req, res)) return;
+    if (body === null) {
+      this.json(res, 400, { error: { message: "body is not JSON", type: "invalid_request_error", param: null, code: null } });
+      return;
+    }
+    const fault = this.queue.shift() ?? (typeof this.fault === "function" ? this.fault(recorded) : this.fault);
+
+    if ((fault.firstByteDelayMs ?? 0) > 0) await delay(fault.firstByteDelayMs);
+    if (gone()) return;
+
+    switch (fault.kind) {
+      case "hang":
+        return;
+      case "reset":
+        closedByUs = true;
+        req.socket.destroy();
+        return;
+      case "status": {
+        const type = fault.status === 429 ? "rate_limit_error" : fault.status >= 500 ? "server_error" : "invalid_request_error";
+        const errorBody = fault.body ?? { error: { message: `fake upstream error ${fault.status}`, type, param: null, code: null } };
+        this.json(res, fault.status, errorBody, fault.headers);
+        return;
+      }
+      default:
+        break;
+    }
+
+    const reply = fakeReply(body, this.options.defaultTokens);
+    const n = typeof body.n === "number" ? body.n : 1;
+    const top = body.logprobs === true ? (typeof body.top_logprobs === "number" ? body.top_logprobs : 0) : -1;
+    const model = typeof body.model === "string" ? body.model : "fake-model";
+    const id = `chatcmpl-fake${this.requests.length}`;
+    const created = Math.floor(Date.now() / 1000);
+
+    if (body.stream !== true) {
+      if (fault.kind === "drop") {
+        closedByUs = true;
+        req.socket.destroy();
+        return;
+      }
+      const message: JsonRecord = { role: "assistant", content: null };
+      const content = reply.pieces.map((p) => p.content ?? "").join("");
+      const reasoning = reply.pieces.map((p) => p.reasoning ?? "").join("");
+      if (content !== "" || reply.finishReason !== "tool_calls") message.content = content;
+      if (reasoning !== "") message.reasoning_content = reasoning;
+      const call = reply.pieces[0]?.toolCall;
+      if (call !== undefined) {
+        const args = reply.pieces.map((p) => p.toolCall?.arguments ?? "").join("");
+        message.tool_calls = [{ id: call.id, type: "function", function: { name: call.name, arguments: args } }];
+      }
+      const logprobs =
+        top >= 0 ? { content: reply.pieces.flatMap((p, i) => (pieceLogprobs(p, i, top)?.content as unknown[] | undefined) ?? []), refusal: null } : null;
+      this.json(res, 200, {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        system_fingerprint: "fp_fake",
+        choices: Array.from({ length: n }, (_, index) => ({ index, message, logprobs, finish_reason: reply.finishReason })),
+        usage: usageOf(reply, n),
+      });
+      finished = true;
+      return;
+    }
+
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    let flushed: Promise<void> = Promise.resolve();
+    const send = (chunk: JsonRecord): void => {
+      const line = `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_fake", ...chunk })}\n\n`;
+      flushed = new Promise((resolve) => res.write(line, () => resolve()));
+    };
+    send({ choices: Array.from({ length: n }, (_, index) => ({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null })) });
+    const chunkDelay = fault.chunkDelayMs ?? 0;
+    for (let i = 0; i < reply.pieces.length; i++) {
+      if (fault.kind === "drop" && i >= fault.afterChunks) {
+        // Let what was written reach the client first: destroy() discards unflushed writes.
+        await flushed;
+        await delay(5);
+        closedByUs = true;
+        req.socket.destroy();
+        return;
+      }
+      if (i > 0 && chunkDelay > 0) await delay(chunkDelay);
+      if (gone()) return;
+      const piece = reply.pieces[i] as FakePiece;
+      const delta: JsonRecord = {};
+      if (piece.content !== undefined) delta.content = piece.content;
+      if (piece.reasoning !== undefined) delta.reasoning_content = piece.reasoning;
+      if (piece.toolCall !== undefined) {
+        const { id: callId, name, arguments: args } = piece.toolCall;
+        delta.tool_calls = [
+          callId === undefined
+            ? { index: 0, function: { arguments: args } }
+            : { index: 0, id: callId, type: "function", function: { name, arguments: args } },
+        ];
+      }
+      const logprobs = top >= 0 ? pieceLogprobs(piece, i, top) : null;
+      send({ choices: Array.from({ length: n }, (_, index) => ({ index, delta, logprobs, finish_reason: null })) });
+    }
+    send({ choices: Array.from({ length: n }, (_, index) => ({ index, delta: {}, logprobs: null, finish_reason: reply.finishReason })) });
+    const streamOptions = body.stream_options;
+    if (isRecord(streamOptions) && streamOptions.include_usage === true) send({ choices: [], usage: usageOf(reply, n) });
+    res.write("data: [DONE]\n\n");
+    finished = true;
+    res.end();
+  }
+}
+
+export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
+  const upstream = new FakeUpstream(options);
+  await upstream.start();
+  return upstream;
+}
