@@ -74,6 +74,7 @@ before(async () => {
         },
         { id: "short", deployments: [{ provider: "f1", model: "short-model" }], contextLength: 16 },
         { id: "misconfigured", deployments: [{ provider: "wrong-key", model: "fake-model" }], retries: 0 },
+        { id: "vision", deployments: [{ provider: "f2", model: "vision-model" }], acceptsMedia: true },
       ],
       aliases: { "gpt-4": "remote-tiny" },
       fallbacks: { short: ["fake"] },
@@ -114,7 +115,7 @@ async function ledgerRows(model: string): Promise<number> {
 describe("routing to upstreams", () => {
   test("/v1/models lists local models, upstream models and aliases together", async () => {
     const ids = (await client.models.list()).data.map((m) => m.id).sort();
-    assert.deepEqual(ids, ["fake", "gpt-4", "misconfigured", "remote-tiny", "short", "tiny"]);
+    assert.deepEqual(ids, ["fake", "gpt-4", "misconfigured", "remote-tiny", "short", "tiny", "vision"]);
   });
 
   test("the real engine behind the gateway: same tokens and usage as calling it directly, streamed and not", async () => {
@@ -261,6 +262,23 @@ describe("routing to upstreams", () => {
     assert.doesNotMatch(text, /sk-wrong-provider-key|sk-fake-provider|sk-upstream-chatport/);
     const logs = gateway.logs.join("\n");
     assert.doesNotMatch(logs, /sk-wrong-provider-key|sk-fake-provider-secret|sk-upstream-chatport-secret/);
+  });
+
+  test("image parts pass through to a multimodal upstream; a text-only local model refuses them", async () => {
+    const content: OpenAI.ChatCompletionContentPart[] = [
+      { type: "text", text: "what is in this picture" },
+      { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=", detail: "low" } },
+    ];
+    const res = await client.chat.completions.create({ model: "vision", messages: [{ role: "user", content }], max_tokens: 3, temperature: 0.2, top_p: 0.9 });
+    assert.equal(res.choices.length, 1);
+    const sent = f2.requests.filter((r) => r.body?.model === "vision-model").at(-1);
+    assert.deepEqual((sent?.body?.messages as Array<{ content: unknown }>)[0]?.content, content, "content parts reach the upstream unchanged");
+    assert.equal(sent?.body?.temperature, 0.2);
+    assert.equal(sent?.body?.top_p, 0.9);
+    await assert.rejects(
+      client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content }], max_tokens: 3 }),
+      (err: unknown) => err instanceof OpenAI.BadRequestError && /text only/.test(err.message),
+    );
   });
 
   test("keys and limits apply to upstream models as to local ones", async () => {
