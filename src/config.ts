@@ -96,6 +96,12 @@ export const configSchema = z.object({
   maxWaiting: z.number().int().min(0),
   prefillChunk: z.number().int().min(0),
   bodyLimit: z.number().int().min(1024),
+  /** Origins allowed to call the API from a browser (CORS); empty = CORS off. `*` allows any. */
+  corsOrigins: z.array(z.string().min(1)),
+  /** A client must send its headers within this, its whole body within 3×, and keep reading a stream (no stall longer than this). */
+  clientTimeoutMs: z.number().int().min(100),
+  /** On SIGTERM: how long in-flight requests may run before they are cut. */
+  shutdownGraceMs: z.number().int().min(0),
   cacheDir: z.string().min(1),
   downloadStallSeconds: z.number().positive(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
@@ -132,6 +138,9 @@ export function defaultConfig(): ServeConfig {
     maxWaiting: 64,
     prefillChunk: 0,
     bodyLimit: 4 * 1024 * 1024,
+    corsOrigins: [],
+    clientTimeoutMs: 30_000,
+    shutdownGraceMs: 30_000,
     cacheDir: defaultCacheDir(),
     downloadStallSeconds: 60,
     logLevel: "info",
@@ -164,6 +173,9 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof ServeConfig, unkn
   if (env.CHATPORT_MAX_WAITING) out.maxWaiting = num(env.CHATPORT_MAX_WAITING);
   if (env.CHATPORT_PREFILL_CHUNK) out.prefillChunk = num(env.CHATPORT_PREFILL_CHUNK);
   if (env.CHATPORT_BODY_LIMIT) out.bodyLimit = num(env.CHATPORT_BODY_LIMIT);
+  if (env.CHATPORT_CORS_ORIGINS) out.corsOrigins = env.CHATPORT_CORS_ORIGINS.split(",").map((o) => o.trim()).filter((o) => o !== "");
+  if (env.CHATPORT_CLIENT_TIMEOUT_MS) out.clientTimeoutMs = num(env.CHATPORT_CLIENT_TIMEOUT_MS);
+  if (env.CHATPORT_SHUTDOWN_GRACE_MS) out.shutdownGraceMs = num(env.CHATPORT_SHUTDOWN_GRACE_MS);
   if (env.CHATPORT_CACHE_DIR) out.cacheDir = env.CHATPORT_CACHE_DIR;
   if (env.CHATPORT_DOWNLOAD_STALL_SECONDS) out.downloadStallSeconds = num(env.CHATPORT_DOWNLOAD_STALL_SECONDS);
   if (env.CHATPORT_LOG_LEVEL) out.logLevel = env.CHATPORT_LOG_LEVEL;

@@ -32,6 +32,7 @@ interface ServeFlags {
   databaseUrl?: string;
   dbPath?: string;
   redisUrl?: string;
+  cors?: string[];
   parallel?: number;
   ctx?: number;
   threads?: number;
@@ -78,7 +79,16 @@ export async function serve(config: ServeConfig): Promise<void> {
   }
   for (const [alias, target] of Object.entries(config.aliases)) registry.addAlias(alias, target);
   for (const [model, chain] of Object.entries(config.fallbacks)) registry.setFallbacks(model, chain);
-  const app = buildServer({ registry, logger, store, gatekeeper, adminKey: config.adminKey, bodyLimit: config.bodyLimit });
+  const app = buildServer({
+    registry,
+    logger,
+    store,
+    gatekeeper,
+    adminKey: config.adminKey,
+    bodyLimit: config.bodyLimit,
+    corsOrigins: config.corsOrigins,
+    clientTimeoutMs: config.clientTimeoutMs,
+  });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
@@ -89,31 +99,45 @@ export async function serve(config: ServeConfig): Promise<void> {
       models: config.models.map((m) => m.id),
       upstreamModels: config.upstreamModels.map((m) => m.id),
       providers: config.providers.map((p) => p.id),
-      staticKey: config.apiKey !== null, admin: config.adminKey !== null },
+      staticKey: config.apiKey !== null,
+      admin: config.adminKey !== null,
+      cors: config.corsOrigins,
+    },
     "chatport listening",
   );
 
+  /**
+   * Graceful shutdown: stop accepting (new requests on open connections get
+   * 503), let in-flight requests finish for up to shutdownGraceMs, then cut
+   * the rest (they are metered as disconnected); wait for every ledger row,
+   * flush the ledger, close the database and exit 0.
+   */
   let closing = false;
-  const shutdown = (signal: string): void => {
+  const shutdown = async (signal: string): Promise<void> => {
     if (closing) return;
     closing = true;
-    logger.info({ signal }, "shutting down");
-    void app
-      .close()
-      .then(() => registry.close())
-      .then(() => providers.close())
-      .then(() => store.close())
-      .then(() => counters.close())
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err }, "shutdown failed");
-          process.exit(1);
-        },
-      );
+    logger.info({ signal, inflight: app.inflight.size, graceMs: config.shutdownGraceMs }, "shutting down: finishing in-flight requests");
+    const cut = setTimeout(() => {
+      logger.warn({ inflight: app.inflight.size }, "grace period over: cutting in-flight requests");
+      app.server.closeAllConnections();
+    }, config.shutdownGraceMs);
+    try {
+      await app.close();
+      clearTimeout(cut);
+      if (!(await app.inflight.drained(5000))) logger.warn({ inflight: app.inflight.size }, "requests still running after their connections closed");
+      await registry.close();
+      await providers.close();
+      await store.close();
+      await counters.close();
+      logger.info("shut down cleanly");
+      process.exit(0);
+    } catch (err) {
+      logger.error({ err }, "shutdown failed");
+      process.exit(1);
+    }
   };
-  process.on("SIGINT", () => shutdown("SIGINT"));
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
 export function serveCommand(): Command {
@@ -131,6 +155,9 @@ export function serveCommand(): Command {
       "route model ID to an OpenAI-compatible server at URL (its model name MODEL, default ID; key from CHATPORT_UPSTREAM_API_KEY) (repeatable)",
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
+    )
+    .option("--cors <origins>", "comma-separated origins allowed to call from a browser (`*` for any; default: CORS off)", (v: string) =>
+      v.split(",").map((o) => o.trim()).filter((o) => o !== ""),
     )
     .option("--host <host>", "address to listen on (default 127.0.0.1)")
     .option("--port <port>", "port (default 8000; 0 picks a free one)", intArg("--port"))
@@ -154,6 +181,7 @@ export function serveCommand(): Command {
           databaseUrl: flags.databaseUrl,
           dbPath: flags.dbPath,
           redisUrl: flags.redisUrl,
+          corsOrigins: flags.cors,
           models: flags.model.length > 0 ? flags.model : undefined,
           upstream: flags.upstream,
           parallel: flags.parallel,

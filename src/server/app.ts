@@ -3,12 +3,14 @@
  * and one error handler that turns everything into the OpenAI envelope.
  */
 import { randomUUID } from "node:crypto";
+import cors from "@fastify/cors";
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Caller, Gatekeeper } from "../gateway/gatekeeper.js";
 import type { ModelRegistry } from "../gateway/model-registry.js";
 import { ApiError, toApiError } from "../protocol/errors.js";
 import type { Store } from "../store/types.js";
+import { InflightRequests } from "./inflight.js";
 import { registerAdmin } from "./routes/admin.js";
 import { registerChatCompletions } from "./routes/chat-completions.js";
 import { registerHealth } from "./routes/health.js";
@@ -18,6 +20,12 @@ declare module "fastify" {
   interface FastifyRequest {
     /** Set by the auth hook on /v1/ routes. */
     caller: Caller;
+  }
+  interface FastifyInstance {
+    /** How long a stream write may wait for a client that stopped reading. */
+    clientTimeoutMs: number;
+    /** Chat requests being handled (shutdown waits for them). */
+    inflight: InflightRequests;
   }
 }
 
@@ -29,7 +37,14 @@ export interface ServerOptions {
   adminKey: string | null;
   /** Largest accepted request body, bytes. */
   bodyLimit: number;
+  /** CORS origins; empty = no CORS headers at all. */
+  corsOrigins: readonly string[];
+  /** Headers within this, the body within 3×, no stream write stalled longer than this. */
+  clientTimeoutMs: number;
 }
+
+/** Largest request head (request line + headers) accepted; more gets 431. */
+export const MAX_HEADER_BYTES = 16 * 1024;
 
 /** Fastify's own client errors (bad JSON, too large, wrong content type) in OpenAI shape. */
 function fromFastifyError(err: FastifyError): ApiError | null {
@@ -53,7 +68,24 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     bodyLimit: options.bodyLimit,
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
+    // Slow clients: headers must arrive within clientTimeoutMs and the whole
+    // request within 3×; an idle keep-alive socket is closed after 5 s.
+    http: { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: options.clientTimeoutMs, connectionsCheckingInterval: 1000 },
+    requestTimeout: options.clientTimeoutMs * 3,
+    keepAliveTimeout: 5000,
   });
+  app.decorate("clientTimeoutMs", options.clientTimeoutMs);
+  app.decorate("inflight", new InflightRequests());
+
+  if (options.corsOrigins.length > 0) {
+    void app.register(cors, {
+      origin: options.corsOrigins.includes("*") ? true : [...options.corsOrigins],
+      methods: ["GET", "POST", "PATCH", "DELETE"],
+      allowedHeaders: ["authorization", "content-type", "x-request-id"],
+      exposedHeaders: ["x-request-id", "retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"],
+      maxAge: 600,
+    });
+  }
 
   // The API speaks JSON only; anything else is a 415 rather than a string body.
   app.removeContentTypeParser("text/plain");

@@ -1,15 +1,19 @@
 /**
  * Server-sent events on a raw Node response: `data: <json>\n\n` per event,
  * `data: [DONE]\n\n` at the end, honouring back-pressure so a slow reader
- * never makes us buffer without bound.
+ * never makes us buffer without bound. A client that stops reading for longer
+ * than `stallMs` is dropped (its socket destroyed), which cancels its
+ * generation and frees its sequence for others.
  */
 import type { ServerResponse } from "node:http";
 
 export class SseWriter {
   private readonly res: ServerResponse;
+  private readonly stallMs: number;
 
-  constructor(res: ServerResponse, headers: Record<string, string> = {}) {
+  constructor(res: ServerResponse, headers: Record<string, string> = {}, stallMs = 30_000) {
     this.res = res;
+    this.stallMs = stallMs;
     res.writeHead(200, {
       ...headers,
       "content-type": "text/event-stream; charset=utf-8",
@@ -34,8 +38,17 @@ export class SseWriter {
     this.end();
   }
 
+  /** Ends the response; a client that never reads the rest loses its socket after `stallMs`. */
   end(): void {
-    if (!this.res.writableEnded) this.res.end();
+    if (this.res.writableEnded) return;
+    this.res.end();
+    if (this.res.writableFinished) return;
+    const timer = setTimeout(() => {
+      if (!this.res.writableFinished) this.res.destroy(new Error("client stopped reading"));
+    }, this.stallMs);
+    timer.unref();
+    this.res.once("finish", () => clearTimeout(timer));
+    this.res.once("close", () => clearTimeout(timer));
   }
 
   private write(text: string): Promise<void> {
@@ -43,10 +56,15 @@ export class SseWriter {
     if (this.res.write(text)) return Promise.resolve();
     return new Promise((resolve) => {
       const settle = (): void => {
+        clearTimeout(timer);
         this.res.off("drain", settle);
         this.res.off("close", settle);
         resolve();
       };
+      const timer = setTimeout(() => {
+        this.res.destroy(new Error("client stopped reading"));
+        settle();
+      }, this.stallMs);
       this.res.on("drain", settle);
       this.res.on("close", settle);
     });

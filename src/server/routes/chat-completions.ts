@@ -42,6 +42,15 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
   const { registry, gatekeeper, ledger } = deps;
 
   app.post("/v1/chat/completions", async (request, reply) => {
+    const done = app.inflight.begin();
+    try {
+      return await handle(request, reply);
+    } finally {
+      done();
+    }
+  });
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const peeked = peekModel(request.body);
     const target = peeked === null ? null : registry.tryResolve(peeked);
     const parsed = parseChatRequest(request.body, { media: target?.card.acceptsMedia === true });
@@ -144,7 +153,7 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
       }
 
       reply.hijack();
-      const sse = new SseWriter(reply.raw, headers);
+      const sse = new SseWriter(reply.raw, headers, app.clientTimeoutMs);
       const forward = async (event: ChatEvent): Promise<void> => {
         note(event);
         // The usage event is the engine's last: the row is committed before
@@ -175,5 +184,5 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
     } finally {
       await generator.return();
     }
-  });
+  }
 }
