@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { startFakeUpstream, type FakeUpstream } from "../src/upstream/fake-upstream.js";
@@ -171,6 +173,43 @@ describe("slow and broken clients", () => {
     assert.equal(res.status, 431);
     const cors = await fetch(server.baseURL + "/models", { headers: { origin: "https://evil.example" } });
     assert.equal(cors.headers.get("access-control-allow-origin"), null);
+  });
+});
+
+describe("overload in front of an upstream", () => {
+  test("a burst of 10× an upstream's capacity: fast 503 for the excess, the admitted complete", async () => {
+    const fake = await startFakeUpstream({ models: ["m"] });
+    fake.fault = { kind: "ok", firstByteDelayMs: 300 };
+    const dir = path.dirname(tempDbPath());
+    const config = path.join(dir, "config.json");
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        providers: [{ id: "small", baseUrl: fake.url, maxConcurrent: 2, healthCheckMs: 0 }],
+        upstreamModels: [{ id: "m", deployments: [{ provider: "small", model: "m" }] }],
+      }),
+    );
+    const server = await startServer({ models: {}, args: ["--config", config, "--db-path", path.join(dir, "db.sqlite")] });
+    try {
+      const capacity = 2 * 2; // in flight + waiting
+      const results = await Promise.all(
+        Array.from({ length: capacity * 10 }, async (_, i) => {
+          const t0 = Date.now();
+          const res = await postJson(server.baseURL, "/chat/completions", { model: "m", messages: [{ role: "user", content: `b ${i}` }], max_tokens: 2 });
+          await res.arrayBuffer();
+          return { status: res.status, ms: Date.now() - t0, retryAfter: res.headers.get("retry-after") };
+        }),
+      );
+      const served = results.filter((r) => r.status === 200).length;
+      const refused = results.filter((r) => r.status === 503);
+      console.log(`# upstream burst of ${results.length}: ${served} served, ${refused.length} refused in ≤ ${Math.max(...refused.map((r) => r.ms))} ms`);
+      assert.equal(served + refused.length, results.length);
+      assert.ok(served >= capacity);
+      assert.ok(refused.length > 0 && refused.every((r) => r.retryAfter !== null && r.ms < 1000));
+    } finally {
+      await server.stop();
+      await fake.close();
+    }
   });
 });
 

@@ -16,6 +16,7 @@ import type { Dispatcher } from "undici";
 import type { Engine, ModelCard } from "../engines/engine.js";
 import type { ChatEvent } from "../protocol/chat-events.js";
 import type { ChatRequest } from "../protocol/chat-request.js";
+import { overloaded } from "../protocol/errors.js";
 import { chooseDeployment, type BalancerCandidate } from "./balancer.js";
 import type { DeploymentState, ProviderPool, ProviderState, Verdict } from "./provider-pool.js";
 import type { UpstreamModelConfig } from "./types.js";
@@ -128,6 +129,12 @@ export class UpstreamEngine implements Engine {
   async close(): Promise<void> {}
 
   async *generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void> {
+    // Overload: beyond the providers' concurrency plus as many again waiting in
+    // their pools, refuse at once rather than queue towards a timeout.
+    const { active, waiting } = this.load();
+    if (active + waiting >= 2 * this.capacity) {
+      throw overloaded(`Model ${this.card.id} is at capacity (${this.capacity} requests in flight upstream and as many waiting). Retry shortly.`, 1);
+    }
     const startedAt = performance.now();
     const tried = new Set<DeploymentState>();
     const failures: AttemptFailure[] = [];
