@@ -8,7 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Logger } from "pino";
 import type { Caller, Gatekeeper } from "../gateway/gatekeeper.js";
 import type { ModelRegistry } from "../gateway/model-registry.js";
-import { ApiError, toApiError } from "../protocol/errors.js";
+import { ApiError, overloaded, toApiError } from "../protocol/errors.js";
 import type { Store } from "../store/types.js";
 import { InflightRequests } from "./inflight.js";
 import { registerAdmin } from "./routes/admin.js";
@@ -73,6 +73,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     http: { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: options.clientTimeoutMs, connectionsCheckingInterval: 1000 },
     requestTimeout: options.clientTimeoutMs * 3,
     keepAliveTimeout: 5000,
+    // Our own 503 (below) speaks OpenAI's envelope; Fastify's would not.
+    return503OnClosing: false,
   });
   app.decorate("clientTimeoutMs", options.clientTimeoutMs);
   app.decorate("inflight", new InflightRequests());
@@ -100,6 +102,17 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       code: "unknown_url",
     });
     void reply.code(404).send(err.toBody());
+  });
+
+  // Shutting down: requests that still arrive on open connections are refused.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onRequest", async (_request, reply) => {
+    if (!closing) return;
+    void reply.header("connection", "close");
+    throw overloaded("The server is shutting down. Retry on another replica.", 1);
   });
 
   const anonymous: Caller = { key: null };
