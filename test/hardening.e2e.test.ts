@@ -59,7 +59,7 @@ describe("slow and broken clients", () => {
     server = await startServer({
       models: { tiny: await tinyModelPath() },
       args: ["--threads", "1", "--parallel", "2", "--ctx", "2048", "--max-waiting", "4"],
-      env: { CHATPORT_CLIENT_TIMEOUT_MS: "1000" },
+      env: { CHATPORT_CLIENT_TIMEOUT_MS: "1000", CHATPORT_LOG_LEVEL: "debug" },
     });
   });
   after(async () => server?.stop());
@@ -166,6 +166,16 @@ describe("slow and broken clients", () => {
     assert.ok(served.length >= capacity && served.every((r) => r.ok));
     assert.ok(refused.every((r) => Number(r.retryAfter) >= 1));
     assert.ok(slowestRefusal < 2000, "refusals are fast");
+  });
+
+  test("prompts and completions never reach the logs (debug level included)", async () => {
+    const marker = "PROMPT-MARKER-7f3a";
+    const res = await server.client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: `${marker} secret plans` }], max_tokens: 4 });
+    const text = res.choices[0]?.message.content ?? "";
+    await server.client.chat.completions.create({ model: "nope", messages: [{ role: "user", content: marker }] }).catch(() => undefined);
+    const logs = server.logs.join("\n");
+    assert.doesNotMatch(logs, new RegExp(marker));
+    if (text.trim().length > 8) assert.ok(!logs.includes(text), "completion text is not logged");
   });
 
   test("oversized headers get 431; CORS is off by default", async () => {
