@@ -276,6 +276,16 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
         ]);
       });
 
+      it("groups usage by UTC hour", async () => {
+        assert.deepEqual(await store.ledger.usage({ ...window, groupBy: "hour" }), [
+          usage("2024-03-01T10", 1, 100, 10, 50, 5, 0.25),
+          usage("2024-03-01T23", 1, 200, 0, 20, 0, 0.5),
+          usage("2024-03-02T00", 1, 300, 30, 70, 7, 0.125),
+          usage("2024-03-02T12", 1, 1, 0, 2, 0, 2),
+          usage("2024-03-03T00", 1, 1000, 0, 1000, 0, 1.5),
+        ]);
+      });
+
       it("groups usage by model; `to` is exclusive", async () => {
         assert.deepEqual(await store.ledger.usage({ from: window.from, to: day("2024-03-03"), groupBy: "model" }), [
           usage("m1", 3, 401, 40, 122, 12, 2.375),

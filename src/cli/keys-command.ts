@@ -242,7 +242,7 @@ export function usageCommand(): Command {
     .option("--model <id>", "only this model")
     .option("--from <date>", "from (inclusive): ISO date/time or Unix seconds", dateArg("--from"))
     .option("--to <date>", "to (exclusive): ISO date/time or Unix seconds", dateArg("--to"))
-    .addOption(new Option("--group-by <what>", "group rows").choices(["day", "model", "key"]))
+    .addOption(new Option("--group-by <what>", "group rows").choices(["hour", "day", "model", "key"]))
     .action(async (flags: UsageFlags) => {
       await withStorage(flags, async (store) => {
         const rows = await store.ledger.usage({ keyId: flags.key, model: flags.model, from: flags.from, to: flags.to, groupBy: flags.groupBy });

@@ -6,6 +6,7 @@ import { LlamaEngine } from "../engines/llama/llama-engine.js";
 import { getRuntime } from "../engines/llama/llama-runtime.js";
 import { resolveModelSource } from "../engines/llama/model-source.js";
 import { Gatekeeper } from "../gateway/gatekeeper.js";
+import { GatewayMetrics } from "../gateway/metrics.js";
 import { ModelRegistry } from "../gateway/model-registry.js";
 import { providersFrom, upstreamModelsFrom } from "../gateway/upstream-config.js";
 import { ProviderPool } from "../upstream/provider-pool.js";
@@ -79,8 +80,12 @@ export async function serve(config: ServeConfig): Promise<void> {
   }
   for (const [alias, target] of Object.entries(config.aliases)) registry.addAlias(alias, target);
   for (const [model, chain] of Object.entries(config.fallbacks)) registry.setFallbacks(model, chain);
+  const metrics = new GatewayMetrics();
+  metrics.attach(registry, providers);
   const app = buildServer({
     registry,
+    metrics,
+    deployments: () => providers.snapshot(),
     logger,
     store,
     gatekeeper,

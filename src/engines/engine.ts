@@ -33,5 +33,7 @@ export interface Engine {
   generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void>;
   /** Sequences busy and requests waiting, for /health. */
   load(): { active: number; waiting: number; capacity: number };
+  /** Tokens held in the KV cache and its size (local models), for metrics. */
+  kvCache?(): { used: number; size: number };
   close(): Promise<void>;
 }

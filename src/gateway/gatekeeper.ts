@@ -90,6 +90,7 @@ export class Gatekeeper {
   private readonly counters: Counters;
   private readonly isStaticKey: ((presented: string | null) => boolean) | null;
   private readonly adminConfigured: boolean;
+  private readonly isAdminKey: ((presented: string | null) => boolean) | null;
   private readonly cacheMs: number;
   private readonly now: () => number;
   private readonly cache = new Map<string, { record: KeyRecord; at: number }>();
@@ -101,6 +102,7 @@ export class Gatekeeper {
     this.counters = options.counters;
     this.isStaticKey = options.staticKey === null ? null : secretMatcher(options.staticKey);
     this.adminConfigured = options.adminKey !== null;
+    this.isAdminKey = options.adminKey === null ? null : secretMatcher(options.adminKey);
     this.cacheMs = options.cacheMs ?? 500;
     this.now = options.now ?? Date.now;
     this.counters.onKeyChange((keyId) => this.forget(keyId));
@@ -146,7 +148,8 @@ export class Gatekeeper {
 
   async authenticate(authorization: string | undefined): Promise<Caller> {
     const presented = bearerToken(authorization);
-    if (this.isStaticKey?.(presented) === true) return { key: null };
+    // The static key and the admin key (the dashboard's playground) are unlimited and keyless in the ledger.
+    if (this.isStaticKey?.(presented) === true || this.isAdminKey?.(presented) === true) return { key: null };
     if (!(await this.authRequired())) return { key: null };
     if (presented === null) throw missingApiKey();
     const record = await this.lookup(presented);

@@ -10,6 +10,7 @@ import type { ModelPrices } from "../config.js";
 import type { UsageCounts } from "../protocol/chat-events.js";
 import type { Ledger, LedgerStatus } from "../store/types.js";
 import type { Admission } from "./gatekeeper.js";
+import type { GatewayMetrics } from "./metrics.js";
 import { costOf } from "./pricing.js";
 
 export interface MeterOptions {
@@ -17,6 +18,9 @@ export interface MeterOptions {
   admission: Admission;
   requestId: string;
   keyId: string | null;
+  /** The key's name for metrics labels ("none" without a managed key). */
+  keyName: string;
+  metrics: GatewayMetrics;
   model: string;
   stream: boolean;
   prices: ModelPrices | undefined;
@@ -75,6 +79,17 @@ export class RequestMeter {
       reasoningTokens: usage?.reasoningTokens ?? 0,
     };
     const cost = costOf(tokens, o.prices);
+    const latencyMs = Math.round(o.elapsed());
+    o.metrics.observeRequest({
+      model: o.model,
+      status: outcome.status,
+      httpStatus: outcome.httpStatus,
+      keyName: o.keyName,
+      stream: o.stream,
+      usage,
+      ttftMs: this.ttftMs,
+      latencyMs,
+    });
     await Promise.all([
       o.ledger.record({
         id: this.completionId ?? `req-${o.requestId}`,
@@ -86,7 +101,7 @@ export class RequestMeter {
         status: outcome.status,
         httpStatus: outcome.httpStatus,
         stream: o.stream,
-        latencyMs: Math.round(o.elapsed()),
+        latencyMs,
         ttftMs: this.ttftMs === null ? null : Math.round(this.ttftMs),
         createdAt: new Date(),
       }),

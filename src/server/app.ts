@@ -7,9 +7,11 @@ import cors from "@fastify/cors";
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Caller, Gatekeeper } from "../gateway/gatekeeper.js";
+import type { GatewayMetrics } from "../gateway/metrics.js";
 import type { ModelRegistry } from "../gateway/model-registry.js";
 import { ApiError, overloaded, toApiError } from "../protocol/errors.js";
 import type { Store } from "../store/types.js";
+import type { DeploymentSnapshot } from "../upstream/provider-pool.js";
 import { InflightRequests } from "./inflight.js";
 import { registerAdmin } from "./routes/admin.js";
 import { registerChatCompletions } from "./routes/chat-completions.js";
@@ -31,6 +33,7 @@ declare module "fastify" {
 
 export interface ServerOptions {
   registry: ModelRegistry;
+  metrics: GatewayMetrics;
   logger: Logger;
   store: Store;
   gatekeeper: Gatekeeper;
@@ -41,6 +44,8 @@ export interface ServerOptions {
   corsOrigins: readonly string[];
   /** Headers within this, the body within 3×, no stream write stalled longer than this. */
   clientTimeoutMs: number;
+  /** Upstream deployments' state, for /admin/models. */
+  deployments: () => DeploymentSnapshot[];
 }
 
 /** Largest request head (request line + headers) accepted; more gets 431. */
@@ -125,7 +130,31 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   registerHealth(app, options.registry);
   registerModels(app, options.registry, options.gatekeeper);
-  registerChatCompletions(app, { registry: options.registry, gatekeeper: options.gatekeeper, ledger: options.store.ledger });
-  registerAdmin(app, { store: options.store, gatekeeper: options.gatekeeper, adminKey: options.adminKey });
+  // Every response carries its request id (the client's x-request-id, or ours).
+  app.addHook("onSend", async (request, reply) => {
+    void reply.header("x-request-id", request.id);
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    options.metrics.observeHttp(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode);
+  });
+  app.get("/metrics", async (_request, reply) => {
+    const { contentType, body } = await options.metrics.render();
+    return reply.type(contentType).send(body);
+  });
+
+  registerChatCompletions(app, {
+    registry: options.registry,
+    gatekeeper: options.gatekeeper,
+    ledger: options.store.ledger,
+    metrics: options.metrics,
+  });
+  registerAdmin(app, {
+    store: options.store,
+    gatekeeper: options.gatekeeper,
+    adminKey: options.adminKey,
+    registry: options.registry,
+    metrics: options.metrics,
+    deployments: options.deployments,
+  });
   return app;
 }

@@ -174,6 +174,10 @@ export class SqlLedger implements Ledger {
         return this.dialect === "postgres"
           ? sql<string>`to_char(to_timestamp(created_at / 1000) at time zone 'UTC', 'YYYY-MM-DD')`
           : sql<string>`strftime('%Y-%m-%d', created_at / 1000, 'unixepoch')`;
+      case "hour":
+        return this.dialect === "postgres"
+          ? sql<string>`to_char(to_timestamp(created_at / 1000) at time zone 'UTC', 'YYYY-MM-DD"T"HH24')`
+          : sql<string>`strftime('%Y-%m-%dT%H', created_at / 1000, 'unixepoch')`;
     }
   }
 }

@@ -94,7 +94,7 @@ export interface LedgerRow {
   createdAt: Date;
 }
 
-export type UsageGroup = "day" | "model" | "key";
+export type UsageGroup = "hour" | "day" | "model" | "key";
 
 export interface UsageQuery {
   keyId?: string;
@@ -117,7 +117,7 @@ export interface UsageTotals {
 }
 
 export interface UsageRow extends UsageTotals {
-  /** The group's value: `YYYY-MM-DD` (UTC), a model id, or a key id (null for keyless requests); null when ungrouped. */
+  /** The group's value: `YYYY-MM-DDTHH` / `YYYY-MM-DD` (UTC), a model id, or a key id (null for keyless requests); null when ungrouped. */
   group: string | null;
 }
 

@@ -148,7 +148,12 @@ export type Verdict = "success" | "failure" | "none";
 export interface Lease {
   readonly probe: boolean;
   released: boolean;
+  /** performance.now() when the attempt started. */
+  readonly startedAt: number;
 }
+
+/** Told about every finished attempt (for metrics): how long it held the deployment and how it ended. */
+export type AttemptObserver = (deployment: { provider: string; model: string }, seconds: number, verdict: Verdict) => void;
 
 /** One model on one provider. Shared by every public model that names the same pair. */
 export class DeploymentState {
@@ -160,6 +165,8 @@ export class DeploymentState {
   failures = 0;
   /** Epoch ms before which the upstream asked us not to come back (429 Retry-After). */
   coolingUntil = 0;
+  /** Set by the pool's owner to observe attempts (metrics). */
+  observer: AttemptObserver | null = null;
 
   constructor(provider: ProviderState, model: string, breaker: CircuitBreaker) {
     this.provider = provider;
@@ -171,7 +178,7 @@ export class DeploymentState {
     this.outstanding += 1;
     this.provider.outstanding += 1;
     this.requests += 1;
-    return { probe: this.breaker.admit(), released: false };
+    return { probe: this.breaker.admit(), released: false, startedAt: performance.now() };
   }
 
   release(lease: Lease, verdict: Verdict): void {
@@ -179,6 +186,7 @@ export class DeploymentState {
     lease.released = true;
     this.outstanding -= 1;
     this.provider.outstanding -= 1;
+    this.observer?.({ provider: this.provider.config.id, model: this.model }, (performance.now() - lease.startedAt) / 1000, verdict);
     if (verdict === "success") this.breaker.success();
     else if (verdict === "failure") {
       this.failures += 1;
@@ -209,6 +217,13 @@ export interface ProviderPoolOptions {
 export class ProviderPool {
   private readonly providers = new Map<string, ProviderState>();
   private readonly deployments = new Map<string, DeploymentState>();
+  private observer: AttemptObserver | null = null;
+
+  /** Calls `observer` after every attempt on every deployment, present and future (metrics). */
+  observeAttempts(observer: AttemptObserver): void {
+    this.observer = observer;
+    for (const d of this.deployments.values()) d.observer = observer;
+  }
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly breakerConfig: BreakerConfig;
   readonly now: () => number;
@@ -244,6 +259,7 @@ export class ProviderPool {
     let state = this.deployments.get(key);
     if (state === undefined) {
       state = new DeploymentState(this.provider(config.provider), config.model, new CircuitBreaker(this.breakerConfig, this.now));
+      state.observer = this.observer;
       this.deployments.set(key, state);
     }
     return state;

@@ -17,11 +17,18 @@ import {
 import { secretMatcher, bearerToken } from "../../gateway/secrets.js";
 import { ApiError, adminForbidden, invalidRequest } from "../../protocol/errors.js";
 import type { Store, UsageQuery } from "../../store/types.js";
+import type { GatewayMetrics } from "../../gateway/metrics.js";
+import type { ModelRegistry } from "../../gateway/model-registry.js";
+import { UpstreamEngine } from "../../upstream/upstream-engine.js";
+import type { DeploymentSnapshot } from "../../upstream/provider-pool.js";
 
 export interface AdminDeps {
   store: Store;
   gatekeeper: Gatekeeper;
   adminKey: string | null;
+  registry: ModelRegistry;
+  metrics: GatewayMetrics;
+  deployments: () => DeploymentSnapshot[];
 }
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -51,7 +58,7 @@ const usageQuerySchema = z
     model: z.string().min(1).optional(),
     from: queryTime,
     to: queryTime,
-    group_by: z.enum(["day", "model", "key"]).optional(),
+    group_by: z.enum(["hour", "day", "model", "key"]).optional(),
   })
   .strict();
 
@@ -111,6 +118,39 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
         request.log.info({ keyId: request.params.id }, "api key revoked");
         return key;
       });
+
+      admin.get("/models", async () => {
+        const snapshot = deps.deployments();
+        return {
+          object: "list",
+          data: deps.registry.publicIds().map(({ id, engine }) => {
+            const upstream = engine instanceof UpstreamEngine ? engine : null;
+            const mine = upstream?.config.deployments ?? [];
+            return {
+              id,
+              kind: id !== engine.card.id ? "alias" : upstream !== null ? "upstream" : "local",
+              alias_of: id !== engine.card.id ? engine.card.id : null,
+              context_length: engine.card.contextLength,
+              owned_by: engine.card.ownedBy,
+              load: engine.load(),
+              kv_cache: engine.kvCache?.() ?? null,
+              deployments: snapshot
+                .filter((d) => mine.some((m) => m.provider === d.provider && m.model === d.model))
+                .map((d) => ({
+                  provider: d.provider,
+                  model: d.model,
+                  outstanding: d.outstanding,
+                  breaker: d.breaker,
+                  healthy: d.healthy,
+                  requests: d.requests,
+                  failures: d.failures,
+                })),
+            };
+          }),
+        };
+      });
+
+      admin.get("/stats", async () => ({ inflight: app.inflight.size, ...deps.metrics.stats(deps.registry) }));
 
       admin.get("/usage", async (request) => {
         const q = parseBody(usageQuerySchema, request.query);

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Gatekeeper } from "../../gateway/gatekeeper.js";
+import type { GatewayMetrics } from "../../gateway/metrics.js";
 import { RequestMeter } from "../../gateway/metering.js";
 import type { ModelRegistry } from "../../gateway/model-registry.js";
 import type { ChatEvent } from "../../protocol/chat-events.js";
@@ -29,6 +30,7 @@ export interface ChatRouteDeps {
   registry: ModelRegistry;
   gatekeeper: Gatekeeper;
   ledger: Ledger;
+  metrics: GatewayMetrics;
 }
 
 /** The `model` field of a body not yet validated, to pick the parse options of its engine. */
@@ -39,7 +41,7 @@ function peekModel(body: unknown): string | null {
 }
 
 export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDeps): void {
-  const { registry, gatekeeper, ledger } = deps;
+  const { registry, gatekeeper, ledger, metrics } = deps;
 
   app.post("/v1/chat/completions", async (request, reply) => {
     const done = app.inflight.begin();
@@ -75,6 +77,8 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
       admission,
       requestId: request.id,
       keyId: request.caller.key?.id ?? null,
+      keyName: request.caller.key?.name ?? "none",
+      metrics,
       model: canonical,
       stream: capped.stream,
       prices: registry.prices(canonical),

@@ -1,0 +1,140 @@
+/**
+ * /metrics after a known set of requests (local and upstream, streamed and
+ * not, refused), parsed as Prometheus text and checked against what the
+ * clients were told; the admin views the dashboard polls; request ids.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import OpenAI from "openai";
+import { startFakeUpstream, type FakeUpstream } from "../src/upstream/fake-upstream.js";
+import { tinyModelPath } from "./helpers/models.js";
+import { postJson, startServer, type RunningServer } from "./helpers/server.js";
+
+const adminKey = "admin-metrics-0123456789";
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** The Prometheus text exposition format, enough of it: `name{a="b",…} value` lines; TYPE lines collected. */
+function parseMetrics(text: string): { samples: Sample[]; types: Map<string, string> } {
+  const samples: Sample[] = [];
+  const types = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (type) types.set(type[1]!, type[2]!);
+    if (line === "" || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    assert.ok(m, `unparsable metrics line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return { samples, types };
+}
+
+function sum(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  return samples
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((total, s) => total + s.value, 0);
+}
+
+let server: RunningServer;
+let fake: FakeUpstream;
+let client: OpenAI;
+
+before(async () => {
+  fake = await startFakeUpstream({ models: ["m"] });
+  server = await startServer({
+    models: { tiny: await tinyModelPath() },
+    args: ["--threads", "1", "--parallel", "2", "--ctx", "256", "--upstream", `remote=${fake.url}#m`],
+    adminKey,
+  });
+  client = new OpenAI({ baseURL: server.baseURL, apiKey: adminKey, maxRetries: 0 });
+});
+after(async () => {
+  await server?.stop();
+  await fake?.close();
+});
+
+describe("metrics", () => {
+  test("counters and histograms match a known set of requests", async () => {
+    const told = { tiny: { prompt: 0, completion: 0 }, remote: { prompt: 0, completion: 0 } };
+    for (const model of ["tiny", "remote"] as const) {
+      for (let i = 0; i < 3; i++) {
+        const res = await client.chat.completions.create({ model, messages: [{ role: "user", content: `count ${i}` }], max_tokens: 4 });
+        told[model].prompt += res.usage?.prompt_tokens ?? NaN;
+        told[model].completion += res.usage?.completion_tokens ?? NaN;
+      }
+      const stream = await client.chat.completions.create({ model, messages: [{ role: "user", content: "stream" }], max_tokens: 5, stream: true, stream_options: { include_usage: true } });
+      for await (const chunk of stream) {
+        if (chunk.usage) {
+          told[model].prompt += chunk.usage.prompt_tokens;
+          told[model].completion += chunk.usage.completion_tokens;
+        }
+      }
+    }
+    // One refused before reaching a model (400), one too long for the context (reaches the model, refused there).
+    assert.equal((await postJson(server.baseURL, "/chat/completions", { model: "tiny", messages: [] }, { authorization: `Bearer ${adminKey}` })).status, 400);
+    const long = await postJson(server.baseURL, "/chat/completions", { model: "tiny", messages: [{ role: "user", content: "word ".repeat(600) }] }, { authorization: `Bearer ${adminKey}` });
+    assert.equal(long.status, 400);
+
+    const res = await fetch(server.baseURL.replace("/v1", "/metrics"));
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
+    const { samples, types } = parseMetrics(await res.text());
+
+    for (const model of ["tiny", "remote"] as const) {
+      assert.equal(sum(samples, "chatport_chat_requests_total", { model, status: "ok", code: "200", key: "none" }), 4, model);
+      assert.equal(sum(samples, "chatport_prompt_tokens_total", { model }), told[model].prompt, `${model} prompt tokens`);
+      assert.equal(sum(samples, "chatport_completion_tokens_total", { model }), told[model].completion, `${model} completion tokens`);
+      assert.equal(sum(samples, "chatport_time_to_first_token_seconds_count", { model }), 4);
+      assert.ok(sum(samples, "chatport_inter_token_latency_seconds_count", { model }) > 0);
+      assert.equal(sum(samples, "chatport_request_duration_seconds_count", { model }), model === "tiny" ? 5 : 4, "every request that reached the model, the refused one too");
+    }
+    assert.equal(sum(samples, "chatport_chat_requests_total", { model: "tiny", status: "error", code: "400" }), 1, "the too-long prompt reached the model");
+    assert.equal(sum(samples, "chatport_http_requests_total", { route: "/v1/chat/completions", code: "400" }), 2);
+    assert.equal(sum(samples, "chatport_upstream_attempt_duration_seconds_count", { provider: "upstream:remote", model: "m", verdict: "success" }), 4);
+    assert.equal(sum(samples, "chatport_upstream_breaker_state", { provider: "upstream:remote", model: "m" }), 0);
+    assert.equal(sum(samples, "chatport_upstream_healthy", { provider: "upstream:remote" }), 1);
+    assert.ok(samples.some((s) => s.name === "chatport_queue_depth" && s.labels.model === "tiny"));
+    assert.ok(samples.some((s) => s.name === "chatport_capacity" && s.labels.model === "tiny" && s.value === 2));
+    assert.equal(types.get("chatport_chat_requests_total"), "counter");
+    assert.equal(types.get("chatport_time_to_first_token_seconds"), "histogram");
+    assert.equal(types.get("chatport_queue_depth"), "gauge");
+    // No unbounded labels: nothing carries request ids or prompt text.
+    assert.ok(samples.every((s) => Object.values(s.labels).every((v) => !/count \d|word word/.test(v))));
+    console.log(`# /metrics: ${samples.length} samples; tiny ${told.tiny.prompt}+${told.tiny.completion} tokens, remote ${told.remote.prompt}+${told.remote.completion}`);
+  });
+
+  test("admin views: models with load and deployments, live stats", async () => {
+    const headers = { authorization: `Bearer ${adminKey}` };
+    const models = (await (await fetch(server.baseURL.replace("/v1", "/admin/models"), { headers })).json()) as {
+      data: Array<{ id: string; kind: string; context_length: number; load: { capacity: number }; deployments: Array<{ breaker: string; healthy: boolean }> }>;
+    };
+    const tiny = models.data.find((m) => m.id === "tiny");
+    const remote = models.data.find((m) => m.id === "remote");
+    assert.equal(tiny?.kind, "local");
+    assert.equal(tiny?.context_length, 256);
+    assert.equal(tiny?.load.capacity, 2);
+    assert.equal(remote?.kind, "upstream");
+    assert.deepEqual(remote?.deployments.map((d) => [d.breaker, d.healthy]), [["closed", true]]);
+    const stats = (await (await fetch(server.baseURL.replace("/v1", "/admin/stats"), { headers })).json()) as { requests_total: number; uptime_s: number };
+    assert.ok(stats.requests_total >= 9);
+    assert.equal((await fetch(server.baseURL.replace("/v1", "/admin/stats"))).status, 401);
+  });
+
+  test("x-request-id is honoured and echoed on every response", async () => {
+    const res = await fetch(server.baseURL + "/models", { headers: { authorization: `Bearer ${adminKey}`, "x-request-id": "trace-abc-123" } });
+    assert.equal(res.headers.get("x-request-id"), "trace-abc-123");
+    const generated = await fetch(server.baseURL + "/models", { headers: { authorization: `Bearer ${adminKey}` } });
+    assert.match(generated.headers.get("x-request-id") ?? "", /^[0-9a-f-]{36}$/);
+    const start = Date.now();
+    while (!server.jsonLogs().some((l) => l.reqId === "trace-abc-123")) {
+      assert.ok(Date.now() - start < 2000, "the request id is in the structured logs");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+});
