@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { BatchItem, Token } from "node-llama-cpp";
-import { decodeFirstStrategy } from "../src/engines/llama/batch-scheduler.js";
+import { BatchPlanner, decodeFirstStrategy } from "../src/engines/llama/batch-scheduler.js";
 
 const item = (tokens: number): BatchItem => ({ tokens: Array.from({ length: tokens }, (_, i) => i as Token), logits: [], evaluationPriority: 5 });
 
@@ -34,4 +34,36 @@ test("the batch size is never exceeded", () => {
   const items = Array.from({ length: 20 }, () => item(1));
   const batch = decodeFirstStrategy(128)({ items: [...items, item(100)], size: 16 });
   assert.equal(batch.reduce((s, b) => s + b.processAmount, 0), 16);
+});
+
+test("the planner holds a batch back until every generating sequence has queued its token, a bounded number of times", () => {
+  const planner = new BatchPlanner({ prefillChunk: 0, maxGatherAsks: 3 });
+  const leaveA = planner.enter();
+  planner.enter();
+  const a = item(1);
+  assert.deepEqual(planner.strategy({ items: [a], size: 512 }), [], "one of two sequences queued: wait");
+  assert.deepEqual(planner.strategy({ items: [a], size: 512 }), []);
+  assert.deepEqual(planner.strategy({ items: [a], size: 512 }), []);
+  assert.equal(planner.strategy({ items: [a], size: 512 }).length, 1, "gives up after maxGatherAsks");
+  assert.equal(planner.stats.gaveUpWaiting, 1);
+  assert.equal(planner.strategy({ items: [a, item(1)], size: 512 }).length, 2, "both queued: dispatch at once");
+  leaveA();
+  leaveA();
+  assert.equal(planner.active, 1, "leaving is idempotent");
+  assert.equal(planner.strategy({ items: [a], size: 512 }).length, 1, "the one generating sequence is not held back");
+});
+
+test("the planner orders a batch by sequence id (llama.cpp keeps only consecutive ids in one micro-batch)", () => {
+  const planner = new BatchPlanner({ prefillChunk: 0 });
+  const items = [item(1), item(1), item(40), item(1)];
+  const ids = [2, 0, 3, 1];
+  const fakeContext = { _queuedDecodes: items.map((it, i) => ({ tokens: it.tokens, sequenceId: ids[i] })) };
+  planner.attach(fakeContext as unknown as Parameters<BatchPlanner["attach"]>[0]);
+  for (let i = 0; i < 4; i++) planner.enter();
+  const batch = planner.strategy({ items, size: 512 });
+  assert.deepEqual(
+    batch.map((b) => ids[items.indexOf(b.item)]),
+    [0, 1, 2, 3],
+  );
+  assert.deepEqual(batch.map((b) => b.processAmount), [1, 1, 1, 40]);
 });

@@ -101,6 +101,8 @@ describe("metrics", () => {
     assert.equal(sum(samples, "chatport_upstream_healthy", { provider: "upstream:remote" }), 1);
     assert.ok(samples.some((s) => s.name === "chatport_queue_depth" && s.labels.model === "tiny"));
     assert.ok(samples.some((s) => s.name === "chatport_capacity" && s.labels.model === "tiny" && s.value === 2));
+    const kv = sum(samples, "chatport_kv_cache_usage_ratio", { model: "tiny" });
+    assert.ok(kv > 0 && kv <= 1, `KV cache use ${kv}: the finished requests' prefixes stay cached`);
     assert.equal(types.get("chatport_chat_requests_total"), "counter");
     assert.equal(types.get("chatport_time_to_first_token_seconds"), "histogram");
     assert.equal(types.get("chatport_queue_depth"), "gauge");

@@ -2,33 +2,142 @@
  * How each llama.cpp batch is filled when several sequences have pending
  * tokens — node-llama-cpp's batching strategy hook.
  *
- * Decoding sequences (one pending token each) always go in, so a new
- * request's prompt never stalls the streams already running for longer than
- * one prefill chunk. Prompts are then processed oldest first in chunks of at
- * most `prefillChunk` tokens while anyone is decoding (the whole batch when
- * nobody is): the first request in line gets its first token soonest, instead
- * of every waiting prompt advancing a little and all finishing late.
+ * Three things decide whether concurrent streams share a decode, all
+ * measured (docs/BENCHMARKS.md, "Batching is where the gap is"):
+ *
+ * 1. **Gathering.** node-llama-cpp's dispatch loop decodes whatever is queued
+ *    the moment the previous decode's sampling is done. A sequence's next
+ *    token is queued a few microtask hops *after* its sampled token is handed
+ *    back, so the loop always runs ahead with the others and the sequences
+ *    settle into alternating one-token decodes (2 streams × 32 tokens: 62
+ *    decodes of one token). The gate below holds a batch back — by returning
+ *    an empty batch, which makes the loop yield to the microtask queue and ask
+ *    again — until every sequence that is generating has queued its token, for
+ *    a bounded number of asks, so a consumer that waits on real I/O can only
+ *    delay the others by a few microtasks, never block them.
+ * 2. **Order.** node-llama-cpp creates every context with one KV stream per
+ *    sequence (`kv_unified = false`, not configurable in 3.21), and llama.cpp
+ *    then splits a batch into micro-batches of *consecutive, increasing*
+ *    sequence ids (`llama_batch_allocr::split_equal(..., sequential = true)`).
+ *    Each micro-batch is a full pass over the weights, so a batch queued as
+ *    sequences 2, 1, 0 costs three single-token decodes. Items are therefore
+ *    added in sequence-id order (and the slot pool prefers low ids, so the
+ *    busy sequences stay contiguous).
+ * 3. **Prompts.** Decoding sequences (one pending token each) always go in;
+ *    prompts are processed oldest first, in chunks of at most `prefillChunk`
+ *    tokens while anyone is decoding when a chunk is set (0: the whole batch).
  */
-import type { BatchItem, CustomBatchingPrioritizationStrategy, PrioritizedBatchItem } from "node-llama-cpp";
+import type { BatchItem, CustomBatchingPrioritizationStrategy, LlamaContext, PrioritizedBatchItem, Token } from "node-llama-cpp";
 
+export interface BatchPlannerOptions {
+  /** Prompt tokens per batch while other sequences decode; 0: no limit. */
+  prefillChunk: number;
+  /**
+   * How many times in a row a batch may be held back waiting for generating
+   * sequences to queue their next token. Each ask costs a few microtasks;
+   * a sequence's next token normally arrives within 2–4 asks.
+   */
+  maxGatherAsks?: number;
+}
+
+/** node-llama-cpp 3.21 internals the planner reads (guarded: absent → no ordering). */
+interface QueuedDecodeView {
+  tokens: readonly Token[];
+  sequenceId: number;
+}
+
+/** Fill a batch: decoders first, then prompts oldest first within the prefill budget. */
+function fillBatch(items: readonly BatchItem[], size: number, prefillChunk: number): PrioritizedBatchItem[] {
+  const batch: PrioritizedBatchItem[] = [];
+  let free = size;
+  let decoding = 0;
+  for (const item of items) {
+    if (item.tokens.length !== 1 || free === 0) continue;
+    batch.push({ item, processAmount: 1 });
+    free--;
+    decoding++;
+  }
+  let budget = decoding > 0 && prefillChunk > 0 ? Math.min(free, prefillChunk) : free;
+  for (const item of items) {
+    if (item.tokens.length <= 1 || budget === 0) continue;
+    const amount = Math.min(item.tokens.length, budget);
+    batch.push({ item, processAmount: amount });
+    budget -= amount;
+  }
+  return batch;
+}
+
+/** The decode-first strategy on its own (no gathering, no ordering). */
 export function decodeFirstStrategy(prefillChunk: number): CustomBatchingPrioritizationStrategy {
-  return ({ items, size }: { items: readonly BatchItem[]; size: number }): PrioritizedBatchItem[] => {
-    const batch: PrioritizedBatchItem[] = [];
-    let free = size;
-    let decoding = 0;
-    for (const item of items) {
-      if (item.tokens.length !== 1 || free === 0) continue;
-      batch.push({ item, processAmount: 1 });
-      free--;
-      decoding++;
+  return ({ items, size }: { items: readonly BatchItem[]; size: number }): PrioritizedBatchItem[] => fillBatch(items, size, prefillChunk);
+}
+
+/**
+ * The batching strategy of one context, plus the count of sequences that are
+ * generating on it (the ones whose next token a batch should wait for).
+ */
+export class BatchPlanner {
+  private readonly prefillChunk: number;
+  private readonly maxGatherAsks: number;
+  private context: LlamaContext | null = null;
+  private generating = 0;
+  private asks = 0;
+  /** Counters for diagnostics and tests. */
+  readonly stats = { batches: 0, heldBack: 0, gaveUpWaiting: 0 };
+
+  constructor(options: BatchPlannerOptions) {
+    this.prefillChunk = options.prefillChunk;
+    this.maxGatherAsks = options.maxGatherAsks ?? 64;
+  }
+
+  /** The context whose queue is read for sequence ids (set once it exists). */
+  attach(context: LlamaContext): void {
+    this.context = context;
+  }
+
+  /**
+   * A sequence starts evaluating (prompt, then tokens). Returns the function
+   * to call as soon as it stops asking for tokens (idempotent).
+   */
+  enter(): () => void {
+    this.generating++;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.generating--;
+    };
+  }
+
+  get active(): number {
+    return this.generating;
+  }
+
+  readonly strategy: CustomBatchingPrioritizationStrategy = ({ items, size }) => {
+    if (items.length < this.generating && items.length < size) {
+      if (this.asks < this.maxGatherAsks) {
+        this.asks++;
+        this.stats.heldBack++;
+        return [];
+      }
+      this.stats.gaveUpWaiting++;
     }
-    let budget = decoding > 0 ? Math.min(free, prefillChunk) : free;
-    for (const item of items) {
-      if (item.tokens.length <= 1 || budget === 0) continue;
-      const amount = Math.min(item.tokens.length, budget);
-      batch.push({ item, processAmount: amount });
-      budget -= amount;
-    }
-    return batch;
+    this.asks = 0;
+    this.stats.batches++;
+    const batch = fillBatch(items, size, this.prefillChunk);
+    return this.inSequenceOrder(batch);
   };
+
+  /** Order the batch by sequence id so llama.cpp can keep it in one micro-batch. */
+  private inSequenceOrder(batch: PrioritizedBatchItem[]): PrioritizedBatchItem[] {
+    if (batch.length < 2) return batch;
+    const queue = (this.context as unknown as { _queuedDecodes?: unknown } | null)?._queuedDecodes;
+    if (!Array.isArray(queue)) return batch;
+    const ids = new Map<readonly Token[], number>();
+    for (const q of queue as QueuedDecodeView[]) {
+      if (typeof q?.sequenceId === "number") ids.set(q.tokens, q.sequenceId);
+    }
+    const id = (b: PrioritizedBatchItem): number => ids.get(b.item.tokens) ?? Number.MAX_SAFE_INTEGER;
+    return batch.sort((a, b) => id(a) - id(b));
+  }
 }

@@ -44,6 +44,8 @@ export interface ChoiceContext {
   model: LlamaModel;
   tokenBytes: () => TokenBytes;
   logger: Logger;
+  /** Marks a sequence as generating for the batch planner; returns the function that unmarks it. */
+  enterGeneration: () => () => void;
 }
 
 const newCallId = (): string => `call_${randomBytes(12).toString("base64url")}`;
@@ -118,6 +120,7 @@ export async function runChoice(
   let stoppedByString = false;
   let last = 0;
   const metadata = logprobs === null ? {} : logprobs.top > 0 ? { probabilities: true } : { confidence: true };
+  const leaveGeneration = context.enterGeneration();
   const iterator = sequence.evaluateWithMetadata(plan.prompt.slice(reuse), metadata, options);
   try {
     let step = await iterator.next();
@@ -168,6 +171,8 @@ export async function runChoice(
       step = await iterator.next();
     }
   } finally {
+    // Before the (asynchronous) return: batches must stop waiting for this sequence now.
+    leaveGeneration();
     await iterator.return();
   }
   if (signal.aborted) {

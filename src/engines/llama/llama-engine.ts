@@ -15,7 +15,7 @@ import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.j
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
 import type { Engine, ModelCard } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
-import { decodeFirstStrategy } from "./batch-scheduler.js";
+import { BatchPlanner } from "./batch-scheduler.js";
 import { runChoice, type ChoiceContext, type ChoicePlan, type RequestStats } from "./choice-run.js";
 import { createPromptRenderer, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
@@ -71,17 +71,31 @@ export class LlamaEngine implements Engine {
   private readonly context: LlamaContext;
   private readonly renderer: PromptRenderer;
   private readonly pool: SlotPool<LlamaContextSequence>;
+  private readonly sequences: readonly LlamaContextSequence[];
   private readonly vocabSize: number;
   private readonly choiceContext: ChoiceContext;
+  private readonly planner: BatchPlanner;
+  private readonly logger: Logger;
 
-  private constructor(card: ModelCard, systemFingerprint: string, llama: Llama, model: LlamaModel, context: LlamaContext, options: LlamaEngineOptions) {
+  private constructor(
+    card: ModelCard,
+    systemFingerprint: string,
+    llama: Llama,
+    model: LlamaModel,
+    context: LlamaContext,
+    planner: BatchPlanner,
+    options: LlamaEngineOptions,
+  ) {
     this.card = card;
     this.systemFingerprint = systemFingerprint;
     this.llama = llama;
     this.model = model;
     this.context = context;
+    this.planner = planner;
+    this.logger = options.logger;
     this.renderer = createPromptRenderer(model);
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
+    this.sequences = sequences;
     this.pool = new SlotPool(sequences, options.maxWaiting);
     const tokens = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
     this.vocabSize = Array.isArray(tokens) ? tokens.length : Number.MAX_SAFE_INTEGER;
@@ -91,17 +105,20 @@ export class LlamaEngine implements Engine {
       model,
       tokenBytes: () => (tokenBytes ??= TokenBytes.fromModel(model)),
       logger: options.logger,
+      enterGeneration: () => planner.enter(),
     };
   }
 
   static async load(llama: Llama, options: LlamaEngineOptions): Promise<LlamaEngine> {
     const model = await llama.loadModel({ modelPath: options.modelPath });
+    const planner = new BatchPlanner({ prefillChunk: options.prefillChunk });
     const context = await model.createContext({
       sequences: options.parallel,
       contextSize: options.contextSize,
       threads: options.threads,
-      batching: options.prefillChunk > 0 ? { itemPrioritizationStrategy: decodeFirstStrategy(options.prefillChunk) } : {},
+      batching: { itemPrioritizationStrategy: planner.strategy },
     });
+    planner.attach(context);
     const stat = await fs.stat(options.modelPath);
     const card: ModelCard = {
       id: options.id,
@@ -109,7 +126,7 @@ export class LlamaEngine implements Engine {
       ownedBy: "chatport",
       contextLength: context.contextSize,
     };
-    const engine = new LlamaEngine(card, await fingerprint(llama, options.modelPath), llama, model, context, options);
+    const engine = new LlamaEngine(card, await fingerprint(llama, options.modelPath), llama, model, context, planner, options);
     options.logger.info(
       {
         model: options.id,
@@ -128,11 +145,19 @@ export class LlamaEngine implements Engine {
     return engine;
   }
 
+  /** Tokens held by all sequences (cached prefixes included) against the whole cache. */
+  kvCache(): { used: number; size: number } {
+    let used = 0;
+    for (const s of this.sequences) used += s.nextTokenIndex;
+    return { used, size: this.context.contextSize * this.sequences.length };
+  }
+
   load(): { active: number; waiting: number; capacity: number } {
     return { active: this.pool.active, waiting: this.pool.waiting, capacity: this.pool.capacity };
   }
 
   async close(): Promise<void> {
+    this.logger.info({ model: this.card.id, batching: this.planner.stats }, "batch planner");
     await this.context.dispose();
     await this.model.dispose();
   }

@@ -1,7 +1,10 @@
 /**
  * A fixed set of slots (context sequences) handed out to requests, with a
  * bounded FIFO wait queue. A waiter gets the free slot it scores highest,
- * which is how a request lands on the sequence already holding its prefix.
+ * which is how a request lands on the sequence already holding its prefix;
+ * among equal scores the slot given first to the constructor wins, so busy
+ * slots stay packed at the low end (llama.cpp decodes consecutive sequence
+ * ids in one micro-batch, see batch-scheduler.ts).
  */
 import { invalidRequest, overloaded } from "../../protocol/errors.js";
 
@@ -13,12 +16,14 @@ interface Waiter<T> {
 
 export class SlotPool<T> {
   private readonly free: T[];
+  private readonly order: Map<T, number>;
   private readonly waiters: Waiter<T>[] = [];
   readonly capacity: number;
   private readonly maxWaiting: number;
 
   constructor(slots: readonly T[], maxWaiting: number) {
     this.free = [...slots];
+    this.order = new Map(slots.map((slot, i) => [slot, i]));
     this.capacity = slots.length;
     this.maxWaiting = maxWaiting;
   }
@@ -71,7 +76,10 @@ export class SlotPool<T> {
   }
 
   release(slot: T): void {
-    this.free.push(slot);
+    const rank = this.order.get(slot) ?? Number.MAX_SAFE_INTEGER;
+    const at = this.free.findIndex((s) => (this.order.get(s) ?? Number.MAX_SAFE_INTEGER) > rank);
+    if (at < 0) this.free.push(slot);
+    else this.free.splice(at, 0, slot);
     const next = this.waiters.shift();
     if (next !== undefined) next.resolve(this.take(next.score));
   }
