@@ -15,6 +15,7 @@ import type { DeploymentSnapshot } from "../upstream/provider-pool.js";
 import { InflightRequests } from "./inflight.js";
 import { registerAdmin } from "./routes/admin.js";
 import { registerChatCompletions } from "./routes/chat-completions.js";
+import { defaultDashboardRoot, registerDashboard } from "./routes/dashboard.js";
 import { registerHealth } from "./routes/health.js";
 import { registerModels } from "./routes/models.js";
 
@@ -156,5 +157,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     metrics: options.metrics,
     deployments: options.deployments,
   });
+  registerDashboard(app, { root: defaultDashboardRoot() });
   return app;
 }
