@@ -160,16 +160,59 @@ function normaliseResponseFormat(body: ChatCompletionRequestBody): ResponseForma
   };
 }
 
+/**
+ * Sampler parameters are single-precision in llama.cpp: a temperature or a
+ * repetition penalty that is positive but tiny (1e-40, 1e-300) divides logits
+ * into infinities, the probabilities become NaN, and a grammar-constrained
+ * choice then picks a token its grammar forbids (which crashed the process).
+ * Below this bound both have reached their limit already (a temperature
+ * picks the most likely token; a penalty forces repeated tokens), so a
+ * temperature becomes 0 (greedy) and a penalty this bound.
+ */
+export const minSamplerDivisor = 1e-6;
+
 function normaliseLogitBias(raw: Record<string, number> | null | undefined): Map<number, number> {
   const out = new Map<number, number>();
   for (const [key, value] of Object.entries(raw ?? {})) out.set(Number(key), value);
   return out;
 }
 
+/**
+ * How deeply a body may nest (the body itself is level 1). JSON.parse copes with
+ * any depth, but what walks the body afterwards recurses — JSON Schema checks,
+ * grammar compilers, JSON.stringify of the body forwarded to an upstream — and a
+ * stack overflow there would be a 500.
+ */
+export const maxNestingDepth = 128;
+
+/** The top-level field whose value nests deeper than `limit`, or null. Iterative: a hostile body cannot overflow the stack here. */
+function tooDeep(body: object, limit: number): string | null {
+  for (const [field, value] of Object.entries(body)) {
+    const nodes: unknown[] = [value];
+    const depths: number[] = [2];
+    while (nodes.length > 0) {
+      const node = nodes.pop();
+      const depth = depths.pop() ?? 0;
+      if (typeof node !== "object" || node === null) continue;
+      if (depth > limit) return field;
+      for (const child of Array.isArray(node) ? node : Object.values(node)) {
+        if (typeof child !== "object" || child === null) continue;
+        nodes.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return null;
+}
+
 /** Parse an untrusted JSON body into a ChatRequest, or throw an ApiError (400). */
 export function parseChatRequest(raw: unknown, options: ParseOptions = {}): ChatRequest {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw invalidRequest("The request body must be a JSON object.", null, "invalid_body");
+  }
+  const deep = tooDeep(raw, maxNestingDepth);
+  if (deep !== null) {
+    throw invalidRequest(`Invalid '${deep}': nested more than ${maxNestingDepth} levels deep.`, deep, "invalid_value");
   }
   const parsed = chatCompletionRequestSchema.safeParse(raw);
   if (!parsed.success) {
@@ -198,13 +241,13 @@ export function parseChatRequest(raw: unknown, options: ParseOptions = {}): Chat
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? null,
     stop,
     sampling: {
-      temperature: body.temperature ?? 1,
+      temperature: body.temperature != null && body.temperature < minSamplerDivisor ? 0 : (body.temperature ?? 1),
       topP: body.top_p ?? 1,
       topK: topK < 0 ? 0 : topK,
       minP: body.min_p ?? 0,
       presencePenalty: body.presence_penalty ?? 0,
       frequencyPenalty: body.frequency_penalty ?? 0,
-      repetitionPenalty: body.repetition_penalty ?? 1,
+      repetitionPenalty: Math.max(body.repetition_penalty ?? 1, minSamplerDivisor),
       logitBias: normaliseLogitBias(body.logit_bias),
       seed,
     },

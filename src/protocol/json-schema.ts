@@ -1,14 +1,119 @@
-/** Is a client-supplied JSON Schema a valid schema at all? (Whether an engine can enforce it is the engine's question.) */
+/**
+ * Is a client-supplied JSON Schema a valid schema at all? (Whether an engine can enforce it is the engine's question.)
+ *
+ * The schema (and every `$defs` entry) is checked against the draft-07
+ * meta-schema, its patterns must be regular expressions and its local
+ * references (`#/$defs/a`) must point into it; it is not compiled. Compiling
+ * untrusted schemas on one shared Ajv instance kept every schema (and its
+ * `$id`s) for the life of the process — a second request reusing an `$id` was
+ * refused — and Ajv's code generation is quadratic in the schema's size (2,000
+ * properties held the event loop for seconds; 3,000 overflowed the stack).
+ * These checks are linear and keep no state between requests.
+ */
 import { Ajv } from "ajv";
 import { invalidRequest } from "./errors.js";
 
-const metaValidator = new Ajv({ strict: false, validateSchema: true });
+const metaValidator = new Ajv({ strict: false, logger: false });
+
+/** `$schema` values meta-validation understands. */
+const draft07 = new Set(["http://json-schema.org/draft-07/schema", "http://json-schema.org/draft-07/schema#"]);
+
+/** Keywords whose value is a schema, a list of schemas, or a map of names to schemas. */
+const schemaKeywords = new Set(["items", "additionalItems", "additionalProperties", "contains", "propertyNames", "if", "then", "else", "not", "unevaluatedItems", "unevaluatedProperties"]);
+const schemaListKeywords = new Set(["items", "allOf", "anyOf", "oneOf", "prefixItems"]);
+const schemaMapKeywords = new Set(["properties", "patternProperties", "definitions", "$defs", "dependencies", "dependentSchemas"]);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** What a JSON Pointer (`/$defs/a~1b`) points to in `root`, or undefined. */
+function resolvePointer(root: unknown, pointer: string): unknown {
+  let node = root;
+  for (const raw of pointer.split("/").slice(1)) {
+    let token: string;
+    try {
+      token = decodeURIComponent(raw).replaceAll("~1", "/").replaceAll("~0", "~");
+    } catch {
+      return undefined;
+    }
+    if (Array.isArray(node) && /^(0|[1-9]\d*)$/.test(token)) node = node[Number(token)];
+    else if (isObject(node) && Object.hasOwn(node, token)) node = node[token];
+    else return undefined;
+  }
+  return node;
+}
+
+/** Is `pattern` a regular expression Ajv would accept (it compiles them with the `u` flag)? Compiling matches nothing, so no ReDoS here. */
+function badPattern(pattern: string): boolean {
+  try {
+    new RegExp(pattern, "u");
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** Why `schema` fails the draft-07 meta-schema, or null. Its `$schema` is checked first: anything else never reaches Ajv's key lookup. */
+function metaProblem(schema: unknown): string | null {
+  if (typeof schema === "boolean") return null;
+  if (!isObject(schema)) return "a schema must be an object or a boolean";
+  const $schema = schema.$schema;
+  if ($schema !== undefined && (typeof $schema !== "string" || ($schema !== "" && !draft07.has($schema)))) {
+    return `unsupported $schema ${typeof $schema === "string" ? JSON.stringify($schema.slice(0, 100)) : typeof $schema}: only draft-07 is supported`;
+  }
+  try {
+    metaValidator.validateSchema(schema, true);
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+/**
+ * What the draft-07 meta-schema cannot see: a `$defs` entry (a later draft's
+ * `definitions`, which grammar compilers read) that is not a valid schema, a
+ * `pattern` that is not a regular expression, or a `#/…` reference that
+ * points nowhere in the schema; null if none. Walks schema positions only
+ * (not `enum` or `default` values), iteratively. Below a nested `$id`, `#`
+ * means that subschema; references there are left to whoever compiles them.
+ */
+function schemaProblem(root: Record<string, unknown>): string | null {
+  const schemas: unknown[] = [root];
+  const underId: boolean[] = [false];
+  const refs: string[] = [];
+  while (schemas.length > 0) {
+    const node = schemas.pop();
+    const scoped = (underId.pop() ?? false) || (isObject(node) && node !== root && node.$id !== undefined);
+    if (!isObject(node)) continue;
+    if (!scoped && typeof node.$ref === "string" && node.$ref.startsWith("#/")) refs.push(node.$ref);
+    const patterns = [...(typeof node.pattern === "string" ? [node.pattern] : []), ...(isObject(node.patternProperties) ? Object.keys(node.patternProperties) : [])];
+    const bad = patterns.find(badPattern);
+    if (bad !== undefined) return `invalid pattern ${JSON.stringify(bad.slice(0, 200))}`;
+    if (node.$defs !== undefined) {
+      if (!isObject(node.$defs)) return "$defs must be an object";
+      for (const [name, def] of Object.entries(node.$defs)) {
+        const problem = metaProblem(def);
+        if (problem !== null) return `$defs/${name.slice(0, 100)}: ${problem}`;
+      }
+    }
+    const push = (sub: unknown): void => {
+      schemas.push(sub);
+      underId.push(scoped);
+    };
+    for (const [key, value] of Object.entries(node)) {
+      if (schemaKeywords.has(key) && isObject(value)) push(value);
+      // One at a time: spreading a list of 200,000 schemas would overflow the stack.
+      if (schemaListKeywords.has(key) && Array.isArray(value)) for (const sub of value as unknown[]) push(sub);
+      if (schemaMapKeywords.has(key) && isObject(value)) for (const sub of Object.values(value)) push(sub);
+    }
+  }
+  const dangling = refs.find((ref) => resolvePointer(root, ref.slice(1)) === undefined);
+  return dangling === undefined ? null : `can't resolve reference ${JSON.stringify(dangling.slice(0, 200))}`;
+}
 
 /** Throws a 400 naming `param` when `schema` is not a valid JSON Schema. */
 export function assertValidJsonSchema(schema: unknown, param: string, what: string): void {
-  try {
-    metaValidator.compile(schema as object);
-  } catch (err) {
-    throw invalidRequest(`Invalid JSON Schema for ${what}: ${err instanceof Error ? err.message : String(err)}`, param, "invalid_json_schema");
-  }
+  const problem = metaProblem(schema) ?? (isObject(schema) ? schemaProblem(schema) : null);
+  if (problem !== null) throw invalidRequest(`Invalid JSON Schema for ${what}: ${problem}`, param, "invalid_json_schema");
 }
