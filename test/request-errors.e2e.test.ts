@@ -125,10 +125,25 @@ describe("transport errors", () => {
     assertMatchesSchema("ErrorResponse", await res.json());
   });
 
-  test("prototype-pollution keys are refused, not merged", async () => {
+  test("prototype-pollution keys are refused, not merged, and the message says why", async () => {
     const res = await postJson(server.baseURL, "/chat/completions", `{"model":"tiny","messages":[{"role":"user","content":"hi"}],"__proto__":{"polluted":true}}`);
     assert.equal(res.status, 400);
-    assertMatchesSchema("ErrorResponse", await res.json());
+    const body = (await res.json()) as ErrorBody;
+    assertMatchesSchema("ErrorResponse", body);
+    assert.match(body.error.message, /forbidden key/);
+  });
+
+  test("limits: at most 2048 messages; schemas within OpenAI's structured-output limits", async () => {
+    const hi = { role: "user", content: "hi" };
+    await expectError({ model: "tiny", messages: Array.from({ length: 2049 }, () => hi) }, 400, "messages", "invalid_value");
+    const manyEnums = { type: "object", properties: { a: { type: "string", enum: Array.from({ length: 1001 }, (_, i) => `v${i}`) } } };
+    const err = await expectError(
+      { model: "tiny", messages: [hi], response_format: { type: "json_schema", json_schema: { name: "x", schema: manyEnums } } },
+      400,
+      "response_format.json_schema.schema",
+      "invalid_json_schema",
+    );
+    assert.match(err.error.message, /1000 enum values/);
   });
 });
 

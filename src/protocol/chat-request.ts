@@ -29,9 +29,12 @@ const responseFormatSchema = z.discriminatedUnion("type", [
 
 const intTokens = z.number().int().min(1);
 
+/** OpenAI's own limit; prompt rendering is quadratic in the message count. */
+export const maxMessages = 2048;
+
 export const chatCompletionRequestSchema = z.object({
   model: z.string().min(1),
-  messages: z.array(messageSchema).min(1, "messages must contain at least one message"),
+  messages: z.array(messageSchema).min(1, "messages must contain at least one message").max(maxMessages, `at most ${maxMessages} messages`),
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
   n: z.number().int().min(1).max(128).nullable().optional(),

@@ -78,14 +78,27 @@ function metaProblem(schema: unknown): string | null {
  * (not `enum` or `default` values), iteratively. Below a nested `$id`, `#`
  * means that subschema; references there are left to whoever compiles them.
  */
+/**
+ * OpenAI's structured-output limits: beyond them a schema is refused here,
+ * before a grammar compiler spends seconds (enum alternatives cost
+ * quadratic time to compile) on the event loop.
+ */
+export const schemaLimits = { enumValues: 1000, properties: 5000 };
+
 function schemaProblem(root: Record<string, unknown>): string | null {
   const schemas: unknown[] = [root];
   const underId: boolean[] = [false];
   const refs: string[] = [];
+  let enumValues = 0;
+  let properties = 0;
   while (schemas.length > 0) {
     const node = schemas.pop();
     const scoped = (underId.pop() ?? false) || (isObject(node) && node !== root && node.$id !== undefined);
     if (!isObject(node)) continue;
+    if (Array.isArray(node.enum)) enumValues += node.enum.length;
+    if (isObject(node.properties)) properties += Object.keys(node.properties).length;
+    if (enumValues > schemaLimits.enumValues) return `more than ${schemaLimits.enumValues} enum values in all`;
+    if (properties > schemaLimits.properties) return `more than ${schemaLimits.properties} properties in all`;
     if (!scoped && typeof node.$ref === "string" && node.$ref.startsWith("#/")) refs.push(node.$ref);
     const patterns = [...(typeof node.pattern === "string" ? [node.pattern] : []), ...(isObject(node.patternProperties) ? Object.keys(node.patternProperties) : [])];
     const bad = patterns.find(badPattern);

@@ -52,6 +52,8 @@ export interface ServerOptions {
 /** Largest request head (request line + headers) accepted; more gets 431. */
 export const MAX_HEADER_BYTES = 16 * 1024;
 
+const POISONED_BODY = "CHATPORT_POISONED_BODY";
+
 /** Fastify's own client errors (bad JSON, too large, wrong content type) in OpenAI shape. */
 function fromFastifyError(err: FastifyError): ApiError | null {
   const status = err.statusCode ?? 500;
@@ -62,7 +64,11 @@ function fromFastifyError(err: FastifyError): ApiError | null {
     return new ApiError(415, "invalid_request_error", "Content-Type must be application/json.", { code: "unsupported_media_type" });
   }
   if (status >= 400 && status < 500) {
-    const message = err.code?.startsWith("FST_ERR_CTP") === true ? "The request body is not valid JSON." : err.message;
+    const message = err.code === POISONED_BODY
+      ? "The request body contains a forbidden key (__proto__ or constructor.prototype)."
+      : err.code?.startsWith("FST_ERR_CTP") === true
+        ? "The request body is not valid JSON."
+        : err.message;
     return new ApiError(status, "invalid_request_error", message, { code: "invalid_body" });
   }
   return null;
@@ -97,6 +103,18 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   // The API speaks JSON only; anything else is a 415 rather than a string body.
   app.removeContentTypeParser("text/plain");
+  // Fastify's own JSON parser (prototype-poisoning keys refused), with a clearer
+  // error when that is why a body was refused.
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
+    const text = String(body);
+    parseJson(request, text, (err, value) => {
+      if (err !== null && /"(__proto__|constructor)"/.test(text)) {
+        done(Object.assign(new Error("forbidden key"), { statusCode: 400, code: POISONED_BODY }), undefined);
+      } else done(err, value);
+    });
+  });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const apiError = err instanceof ApiError ? err : (fromFastifyError(err) ?? toApiError(err));

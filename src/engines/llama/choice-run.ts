@@ -85,7 +85,7 @@ export async function runChoice(
   const options = buildEvaluateOptions(
     request.sampling,
     resolveSeed(request.sampling, index),
-    buildTokenBias(model, request.sampling.logitBias),
+    buildTokenBias(model, request.sampling.logitBias, plan.grammar !== null || lazy !== null),
     () => grammarState,
     generated,
   );

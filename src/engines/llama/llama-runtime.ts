@@ -23,7 +23,9 @@ export function getRuntime(logger: Logger): Promise<Llama> {
     logger: (level, message) => {
       const text = message.trim();
       if (text === "") return;
-      if (level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) logger.error({ component: "llama.cpp" }, text);
+      // A client's schema that cannot become a grammar is the client's error (it gets a 400), not ours.
+      const clientGrammar = /grammar|left recursion|parse_space|parse: error/i.test(text);
+      if ((level === LlamaLogLevel.error || level === LlamaLogLevel.fatal) && !clientGrammar) logger.error({ component: "llama.cpp" }, text);
       else logger.warn({ component: "llama.cpp" }, text);
     },
   });

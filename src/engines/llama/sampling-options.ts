@@ -12,11 +12,21 @@ import type { SamplingParams } from "../../protocol/chat-request.js";
 /** Penalties look at this many of the most recent completion tokens (llama.cpp's default window). */
 const penaltyWindow = 64;
 
-export function buildTokenBias(model: LlamaModel, logitBias: ReadonlyMap<number, number>): TokenBias | undefined {
+/**
+ * A bias of −100 bans a token. Without a grammar it is removed outright
+ * ("never"). With a grammar it only gets a logit far below any other: when a
+ * client bans every token the grammar allows (all `{` for JSON), an outright
+ * ban leaves the sampler no candidate, and node-llama-cpp 3.21.1 turns that
+ * native failure into a rejection nothing catches — the process exits. So the
+ * grammar wins that conflict and the least-bad banned token is used.
+ */
+const bannedUnderGrammar = -1e4;
+
+export function buildTokenBias(model: LlamaModel, logitBias: ReadonlyMap<number, number>, grammar: boolean): TokenBias | undefined {
   if (logitBias.size === 0) return undefined;
   const bias = new TokenBias(model.tokenizer);
   for (const [token, logit] of logitBias) {
-    bias.set(token as Token, logit <= -100 ? "never" : { logit });
+    bias.set(token as Token, logit > -100 ? { logit } : grammar ? { logit: bannedUnderGrammar } : "never");
   }
   return bias;
 }
