@@ -2,6 +2,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
+import { defaultGatewayBenchOptions, gatewayTable, PHASES, type PhaseName, profileTable, runGatewayBench, writeGatewayReport } from "../bench/gateway-bench.js";
 import { runBench } from "../bench/run-bench.js";
 import { table, writeReport } from "../bench/report.js";
 import { defaultThreads } from "../engines/llama/llama-runtime.js";
@@ -26,6 +27,18 @@ interface BenchFlags {
 const int = (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be a positive integer");
+  return n;
+};
+
+const seconds = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError("must be a positive number of seconds");
+  return n;
+};
+
+const nonNegative = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a number, 0 or more");
   return n;
 };
 
@@ -59,6 +72,90 @@ function findLlamaServer(): string | null {
   return fs.existsSync(local) ? local : null;
 }
 
+interface GatewayFlags {
+  rate: number;
+  duration: number;
+  slice: number;
+  warmup: number;
+  concurrency: number;
+  streamConcurrency: number;
+  streamTokens: number;
+  maxTokens: number;
+  streamChunkDelay: number;
+  keyGateway: boolean;
+  profile?: string;
+  phases: PhaseName[];
+  out: string;
+}
+
+const phaseList = (value: string): PhaseName[] => {
+  const phases = value.split(",").map((p) => p.trim());
+  const unknown = phases.filter((p) => !(PHASES as readonly string[]).includes(p));
+  if (unknown.length > 0) throw new InvalidArgumentError(`unknown phase ${unknown.join(", ")} (phases: ${PHASES.join(", ")})`);
+  return PHASES.filter((p) => phases.includes(p));
+};
+
+/**
+ * The program parses options before it knows the subcommand, so in
+ * `chatport bench gateway --concurrency 8 --out dir` the options `bench`
+ * also has (--concurrency, --max-tokens, --out) land on `bench`: take them
+ * from there when they were given on the command line.
+ */
+function withBenchOptions(flags: GatewayFlags, command: Command): GatewayFlags {
+  const parent = command.parent;
+  if (parent === null) return flags;
+  const given = (name: string): boolean => parent.getOptionValueSource(name) === "cli";
+  const values = parent.opts<BenchFlags>();
+  return {
+    ...flags,
+    ...(given("concurrency") ? { concurrency: int(values.concurrency) } : {}),
+    ...(given("maxTokens") ? { maxTokens: values.maxTokens } : {}),
+    ...(given("out") ? { out: values.out } : {}),
+  };
+}
+
+/** `chatport bench gateway` (and `npm run bench -- gateway`): chatport in front of a fast fake upstream vs the upstream directly. */
+function gatewayBenchCommand(): Command {
+  const d = defaultGatewayBenchOptions;
+  return new Command("gateway")
+    .description("added latency and max throughput of chatport in front of a fast fake upstream, against the upstream called directly")
+    .option("--rate <n>", "open-loop non-streaming requests/s", int, d.rate)
+    .option("--duration <s>", "seconds measured per system and phase", seconds, d.durationS)
+    .option("--slice <s>", "systems alternate every this many seconds", seconds, d.sliceS)
+    .option("--warmup <s>", "seconds of unmeasured load per system first", nonNegative, d.warmupS)
+    .option("--concurrency <n>", "closed-loop concurrent clients (max throughput)", int, d.concurrency)
+    .option("--stream-concurrency <n>", "concurrent streams", int, d.streamConcurrency)
+    .option("--stream-tokens <n>", "chunks per stream", int, d.streamTokens)
+    .option("--max-tokens <n>", "completion tokens per non-streaming request", int, d.maxTokens)
+    .option("--stream-chunk-delay <ms>", "the upstream waits this long between stream chunks (0: flat out)", nonNegative, d.streamChunkDelayMs)
+    .option("--no-key-gateway", "skip the gateway that requires a managed API key")
+    .option("--profile <dir>", "run the gateways under --cpu-prof, write the profiles here and summarise them (slower: numbers not comparable)")
+    .option("--phases <list>", `phases to run, comma-separated (default: ${PHASES.join(",")})`, phaseList, [...PHASES])
+    .option("--out <dir>", "where the JSON / Markdown reports go", "bench/results")
+    .action(async (given: GatewayFlags, command: Command) => {
+      const flags = withBenchOptions(given, command);
+      const report = await runGatewayBench({
+        rate: flags.rate,
+        durationS: flags.duration,
+        sliceS: Math.min(flags.slice, flags.duration),
+        warmupS: flags.warmup,
+        concurrency: flags.concurrency,
+        streamConcurrency: flags.streamConcurrency,
+        streamTokens: flags.streamTokens,
+        maxTokens: flags.maxTokens,
+        streamChunkDelayMs: flags.streamChunkDelay,
+        keyGateway: flags.keyGateway,
+        profileDir: flags.profile === undefined ? null : path.resolve(flags.profile),
+        phases: flags.phases,
+        progress,
+      });
+      process.stdout.write(`${gatewayTable(report)}\n`);
+      for (const profile of report.profiles ?? []) process.stdout.write(`\n${profileTable(profile)}\n`);
+      const files = writeGatewayReport(report, path.resolve(flags.out));
+      progress(`wrote ${files.markdown}, ${files.json}`);
+    });
+}
+
 export function benchCommand(): Command {
   return new Command("bench")
     .description("benchmark chatport against node-llama-cpp directly and llama-server, side by side")
@@ -75,6 +172,7 @@ export function benchCommand(): Command {
     .option("--skip-direct", "skip the direct node-llama-cpp baseline")
     .option("--quick", "a short smoke run (levels 1,2; 16 tokens; 200-token long prompt)")
     .option("--out <dir>", "where the JSON / Markdown / SVG reports go", "bench/results")
+    .addCommand(gatewayBenchCommand())
     .action(async (flags: BenchFlags) => {
       if (flags.type !== "f16" && flags.type !== "q8_0") throw new InvalidArgumentError("--type must be f16 or q8_0");
       const modelPath = flags.model !== undefined ? path.resolve(flags.model) : await benchModel(flags.type);

@@ -1,0 +1,72 @@
+/**
+ * `chatport bench gateway` itself, in a very short run: it starts the fake
+ * upstream and both gateways, measures every phase and writes complete
+ * reports. No timing is asserted — speed lives in `npm run bench -- gateway`.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { test } from "node:test";
+import { promisify } from "node:util";
+import type { GatewayBenchReport } from "../src/bench/gateway-bench.js";
+import { cliPath, repoRoot } from "./helpers/server.js";
+
+const finite = (n: unknown): boolean => typeof n === "number" && Number.isFinite(n);
+
+test("chatport bench gateway measures direct, chatport and chatport+key and writes JSON and Markdown", { timeout: 60_000 }, async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), "chatport-gateway-bench-"));
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      // --concurrency, --max-tokens and --out are also `bench` options: they must still reach the subcommand.
+      [cliPath, "bench", "gateway", "--duration", "0.5", "--warmup", "0.3", "--rate", "50", "--concurrency", "4", "--max-tokens", "8", "--stream-concurrency", "2", "--stream-tokens", "16", "--out", out],
+      { cwd: repoRoot },
+    );
+    assert.match(stderr, /\[bench .*\] open loop 50 req\/s: round 1\/1/, "progress is shown while it runs");
+    assert.match(stdout, /\| chatport\+key \|/);
+    const files = fs.readdirSync(out);
+    const json = files.find((f) => /^gateway-.*\.json$/.test(f));
+    const md = files.find((f) => /^gateway-.*\.md$/.test(f));
+    assert.ok(json !== undefined && md !== undefined, files.join(", "));
+    const report = JSON.parse(fs.readFileSync(path.join(out, json), "utf8")) as GatewayBenchReport;
+
+    assert.deepEqual(report.config.concurrency, 4);
+    assert.equal(report.config.maxTokens, 8);
+    assert.equal(report.config.streamTokens, 16);
+    for (const phase of [report.openLoop, report.closedLoop, report.streaming]) {
+      assert.deepEqual(phase.map((r) => r.system), ["direct", "chatport", "chatport+key"]);
+    }
+    for (const r of report.openLoop) {
+      assert.equal(r.errors, 0, JSON.stringify(report.errorSamples));
+      assert.ok(r.completed > 0 && finite(r.p50) && finite(r.p99), JSON.stringify(r));
+    }
+    for (const r of report.closedLoop) assert.ok(r.errors === 0 && r.completed > 0 && finite(r.rps), JSON.stringify(r));
+    for (const r of report.streaming) {
+      assert.ok(r.errors === 0 && r.streams > 0 && finite(r.tokensPerSec) && finite(r.ttfcP50), JSON.stringify(r));
+      // Every stream carried all its chunks.
+      assert.equal(Math.round((r.tokensPerSec * r.seconds) / r.streams), 16, JSON.stringify(r));
+    }
+    assert.deepEqual(report.added.map((a) => a.system), ["chatport", "chatport+key"]);
+    for (const a of report.added) assert.ok(finite(a.p50) && finite(a.p99), JSON.stringify(a));
+
+    const ratios = Object.entries(report.ratios);
+    for (const system of ["chatport", "chatport+key"]) {
+      for (const what of ["max req/s", "stream tokens/s", "p50 latency"]) {
+        assert.ok(ratios.some(([k]) => k.startsWith(`${system}/direct ${what}`)), `${system} ${what}: ${Object.keys(report.ratios).join(", ")}`);
+      }
+    }
+    for (const [k, v] of ratios) assert.ok(finite(v) && v > 0, `${k} = ${v}`);
+    assert.equal(report.targets.length, 6);
+    for (const t of report.targets) assert.ok(finite(t.value) && typeof t.met === "boolean", JSON.stringify(t));
+    assert.ok(report.cpu.length === 9 && report.cpu.every((c) => finite(c.loadgenPct)), JSON.stringify(report.cpu));
+
+    const markdown = fs.readFileSync(path.join(out, md), "utf8");
+    assert.match(markdown, /^# chatport gateway benchmark/);
+    assert.match(markdown, /Added latency/);
+    assert.match(markdown, /\| chatport\/direct max req\/s @4 \| \d+\.\d\d \|/);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
