@@ -76,6 +76,8 @@ export const configSchema = z.object({
   /** postgres://… for PostgreSQL; null uses the SQLite file at dbPath. */
   databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL").nullable(),
   dbPath: z.string().min(1),
+  /** SQLite durability: `full` survives power loss, `normal` survives a crash of chatport only (faster). */
+  sqliteSync: z.enum(["full", "normal"]),
   /** redis://… to share limit counters and revocations between replicas; null keeps them in process. */
   redisUrl: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").nullable(),
   /** Prefix of every Redis key chatport writes (several deployments can share one Redis). */
@@ -124,6 +126,7 @@ export function defaultConfig(): ServeConfig {
     adminKey: null,
     databaseUrl: null,
     dbPath: path.join(".chatport", "chatport.sqlite"),
+    sqliteSync: "full",
     redisUrl: null,
     redisPrefix: "chatport:",
     models: [defaultModel],
@@ -164,6 +167,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof ServeConfig, unkn
   if (env.CHATPORT_ADMIN_KEY) out.adminKey = env.CHATPORT_ADMIN_KEY;
   if (env.DATABASE_URL) out.databaseUrl = env.DATABASE_URL;
   if (env.CHATPORT_DB_PATH) out.dbPath = env.CHATPORT_DB_PATH;
+  if (env.CHATPORT_SQLITE_SYNC) out.sqliteSync = env.CHATPORT_SQLITE_SYNC;
   if (env.REDIS_URL) out.redisUrl = env.REDIS_URL;
   if (env.CHATPORT_REDIS_PREFIX) out.redisPrefix = env.CHATPORT_REDIS_PREFIX;
   if (env.CHATPORT_MODELS) out.models = env.CHATPORT_MODELS.split(",").map((s) => parseModelArg(s.trim()));

@@ -114,23 +114,30 @@ async function loadUntilKilled(server: RunningServer, secret: string, killAfterM
 }
 
 describe("kill -9 mid-load loses no ledger row for a complete response", () => {
-  test("SQLite", async () => {
-    const dbPath = tempDbPath();
-    const server = await startServer({ models: { tiny: await tinyModelPath() }, args: [...serverArgs, "--db-path", dbPath], adminKey });
-    try {
-      const key = await createKey(server, { name: "load" });
-      const { complete, failed } = await loadUntilKilled(server, key.secret, 2500);
-      const db = new Database(dbPath, { readonly: true });
-      const ids = new Set(db.prepare("select id from ledger").pluck().all() as string[]);
-      db.close();
-      const missing = complete.filter((id) => !ids.has(id));
-      console.log(`# kill -9 (SQLite): ${complete.length} complete responses, ${failed} cut, ${ids.size} ledger rows, ${missing.length} missing`);
-      assert.ok(complete.length > 10, "the load ran");
-      assert.deepEqual(missing, []);
-    } finally {
-      await server.stop();
-    }
-  });
+  for (const sync of ["full", "normal"] as const) {
+    test(`SQLite (synchronous=${sync})`, async () => {
+      const dbPath = tempDbPath();
+      const server = await startServer({
+        models: { tiny: await tinyModelPath() },
+        args: [...serverArgs, "--db-path", dbPath],
+        adminKey,
+        env: { CHATPORT_SQLITE_SYNC: sync },
+      });
+      try {
+        const key = await createKey(server, { name: "load" });
+        const { complete, failed } = await loadUntilKilled(server, key.secret, 2500);
+        const db = new Database(dbPath, { readonly: true });
+        const ids = new Set(db.prepare("select id from ledger").pluck().all() as string[]);
+        db.close();
+        const missing = complete.filter((id) => !ids.has(id));
+        console.log(`# kill -9 (SQLite, ${sync}): ${complete.length} complete responses, ${failed} cut, ${ids.size} ledger rows, ${missing.length} missing`);
+        assert.ok(complete.length > 10, "the load ran");
+        assert.deepEqual(missing, []);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
 
   test("PostgreSQL", async () => {
     const schema = await createTestSchema();

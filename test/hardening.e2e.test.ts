@@ -137,13 +137,14 @@ describe("slow and broken clients", () => {
       const h = await health(server);
       return h.inflight === 0 && h.models[0]?.active === 0 && h.models[0]?.waiting === 0;
     });
+    // Idle keep-alive sockets close after 5 s; then only the health check's own connection may remain.
+    const socketsClosed = await until(8000, async () => (await health(server)).connections <= 2);
     const h = await health(server);
     const afterMB = rssMB(server.process.pid);
     console.log(
-      `# 1,000 aborts: ${aborted} in ${Date.now() - started} ms; settled after ${settled} ms; connections ${h.connections}; RSS ${before.toFixed(0)} → ${afterMB.toFixed(0)} MB`,
+      `# 1,000 aborts: ${aborted} in ${Date.now() - started} ms; settled after ${settled} ms; sockets back to ${h.connections} after ${socketsClosed} ms; RSS ${before.toFixed(0)} → ${afterMB.toFixed(0)} MB`,
     );
     assert.equal(aborted, 1000);
-    assert.ok(h.connections <= 4, `sockets left open: ${h.connections}`);
     assert.ok(afterMB - before < 100, `RSS grew ${(afterMB - before).toFixed(0)} MB`);
   });
 

@@ -6,7 +6,7 @@ import { openStore } from "../store/open-store.js";
 import type { Store } from "../store/types.js";
 
 export async function openGatewayStorage(config: ServeConfig): Promise<{ store: Store; counters: Counters }> {
-  const store = await openStore({ databaseUrl: config.databaseUrl, sqlitePath: config.dbPath });
+  const store = await openStore({ databaseUrl: config.databaseUrl, sqlitePath: config.dbPath, sqliteSync: config.sqliteSync });
   try {
     const counters = await openCounters({ redisUrl: config.redisUrl, prefix: config.redisPrefix });
     return { store, counters };

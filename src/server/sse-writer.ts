@@ -4,12 +4,18 @@
  * never makes us buffer without bound. A client that stops reading for longer
  * than `stallMs` is dropped (its socket destroyed), which cancels its
  * generation and frees its sequence for others.
+ *
+ * Events written in the same event-loop turn go out in one socket write
+ * (corked until setImmediate): an upstream read that carries ten chunks
+ * costs one syscall, not ten, while a lone token still leaves within the
+ * turn. The headers travel with the first event.
  */
 import type { ServerResponse } from "node:http";
 
 export class SseWriter {
   private readonly res: ServerResponse;
   private readonly stallMs: number;
+  private corked = false;
 
   constructor(res: ServerResponse, headers: Record<string, string> = {}, stallMs = 30_000) {
     this.res = res;
@@ -21,7 +27,6 @@ export class SseWriter {
       connection: "keep-alive",
       "x-accel-buffering": "no",
     });
-    res.flushHeaders();
   }
 
   get closed(): boolean {
@@ -34,14 +39,14 @@ export class SseWriter {
   }
 
   async done(): Promise<void> {
-    await this.write("data: [DONE]\n\n");
-    this.end();
+    this.end("data: [DONE]\n\n");
   }
 
   /** Ends the response; a client that never reads the rest loses its socket after `stallMs`. */
-  end(): void {
+  end(last?: string): void {
     if (this.res.writableEnded) return;
-    this.res.end();
+    if (last !== undefined && !this.closed) this.res.end(last);
+    else this.res.end();
     if (this.res.writableFinished) return;
     const timer = setTimeout(() => {
       if (!this.res.writableFinished) this.res.destroy(new Error("client stopped reading"));
@@ -53,6 +58,14 @@ export class SseWriter {
 
   private write(text: string): Promise<void> {
     if (this.closed) return Promise.resolve();
+    if (!this.corked) {
+      this.corked = true;
+      this.res.cork();
+      setImmediate(() => {
+        this.corked = false;
+        this.res.uncork();
+      });
+    }
     if (this.res.write(text)) return Promise.resolve();
     return new Promise((resolve) => {
       const settle = (): void => {
