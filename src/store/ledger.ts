@@ -7,6 +7,7 @@
  */
 import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
 import type { Database, LedgerTable } from "./schema.js";
+import type { SqliteWriterClient } from "./sqlite-writer-client.js";
 import type { Ledger, LedgerRow, UsageGroup, UsageQuery, UsageRow } from "./types.js";
 
 interface Pending {
@@ -29,6 +30,8 @@ export class SqlLedger implements Ledger {
     private readonly db: Kysely<Database>,
     private readonly dialect: "sqlite" | "postgres",
     private readonly bool: (value: boolean) => boolean | number,
+    /** SQLite: a worker thread that does the writes (and their fsyncs) off the event loop. */
+    private readonly writer: SqliteWriterClient | null = null,
   ) {}
 
   record(row: LedgerRow): Promise<void> {
@@ -53,6 +56,7 @@ export class SqlLedger implements Ledger {
   async close(): Promise<void> {
     this.#closed = true;
     while (this.#flushing) await this.#flushing;
+    await this.writer?.close();
   }
 
   async #drain(): Promise<void> {
@@ -64,7 +68,7 @@ export class SqlLedger implements Ledger {
   /** Never throws: every pending promise is settled here. */
   async #writeBatch(batch: Pending[]): Promise<void> {
     try {
-      await this.db.transaction().execute((trx) => this.#insert(trx, batch));
+      await this.#commit(batch);
       for (const p of batch) p.resolve();
       return;
     } catch (error) {
@@ -77,12 +81,18 @@ export class SqlLedger implements Ledger {
     // only the bad rows fail.
     for (const p of batch) {
       try {
-        await this.db.transaction().execute((trx) => this.#insert(trx, [p]));
+        await this.#commit([p]);
         p.resolve();
       } catch (error) {
         p.reject(error);
       }
     }
+  }
+
+  /** One transaction for the whole batch. */
+  async #commit(batch: Pending[]): Promise<void> {
+    if (this.writer !== null) return this.writer.write(batch.map((p) => p.row));
+    await this.db.transaction().execute((trx) => this.#insert(trx, batch));
   }
 
   async #insert(trx: Transaction<Database>, batch: Pending[]): Promise<void> {

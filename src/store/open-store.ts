@@ -12,6 +12,7 @@ import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import { SqlKeyStore } from "./key-store.js";
 import { SqlLedger } from "./ledger.js";
+import { SqliteWriterClient } from "./sqlite-writer-client.js";
 import { migrationProvider, type Database } from "./schema.js";
 import type { Store } from "./types.js";
 
@@ -43,7 +44,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   // better-sqlite3 cannot bind JS booleans; PostgreSQL wants real ones.
   const bool = dialect === "sqlite" ? (b: boolean) => (b ? 1 : 0) : (b: boolean) => b;
   const keys = new SqlKeyStore(db, bool);
-  const ledger = new SqlLedger(db, dialect, bool);
+  // SQLite: ledger commits (and their fsyncs) run on a worker thread, after the migrations made the table.
+  const writer = dialect === "sqlite" ? new SqliteWriterClient({ file: options.sqlitePath, sync: options.sqliteSync ?? "full" }) : null;
+  const ledger = new SqlLedger(db, dialect, bool, writer);
   let closing: Promise<void> | null = null;
   return {
     dialect,
