@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import fs from "node:fs";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
@@ -116,14 +117,11 @@ for (const makeBackend of [sqliteBackend, postgresBackend]) {
     before(async () => {
       backend = await makeBackend();
       const model = await tinyModelPath();
-      const config = await import("node:fs").then((fs) => {
-        const file = tempDbPath().replace(/chatport\.sqlite$/, "config.json");
-        fs.writeFileSync(
-          file,
-          JSON.stringify({ models: [{ id: "tiny", source: model, prices: { input: 1, cachedInput: 0.5, output: 4 } }, { id: "tiny2", source: model }] }),
-        );
-        return file;
-      });
+      const config = tempDbPath().replace(/chatport\.sqlite$/, "config.json");
+      fs.writeFileSync(
+        config,
+        JSON.stringify({ models: [{ id: "tiny", source: model, prices: { input: 1, cachedInput: 0.5, output: 4 } }, { id: "tiny2", source: model }] }),
+      );
       server = await startServer({
         models: {},
         args: ["--config", config, "--threads", "1", "--parallel", "4", "--ctx", "512", ...backend.args],

@@ -8,6 +8,7 @@ import {
   type ToolCallPiece,
   type ToolCallSyntax,
 } from "../src/engines/llama/output/tool-call-parser.js";
+import { seededRandom } from "./helpers/random.js";
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -72,20 +73,8 @@ function checkDeltas(deltas: readonly ToolCallDelta[], calls: readonly ParsedToo
   fragments.forEach((text, i) => assert.equal(text, calls[i]?.arguments, `fragments of call ${i} concatenate to its arguments`));
 }
 
-/** Deterministic PRNG (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomPieces(text: string, seed: number, maxLength: number): string[] {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pieces: string[] = [];
   let at = 0;
   while (at < text.length) {

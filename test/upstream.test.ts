@@ -17,20 +17,9 @@ import { fakePromptTokens, startFakeUpstream, type FakeUpstream, type FakeUpstre
 import { ProviderPool } from "../src/upstream/provider-pool.js";
 import type { BreakerConfig, DeploymentConfig, ProviderConfig, UpstreamModelConfig } from "../src/upstream/types.js";
 import { UpstreamEngine, type UpstreamEngineOptions } from "../src/upstream/upstream-engine.js";
+import { seededRandom } from "./helpers/random.js";
 
 const MODEL = "public-model";
-
-/** Deterministic randomness (mulberry32) so ratio assertions never flake. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const keyOf = (id: string): string => `sk-${id}-very-secret-key`;
 
@@ -81,7 +70,7 @@ async function setup(t: TestContext, options: SetupOptions): Promise<Setup> {
   const engine = new UpstreamEngine(
     { id: MODEL, deployments, strategy: "weighted", retries: 2, contextLength: 32768, acceptsMedia: false, ...options.model },
     pool,
-    { backoffBaseMs: 10, backoffCapMs: 50, random: seeded(42), ...options.engine },
+    { backoffBaseMs: 10, backoffCapMs: 50, random: seededRandom(42), ...options.engine },
   );
   t.after(async () => {
     await pool.close();
@@ -239,7 +228,7 @@ test("tool calls, reasoning and logprobs pass through, streaming and not", async
 });
 
 test("weighted balancing: 3:1 weights give 75% ± 5% over 500 requests", async (t) => {
-  const { fakes, engine } = await setup(t, { deployments: [{ weight: 3 }, { weight: 1 }], engine: { random: seeded(7) } });
+  const { fakes, engine } = await setup(t, { deployments: [{ weight: 3 }, { weight: 1 }], engine: { random: seededRandom(7) } });
   const total = 500;
   let next = 0;
   await Promise.all(
@@ -521,7 +510,7 @@ test("a drop mid-stream after the first event: usage event, then a 502, no retry
 });
 
 test("health check: an unhealthy provider's deployments are skipped while a healthy one exists", async (t) => {
-  const { fakes, pool, engine } = await setup(t, { deployments: [{}, {}], engine: { random: seeded(3) } });
+  const { fakes, pool, engine } = await setup(t, { deployments: [{}, {}], engine: { random: seededRandom(3) } });
   const [a, b] = fakes as [FakeUpstream, FakeUpstream];
   a.healthy = false;
   await pool.checkHealth();

@@ -318,18 +318,28 @@ async function openLoopSlice(target: Target, rate: number, ms: number, into: Sam
   if (outstanding > 0) await new Promise<void>((resolve) => (drained = resolve));
 }
 
-/** `concurrency` clients, each sending its next request when the last one finished. */
-async function closedLoopSlice(target: Target, concurrency: number, ms: number, into: Samples): Promise<void> {
+/**
+ * `concurrency` clients, each sending its next request when the last one
+ * finished, for `ms`; `record` adds what a successful outcome measured.
+ */
+async function clientLoop<T extends RequestOutcome>(
+  concurrency: number,
+  ms: number,
+  into: Samples,
+  send: () => Promise<T>,
+  record: (outcome: T) => void,
+): Promise<void> {
   const start = performance.now();
   const end = start + ms;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < end) {
-        const r = await oneRequest(target);
+        const r = await send();
         into.sent += 1;
         if (r.ok) {
           into.completed += 1;
           into.latencies.push(r.ms);
+          record(r);
         } else {
           into.errors += 1;
           noteError(r.error);
@@ -340,29 +350,15 @@ async function closedLoopSlice(target: Target, concurrency: number, ms: number, 
   into.wallMs += performance.now() - start;
 }
 
-async function streamSlice(target: Target, concurrency: number, ms: number, into: Samples): Promise<void> {
-  const start = performance.now();
-  const end = start + ms;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const r = await oneStream(target);
-        into.sent += 1;
-        if (r.ok) {
-          into.completed += 1;
-          into.latencies.push(r.ms);
-          if (!Number.isNaN(r.ttfcMs)) into.ttfc.push(r.ttfcMs);
-          into.tokens += r.tokens;
-          into.events += r.events;
-        } else {
-          into.errors += 1;
-          noteError(r.error);
-        }
-      }
-    }),
-  );
-  into.wallMs += performance.now() - start;
-}
+const closedLoopSlice = (target: Target, concurrency: number, ms: number, into: Samples): Promise<void> =>
+  clientLoop(concurrency, ms, into, () => oneRequest(target), () => undefined);
+
+const streamSlice = (target: Target, concurrency: number, ms: number, into: Samples): Promise<void> =>
+  clientLoop(concurrency, ms, into, () => oneStream(target), (r) => {
+    if (!Number.isNaN(r.ttfcMs)) into.ttfc.push(r.ttfcMs);
+    into.tokens += r.tokens;
+    into.events += r.events;
+  });
 
 // ---------------------------------------------------------------------------
 // CPU accounting
