@@ -35,7 +35,7 @@ test("chatport bench gateway measures direct, chatport and chatport+key and writ
     assert.deepEqual(report.config.concurrency, 4);
     assert.equal(report.config.maxTokens, 8);
     assert.equal(report.config.streamTokens, 16);
-    for (const phase of [report.openLoop, report.closedLoop, report.streaming]) {
+    for (const phase of [report.openLoop, report.closedLoop, report.streaming, report.pacedStreaming]) {
       assert.deepEqual(phase.map((r) => r.system), ["direct", "chatport", "chatport+key"]);
     }
     for (const r of report.openLoop) {
@@ -43,7 +43,7 @@ test("chatport bench gateway measures direct, chatport and chatport+key and writ
       assert.ok(r.completed > 0 && finite(r.p50) && finite(r.p99), JSON.stringify(r));
     }
     for (const r of report.closedLoop) assert.ok(r.errors === 0 && r.completed > 0 && finite(r.rps), JSON.stringify(r));
-    for (const r of report.streaming) {
+    for (const r of [...report.streaming, ...report.pacedStreaming]) {
       assert.ok(r.errors === 0 && r.streams > 0 && finite(r.tokensPerSec) && finite(r.ttfcP50), JSON.stringify(r));
       // Every stream carried all its chunks.
       assert.equal(Math.round((r.tokensPerSec * r.seconds) / r.streams), 16, JSON.stringify(r));
@@ -53,14 +53,14 @@ test("chatport bench gateway measures direct, chatport and chatport+key and writ
 
     const ratios = Object.entries(report.ratios);
     for (const system of ["chatport", "chatport+key"]) {
-      for (const what of ["max req/s", "stream tokens/s", "p50 latency"]) {
+      for (const what of ["max req/s", "stream tokens/s", "paced stream tokens/s", "p50 latency"]) {
         assert.ok(ratios.some(([k]) => k.startsWith(`${system}/direct ${what}`)), `${system} ${what}: ${Object.keys(report.ratios).join(", ")}`);
       }
     }
     for (const [k, v] of ratios) assert.ok(finite(v) && v > 0, `${k} = ${v}`);
-    assert.equal(report.targets.length, 6);
+    assert.equal(report.targets.length, 8);
     for (const t of report.targets) assert.ok(finite(t.value) && typeof t.met === "boolean", JSON.stringify(t));
-    assert.ok(report.cpu.length === 9 && report.cpu.every((c) => finite(c.loadgenPct)), JSON.stringify(report.cpu));
+    assert.ok(report.cpu.length === 12 && report.cpu.every((c) => finite(c.loadgenPct)), JSON.stringify(report.cpu));
 
     const markdown = fs.readFileSync(path.join(out, md), "utf8");
     assert.match(markdown, /^# chatport gateway benchmark/);

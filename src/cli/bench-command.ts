@@ -82,6 +82,7 @@ interface GatewayFlags {
   streamTokens: number;
   maxTokens: number;
   streamChunkDelay: number;
+  pacedChunkDelay: number;
   keyGateway: boolean;
   profile?: string;
   phases: PhaseName[];
@@ -128,6 +129,7 @@ function gatewayBenchCommand(): Command {
     .option("--stream-tokens <n>", "chunks per stream", int, d.streamTokens)
     .option("--max-tokens <n>", "completion tokens per non-streaming request", int, d.maxTokens)
     .option("--stream-chunk-delay <ms>", "the upstream waits this long between stream chunks (0: flat out)", nonNegative, d.streamChunkDelayMs)
+    .option("--paced-chunk-delay <ms>", "paced streaming: the upstream waits this long between chunks", nonNegative, d.pacedChunkDelayMs)
     .option("--no-key-gateway", "skip the gateway that requires a managed API key")
     .option("--profile <dir>", "run the gateways under --cpu-prof, write the profiles here and summarise them (slower: numbers not comparable)")
     .option("--phases <list>", `phases to run, comma-separated (default: ${PHASES.join(",")})`, phaseList, [...PHASES])
@@ -144,6 +146,7 @@ function gatewayBenchCommand(): Command {
         streamTokens: flags.streamTokens,
         maxTokens: flags.maxTokens,
         streamChunkDelayMs: flags.streamChunkDelay,
+        pacedChunkDelayMs: flags.pacedChunkDelay,
         keyGateway: flags.keyGateway,
         profileDir: flags.profile === undefined ? null : path.resolve(flags.profile),
         phases: flags.phases,

@@ -3,7 +3,7 @@
  * feeds engine events through one {@link ChatResponseBuilder}, which produces
  * either SSE chunks or, by accumulating the same events, the JSON body.
  */
-import { randomBytes } from "node:crypto";
+import { newCompletionId } from "./ids.js";
 import type { ChatDelta, ChatEvent, FinishReason, TokenLogprob, UsageCounts } from "./chat-events.js";
 
 export interface WireUsage {
@@ -123,9 +123,6 @@ function toWireLogprob(lp: TokenLogprob): WireLogprob {
   return { token: lp.token, logprob: lp.logprob, bytes: lp.bytes, top_logprobs: lp.topLogprobs };
 }
 
-export function newCompletionId(): string {
-  return `chatcmpl-${randomBytes(12).toString("base64url")}`;
-}
 
 const round3 = (ms: number): number => Math.round(ms * 1000) / 1000;
 

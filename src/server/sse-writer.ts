@@ -5,17 +5,23 @@
  * than `stallMs` is dropped (its socket destroyed), which cancels its
  * generation and frees its sequence for others.
  *
- * Events written in the same event-loop turn go out in one socket write
- * (corked until setImmediate): an upstream read that carries ten chunks
- * costs one syscall, not ten, while a lone token still leaves within the
- * turn. The headers travel with the first event.
+ * Events sent in the same event-loop turn are joined into one string and go
+ * out in one `write` at setImmediate: one HTTP chunk and one syscall for an
+ * upstream read that carries ten chunks, not ten of each, while a lone token
+ * still leaves within the turn. The headers travel with the first write.
  */
 import type { ServerResponse } from "node:http";
+
+const settled = Promise.resolve();
 
 export class SseWriter {
   private readonly res: ServerResponse;
   private readonly stallMs: number;
-  private corked = false;
+  /** Events waiting for this turn's write. */
+  private pending = "";
+  private scheduled = false;
+  /** Set while the socket is over its high-water mark: resolves on drain or close. */
+  private blocked: Promise<void> | null = null;
 
   constructor(res: ServerResponse, headers: Record<string, string> = {}, stallMs = 30_000) {
     this.res = res;
@@ -33,9 +39,19 @@ export class SseWriter {
     return this.res.destroyed || this.res.writableEnded;
   }
 
-  /** Write one event; resolves once the socket can take more. */
-  async send(payload: unknown): Promise<void> {
-    await this.write(`data: ${JSON.stringify(payload)}\n\n`);
+  /**
+   * Queue one event for this turn's write. Resolves at once unless the
+   * client has not taken the previous writes yet (back-pressure): then once
+   * it has, or once it is dropped for stalling.
+   */
+  send(payload: unknown): Promise<void> {
+    if (this.closed) return settled;
+    this.pending += `data: ${JSON.stringify(payload)}\n\n`;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+    return this.blocked ?? settled;
   }
 
   async done(): Promise<void> {
@@ -43,9 +59,11 @@ export class SseWriter {
   }
 
   /** Ends the response; a client that never reads the rest loses its socket after `stallMs`. */
-  end(last?: string): void {
+  end(last = ""): void {
     if (this.res.writableEnded) return;
-    if (last !== undefined && !this.closed) this.res.end(last);
+    const text = this.pending + last;
+    this.pending = "";
+    if (text !== "" && !this.closed) this.res.end(text);
     else this.res.end();
     if (this.res.writableFinished) return;
     const timer = setTimeout(() => {
@@ -56,22 +74,21 @@ export class SseWriter {
     this.res.once("close", () => clearTimeout(timer));
   }
 
-  private write(text: string): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    if (!this.corked) {
-      this.corked = true;
-      this.res.cork();
-      setImmediate(() => {
-        this.corked = false;
-        this.res.uncork();
-      });
-    }
-    if (this.res.write(text)) return Promise.resolve();
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const text = this.pending;
+    this.pending = "";
+    if (text === "" || this.closed) return;
+    if (!this.res.write(text) && this.blocked === null) this.blocked = this.drained();
+  };
+
+  private drained(): Promise<void> {
     return new Promise((resolve) => {
       const settle = (): void => {
         clearTimeout(timer);
         this.res.off("drain", settle);
         this.res.off("close", settle);
+        this.blocked = null;
         resolve();
       };
       const timer = setTimeout(() => {

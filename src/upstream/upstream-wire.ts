@@ -8,8 +8,8 @@
  * missing or repeated on every chunk, the legacy `function_call`, logprobs
  * without `bytes`, usage in every chunk or only in the last.
  */
-import { randomBytes } from "node:crypto";
 import type { ChatDelta, ChatEvent, FinishReason, ToolCallDelta, TokenLogprob, TopLogprob, UsageCounts } from "../protocol/chat-events.js";
+import { newCallId } from "../protocol/ids.js";
 
 export type JsonRecord = Record<string, unknown>;
 
@@ -98,9 +98,6 @@ function parseUsage(raw: unknown): UpstreamUsage | null {
   };
 }
 
-function newCallId(): string {
-  return `call_${randomBytes(12).toString("base64url")}`;
-}
 
 /**
  * Decodes one attempt's response. Create one per attempt: a retry starts

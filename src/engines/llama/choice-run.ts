@@ -3,12 +3,12 @@
  * rest of the prompt, then sample token by token through the output pipeline
  * (stops → thought → tool calls), emitting delta events as text is released.
  */
-import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
 import type { Logger } from "pino";
 import type { ChatEvent, FinishReason, TokenLogprob } from "../../protocol/chat-events.js";
 import type { ChatRequest } from "../../protocol/chat-request.js";
+import { newCallId } from "../../protocol/ids.js";
 import type { EventChannel } from "../event-channel.js";
 import { ChoiceOutput, isEmptyPiece, type OutputPiece } from "./output/choice-output.js";
 import { ReasoningSplitter } from "./output/reasoning-splitter.js";
@@ -48,7 +48,6 @@ export interface ChoiceContext {
   enterGeneration: () => () => void;
 }
 
-const newCallId = (): string => `call_${randomBytes(12).toString("base64url")}`;
 
 /** Place the prompt on the sequence, reusing the longest cached prefix; returns how many tokens were reused. */
 async function alignPrompt(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<number> {
