@@ -97,6 +97,12 @@ export const configSchema = z.object({
   threads: z.number().int().min(1),
   maxWaiting: z.number().int().min(0),
   prefillChunk: z.number().int().min(0),
+  /** While others decode, a step that also prefills prompts may take at most this × a decode-only step (0: no limit). */
+  maxStall: z.number().min(0),
+  /** Tokens per llama_decode (and per micro-batch): how many prompt tokens of waiting requests are prefilled together. */
+  batchSize: z.number().int().min(16),
+  /** Flash attention in llama.cpp (less memory for big batches, a little faster on CPU). */
+  flashAttention: z.boolean(),
   bodyLimit: z.number().int().min(1024),
   /** Origins allowed to call the API from a browser (CORS); empty = CORS off. `*` allows any. */
   corsOrigins: z.array(z.string().min(1)),
@@ -140,6 +146,9 @@ export function defaultConfig(): ServeConfig {
     threads: defaultThreads(),
     maxWaiting: 64,
     prefillChunk: 0,
+    batchSize: 2048,
+    maxStall: 0,
+    flashAttention: true,
     bodyLimit: 4 * 1024 * 1024,
     corsOrigins: [],
     clientTimeoutMs: 30_000,
@@ -176,6 +185,9 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof ServeConfig, unkn
   if (env.CHATPORT_THREADS) out.threads = num(env.CHATPORT_THREADS);
   if (env.CHATPORT_MAX_WAITING) out.maxWaiting = num(env.CHATPORT_MAX_WAITING);
   if (env.CHATPORT_PREFILL_CHUNK) out.prefillChunk = num(env.CHATPORT_PREFILL_CHUNK);
+  if (env.CHATPORT_MAX_STALL) out.maxStall = Number(env.CHATPORT_MAX_STALL);
+  if (env.CHATPORT_BATCH_SIZE) out.batchSize = num(env.CHATPORT_BATCH_SIZE);
+  if (env.CHATPORT_FLASH_ATTN) out.flashAttention = env.CHATPORT_FLASH_ATTN !== "off" && env.CHATPORT_FLASH_ATTN !== "0" && env.CHATPORT_FLASH_ATTN !== "false";
   if (env.CHATPORT_BODY_LIMIT) out.bodyLimit = num(env.CHATPORT_BODY_LIMIT);
   if (env.CHATPORT_CORS_ORIGINS) out.corsOrigins = env.CHATPORT_CORS_ORIGINS.split(",").map((o) => o.trim()).filter((o) => o !== "");
   if (env.CHATPORT_CLIENT_TIMEOUT_MS) out.clientTimeoutMs = num(env.CHATPORT_CLIENT_TIMEOUT_MS);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { BatchItem, Token } from "node-llama-cpp";
-import { BatchPlanner, decodeFirstStrategy } from "../src/engines/llama/batch-scheduler.js";
+import { BatchPlanner, decodeFirstStrategy, StepCosts } from "../src/engines/llama/batch-scheduler.js";
 
 const item = (tokens: number): BatchItem => ({ tokens: Array.from({ length: tokens }, (_, i) => i as Token), logits: [], evaluationPriority: 5 });
 
@@ -66,4 +66,46 @@ test("the planner orders a batch by sequence id (llama.cpp keeps only consecutiv
     [0, 1, 2, 3],
   );
   assert.deepEqual(batch.map((b) => b.processAmount), [1, 1, 1, 40]);
+});
+
+test("step costs: decode-only steps give ms per step, steps with prompts give ms per prompt token beyond it", () => {
+  const costs = new StepCosts();
+  assert.equal(costs.chunkFor(3), 0, "nothing measured: no limit");
+  costs.observe(4, 0, 100);
+  assert.equal(costs.decodeMs, 100);
+  assert.equal(costs.chunkFor(3), 0, "no prompt cost measured yet: no limit");
+  costs.observe(4, 400, 100 + 400 * 5); // 5 ms per prompt token on top of the decode step
+  assert.equal(costs.promptTokenMs, 5);
+  assert.equal(costs.chunkFor(3), 40, "(3 − 1) × 100 ms / 5 ms");
+  assert.equal(costs.chunkFor(1.05), 16, "never below the minimum chunk: prefill always moves");
+  costs.observe(0, 10, 1000);
+  assert.equal(costs.promptTokenMs, 5, "steps with few prompt tokens say little about their cost and are ignored");
+  costs.observe(4, 0, 200);
+  assert.ok(costs.decodeMs > 100 && costs.decodeMs < 200, "a moving average, not the last value");
+});
+
+test("the planner caps prompt tokens beside decoders from what it measured, and fills the batch when nobody decodes", () => {
+  let clock = 0;
+  const planner = new BatchPlanner({ prefillChunk: 0, maxStall: 3, now: () => clock });
+  planner.enter();
+  // Step 1: a 500-token prompt alone: 2,500 ms (5 ms a token).
+  assert.deepEqual(planner.strategy({ items: [item(500)], size: 2048 }).map((b) => b.processAmount), [500]);
+  clock += 2500;
+  // Step 2: the sequence decodes alone: 100 ms.
+  const decoder = item(1);
+  assert.deepEqual(planner.strategy({ items: [decoder], size: 2048 }).map((b) => b.processAmount), [1]);
+  clock += 100;
+  assert.equal(planner.costs.decodeMs, null, "a step is measured when the planner is next asked");
+  // Step 3: a new prompt arrives beside the decoder: at most (3 − 1) × 100 / 5 = 40 prompt tokens.
+  planner.enter();
+  const prompt = item(300);
+  const batch = planner.strategy({ items: [decoder, prompt], size: 2048 });
+  assert.equal(planner.costs.decodeMs, 100);
+  assert.equal(planner.costs.promptTokenMs, 5);
+  assert.deepEqual(batch.map((b) => [b.item === decoder ? "decoder" : "prompt", b.processAmount]), [["decoder", 1], ["prompt", 40]]);
+  // Without a stall limit the prompt takes what the batch has room for.
+  const unlimited = new BatchPlanner({ prefillChunk: 0, maxStall: 0 });
+  unlimited.enter();
+  unlimited.enter();
+  assert.deepEqual(unlimited.strategy({ items: [item(1), item(300)], size: 2048 }).map((b) => b.processAmount), [1, 300]);
 });

@@ -138,40 +138,55 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     });
   }
 
-  for (const spec of systems) {
-    progress(`${spec.name}: starting`);
-    const server = await spec.start();
-    const system: HttpSystem = { name: spec.name, server, client: new OpenAI({ baseURL: server.baseURL, apiKey: "sk-bench", maxRetries: 0, timeout: 600_000 }), model: spec.model };
-    try {
+  // Every HTTP system is up for the whole run and the levels alternate between
+  // them (the first to go rotates per level), so a noisy stretch on a shared
+  // machine hits both alike rather than one system's whole series.
+  const running: Array<{ system: HttpSystem; idleRss: number; peakRss: number }> = [];
+  let sampler: NodeJS.Timeout | undefined;
+  try {
+    for (const spec of systems) {
+      progress(`${spec.name}: starting`);
+      const server = await spec.start();
+      const system: HttpSystem = { name: spec.name, server, client: new OpenAI({ baseURL: server.baseURL, apiKey: "sk-bench", maxRetries: 0, timeout: 600_000 }), model: spec.model };
+      running.push({ system, idleRss: 0, peakRss: 0 });
       await timedStream(system.client, { model: system.model, prompt: "warm up", maxTokens: 4 });
-      const idleRss = server.rss();
-      let peakRss = idleRss;
-      const sampler = setInterval(() => (peakRss = Math.max(peakRss, server.rss())), 100);
-      try {
-        for (const [round, c] of options.concurrency.entries()) {
-          let done = 0;
-          progress(`${spec.name}: ${c} stream(s)`);
-          const { samples, wallMs, errors } = await runLevel(system, options, c, round + 1, () => {
-            done++;
-            if (c >= 4) progress(`${spec.name}: ${c} stream(s) — ${done}/${c} done`);
-          });
-          for (const error of errors) progress(`${spec.name}: a stream failed: ${error}`);
-          levels.push({ ...summarise(spec.name, c, samples, wallMs), failedStreams: errors.length });
-        }
-      } finally {
-        clearInterval(sampler);
+    }
+    for (const r of running) r.idleRss = r.peakRss = r.system.server.rss();
+    sampler = setInterval(() => {
+      for (const r of running) r.peakRss = Math.max(r.peakRss, r.system.server.rss());
+    }, 100);
+    for (const [round, c] of options.concurrency.entries()) {
+      const order = running.map((_, i) => running[(i + round) % running.length] as (typeof running)[number]);
+      for (const { system } of order) {
+        let done = 0;
+        progress(`${system.name}: ${c} stream(s)`);
+        const { samples, wallMs, errors } = await runLevel(system, options, c, round + 1, () => {
+          done++;
+          if (c >= 4) progress(`${system.name}: ${c} stream(s) — ${done}/${c} done`);
+        });
+        for (const error of errors) progress(`${system.name}: a stream failed: ${error}`);
+        levels.push({ ...summarise(system.name, c, samples, wallMs), failedStreams: errors.length });
       }
-      memory.push({ system: spec.name, idleRssMB: idleRss / 2 ** 20, peakRssMB: peakRss / 2 ** 20, beyondIdleMB: (peakRss - idleRss) / 2 ** 20 });
-      progress(`${spec.name}: long prompts and a shared prefix`);
+    }
+    clearInterval(sampler);
+    for (const r of running) {
+      memory.push({ system: r.system.name, idleRssMB: r.idleRss / 2 ** 20, peakRssMB: r.peakRss / 2 ** 20, beyondIdleMB: (r.peakRss - r.idleRss) / 2 ** 20 });
+    }
+    for (const { system } of running) {
+      progress(`${system.name}: long prompts and a shared prefix`);
       try {
         prompts.push(await promptPhase(system, options, 50_000));
       } catch (err) {
-        progress(`${spec.name}: the prompt runs failed: ${err instanceof Error ? err.message : String(err)}`);
+        progress(`${system.name}: the prompt runs failed: ${err instanceof Error ? err.message : String(err)}`);
       }
-    } finally {
-      await server.stop();
     }
+  } finally {
+    clearInterval(sampler);
+    for (const { system } of running) await system.server.stop();
   }
+  // Rows grouped by system (in the order they were started), then by level.
+  const rank = (name: string): number => ["node-llama-cpp", ...systems.map((s) => s.name)].indexOf(name);
+  levels.sort((x, y) => rank(x.system) - rank(y.system) || x.concurrency - y.concurrency);
 
   const ratios: Record<string, number> = {};
   for (const c of options.concurrency) {

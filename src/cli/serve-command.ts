@@ -1,5 +1,5 @@
 /** `chatport serve`: load the configured models and serve the OpenAI API. */
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import pino from "pino";
 import { parseModelArg, resolveConfig, type ModelSpec, type ServeConfig } from "../config.js";
 import { LlamaEngine } from "../engines/llama/llama-engine.js";
@@ -39,6 +39,9 @@ interface ServeFlags {
   threads?: number;
   maxWaiting?: number;
   prefillChunk?: number;
+  batchSize?: number;
+  maxStall?: number;
+  flashAttn?: "on" | "off";
 }
 
 export async function serve(config: ServeConfig): Promise<void> {
@@ -73,6 +76,10 @@ export async function serve(config: ServeConfig): Promise<void> {
         threads: config.threads,
         maxWaiting: config.maxWaiting,
         prefillChunk: config.prefillChunk,
+        // Never more than the whole cache: node-llama-cpp sizes its buffers by it.
+        batchSize: Math.min(config.batchSize, config.parallel * config.ctx),
+        flashAttention: config.flashAttention,
+        maxStall: config.maxStall,
         logger,
       }),
       spec.prices,
@@ -176,6 +183,9 @@ export function serveCommand(): Command {
     .option("--threads <n>", "CPU threads (default: the cores this process may use)", intArg("--threads"))
     .option("--max-waiting <n>", "requests that may queue per model before 503 (default 64)", intArg("--max-waiting"))
     .option("--prefill-chunk <n>", "experimental: prompt tokens per batch while others decode, oldest prompt first (default 0: node-llama-cpp's scheduling)", intArg("--prefill-chunk"))
+    .option("--batch-size <n>", "tokens per llama.cpp decode: prompts waiting together are prefilled together up to this (default 2048)", intArg("--batch-size"))
+    .option("--max-stall <x>", "while others decode, a step that also prefills takes at most this × a decode-only step (0: no limit)", Number)
+    .addOption(new Option("--flash-attn <mode>", "flash attention (default on)").choices(["on", "off"]))
     .action(async (flags: ServeFlags) => {
       const config = resolveConfig(
         {
@@ -194,6 +204,9 @@ export function serveCommand(): Command {
           threads: flags.threads,
           maxWaiting: flags.maxWaiting,
           prefillChunk: flags.prefillChunk,
+          batchSize: flags.batchSize,
+          maxStall: flags.maxStall,
+          flashAttention: flags.flashAttn === undefined ? undefined : flags.flashAttn === "on",
         },
         flags.config,
       );

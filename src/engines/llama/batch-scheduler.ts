@@ -24,14 +24,27 @@
  *    added in sequence-id order (and the slot pool prefers low ids, so the
  *    busy sequences stay contiguous).
  * 3. **Prompts.** Decoding sequences (one pending token each) always go in;
- *    prompts are processed oldest first, in chunks of at most `prefillChunk`
- *    tokens while anyone is decoding when a chunk is set (0: the whole batch).
+ *    prompts are processed oldest first. With nobody decoding, prompts fill
+ *    the whole batch. While others decode, a step that also prefills makes
+ *    every decoding stream wait for it, so prompt tokens per step are capped:
+ *    at `prefillChunk` when one is set, otherwise so that the step takes at
+ *    most `maxStall` × a decode-only step, from the measured cost of both
+ *    (see {@link StepCosts}) — chunked prefill with a time budget, the way
+ *    vLLM and SGLang bound inter-token latency with a token budget.
  */
 import type { BatchItem, CustomBatchingPrioritizationStrategy, LlamaContext, PrioritizedBatchItem, Token } from "node-llama-cpp";
 
 export interface BatchPlannerOptions {
-  /** Prompt tokens per batch while other sequences decode; 0: no limit. */
+  /** Prompt tokens per batch while other sequences decode; 0: from `maxStall`. */
   prefillChunk: number;
+  /**
+   * While sequences decode, a step that also prefills may take at most this
+   * many times a decode-only step (measured). 0: no limit (prompts fill the
+   * batch). Default 0.
+   */
+  maxStall?: number;
+  /** Clock (tests). Default performance.now. */
+  now?: () => number;
   /**
    * How many times in a row a batch may be held back waiting for generating
    * sequences to queue their next token. Each ask costs a few microtasks;
@@ -46,8 +59,12 @@ interface QueuedDecodeView {
   sequenceId: number;
 }
 
-/** Fill a batch: decoders first, then prompts oldest first within the prefill budget. */
-function fillBatch(items: readonly BatchItem[], size: number, prefillChunk: number): PrioritizedBatchItem[] {
+/**
+ * Fill a batch: decoders first, then prompts oldest first within the prefill
+ * budget. `chunk(decoding)` is the most prompt tokens allowed beside that
+ * many decoders (0: no limit).
+ */
+function fillBatch(items: readonly BatchItem[], size: number, chunk: (decoding: number) => number): PrioritizedBatchItem[] {
   const batch: PrioritizedBatchItem[] = [];
   let free = size;
   let decoding = 0;
@@ -57,7 +74,8 @@ function fillBatch(items: readonly BatchItem[], size: number, prefillChunk: numb
     free--;
     decoding++;
   }
-  let budget = decoding > 0 && prefillChunk > 0 ? Math.min(free, prefillChunk) : free;
+  const limit = decoding > 0 ? chunk(decoding) : 0;
+  let budget = limit > 0 ? Math.min(free, limit) : free;
   for (const item of items) {
     if (item.tokens.length <= 1 || budget === 0) continue;
     const amount = Math.min(item.tokens.length, budget);
@@ -69,7 +87,43 @@ function fillBatch(items: readonly BatchItem[], size: number, prefillChunk: numb
 
 /** The decode-first strategy on its own (no gathering, no ordering). */
 export function decodeFirstStrategy(prefillChunk: number): CustomBatchingPrioritizationStrategy {
-  return ({ items, size }: { items: readonly BatchItem[]; size: number }): PrioritizedBatchItem[] => fillBatch(items, size, prefillChunk);
+  return ({ items, size }: { items: readonly BatchItem[]; size: number }): PrioritizedBatchItem[] => fillBatch(items, size, () => prefillChunk);
+}
+
+/** Smallest prompt chunk the time budget may shrink to: prefill always moves. */
+const MIN_CHUNK = 16;
+/** Weight of a new measurement in the moving averages. */
+const ALPHA = 0.2;
+
+/**
+ * What a step costs, learned from the steps themselves: the time from
+ * handing a batch to llama.cpp until the planner is asked again (decode,
+ * sampling and the JS that queues the next tokens: what a stream sees as
+ * inter-token latency). Decode-only steps give ms per step; steps with at
+ * least 32 prompt tokens give ms per prompt token beyond a decode step.
+ */
+export class StepCosts {
+  /** Moving average of a decode-only step, ms (null until one is seen). */
+  decodeMs: number | null = null;
+  /** Moving average of what each prompt token adds to a step, ms. */
+  promptTokenMs: number | null = null;
+
+  observe(decoders: number, promptTokens: number, ms: number): void {
+    if (promptTokens === 0) {
+      if (decoders > 0) this.decodeMs = this.decodeMs === null ? ms : this.decodeMs + ALPHA * (ms - this.decodeMs);
+      return;
+    }
+    if (promptTokens < 32) return;
+    const base = decoders > 0 ? (this.decodeMs ?? 0) : 0;
+    const perToken = Math.max(0, ms - base) / promptTokens;
+    this.promptTokenMs = this.promptTokenMs === null ? perToken : this.promptTokenMs + ALPHA * (perToken - this.promptTokenMs);
+  }
+
+  /** Prompt tokens that keep a step within `maxStall` × a decode step (0: not known yet, no limit). */
+  chunkFor(maxStall: number): number {
+    if (this.decodeMs === null || this.promptTokenMs === null || this.promptTokenMs <= 0) return 0;
+    return Math.max(MIN_CHUNK, Math.floor(((maxStall - 1) * this.decodeMs) / this.promptTokenMs));
+  }
 }
 
 /**
@@ -78,7 +132,12 @@ export function decodeFirstStrategy(prefillChunk: number): CustomBatchingPriorit
  */
 export class BatchPlanner {
   private readonly prefillChunk: number;
+  private readonly maxStall: number;
+  private readonly now: () => number;
   private readonly maxGatherAsks: number;
+  readonly costs = new StepCosts();
+  /** The batch last handed over: when, and what it carried. */
+  private last: { at: number; decoders: number; promptTokens: number } | null = null;
   private context: LlamaContext | null = null;
   private generating = 0;
   private asks = 0;
@@ -87,6 +146,8 @@ export class BatchPlanner {
 
   constructor(options: BatchPlannerOptions) {
     this.prefillChunk = options.prefillChunk;
+    this.maxStall = options.maxStall ?? 0;
+    this.now = options.now ?? (() => performance.now());
     this.maxGatherAsks = options.maxGatherAsks ?? 64;
   }
 
@@ -114,6 +175,10 @@ export class BatchPlanner {
   }
 
   readonly strategy: CustomBatchingPrioritizationStrategy = ({ items, size }) => {
+    if (this.last !== null) {
+      this.costs.observe(this.last.decoders, this.last.promptTokens, this.now() - this.last.at);
+      this.last = null;
+    }
     if (items.length < this.generating && items.length < size) {
       if (this.asks < this.maxGatherAsks) {
         this.asks++;
@@ -124,8 +189,23 @@ export class BatchPlanner {
     }
     this.asks = 0;
     this.stats.batches++;
-    const batch = fillBatch(items, size, this.prefillChunk);
+    const batch = fillBatch(items, size, this.chunk);
+    if (batch.length > 0) {
+      let decoders = 0;
+      let promptTokens = 0;
+      for (const b of batch) {
+        if (b.item.tokens.length === 1) decoders++;
+        else promptTokens += b.processAmount;
+      }
+      this.last = { at: this.now(), decoders, promptTokens };
+    }
     return this.inSequenceOrder(batch);
+  };
+
+  /** Prompt tokens allowed beside decoding sequences (0: no limit). */
+  private readonly chunk = (): number => {
+    if (this.prefillChunk > 0) return this.prefillChunk;
+    return this.maxStall > 0 ? this.costs.chunkFor(this.maxStall) : 0;
   };
 
   /** Order the batch by sequence id so llama.cpp can keep it in one micro-batch. */

@@ -35,6 +35,12 @@ export interface LlamaEngineOptions {
   maxWaiting: number;
   /** Prompt tokens per batch while other sequences decode (0: node-llama-cpp's default strategy). */
   prefillChunk: number;
+  /** While others decode, a step that also prefills takes at most this × a decode step (0: no limit). */
+  maxStall?: number;
+  /** Tokens per llama_decode call (node-llama-cpp makes it the micro-batch too). Default: node-llama-cpp's (≤ 512). */
+  batchSize?: number;
+  /** Flash attention in llama.cpp. Default: node-llama-cpp's (off). */
+  flashAttention?: boolean;
   logger: Logger;
 }
 
@@ -111,11 +117,13 @@ export class LlamaEngine implements Engine {
 
   static async load(llama: Llama, options: LlamaEngineOptions): Promise<LlamaEngine> {
     const model = await llama.loadModel({ modelPath: options.modelPath });
-    const planner = new BatchPlanner({ prefillChunk: options.prefillChunk });
+    const planner = new BatchPlanner({ prefillChunk: options.prefillChunk, maxStall: options.maxStall ?? 0 });
     const context = await model.createContext({
       sequences: options.parallel,
       contextSize: options.contextSize,
       threads: options.threads,
+      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+      ...(options.flashAttention === undefined ? {} : { flashAttention: options.flashAttention }),
       batching: { itemPrioritizationStrategy: planner.strategy },
     });
     planner.attach(context);
