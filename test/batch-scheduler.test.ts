@@ -109,3 +109,44 @@ test("the planner caps prompt tokens beside decoders from what it measured, and 
   unlimited.enter();
   assert.deepEqual(unlimited.strategy({ items: [item(1), item(300)], size: 2048 }).map((b) => b.processAmount), [1, 300]);
 });
+
+test("prompts that reach an idle engine together are released together, after the burst", async () => {
+  const planner = new BatchPlanner({ prefillChunk: 0, gatherMs: 20 });
+  const released: string[] = [];
+  const first = planner.beforePrompt();
+  assert.ok(first !== null, "an idle engine opens a window");
+  const firstDone = first.then(() => released.push("first"));
+  await new Promise((r) => setTimeout(r, 10));
+  const second = planner.beforePrompt();
+  assert.equal(second, first, "a prompt arriving within the window joins it");
+  await new Promise((r) => setTimeout(r, 15));
+  assert.deepEqual(released, [], "each arrival keeps the window open a little longer");
+  await firstDone;
+  assert.deepEqual(released, ["first"]);
+  planner.enter();
+  assert.equal(planner.beforePrompt(), null, "with a sequence generating, a prompt goes at once (it joins the next batch)");
+  assert.equal(new BatchPlanner({ prefillChunk: 0, gatherMs: 0 }).beforePrompt(), null, "gatherMs 0: no window");
+});
+
+test("a waiting cache edit holds generating sequences and stops batches from waiting for them", async () => {
+  const planner = new BatchPlanner({ prefillChunk: 0 });
+  planner.enter();
+  planner.enter();
+  assert.equal(planner.afterCacheEdits(), null, "no edit waits: tokens go at once");
+  const done = planner.beginCacheEdit();
+  const second = planner.beginCacheEdit();
+  const held = planner.afterCacheEdits();
+  assert.ok(held !== null);
+  let resumed = false;
+  void held.then(() => (resumed = true));
+  // One of two generating sequences queued: normally held back, but not while an edit waits.
+  assert.equal(planner.strategy({ items: [item(1)], size: 512 }).length, 1);
+  done();
+  done();
+  await Promise.resolve();
+  assert.equal(resumed, false, "held until every waiting edit is done");
+  second();
+  await held;
+  assert.equal(planner.afterCacheEdits(), null);
+  assert.deepEqual(planner.strategy({ items: [item(1)], size: 512 }), [], "gathering is back once the edits are done");
+});

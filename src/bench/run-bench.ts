@@ -7,6 +7,7 @@ import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import OpenAI from "openai";
+import { LLAMA_CMAKE_OPTIONS } from "../engines/llama/llama-runtime.js";
 import { measureDirect } from "./direct.js";
 import { filler } from "./prompts.js";
 import { summarise, type BenchReport, type LevelResult, type PromptResult } from "./report.js";
@@ -91,7 +92,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
   if (!options.skipDirect) {
     progress("node-llama-cpp direct: loading the model");
-    const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: options.threads });
+    const llama = await getLlama({ gpu: false, build: "never", cmakeOptions: { ...LLAMA_CMAKE_OPTIONS }, logLevel: LlamaLogLevel.error, maxThreads: options.threads });
     const model = await llama.loadModel({ modelPath: options.modelPath });
     try {
       for (const [round, c] of options.concurrency.entries()) {

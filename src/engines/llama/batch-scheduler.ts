@@ -43,6 +43,13 @@ export interface BatchPlannerOptions {
    * batch). Default 0.
    */
   maxStall?: number;
+  /**
+   * A prompt that arrives while nothing is generating waits until no other
+   * prompt has arrived for this long (ms; at most 5× in all), so a burst is
+   * prefilled in one batch instead of one wave per arrival (each wave stalls
+   * the streams the previous one started). Default 10; 0: none.
+   */
+  gatherMs?: number;
   /** Clock (tests). Default performance.now. */
   now?: () => number;
   /**
@@ -135,11 +142,17 @@ export class BatchPlanner {
   private readonly maxStall: number;
   private readonly now: () => number;
   private readonly maxGatherAsks: number;
+  private readonly gatherMs: number;
+  /** The window prompts of an idle engine are waiting out together. */
+  private window: { promise: Promise<void>; timer: NodeJS.Timeout; closesBy: number } | null = null;
   readonly costs = new StepCosts();
   /** The batch last handed over: when, and what it carried. */
   private last: { at: number; decoders: number; promptTokens: number } | null = null;
   private context: LlamaContext | null = null;
   private generating = 0;
+  private cacheEdits = 0;
+  /** Resolves when the cache edits waiting now are done (null: none waits). */
+  private editsDone: { promise: Promise<void>; resolve: () => void } | null = null;
   private asks = 0;
   /** Counters for diagnostics and tests. */
   readonly stats = { batches: 0, heldBack: 0, gaveUpWaiting: 0 };
@@ -147,6 +160,7 @@ export class BatchPlanner {
   constructor(options: BatchPlannerOptions) {
     this.prefillChunk = options.prefillChunk;
     this.maxStall = options.maxStall ?? 0;
+    this.gatherMs = options.gatherMs ?? 10;
     this.now = options.now ?? (() => performance.now());
     this.maxGatherAsks = options.maxGatherAsks ?? 64;
   }
@@ -174,12 +188,73 @@ export class BatchPlanner {
     return this.generating;
   }
 
+  /**
+   * A sequence is about to edit its KV cache (erase the stale tail a new
+   * request does not share). node-llama-cpp does that under the context lock,
+   * which its dispatch loop holds for as long as anything is queued — and
+   * with streams generating back to back something always is, so the edit
+   * (and the request behind it) would wait until every stream finished.
+   * While an edit waits, batches go out without gathering and generating
+   * sequences hold their next token until the edits are done
+   * ({@link afterCacheEdits}), so the loop drains after the current decode
+   * and the lock passes to the edit: one step's pause for the streams instead
+   * of the new request waiting for all of them to finish. Returns the
+   * function to call when done.
+   */
+  beginCacheEdit(): () => void {
+    if (this.cacheEdits++ === 0) {
+      let resolve = (): void => {};
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.editsDone = { promise, resolve };
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.cacheEdits === 0) {
+        this.editsDone?.resolve();
+        this.editsDone = null;
+      }
+    };
+  }
+
+  /**
+   * Before a sequence queues its prompt: when nothing is generating, prompts
+   * go out together once none has arrived for `gatherMs` (at most 5 ×
+   * `gatherMs` after the first). Null: go on at once (something is already
+   * generating, so the prompt joins the next batch anyway).
+   */
+  beforePrompt(): Promise<void> | null {
+    const window = this.window;
+    if (window !== null) {
+      const now = this.now();
+      if (now + this.gatherMs <= window.closesBy) window.timer.refresh();
+      return window.promise;
+    }
+    if (this.generating > 0 || this.gatherMs <= 0) return null;
+    let timer: NodeJS.Timeout | undefined;
+    const promise = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.window = null;
+        resolve();
+      }, this.gatherMs);
+    });
+    if (timer === undefined) return null;
+    this.window = { promise, timer, closesBy: this.now() + 5 * this.gatherMs };
+    return promise;
+  }
+
+  /** Resolves once no cache edit waits; null when none does (go on at once). */
+  afterCacheEdits(): Promise<void> | null {
+    return this.editsDone?.promise ?? null;
+  }
+
   readonly strategy: CustomBatchingPrioritizationStrategy = ({ items, size }) => {
     if (this.last !== null) {
       this.costs.observe(this.last.decoders, this.last.promptTokens, this.now() - this.last.at);
       this.last = null;
     }
-    if (items.length < this.generating && items.length < size) {
+    if (items.length < this.generating && items.length < size && this.cacheEdits === 0) {
       if (this.asks < this.maxGatherAsks) {
         this.asks++;
         this.stats.heldBack++;

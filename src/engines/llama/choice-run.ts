@@ -46,14 +46,30 @@ export interface ChoiceContext {
   logger: Logger;
   /** Marks a sequence as generating for the batch planner; returns the function that unmarks it. */
   enterGeneration: () => () => void;
+  /**
+   * A sequence is about to edit its KV cache (erase a stale tail): returns
+   * the function to call once it has. See {@link BatchPlanner.beginCacheEdit}.
+   */
+  beginCacheEdit: () => () => void;
+  /** Resolves when this prompt may be queued (null: at once); see BatchPlanner.beforePrompt. */
+  beforePrompt: () => Promise<void> | null;
+  /** While a cache edit waits, resolves once it is done (null: none waits). */
+  afterCacheEdits: () => Promise<void> | null;
 }
 
 
 /** Place the prompt on the sequence, reusing the longest cached prefix; returns how many tokens were reused. */
-async function alignPrompt(sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<number> {
+async function alignPrompt(context: ChoiceContext, sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<number> {
   // Always evaluate at least one prompt token: its logits start the generation.
   const reuse = Math.min(sequence.compareContextTokens([...prompt]).firstDifferentIndex, prompt.length - 1);
-  if (reuse < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: reuse, end: sequence.nextTokenIndex }]);
+  if (reuse < sequence.nextTokenIndex) {
+    const done = context.beginCacheEdit();
+    try {
+      await sequence.eraseContextTokenRanges([{ start: reuse, end: sequence.nextTokenIndex }]);
+    } finally {
+      done();
+    }
+  }
   return reuse;
 }
 
@@ -68,7 +84,9 @@ export async function runChoice(
   signal: AbortSignal,
 ): Promise<void> {
   const { model } = context;
-  const reuse = await alignPrompt(sequence, plan.prompt);
+  const gather = context.beforePrompt();
+  if (gather !== null) await gather;
+  const reuse = await alignPrompt(context, sequence, plan.prompt);
   if (index === 0) stats.cachedTokens = reuse;
 
   const generated: Token[] = [];
@@ -137,6 +155,8 @@ export async function runChoice(
         generated.push(...close);
         for (const _ of close) countToken(true);
         emit(output.push(model.detokenize(close, false)).piece);
+        const paused = context.afterCacheEdits();
+        if (paused !== null) await paused;
         step = await iterator.next(close);
         continue;
       }
@@ -167,6 +187,10 @@ export async function runChoice(
         finish = "length";
         break;
       }
+      // Asking for the next token queues its decode; while another request
+      // waits to edit its cache, ask once it has (see beginCacheEdit).
+      const pause = context.afterCacheEdits();
+      if (pause !== null) await pause;
       step = await iterator.next();
     }
   } finally {

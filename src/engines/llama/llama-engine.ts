@@ -112,6 +112,9 @@ export class LlamaEngine implements Engine {
       tokenBytes: () => (tokenBytes ??= TokenBytes.fromModel(model)),
       logger: options.logger,
       enterGeneration: () => planner.enter(),
+      beginCacheEdit: () => planner.beginCacheEdit(),
+      afterCacheEdits: () => planner.afterCacheEdits(),
+      beforePrompt: () => planner.beforePrompt(),
     };
   }
 

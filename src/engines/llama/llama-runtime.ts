@@ -9,6 +9,19 @@ import { usableCpus } from "./cpu-budget.js";
 
 let runtime: Promise<Llama> | null = null;
 
+/**
+ * The CMake options of a local build (`npm run build:native` sets the same
+ * through NODE_LLAMA_CPP_CMAKE_OPTION_*): node-llama-cpp looks for the local
+ * build made with them and otherwise loads its prebuilt binary.
+ *
+ * OpenMP off: node-llama-cpp runs each llama_decode on whichever libuv pool
+ * thread is free, and libgomp keeps one thread team per calling thread, so
+ * an OpenMP build ends up with several teams competing for the cores — single
+ * stream decode measured 68 ms/token against 54 with OpenMP off (or with a
+ * one-thread libuv pool), the same as llama.cpp's own tools (docs/BENCHMARKS.md).
+ */
+export const LLAMA_CMAKE_OPTIONS: Readonly<Record<string, string>> = { GGML_OPENMP: "OFF" };
+
 /** Threads the process may actually use (affinity mask and cgroup quota), never more. */
 export function defaultThreads(): number {
   return usableCpus();
@@ -18,6 +31,7 @@ export function getRuntime(logger: Logger): Promise<Llama> {
   runtime ??= getLlama({
     gpu: "auto",
     build: "never",
+    cmakeOptions: { ...LLAMA_CMAKE_OPTIONS },
     maxThreads: defaultThreads(),
     logLevel: LlamaLogLevel.warn,
     logger: (level, message) => {
