@@ -132,7 +132,11 @@ export function defaultConfig(): ServeConfig {
     adminKey: null,
     databaseUrl: null,
     dbPath: path.join(".chatport", "chatport.sqlite"),
-    sqliteSync: "full",
+    // WAL + synchronous=NORMAL: a committed row survives a crash or kill -9 of
+    // chatport (tested); only an OS crash or power loss can lose the last
+    // commits. `full` fsyncs every commit: ~0.2 ms more per request at p50 and
+    // ~1.5 ms at p99 in the gateway benchmark.
+    sqliteSync: "normal",
     redisUrl: null,
     redisPrefix: "chatport:",
     models: [defaultModel],
