@@ -76,10 +76,15 @@ test("step costs: decode-only steps give ms per step, steps with prompts give ms
   assert.equal(costs.chunkFor(3), 0, "no prompt cost measured yet: no limit");
   costs.observe(4, 400, 100 + 400 * 5); // 5 ms per prompt token on top of the decode step
   assert.equal(costs.promptTokenMs, 5);
-  assert.equal(costs.chunkFor(3), 40, "(3 − 1) × 100 ms / 5 ms");
+  assert.equal(costs.mixedTokenMs, 5, "a step with decoders also says what a prompt token costs beside them");
+  assert.equal(costs.chunkFor(3), 34, "0.85 (headroom) × (3 − 1) × 100 ms / 5 ms");
+  costs.observe(4, 40, 100 + 40 * 10);
+  assert.equal(costs.mixedTokenMs, 7.5, "mixed steps are followed quickly (half way per step)");
+  assert.equal(costs.chunkFor(3), 22, "and the budget follows them");
   assert.equal(costs.chunkFor(1.05), 16, "never below the minimum chunk: prefill always moves");
+  const before = costs.promptTokenMs;
   costs.observe(0, 10, 1000);
-  assert.equal(costs.promptTokenMs, 5, "steps with few prompt tokens say little about their cost and are ignored");
+  assert.equal(costs.promptTokenMs, before, "steps with few prompt tokens say little about their cost and are ignored");
   costs.observe(4, 0, 200);
   assert.ok(costs.decodeMs > 100 && costs.decodeMs < 200, "a moving average, not the last value");
 });
@@ -96,13 +101,13 @@ test("the planner caps prompt tokens beside decoders from what it measured, and 
   assert.deepEqual(planner.strategy({ items: [decoder], size: 2048 }).map((b) => b.processAmount), [1]);
   clock += 100;
   assert.equal(planner.costs.decodeMs, null, "a step is measured when the planner is next asked");
-  // Step 3: a new prompt arrives beside the decoder: at most (3 − 1) × 100 / 5 = 40 prompt tokens.
+  // Step 3: a new prompt arrives beside the decoder: at most 0.85 × (3 − 1) × 100 / 5 = 34 prompt tokens.
   planner.enter();
   const prompt = item(300);
   const batch = planner.strategy({ items: [decoder, prompt], size: 2048 });
   assert.equal(planner.costs.decodeMs, 100);
   assert.equal(planner.costs.promptTokenMs, 5);
-  assert.deepEqual(batch.map((b) => [b.item === decoder ? "decoder" : "prompt", b.processAmount]), [["decoder", 1], ["prompt", 40]]);
+  assert.deepEqual(batch.map((b) => [b.item === decoder ? "decoder" : "prompt", b.processAmount]), [["decoder", 1], ["prompt", 34]]);
   // Without a stall limit the prompt takes what the batch has room for.
   const unlimited = new BatchPlanner({ prefillChunk: 0, maxStall: 0 });
   unlimited.enter();

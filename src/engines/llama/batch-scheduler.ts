@@ -71,7 +71,7 @@ interface QueuedDecodeView {
  * budget. `chunk(decoding)` is the most prompt tokens allowed beside that
  * many decoders (0: no limit).
  */
-function fillBatch(items: readonly BatchItem[], size: number, chunk: (decoding: number) => number): PrioritizedBatchItem[] {
+function fillBatch(items: readonly BatchItem[], size: number, chunk: (decoding: number) => number, decodingElsewhere = false): PrioritizedBatchItem[] {
   const batch: PrioritizedBatchItem[] = [];
   let free = size;
   let decoding = 0;
@@ -81,7 +81,8 @@ function fillBatch(items: readonly BatchItem[], size: number, chunk: (decoding: 
     free--;
     decoding++;
   }
-  const limit = decoding > 0 ? chunk(decoding) : 0;
+  // Sequences that decode but have not queued their token yet wait for this step too.
+  const limit = decoding > 0 || decodingElsewhere ? chunk(decoding) : 0;
   let budget = limit > 0 ? Math.min(free, limit) : free;
   for (const item of items) {
     if (item.tokens.length <= 1 || budget === 0) continue;
@@ -101,6 +102,10 @@ export function decodeFirstStrategy(prefillChunk: number): CustomBatchingPriorit
 const MIN_CHUNK = 16;
 /** Weight of a new measurement in the moving averages. */
 const ALPHA = 0.2;
+/** Mixed steps are few and their cost is what the budget is about: follow them faster. */
+const MIXED_ALPHA = 0.5;
+/** Aim a little under the limit: a step's cost varies from one step to the next. */
+const HEADROOM = 0.85;
 
 /**
  * What a step costs, learned from the steps themselves: the time from
@@ -108,17 +113,26 @@ const ALPHA = 0.2;
  * sampling and the JS that queues the next tokens: what a stream sees as
  * inter-token latency). Decode-only steps give ms per step; steps with at
  * least 32 prompt tokens give ms per prompt token beyond a decode step.
+ * Steps that mix prompt tokens into decodes are tracked on their own: they
+ * cost more per prompt token than a prefill alone (llama.cpp runs the
+ * prompt's tokens as an extra micro-batch beside the decoders' one).
  */
 export class StepCosts {
   /** Moving average of a decode-only step, ms (null until one is seen). */
   decodeMs: number | null = null;
   /** Moving average of what each prompt token adds to a step, ms. */
   promptTokenMs: number | null = null;
+  /** The same, from steps where prompt tokens shared the step with decoders. */
+  mixedTokenMs: number | null = null;
 
   observe(decoders: number, promptTokens: number, ms: number): void {
     if (promptTokens === 0) {
       if (decoders > 0) this.decodeMs = this.decodeMs === null ? ms : this.decodeMs + ALPHA * (ms - this.decodeMs);
       return;
+    }
+    if (decoders > 0 && this.decodeMs !== null && promptTokens >= MIN_CHUNK) {
+      const perToken = Math.max(0, ms - this.decodeMs) / promptTokens;
+      this.mixedTokenMs = this.mixedTokenMs === null ? perToken : this.mixedTokenMs + MIXED_ALPHA * (perToken - this.mixedTokenMs);
     }
     if (promptTokens < 32) return;
     const base = decoders > 0 ? (this.decodeMs ?? 0) : 0;
@@ -128,8 +142,9 @@ export class StepCosts {
 
   /** Prompt tokens that keep a step within `maxStall` × a decode step (0: not known yet, no limit). */
   chunkFor(maxStall: number): number {
-    if (this.decodeMs === null || this.promptTokenMs === null || this.promptTokenMs <= 0) return 0;
-    return Math.max(MIN_CHUNK, Math.floor(((maxStall - 1) * this.decodeMs) / this.promptTokenMs));
+    const perToken = this.mixedTokenMs ?? this.promptTokenMs;
+    if (this.decodeMs === null || perToken === null || perToken <= 0) return 0;
+    return Math.max(MIN_CHUNK, Math.floor((HEADROOM * (maxStall - 1) * this.decodeMs) / perToken));
   }
 }
 
@@ -264,7 +279,9 @@ export class BatchPlanner {
     }
     this.asks = 0;
     this.stats.batches++;
-    const batch = fillBatch(items, size, this.chunk);
+    let prompts = 0;
+    for (const item of items) if (item.tokens.length > 1) prompts++;
+    const batch = fillBatch(items, size, this.chunk, this.generating > prompts);
     if (batch.length > 0) {
       let decoders = 0;
       let promptTokens = 0;
