@@ -68,10 +68,10 @@ interface QueuedDecodeView {
 
 /**
  * Fill a batch: decoders first, then prompts oldest first within the prefill
- * budget. `chunk(decoding)` is the most prompt tokens allowed beside that
- * many decoders (0: no limit).
+ * budget. `chunk()` is the most prompt tokens allowed beside decoding
+ * sequences (0: no limit).
  */
-function fillBatch(items: readonly BatchItem[], size: number, chunk: (decoding: number) => number, decodingElsewhere = false): PrioritizedBatchItem[] {
+function fillBatch(items: readonly BatchItem[], size: number, chunk: () => number, decodingElsewhere = false): PrioritizedBatchItem[] {
   const batch: PrioritizedBatchItem[] = [];
   let free = size;
   let decoding = 0;
@@ -82,7 +82,7 @@ function fillBatch(items: readonly BatchItem[], size: number, chunk: (decoding: 
     decoding++;
   }
   // Sequences that decode but have not queued their token yet wait for this step too.
-  const limit = decoding > 0 || decodingElsewhere ? chunk(decoding) : 0;
+  const limit = decoding > 0 || decodingElsewhere ? chunk() : 0;
   let budget = limit > 0 ? Math.min(free, limit) : free;
   for (const item of items) {
     if (item.tokens.length <= 1 || budget === 0) continue;
