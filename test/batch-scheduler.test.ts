@@ -23,11 +23,14 @@ test("a prompt shorter than the chunk leaves room for the next one", () => {
   assert.deepEqual(batch.map((x) => x.processAmount), [1, 50, 78]);
 });
 
-test("with nobody decoding, prompts use the whole batch", () => {
-  const a = item(300);
-  const b = item(400);
-  const batch = decodeFirstStrategy(128)({ items: [a, b], size: 512 });
-  assert.deepEqual(batch.map((x) => x.processAmount), [300, 212]);
+test("with nobody decoding, prompts use the whole batch; a burst that overflows it keeps each prompt's last token back", () => {
+  assert.deepEqual(decodeFirstStrategy(128)({ items: [item(300), item(200)], size: 512 }).map((x) => x.processAmount), [300, 200], "all fit: all finish");
+  assert.deepEqual(decodeFirstStrategy(128)({ items: [item(300), item(400)], size: 512 }).map((x) => x.processAmount), [299, 213], "they do not: none finishes");
+  assert.deepEqual(
+    decodeFirstStrategy(128)({ items: [item(1), item(1), item(1)], size: 2 }).map((x) => x.processAmount),
+    [1, 1],
+    "only last tokens left and more than fit: they go in turns",
+  );
 });
 
 test("the batch size is never exceeded", () => {
@@ -38,7 +41,7 @@ test("the batch size is never exceeded", () => {
 
 test("the planner holds a batch back until every generating sequence has queued its token, a bounded number of times", () => {
   const planner = new BatchPlanner({ prefillChunk: 0, maxGatherAsks: 3 });
-  const leaveA = planner.enter();
+  const a0 = planner.enter();
   planner.enter();
   const a = item(1);
   assert.deepEqual(planner.strategy({ items: [a], size: 512 }), [], "one of two sequences queued: wait");
@@ -47,8 +50,8 @@ test("the planner holds a batch back until every generating sequence has queued 
   assert.equal(planner.strategy({ items: [a], size: 512 }).length, 1, "gives up after maxGatherAsks");
   assert.equal(planner.stats.gaveUpWaiting, 1);
   assert.equal(planner.strategy({ items: [a, item(1)], size: 512 }).length, 2, "both queued: dispatch at once");
-  leaveA();
-  leaveA();
+  a0.leave();
+  a0.leave();
   assert.equal(planner.active, 1, "leaving is idempotent");
   assert.equal(planner.strategy({ items: [a], size: 512 }).length, 1, "the one generating sequence is not held back");
 });
@@ -154,4 +157,56 @@ test("a waiting cache edit holds generating sequences and stops batches from wai
   await held;
   assert.equal(planner.afterCacheEdits(), null);
   assert.deepEqual(planner.strategy({ items: [item(1)], size: 512 }), [], "gathering is back once the edits are done");
+});
+
+/** A planner over a fake context whose queue says which sequence each item belongs to. */
+function plannerWithQueue(options: ConstructorParameters<typeof BatchPlanner>[0]) {
+  const planner = new BatchPlanner(options);
+  const queue: Array<{ tokens: readonly Token[]; sequenceId: number }> = [];
+  planner.attach({ _queuedDecodes: queue } as unknown as Parameters<BatchPlanner["attach"]>[0]);
+  /** What sequence `id` has queued now (node-llama-cpp keeps the rest of a prompt after a partial step). */
+  const queued = (id: number, tokens: number): BatchItem => {
+    const it = item(tokens);
+    const at = queue.findIndex((q) => q.sequenceId === id);
+    if (at >= 0) queue.splice(at, 1);
+    queue.push({ tokens: it.tokens, sequenceId: id });
+    return it;
+  };
+  return { planner, queued };
+}
+
+test("a burst that overflows the batch starts generating together: no stream decodes one token and then waits for the others' prefill", () => {
+  const { planner, queued } = plannerWithQueue({ prefillChunk: 0, maxStall: 3 });
+  const handles = [0, 1, 2].map((id) => planner.enter(id));
+  // Step 1: three 10-token prompts, room for 16: each keeps its last token back.
+  const step1 = planner.strategy({ items: [queued(0, 10), queued(1, 10), queued(2, 10)], size: 16 });
+  assert.deepEqual(step1.map((b) => b.processAmount), [9, 7]);
+  // Step 2: what is left (1 + 3 + 10 tokens) fits: the whole burst finishes, and
+  // sequence 0's single last token is prompt, not a decoder that would cap the others.
+  const step2 = planner.strategy({ items: [queued(0, 1), queued(1, 3), queued(2, 10)], size: 16 });
+  assert.deepEqual(step2.map((b) => b.processAmount), [1, 3, 10]);
+  for (const h of handles) h.prefilled();
+  // Step 3: all three decode together.
+  assert.deepEqual(planner.strategy({ items: [queued(0, 1), queued(1, 1), queued(2, 1)], size: 16 }).map((b) => b.processAmount), [1, 1, 1]);
+});
+
+test("a prompt arriving while others decode is capped by the stall budget; the same prompt in a burst is not", () => {
+  let clock = 0;
+  const { planner, queued } = plannerWithQueue({ prefillChunk: 0, maxStall: 3, now: () => clock });
+  const first = planner.enter(0);
+  planner.strategy({ items: [queued(0, 500)], size: 2048 });
+  clock += 2500; // 5 ms a prompt token
+  first.prefilled();
+  planner.strategy({ items: [queued(0, 1)], size: 2048 });
+  clock += 100; // a decode step
+  const late = planner.enter(1);
+  const capped = planner.strategy({ items: [queued(0, 1), queued(1, 300)], size: 2048 });
+  assert.deepEqual(capped.map((b) => b.processAmount), [1, 34], "0.85 × (3 − 1) × 100 ms / 5 ms");
+  first.leave();
+  first.leave();
+  clock += 270;
+  // The first sequence is done; the late prompt is alone now and goes whole.
+  assert.deepEqual(planner.strategy({ items: [queued(1, 266)], size: 2048 }).map((b) => b.processAmount), [266]);
+  late.leave();
+  assert.equal(planner.active, 0);
 });

@@ -25,14 +25,18 @@
  *    busy sequences stay contiguous).
  * 3. **Prompts.** Decoding sequences (one pending token each) always go in;
  *    prompts are processed oldest first. With nobody decoding, prompts fill
- *    the whole batch. While others decode, a step that also prefills makes
+ *    the whole batch, and a burst too big for one batch finishes its prompts
+ *    in one step, so it starts generating together rather than in waves
+ *    (see {@link fillBatch}). A sequence counts as prompt until its first
+ *    token is out ({@link GenerationHandle.prefilled}), also when all it has
+ *    left queued is its prompt's last token. While others decode, a step that also prefills makes
  *    every decoding stream wait for it, so prompt tokens per step are capped:
  *    at `prefillChunk` when one is set, otherwise so that the step takes at
  *    most `maxStall` × a decode-only step, from the measured cost of both
  *    (see {@link StepCosts}) — chunked prefill with a time budget, the way
  *    vLLM and SGLang bound inter-token latency with a token budget.
  */
-import type { BatchItem, CustomBatchingPrioritizationStrategy, LlamaContext, PrioritizedBatchItem, Token } from "node-llama-cpp";
+import type { BatchItem, CustomBatchingPrioritizationStrategy, LlamaContext, LlamaContextSequence, PrioritizedBatchItem, Token } from "node-llama-cpp";
 
 export interface BatchPlannerOptions {
   /** Prompt tokens per batch while other sequences decode; 0: from `maxStall`. */
@@ -58,6 +62,27 @@ export interface BatchPlannerOptions {
    * a sequence's next token normally arrives within 2–4 asks.
    */
   maxGatherAsks?: number;
+  /** Told of every step once it is done (diagnostics: `--log-level trace`). */
+  onStep?: (step: PlannedStep) => void;
+}
+
+/** A sequence's standing with the planner, from {@link BatchPlanner.enter}. */
+export interface GenerationHandle {
+  /** Its first token is out: from now on it decodes (idempotent). */
+  prefilled(): void;
+  /** It stopped asking for tokens (idempotent). */
+  leave(): void;
+}
+
+/** One step the planner handed to llama.cpp, and how long it took until the next ask. */
+export interface PlannedStep {
+  decoders: number;
+  promptTokens: number;
+  /** Prompt tokens that were still queued after this step. */
+  promptTokensLeft: number;
+  /** The cap on prompt tokens beside decoders in this step (0: none). */
+  chunk: number;
+  ms: number;
 }
 
 /** node-llama-cpp 3.21 internals the planner reads (guarded: absent → no ordering). */
@@ -67,35 +92,83 @@ interface QueuedDecodeView {
 }
 
 /**
- * Fill a batch: decoders first, then prompts oldest first within the prefill
- * budget. `chunk()` is the most prompt tokens allowed beside decoding
- * sequences (0: no limit).
+ * Fill a batch: decoders first, then prompts oldest first.
+ *
+ * - While some sequence decodes (`decodersExist`, queued here or not yet),
+ *   prompt tokens are capped by `chunk()` (0: no limit).
+ * - With nobody decoding yet — a burst of prompts reaching an idle engine —
+ *   the prompts use the whole batch, and when they do not all fit, each one
+ *   keeps its last token back until the step where the rest of the burst
+ *   fits as well: the burst then starts generating together, in one step,
+ *   instead of the first wave generating for one step and then stalling for
+ *   as long as the rest of the burst takes to prefill (a full prompt-sized
+ *   step between its first and second token). Later arrivals are what
+ *   `chunk()` is for.
  */
-function fillBatch(items: readonly BatchItem[], size: number, chunk: () => number, decodingElsewhere = false): PrioritizedBatchItem[] {
+function fillBatch(
+  items: readonly BatchItem[],
+  size: number,
+  chunk: () => number,
+  isPrompt: (item: BatchItem) => boolean,
+  decodersExist: boolean,
+): PrioritizedBatchItem[] {
   const batch: PrioritizedBatchItem[] = [];
+  const prompts: BatchItem[] = [];
   let free = size;
   let decoding = 0;
   for (const item of items) {
-    if (item.tokens.length !== 1 || free === 0) continue;
-    batch.push({ item, processAmount: 1 });
-    free--;
+    if (isPrompt(item)) {
+      prompts.push(item);
+      continue;
+    }
+    if (free === 0) continue;
+    const amount = Math.min(item.tokens.length, free);
+    batch.push({ item, processAmount: amount });
+    free -= amount;
     decoding++;
   }
-  // Sequences that decode but have not queued their token yet wait for this step too.
-  const limit = decoding > 0 || decodingElsewhere ? chunk() : 0;
-  let budget = limit > 0 ? Math.min(free, limit) : free;
-  for (const item of items) {
-    if (item.tokens.length <= 1 || budget === 0) continue;
-    const amount = Math.min(item.tokens.length, budget);
+  if (prompts.length === 0 || free === 0) return batch;
+  if (decoding > 0 || decodersExist) {
+    const limit = chunk();
+    let budget = limit > 0 ? Math.min(free, limit) : free;
+    for (const item of prompts) {
+      if (budget === 0) break;
+      const amount = Math.min(item.tokens.length, budget);
+      batch.push({ item, processAmount: amount });
+      budget -= amount;
+    }
+    return batch;
+  }
+  let total = 0;
+  for (const item of prompts) total += item.tokens.length;
+  const hold = total > free ? 1 : 0;
+  let budget = free;
+  for (const item of prompts) {
+    if (budget === 0) break;
+    const amount = Math.min(item.tokens.length - hold, budget);
+    if (amount <= 0) continue;
     batch.push({ item, processAmount: amount });
     budget -= amount;
   }
+  // Only last tokens left, more of them than the batch holds: the burst starts in turns.
+  if (batch.length === 0) for (const item of prompts.slice(0, free)) batch.push({ item, processAmount: 1 });
   return batch;
 }
 
-/** The decode-first strategy on its own (no gathering, no ordering). */
+/** The decode-first strategy on its own (no gathering, no ordering; a prompt is an item of more than one token). */
 export function decodeFirstStrategy(prefillChunk: number): CustomBatchingPrioritizationStrategy {
-  return ({ items, size }: { items: readonly BatchItem[]; size: number }): PrioritizedBatchItem[] => fillBatch(items, size, () => prefillChunk);
+  return ({ items, size }: { items: readonly BatchItem[]; size: number }): PrioritizedBatchItem[] =>
+    fillBatch(items, size, () => prefillChunk, (item) => item.tokens.length > 1, false);
+}
+
+/**
+ * The KV-cache sequence id of a context sequence: node-llama-cpp 3.21 keeps
+ * it internal (guarded: absent → null, and the planner tells prompts from
+ * decoders by their length alone).
+ */
+export function sequenceIdOf(sequence: LlamaContextSequence): number | null {
+  const id = (sequence as unknown as { _sequenceId?: unknown })._sequenceId;
+  return typeof id === "number" ? id : null;
 }
 
 /** Smallest prompt chunk the time budget may shrink to: prefill always moves. */
@@ -162,9 +235,14 @@ export class BatchPlanner {
   private window: { promise: Promise<void>; timer: NodeJS.Timeout; closesBy: number } | null = null;
   readonly costs = new StepCosts();
   /** The batch last handed over: when, and what it carried. */
-  private last: { at: number; decoders: number; promptTokens: number } | null = null;
+  private last: { at: number; decoders: number; promptTokens: number; promptTokensLeft: number; chunk: number } | null = null;
+  private readonly onStep: ((step: PlannedStep) => void) | null;
   private context: LlamaContext | null = null;
   private generating = 0;
+  /** Sequences (by id) that entered and have yet to get their first token: what they have queued is prompt. */
+  private readonly prefilling = new Map<number, number>();
+  /** Sequences that entered without an id: prompts are then told from decoders by length. */
+  private untracked = 0;
   private cacheEdits = 0;
   /** Resolves when the cache edits waiting now are done (null: none waits). */
   private editsDone: { promise: Promise<void>; resolve: () => void } | null = null;
@@ -178,6 +256,7 @@ export class BatchPlanner {
     this.gatherMs = options.gatherMs ?? 10;
     this.now = options.now ?? (() => performance.now());
     this.maxGatherAsks = options.maxGatherAsks ?? 64;
+    this.onStep = options.onStep ?? null;
   }
 
   /** The context whose queue is read for sequence ids (set once it exists). */
@@ -186,16 +265,32 @@ export class BatchPlanner {
   }
 
   /**
-   * A sequence starts evaluating (prompt, then tokens). Returns the function
-   * to call as soon as it stops asking for tokens (idempotent).
+   * A sequence starts evaluating: its prompt first, then the tokens it
+   * generates. `sequenceId` (see {@link sequenceIdOf}) tells its queued
+   * items apart from the others'; null when unknown.
    */
-  enter(): () => void {
+  enter(sequenceId: number | null = null): GenerationHandle {
     this.generating++;
+    if (sequenceId === null) this.untracked++;
+    let prefilling = sequenceId !== null;
+    if (sequenceId !== null) this.prefilling.set(sequenceId, (this.prefilling.get(sequenceId) ?? 0) + 1);
     let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      this.generating--;
+    const prefilled = (): void => {
+      if (!prefilling || sequenceId === null) return;
+      prefilling = false;
+      const n = (this.prefilling.get(sequenceId) ?? 1) - 1;
+      if (n > 0) this.prefilling.set(sequenceId, n);
+      else this.prefilling.delete(sequenceId);
+    };
+    return {
+      prefilled,
+      leave: () => {
+        if (left) return;
+        left = true;
+        prefilled();
+        this.generating--;
+        if (sequenceId === null) this.untracked--;
+      },
     };
   }
 
@@ -266,7 +361,10 @@ export class BatchPlanner {
 
   readonly strategy: CustomBatchingPrioritizationStrategy = ({ items, size }) => {
     if (this.last !== null) {
-      this.costs.observe(this.last.decoders, this.last.promptTokens, this.now() - this.last.at);
+      const { at, ...step } = this.last;
+      const ms = this.now() - at;
+      this.costs.observe(step.decoders, step.promptTokens, ms);
+      this.onStep?.({ ...step, ms });
       this.last = null;
     }
     if (items.length < this.generating && items.length < size && this.cacheEdits === 0) {
@@ -279,19 +377,30 @@ export class BatchPlanner {
     }
     this.asks = 0;
     this.stats.batches++;
-    let prompts = 0;
-    for (const item of items) if (item.tokens.length > 1) prompts++;
-    const batch = fillBatch(items, size, this.chunk, this.generating > prompts);
+    const ids = this.sequenceIds();
+    const byId = ids !== null && this.untracked === 0;
+    const isPrompt = (item: BatchItem): boolean => {
+      const id = byId ? ids.get(item.tokens) : undefined;
+      return id === undefined ? item.tokens.length > 1 : this.prefilling.has(id);
+    };
+    // Sequences past their prompt, whether or not their next token is queued yet.
+    const decodersExist = byId ? this.generating > this.prefilling.size : this.generating > items.filter(isPrompt).length;
+    const batch = fillBatch(items, size, this.chunk, isPrompt, decodersExist);
     if (batch.length > 0) {
       let decoders = 0;
       let promptTokens = 0;
+      let queued = 0;
+      for (const item of items) if (isPrompt(item)) queued += item.tokens.length;
       for (const b of batch) {
-        if (b.item.tokens.length === 1) decoders++;
-        else promptTokens += b.processAmount;
+        if (isPrompt(b.item)) promptTokens += b.processAmount;
+        else decoders++;
       }
-      this.last = { at: this.now(), decoders, promptTokens };
+      const chunk = decoders > 0 || decodersExist ? this.chunk() : 0;
+      this.last = { at: this.now(), decoders, promptTokens, promptTokensLeft: queued - promptTokens, chunk };
     }
-    return this.inSequenceOrder(batch);
+    if (ids === null || batch.length < 2) return batch;
+    const id = (b: PrioritizedBatchItem): number => ids.get(b.item.tokens) ?? Number.MAX_SAFE_INTEGER;
+    return batch.sort((a, b) => id(a) - id(b));
   };
 
   /** Prompt tokens allowed beside decoding sequences (0: no limit). */
@@ -300,16 +409,18 @@ export class BatchPlanner {
     return this.maxStall > 0 ? this.costs.chunkFor(this.maxStall) : 0;
   };
 
-  /** Order the batch by sequence id so llama.cpp can keep it in one micro-batch. */
-  private inSequenceOrder(batch: PrioritizedBatchItem[]): PrioritizedBatchItem[] {
-    if (batch.length < 2) return batch;
+  /**
+   * The sequence id behind each queued item, read from node-llama-cpp's queue
+   * (null when its internals are not there). The batch goes out in sequence-id
+   * order so llama.cpp can keep it in one micro-batch.
+   */
+  private sequenceIds(): Map<readonly Token[], number> | null {
     const queue = (this.context as unknown as { _queuedDecodes?: unknown } | null)?._queuedDecodes;
-    if (!Array.isArray(queue)) return batch;
+    if (!Array.isArray(queue)) return null;
     const ids = new Map<readonly Token[], number>();
     for (const q of queue as QueuedDecodeView[]) {
       if (typeof q?.sequenceId === "number") ids.set(q.tokens, q.sequenceId);
     }
-    const id = (b: PrioritizedBatchItem): number => ids.get(b.item.tokens) ?? Number.MAX_SAFE_INTEGER;
-    return batch.sort((a, b) => id(a) - id(b));
+    return ids;
   }
 }

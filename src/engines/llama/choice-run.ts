@@ -10,6 +10,7 @@ import type { ChatEvent, FinishReason, TokenLogprob } from "../../protocol/chat-
 import type { ChatRequest } from "../../protocol/chat-request.js";
 import { newCallId } from "../../protocol/ids.js";
 import type { EventChannel } from "../event-channel.js";
+import type { GenerationHandle } from "./batch-scheduler.js";
 import { ChoiceOutput, isEmptyPiece, type OutputPiece } from "./output/choice-output.js";
 import { ReasoningSplitter } from "./output/reasoning-splitter.js";
 import { ToolCallStreamParser, type ToolCallSyntax } from "./output/tool-call-parser.js";
@@ -44,8 +45,8 @@ export interface ChoiceContext {
   model: LlamaModel;
   tokenBytes: () => TokenBytes;
   logger: Logger;
-  /** Marks a sequence as generating for the batch planner; returns the function that unmarks it. */
-  enterGeneration: () => () => void;
+  /** Marks a sequence as generating (prompt first) for the batch planner. */
+  enterGeneration: (sequence: LlamaContextSequence) => GenerationHandle;
   /**
    * A sequence is about to edit its KV cache (erase a stale tail): returns
    * the function to call once it has. See {@link BatchPlanner.beginCacheEdit}.
@@ -137,14 +138,17 @@ export async function runChoice(
   let stoppedByString = false;
   let last = 0;
   const metadata = logprobs === null ? {} : logprobs.top > 0 ? { probabilities: true } : { confidence: true };
-  const leaveGeneration = context.enterGeneration();
+  const generation = context.enterGeneration(sequence);
   const iterator = sequence.evaluateWithMetadata(plan.prompt.slice(reuse), metadata, options);
   try {
     let step = await iterator.next();
     while (!step.done && !signal.aborted) {
       const token = step.value.token;
       const now = performance.now();
-      if (generated.length === 0) stats.firstTokenAt ??= now;
+      if (generated.length === 0) {
+        stats.firstTokenAt ??= now;
+        generation.prefilled();
+      }
       else if (index === 0) stats.decodeMs.push(now - last);
       last = now;
 
@@ -195,7 +199,7 @@ export async function runChoice(
     }
   } finally {
     // Before the (asynchronous) return: batches must stop waiting for this sequence now.
-    leaveGeneration();
+    generation.leave();
     await iterator.return();
   }
   if (signal.aborted) {

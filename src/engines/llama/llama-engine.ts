@@ -15,7 +15,7 @@ import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.j
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
 import type { Engine, ModelCard } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
-import { BatchPlanner } from "./batch-scheduler.js";
+import { BatchPlanner, sequenceIdOf, type PlannedStep } from "./batch-scheduler.js";
 import { runChoice, type ChoiceContext, type ChoicePlan, type RequestStats } from "./choice-run.js";
 import { createPromptRenderer, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
@@ -111,7 +111,7 @@ export class LlamaEngine implements Engine {
       model,
       tokenBytes: () => (tokenBytes ??= TokenBytes.fromModel(model)),
       logger: options.logger,
-      enterGeneration: () => planner.enter(),
+      enterGeneration: (sequence) => planner.enter(sequenceIdOf(sequence)),
       beginCacheEdit: () => planner.beginCacheEdit(),
       afterCacheEdits: () => planner.afterCacheEdits(),
       beforePrompt: () => planner.beforePrompt(),
@@ -120,7 +120,12 @@ export class LlamaEngine implements Engine {
 
   static async load(llama: Llama, options: LlamaEngineOptions): Promise<LlamaEngine> {
     const model = await llama.loadModel({ modelPath: options.modelPath });
-    const planner = new BatchPlanner({ prefillChunk: options.prefillChunk, maxStall: options.maxStall ?? 0 });
+    const log = options.logger;
+    const planner = new BatchPlanner({
+      prefillChunk: options.prefillChunk,
+      maxStall: options.maxStall ?? 0,
+      ...(log.isLevelEnabled("trace") ? { onStep: (step: PlannedStep) => log.trace({ model: options.id, step }, "engine step") } : {}),
+    });
     const context = await model.createContext({
       sequences: options.parallel,
       contextSize: options.contextSize,
