@@ -202,11 +202,17 @@ test("a prompt arriving while others decode is capped by the stall budget; the s
   const late = planner.enter(1);
   const capped = planner.strategy({ items: [queued(0, 1), queued(1, 300)], size: 2048 });
   assert.deepEqual(capped.map((b) => b.processAmount), [1, 34], "0.85 × (3 − 1) × 100 ms / 5 ms");
-  first.leave();
-  first.leave();
   clock += 270;
-  // The first sequence is done; the late prompt is alone now and goes whole.
+  // A third request waits to edit its cache: the decoder holds its token and the
+  // queued prompt goes in whole, so the queue (and the lock) is free after one step.
+  const edit = planner.beginCacheEdit();
   assert.deepEqual(planner.strategy({ items: [queued(1, 266)], size: 2048 }).map((b) => b.processAmount), [266]);
+  edit();
+  clock += 1400;
+  assert.deepEqual(planner.strategy({ items: [queued(0, 1), queued(1, 1)], size: 2048 }).map((b) => b.processAmount), [1, 1]);
+  late.prefilled();
+  first.leave();
+  first.leave();
   late.leave();
   assert.equal(planner.active, 0);
 });

@@ -171,6 +171,8 @@ export function sequenceIdOf(sequence: LlamaContextSequence): number | null {
   return typeof id === "number" ? id : null;
 }
 
+const noLimit = (): number => 0;
+
 /** Smallest prompt chunk the time budget may shrink to: prefill always moves. */
 const MIN_CHUNK = 16;
 /** Weight of a new measurement in the moving averages. */
@@ -304,7 +306,9 @@ export class BatchPlanner {
    * which its dispatch loop holds for as long as anything is queued — and
    * with streams generating back to back something always is, so the edit
    * (and the request behind it) would wait until every stream finished.
-   * While an edit waits, batches go out without gathering and generating
+   * While an edit waits, batches go out without gathering, queued prompts
+   * go in whole (a prompt still being prefilled in chunks would keep the
+   * loop going for as many steps as it has chunks left) and generating
    * sequences hold their next token until the edits are done
    * ({@link afterCacheEdits}), so the loop drains after the current decode
    * and the lock passes to the edit: one step's pause for the streams instead
@@ -385,7 +389,9 @@ export class BatchPlanner {
     };
     // Sequences past their prompt, whether or not their next token is queued yet.
     const decodersExist = byId ? this.generating > this.prefilling.size : this.generating > items.filter(isPrompt).length;
-    const batch = fillBatch(items, size, this.chunk, isPrompt, decodersExist);
+    // While a cache edit waits, the loop has to drain for it: prompts go in whole (see beginCacheEdit).
+    const chunk = this.cacheEdits > 0 ? noLimit : this.chunk;
+    const batch = fillBatch(items, size, chunk, isPrompt, decodersExist);
     if (batch.length > 0) {
       let decoders = 0;
       let promptTokens = 0;
@@ -395,8 +401,7 @@ export class BatchPlanner {
         if (isPrompt(b.item)) promptTokens += b.processAmount;
         else decoders++;
       }
-      const chunk = decoders > 0 || decodersExist ? this.chunk() : 0;
-      this.last = { at: this.now(), decoders, promptTokens, promptTokensLeft: queued - promptTokens, chunk };
+      this.last = { at: this.now(), decoders, promptTokens, promptTokensLeft: queued - promptTokens, chunk: decoders > 0 || decodersExist ? chunk() : 0 };
     }
     if (ids === null || batch.length < 2) return batch;
     const id = (b: PrioritizedBatchItem): number => ids.get(b.item.tokens) ?? Number.MAX_SAFE_INTEGER;
