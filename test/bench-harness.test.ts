@@ -19,15 +19,23 @@ test("chatport bench --quick measures node-llama-cpp and chatport and writes JSO
   try {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
-      [cliPath, "bench", "--model", await tinyModelPath(), "--quick", "--threads", "1", "--out", out, "--no-llama-server"],
-      { cwd: repoRoot },
+      [cliPath, "bench", "--model", await tinyModelPath(), "--quick", "--threads", "1", "--out", out, "--no-llama-server", "--stagger-ms", "20"],
+      // chatport inherits its settings from the environment, and the report says which it ran with (never a secret).
+      { cwd: repoRoot, env: { ...process.env, CHATPORT_MAX_STALL: "2", CHATPORT_UPSTREAM_API_KEY: "sk-bench-secret" } },
     );
     assert.match(stderr, /\[bench .*\] chatport: 2 stream\(s\)/, "progress is shown while it runs");
     assert.match(stdout, /\| chatport \| 2 \|/);
     const files = fs.readdirSync(out);
     const json = files.find((f) => f.endsWith(".json"));
     assert.ok(json !== undefined && files.some((f) => f.endsWith(".md")) && files.some((f) => f.endsWith(".svg")), files.join(", "));
-    const report = JSON.parse(fs.readFileSync(path.join(out, json), "utf8")) as BenchReport;
+    const text = fs.readFileSync(path.join(out, json), "utf8");
+    assert.doesNotMatch(text, /sk-bench-secret/);
+    const report = JSON.parse(text) as BenchReport;
+    assert.equal(report.config.staggerMs, 20);
+    assert.equal(report.config.chatportEnv?.CHATPORT_MAX_STALL, "2");
+    const markdown = fs.readFileSync(path.join(out, files.find((f) => f.endsWith(".md"))!), "utf8");
+    assert.match(markdown, /started 20 ms apart/);
+    assert.match(markdown, /`CHATPORT_MAX_STALL=2`/);
     const systems = new Set(report.levels.map((l) => `${l.system}@${l.concurrency}`));
     for (const key of ["node-llama-cpp@1", "node-llama-cpp@2", "chatport@1", "chatport@2"]) assert.ok(systems.has(key), key);
     for (const level of report.levels) {

@@ -31,7 +31,17 @@ export interface PromptResult {
 export interface BenchReport {
   date: string;
   machine: { cpus: number; model: string; threads: number };
-  config: { modelPath: string; promptTokens: number; maxTokens: number; longPromptTokens: number; concurrency: number[] };
+  config: {
+    modelPath: string;
+    promptTokens: number;
+    maxTokens: number;
+    longPromptTokens: number;
+    concurrency: number[];
+    /** Streams of a level started this many ms apart (0: at once). */
+    staggerMs?: number;
+    /** CHATPORT_* settings chatport ran with. */
+    chatportEnv?: Record<string, string>;
+  };
   levels: LevelResult[];
   prompts: PromptResult[];
   memory: Array<{ system: string; idleRssMB: number; peakRssMB: number; beyondIdleMB: number }>;
@@ -135,6 +145,10 @@ export function writeReport(report: BenchReport, dir: string): { json: string; m
     "",
     `Machine: ${report.machine.cpus} CPUs (${report.machine.model}), ${report.machine.threads} threads for every system.`,
     `Model: \`${path.basename(report.config.modelPath)}\`; prompt ≈${report.config.promptTokens} tokens, ${report.config.maxTokens} output tokens per stream (EOS ignored); long prompt ≈${report.config.longPromptTokens} tokens.`,
+    ...((report.config.staggerMs ?? 0) > 0 ? [`Streams of a level started ${report.config.staggerMs} ms apart (HTTP systems).`] : []),
+    ...(Object.keys(report.config.chatportEnv ?? {}).length > 0
+      ? [`chatport settings: ${Object.entries(report.config.chatportEnv ?? {}).map(([k, v]) => `\`${k}=${v}\``).join(", ")}.`]
+      : []),
     "",
     `![aggregate tokens/s](${path.basename(svg)})`,
     "",

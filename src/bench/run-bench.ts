@@ -15,6 +15,15 @@ import { startChatport, startLlamaServer, type ServerProcess } from "./server-pr
 import { median } from "./stats.js";
 import { timedStream, type StreamSample } from "./stream-client.js";
 
+/** The CHATPORT_* settings the chatport under test inherits (secrets left out), for the report. */
+function chatportSettings(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith("CHATPORT_") && value !== undefined && !/KEY|SECRET|TOKEN|PASSWORD|URL/.test(name)) out[name] = value;
+  }
+  return out;
+}
+
 export interface BenchOptions {
   modelPath: string;
   llamaServer: string | null;
@@ -26,6 +35,8 @@ export interface BenchOptions {
   /** Context per sequence. */
   contextSize: number;
   skipDirect: boolean;
+  /** Streams of a level start this many ms apart (0: all at once); HTTP systems only. */
+  staggerMs?: number;
   progress: (line: string) => void;
 }
 
@@ -35,6 +46,8 @@ interface HttpSystem {
   client: OpenAI;
   model: string;
 }
+
+const staggered = (ms: number): Promise<void> => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve());
 
 async function runLevel(
   system: HttpSystem,
@@ -47,7 +60,8 @@ async function runLevel(
   const errors: string[] = [];
   const results = await Promise.all(
     Array.from({ length: concurrency }, (_, i) =>
-      timedStream(system.client, { model: system.model, prompt: filler(options.promptTokens, round * 1000 + i), maxTokens: options.maxTokens })
+      staggered(i * (options.staggerMs ?? 0))
+        .then(() => timedStream(system.client, { model: system.model, prompt: filler(options.promptTokens, round * 1000 + i), maxTokens: options.maxTokens }))
         .catch((err: unknown) => {
           // A failed stream is reported, not fatal: the other systems still get measured.
           errors.push(err instanceof Error ? err.message : String(err));
@@ -157,17 +171,29 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       for (const r of running) r.peakRss = Math.max(r.peakRss, r.system.server.rss());
     }, 100);
     for (const [round, c] of options.concurrency.entries()) {
-      const order = running.map((_, i) => running[(i + round) % running.length] as (typeof running)[number]);
-      for (const { system } of order) {
-        let done = 0;
-        progress(`${system.name}: ${c} stream(s)`);
-        const { samples, wallMs, errors } = await runLevel(system, options, c, round + 1, () => {
-          done++;
-          if (c >= 4) progress(`${system.name}: ${c} stream(s) — ${done}/${c} done`);
-        });
-        for (const error of errors) progress(`${system.name}: a stream failed: ${error}`);
-        levels.push({ ...summarise(system.name, c, samples, wallMs), failedStreams: errors.length });
+      // A level of one or two streams is a short sample (63 gaps at one stream):
+      // such levels run in several rounds, the systems alternating, and pool them.
+      const reps = Math.max(1, Math.ceil(4 / c));
+      const pooled = new Map<string, { samples: StreamSample[]; wallMs: number; failed: number }>();
+      for (let rep = 0; rep < reps; rep++) {
+        const order = running.map((_, i) => running[(i + round + rep) % running.length] as (typeof running)[number]);
+        for (const { system } of order) {
+          let done = 0;
+          progress(`${system.name}: ${c} stream(s)${reps > 1 ? ` (round ${rep + 1} of ${reps})` : ""}`);
+          // Distinct prompts per level and round (never a prefix of the long-prompt runs' salts).
+          const { samples, wallMs, errors } = await runLevel(system, options, c, 100 + round * 10 + rep, () => {
+            done++;
+            if (c >= 4) progress(`${system.name}: ${c} stream(s) — ${done}/${c} done`);
+          });
+          for (const error of errors) progress(`${system.name}: a stream failed: ${error}`);
+          const into = pooled.get(system.name) ?? { samples: [], wallMs: 0, failed: 0 };
+          into.samples.push(...samples);
+          into.wallMs += wallMs;
+          into.failed += errors.length;
+          pooled.set(system.name, into);
+        }
       }
+      for (const [name, p] of pooled) levels.push({ ...summarise(name, c, p.samples, p.wallMs), failedStreams: p.failed });
     }
     clearInterval(sampler);
     for (const r of running) {
@@ -212,6 +238,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       maxTokens: options.maxTokens,
       longPromptTokens: options.longPromptTokens,
       concurrency: options.concurrency,
+      staggerMs: options.staggerMs ?? 0,
+      chatportEnv: chatportSettings(),
     },
     levels,
     prompts,

@@ -20,6 +20,7 @@ interface BenchFlags {
   longPrompt: number;
   ctx: number;
   skipDirect?: boolean;
+  staggerMs: number;
   quick?: boolean;
   out: string;
 }
@@ -173,6 +174,7 @@ export function benchCommand(): Command {
     .option("--long-prompt <n>", "prompt length for the TTFT and shared-prefix runs", int, 1000)
     .option("--ctx <n>", "context per sequence", int, 2048)
     .option("--skip-direct", "skip the direct node-llama-cpp baseline")
+    .option("--stagger-ms <n>", "start the streams of a level this many ms apart instead of at once (late arrivals; HTTP systems only)", nonNegative, 0)
     .option("--quick", "a short smoke run (levels 1,2; 16 tokens; 200-token long prompt)")
     .option("--out <dir>", "where the JSON / Markdown / SVG reports go", "bench/results")
     .addCommand(gatewayBenchCommand())
@@ -189,6 +191,7 @@ export function benchCommand(): Command {
         longPromptTokens: flags.quick === true ? 200 : flags.longPrompt,
         contextSize: flags.ctx,
         skipDirect: flags.skipDirect === true,
+        staggerMs: flags.staggerMs,
         progress,
       });
       process.stdout.write(`${table(report)}\n`);
