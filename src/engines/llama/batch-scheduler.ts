@@ -62,7 +62,7 @@ export interface BatchPlannerOptions {
    * a sequence's next token normally arrives within 2–4 asks.
    */
   maxGatherAsks?: number;
-  /** Told of every step once it is done (diagnostics: `--log-level trace`). */
+  /** Told of every step once it is done (diagnostics: `CHATPORT_LOG_LEVEL=trace`). */
   onStep?: (step: PlannedStep) => void;
 }
 
