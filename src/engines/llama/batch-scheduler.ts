@@ -242,7 +242,7 @@ export class BatchPlanner {
   private context: LlamaContext | null = null;
   private generating = 0;
   /** Sequences (by id) that entered and have yet to get their first token: what they have queued is prompt. */
-  private readonly prefilling = new Map<number, number>();
+  private readonly prefilling = new Set<number>();
   /** Sequences that entered without an id: prompts are then told from decoders by length. */
   private untracked = 0;
   private cacheEdits = 0;
@@ -274,15 +274,14 @@ export class BatchPlanner {
   enter(sequenceId: number | null = null): GenerationHandle {
     this.generating++;
     if (sequenceId === null) this.untracked++;
-    let prefilling = sequenceId !== null;
-    if (sequenceId !== null) this.prefilling.set(sequenceId, (this.prefilling.get(sequenceId) ?? 0) + 1);
+    // A sequence serves one request at a time, so its id is in the set once.
+    if (sequenceId !== null) this.prefilling.add(sequenceId);
     let left = false;
+    let started = sequenceId === null;
     const prefilled = (): void => {
-      if (!prefilling || sequenceId === null) return;
-      prefilling = false;
-      const n = (this.prefilling.get(sequenceId) ?? 1) - 1;
-      if (n > 0) this.prefilling.set(sequenceId, n);
-      else this.prefilling.delete(sequenceId);
+      if (started || sequenceId === null) return;
+      started = true;
+      this.prefilling.delete(sequenceId);
     };
     return {
       prefilled,
@@ -368,7 +367,7 @@ export class BatchPlanner {
       const { at, ...step } = this.last;
       const ms = this.now() - at;
       this.costs.observe(step.decoders, step.promptTokens, ms);
-      this.onStep?.({ ...step, ms });
+      if (this.onStep !== null) this.onStep({ ...step, ms });
       this.last = null;
     }
     if (items.length < this.generating && items.length < size && this.cacheEdits === 0) {
