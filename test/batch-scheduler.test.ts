@@ -190,7 +190,7 @@ test("a burst that overflows the batch starts generating together: no stream dec
   assert.deepEqual(planner.strategy({ items: [queued(0, 1), queued(1, 1), queued(2, 1)], size: 16 }).map((b) => b.processAmount), [1, 1, 1]);
 });
 
-test("a prompt arriving while others decode is capped by the stall budget; the same prompt in a burst is not", () => {
+test("a prompt arriving while others decode is capped by the stall budget, and goes in whole while a cache edit waits", () => {
   let clock = 0;
   const { planner, queued } = plannerWithQueue({ prefillChunk: 0, maxStall: 3, now: () => clock });
   const first = planner.enter(0);

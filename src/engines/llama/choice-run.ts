@@ -148,8 +148,7 @@ export async function runChoice(
       if (generated.length === 0) {
         stats.firstTokenAt ??= now;
         generation.prefilled();
-      }
-      else if (index === 0) stats.decodeMs.push(now - last);
+      } else if (index === 0) stats.decodeMs.push(now - last);
       last = now;
 
       // Thinking budget spent: close the thought instead of this token.
