@@ -6,9 +6,10 @@
  * that subset would be silently ignored and the output could then violate the
  * schema, so such schemas are refused with a 400 that names the keyword.
  */
-import type { Llama, LlamaGrammar } from "node-llama-cpp";
+import { LlamaText, type Llama, type LlamaGrammar } from "node-llama-cpp";
 import { invalidRequest } from "../../protocol/errors.js";
 import type { ResponseFormat } from "../../protocol/chat-request.js";
+import { jsonObjectGbnf, withFiniteNumbers } from "./json-numbers.js";
 
 /** Keywords the grammar compiler enforces (or that only annotate). */
 const supportedKeywords = new Set([
@@ -71,19 +72,32 @@ function toGrammarSchema(node: unknown, pointer: string, param: string): unknown
   return out;
 }
 
-/** Compile a (checked) JSON Schema to a grammar; the library types schemas known at compile time, ours arrive as JSON. */
+/**
+ * The model ends a JSON grammar's output with blank lines (node-llama-cpp's
+ * convention for its JSON grammars): four newlines stop generation and the
+ * trailing whitespace is trimmed.
+ */
+const jsonGrammarEnd = { stopGenerationTriggers: [LlamaText("\n".repeat(4))], trimWhitespaceSuffix: true } as const;
+
+/**
+ * Compile a (checked) JSON Schema to a grammar whose numbers are finite and
+ * whose integers are digits only; the library types schemas known at compile
+ * time, ours arrive as JSON.
+ */
 export async function compileSchemaGrammar(llama: Llama, schema: unknown, param: string): Promise<LlamaGrammar> {
   const compile = llama.createGrammarForJsonSchema.bind(llama) as unknown as (schema: unknown) => Promise<LlamaGrammar>;
+  let compiled: LlamaGrammar;
   try {
-    return await compile(schema);
+    compiled = await compile(schema);
   } catch (err) {
     refuse(`The JSON Schema cannot be compiled to a grammar: ${err instanceof Error ? err.message : String(err)}`, param);
   }
+  return llama.createGrammar({ grammar: withFiniteNumbers(compiled.grammar), ...jsonGrammarEnd });
 }
 
 export async function grammarForResponseFormat(llama: Llama, format: ResponseFormat): Promise<LlamaGrammar | null> {
   if (format.type === "text") return null;
-  if (format.type === "json_object") return llama.getGrammarFor("json");
+  if (format.type === "json_object") return llama.createGrammar({ grammar: jsonObjectGbnf, ...jsonGrammarEnd });
   // The schema's validity was checked with the request; here only what the grammar can enforce.
   const param = "response_format.json_schema.schema";
   return compileSchemaGrammar(llama, grammarSchema(format.schema, param), param);
