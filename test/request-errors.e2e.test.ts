@@ -69,6 +69,11 @@ describe("validation: 400 with param", () => {
     ["stream_options without stream", { ...ok, stream_options: { include_usage: true } }, "stream_options"],
     ["image part on a text-only model", { ...ok, messages: [{ role: "user", content: [{ type: "text", text: "what is this" }, { type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] }] }, "messages[0].content[1].type"],
     ["audio part on a text-only model", { ...ok, messages: [{ role: "user", content: [{ type: "input_audio", input_audio: { data: "AAAA", format: "wav" } }] }] }, "messages[0].content[0].type"],
+    ["audio output modality", { ...ok, modalities: ["text", "audio"] }, "modalities"],
+    ["audio output options", { ...ok, audio: { voice: "alloy", format: "wav" } }, "audio"],
+    ["web search options", { ...ok, web_search_options: {} }, "web_search_options"],
+    ["modalities of the wrong type", { ...ok, modalities: "text" }, "modalities"],
+    ["unknown reasoning_effort", { ...ok, reasoning_effort: "extreme" }, "reasoning_effort"],
     ["body that is not an object", [1, 2, 3], null],
   ];
   for (const [name, body, param] of cases) {
@@ -76,6 +81,19 @@ describe("validation: 400 with param", () => {
       await expectError(body, 400, param);
     });
   }
+
+  test("text-only modalities and null output options are accepted", async () => {
+    const res = await postJson(server.baseURL, "/chat/completions", { ...ok, modalities: ["text"], audio: null, web_search_options: null });
+    assert.equal(res.status, 200, await res.text());
+  });
+
+  test("every reasoning_effort the official SDK allows is accepted", async () => {
+    const efforts: Array<NonNullable<OpenAI.ChatCompletionCreateParams["reasoning_effort"]>> = ["none", "minimal", "low", "medium", "high", "xhigh", "max"];
+    for (const effort of efforts) {
+      const res = await postJson(server.baseURL, "/chat/completions", { ...ok, reasoning_effort: effort });
+      assert.equal(res.status, 200, `${effort}: ${await res.text()}`);
+    }
+  });
 
   test("unknown fields are ignored as OpenAI does", async () => {
     const res = await postJson(server.baseURL, "/chat/completions", { ...ok, some_future_field: { x: 1 }, metadata: { a: "b" } });

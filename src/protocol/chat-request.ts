@@ -62,7 +62,11 @@ export const chatCompletionRequestSchema = z.object({
   parallel_tool_calls: z.boolean().nullable().optional(),
   functions: z.array(functionSchema).max(128, "at most 128 functions").nullable().optional(),
   function_call: functionCallChoiceSchema.nullable().optional(),
-  reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high"]).nullable().optional(),
+  reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high", "xhigh", "max"]).nullable().optional(),
+  /** Output modalities and options chatport cannot produce: refused by {@link refuseUnsupportedOutputs}, never ignored. */
+  modalities: z.array(z.string()).nullable().optional(),
+  audio: z.unknown().optional(),
+  web_search_options: z.unknown().optional(),
   /** vLLM extension: keep generating past end-of-generation tokens (benchmarks). */
   ignore_eos: z.boolean().optional(),
   /** MindIE extension: stream chunks carry `full_text`, the text so far. */
@@ -74,6 +78,33 @@ export const chatCompletionRequestSchema = z.object({
 export type ChatCompletionRequestBody = z.infer<typeof chatCompletionRequestSchema>;
 
 export type ReasoningEffort = "none" | "minimal" | "low" | "medium" | "high";
+
+/**
+ * The SDK's efforts above `high` (`xhigh`, `max`) ask for the most thought a
+ * model gives; a local model's most is `high`, an uncapped thought.
+ */
+function normaliseReasoningEffort(effort: ChatCompletionRequestBody["reasoning_effort"]): ReasoningEffort | null {
+  if (effort === "xhigh" || effort === "max") return "high";
+  return effort ?? null;
+}
+
+/**
+ * Fields asking for output that no engine here produces (audio, web search
+ * results) get a 400 naming the field: answering with plain text instead
+ * would silently break the client's contract.
+ */
+function refuseUnsupportedOutputs(body: ChatCompletionRequestBody): void {
+  const other = body.modalities?.find((modality) => modality !== "text");
+  if (other !== undefined) {
+    throw invalidRequest(`Output modality '${other}' is not supported: modalities may only contain 'text'.`, "modalities", "unsupported_value");
+  }
+  if (body.audio !== undefined && body.audio !== null) {
+    throw invalidRequest("Audio output is not supported.", "audio", "unsupported_value");
+  }
+  if (body.web_search_options !== undefined && body.web_search_options !== null) {
+    throw invalidRequest("Web search is not supported.", "web_search_options", "unsupported_value");
+  }
+}
 
 export type ResponseFormat =
   | { type: "text" }
@@ -230,6 +261,7 @@ export function parseChatRequest(raw: unknown, options: ParseOptions = {}): Chat
   if (body.stream_options != null && body.stream !== true) {
     throw invalidRequest("stream_options is only allowed when stream is true.", "stream_options");
   }
+  refuseUnsupportedOutputs(body);
 
   const stop = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
   const seed = body.seed == null ? null : Number(BigInt.asUintN(32, BigInt(body.seed)));
@@ -257,7 +289,7 @@ export function parseChatRequest(raw: unknown, options: ParseOptions = {}): Chat
     responseFormat: normaliseResponseFormat(body),
     tools: normaliseTools(body),
     logprobs: body.logprobs === true ? { top: body.top_logprobs ?? 0 } : null,
-    reasoningEffort: body.reasoning_effort ?? null,
+    reasoningEffort: normaliseReasoningEffort(body.reasoning_effort),
     ignoreEos: body.ignore_eos === true,
     user: body.user ?? null,
     extras: { fullText: body.fullTextEnabled === true, usageTimings: body.usage_timings === true },

@@ -109,6 +109,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.removeContentTypeParser("application/json");
   app.addContentTypeParser("application/json", { parseAs: "string" }, (request, body, done) => {
     const text = String(body);
+    // No body at all is no body (clients send the JSON content type on a bodyless POST such as a revoke),
+    // not malformed JSON; routes that need one say so in their own words.
+    if (text === "") {
+      done(null, undefined);
+      return;
+    }
     parseJson(request, text, (err, value) => {
       if (err !== null && /"(__proto__|constructor)"/.test(text)) {
         done(Object.assign(new Error("forbidden key"), { statusCode: 400, code: POISONED_BODY }), undefined);
