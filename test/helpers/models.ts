@@ -19,3 +19,17 @@ export async function tinyModelPath(seed = 1, template: "chatml" | "thinking" = 
   }
   return out;
 }
+
+/**
+ * A model of Qwen2.5-0.5B's shape and vocabulary size (random Q8_0 weights,
+ * 531 MB), generated once per checkout: big enough for llama.cpp's kernels to
+ * take the paths real models take.
+ */
+export async function qwenShapedModelPath(): Promise<string> {
+  const out = path.join(repoRoot, ".cache", "test-models", "qwen2.5-0.5b-q8_0-seed1.gguf");
+  if (!fs.existsSync(out)) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    await writeTestModel({ out, shape: "qwen2.5-0.5b", seed: 1, type: "q8_0", template: "chatml" });
+  }
+  return out;
+}

@@ -111,14 +111,17 @@ function fillBatch(
   chunk: () => number,
   isPrompt: (item: BatchItem) => boolean,
   decodersExist: boolean,
+  isIsolated: (item: BatchItem) => boolean = () => false,
 ): PrioritizedBatchItem[] {
   const batch: PrioritizedBatchItem[] = [];
   const prompts: BatchItem[] = [];
+  let isolated: BatchItem | null = null;
   let free = size;
   let decoding = 0;
   for (const item of items) {
     if (isPrompt(item)) {
-      prompts.push(item);
+      if (!isIsolated(item)) prompts.push(item);
+      else if (isolated === null && prompts.length === 0) isolated = item;
       continue;
     }
     if (free === 0) continue;
@@ -127,7 +130,15 @@ function fillBatch(
     free -= amount;
     decoding++;
   }
-  if (prompts.length === 0 || free === 0) return batch;
+  if (free === 0) return batch;
+  // The oldest prompt wants a step of its own: it goes in whole (as far as the
+  // batch allows), with no other prompt beside it. Isolated prompts behind
+  // other prompts wait for their turn at the head of the queue.
+  if (isolated !== null) {
+    batch.push({ item: isolated, processAmount: Math.min(isolated.tokens.length, free) });
+    return batch;
+  }
+  if (prompts.length === 0) return batch;
   if (decoding > 0 || decodersExist) {
     const limit = chunk();
     let budget = limit > 0 ? Math.min(free, limit) : free;
@@ -243,6 +254,12 @@ export class BatchPlanner {
   private generating = 0;
   /** Sequences (by id) that entered and have yet to get their first token: what they have queued is prompt. */
   private readonly prefilling = new Set<number>();
+  /**
+   * Sequences (by id) whose prompt is evaluated in a step with no other
+   * prompt (seeded requests: llama.cpp's logits depend on how a batch is
+   * split, so the same prompt must always be split the same way).
+   */
+  private readonly isolated = new Set<number>();
   /** Sequences that entered without an id: prompts are then told from decoders by length. */
   private untracked = 0;
   private cacheEdits = 0;
@@ -271,17 +288,19 @@ export class BatchPlanner {
    * generates. `sequenceId` (see {@link sequenceIdOf}) tells its queued
    * items apart from the others'; null when unknown.
    */
-  enter(sequenceId: number | null = null): GenerationHandle {
+  enter(sequenceId: number | null = null, options: { isolatedPrompt?: boolean } = {}): GenerationHandle {
     this.generating++;
     if (sequenceId === null) this.untracked++;
     // A sequence serves one request at a time, so its id is in the set once.
     if (sequenceId !== null) this.prefilling.add(sequenceId);
+    if (sequenceId !== null && options.isolatedPrompt === true) this.isolated.add(sequenceId);
     let left = false;
     let started = sequenceId === null;
     const prefilled = (): void => {
       if (started || sequenceId === null) return;
       started = true;
       this.prefilling.delete(sequenceId);
+      this.isolated.delete(sequenceId);
     };
     return {
       prefilled,
@@ -390,7 +409,11 @@ export class BatchPlanner {
     const decodersExist = byId ? this.generating > this.prefilling.size : this.generating > items.filter(isPrompt).length;
     // While a cache edit waits, the loop has to drain for it: prompts go in whole (see beginCacheEdit).
     const chunk = this.cacheEdits > 0 ? noLimit : this.chunk;
-    const batch = fillBatch(items, size, chunk, isPrompt, decodersExist);
+    const isIsolated = (item: BatchItem): boolean => {
+      const id = byId ? ids.get(item.tokens) : undefined;
+      return id !== undefined && this.isolated.has(id);
+    };
+    const batch = fillBatch(items, size, chunk, isPrompt, decodersExist, isIsolated);
     if (batch.length > 0) {
       let decoders = 0;
       let promptTokens = 0;

@@ -46,7 +46,8 @@ export interface ChoiceContext {
   tokenBytes: () => TokenBytes;
   logger: Logger;
   /** Marks a sequence as generating (prompt first) for the batch planner. */
-  enterGeneration: (sequence: LlamaContextSequence) => GenerationHandle;
+  /** `isolatedPrompt`: prefill the prompt in a step with no other prompt (see BatchPlanner). */
+  enterGeneration: (sequence: LlamaContextSequence, options: { isolatedPrompt: boolean }) => GenerationHandle;
   /**
    * A sequence is about to edit its KV cache (erase a stale tail): returns
    * the function to call once it has. See {@link BatchPlanner.beginCacheEdit}.
@@ -59,10 +60,20 @@ export interface ChoiceContext {
 }
 
 
-/** Place the prompt on the sequence, reusing the longest cached prefix; returns how many tokens were reused. */
-async function alignPrompt(context: ChoiceContext, sequence: LlamaContextSequence, prompt: readonly Token[]): Promise<number> {
+/**
+ * Place the prompt on the sequence, reusing the longest cached prefix unless
+ * `reusable` is false; returns how many tokens were reused.
+ *
+ * llama.cpp's CPU kernels sum in a different order for batches of different
+ * shapes, so a prompt whose tail is evaluated on top of a cached prefix gets
+ * logits that differ from a whole-prompt evaluation in the last bits — enough
+ * to change a sampled token now and then. A seeded request therefore
+ * evaluates its whole prompt every time: the same request then gives the same
+ * logits whatever the cache held before (docs/OPERATIONS.md states the bound).
+ */
+async function alignPrompt(context: ChoiceContext, sequence: LlamaContextSequence, prompt: readonly Token[], reusable: boolean): Promise<number> {
   // Always evaluate at least one prompt token: its logits start the generation.
-  const reuse = Math.min(sequence.compareContextTokens([...prompt]).firstDifferentIndex, prompt.length - 1);
+  const reuse = reusable ? Math.min(sequence.compareContextTokens([...prompt]).firstDifferentIndex, prompt.length - 1) : 0;
   if (reuse < sequence.nextTokenIndex) {
     const done = context.beginCacheEdit();
     try {
@@ -87,7 +98,9 @@ export async function runChoice(
   const { model } = context;
   const gather = context.beforePrompt();
   if (gather !== null) await gather;
-  const reuse = await alignPrompt(context, sequence, plan.prompt);
+  // A seeded request's logits must not depend on the cache or the load: its whole prompt, in a step of its own.
+  const seeded = request.sampling.seed !== null;
+  const reuse = await alignPrompt(context, sequence, plan.prompt, !seeded);
   if (index === 0) stats.cachedTokens = reuse;
 
   const generated: Token[] = [];
@@ -138,7 +151,7 @@ export async function runChoice(
   let stoppedByString = false;
   let last = 0;
   const metadata = logprobs === null ? {} : logprobs.top > 0 ? { probabilities: true } : { confidence: true };
-  const generation = context.enterGeneration(sequence);
+  const generation = context.enterGeneration(sequence, { isolatedPrompt: seeded });
   const iterator = sequence.evaluateWithMetadata(plan.prompt.slice(reuse), metadata, options);
   try {
     let step = await iterator.next();

@@ -111,7 +111,7 @@ export class LlamaEngine implements Engine {
       model,
       tokenBytes: () => (tokenBytes ??= TokenBytes.fromModel(model)),
       logger: options.logger,
-      enterGeneration: (sequence) => planner.enter(sequenceIdOf(sequence)),
+      enterGeneration: (sequence, options) => planner.enter(sequenceIdOf(sequence), options),
       beginCacheEdit: () => planner.beginCacheEdit(),
       afterCacheEdits: () => planner.afterCacheEdits(),
       beforePrompt: () => planner.beforePrompt(),
