@@ -5,7 +5,8 @@
  * node-llama-cpp's JSON-Schema grammars (and llama.cpp's json.gbnf) allow an
  * exponent of up to 16 digits on any number, integers included: a model may
  * then write `-5e141163` (parses to -Infinity) for a `number` or `80108e-3`
- * (a fraction) for an `integer`. Here an integer is digits only, and a number
+ * (a fraction) for an `integer`. Our schema compiler (json-schema/) and the
+ * json_object grammar use these rules instead. Here an integer is digits only, and a number
  * has at most 16 integer and 16 fraction digits and a two-digit exponent, so
  * its magnitude stays below 1e116: always finite in a double.
  */
@@ -15,17 +16,6 @@ export const integerGbnf = '"-"? ("0" | [1-9] [0-9]{0,15})';
 
 /** An integer part, an optional fraction, an optional exponent of at most two digits. */
 export const finiteNumberGbnf = `${integerGbnf} ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,2})?`;
-
-/** The rule names node-llama-cpp's JSON-Schema compiler gives its two number terminals. */
-const numberRules: Readonly<Record<string, string>> = {
-  "integer-number-rule": integerGbnf,
-  "fractional-number-rule": finiteNumberGbnf,
-};
-
-/** Rewrites the number rules of a grammar made by node-llama-cpp's JSON-Schema compiler. */
-export function withFiniteNumbers(gbnf: string): string {
-  return gbnf.replace(/^(integer-number-rule|fractional-number-rule) ::= .*$/gm, (_line, name: string) => `${name} ::= ${numberRules[name]}`);
-}
 
 /**
  * Any JSON object (OpenAI's `json_object` mode): llama.cpp's json.gbnf with

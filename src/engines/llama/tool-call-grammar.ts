@@ -4,38 +4,30 @@
  * is one of the allowed tools and the arguments validate against that tool's
  * schema, by construction — even from a random-weight model.
  *
- * The call object `{"name": …, "arguments": …}` is compiled by node-llama-cpp's
- * JSON-schema grammar compiler; the family's markers are wrapped around it.
+ * The call object `{"name": …, "arguments": …}` is written here around the
+ * rules our JSON-schema compiler makes for each tool's parameters (one
+ * grammar, one rule per tool's arguments); the family's markers are wrapped
+ * around it.
  */
 import type { Llama, LlamaGrammar } from "node-llama-cpp";
 import type { ToolDefinition } from "../../protocol/chat-request.js";
+import { literal } from "./json-schema/gbnf-text.js";
+import { JsonSchemaGrammar } from "./json-schema/schema-compiler.js";
 import type { ToolCallSyntax } from "./output/tool-call-parser.js";
-import { compileSchemaGrammar, grammarSchema } from "./response-grammar.js";
+import { addSchema } from "./response-grammar.js";
 
 const objectRule = "tool-call-object";
 
-function callObjectSchema(tools: ReadonlyArray<{ tool: ToolDefinition; index: number }>, argumentsKey: string): unknown {
-  const alternatives = tools.map(({ tool, index }) => ({
-    type: "object",
-    properties: {
-      name: { const: tool.name },
-      [argumentsKey]: grammarSchema(tool.parameters, `tools[${index}].function.parameters`),
-    },
-    required: ["name", argumentsKey],
-    additionalProperties: false,
-  }));
-  return alternatives.length === 1 ? alternatives[0] : { oneOf: alternatives };
-}
-
-/** The compiler's root ends in free trailing newlines (its stop trigger); we need the bare object. */
-function objectRules(grammar: string): string {
-  const lines = grammar.split("\n");
-  const rootIndex = lines.findIndex((line) => line.startsWith("root ::= "));
-  const root = lines[rootIndex];
-  const match = root === undefined ? null : /^root ::= (.*?)(?: "\\n\\n\\n\\n" \[\\n\]\*)?$/.exec(root);
-  if (match === null || match[1] === undefined) throw new Error(`unexpected JSON grammar shape: ${root ?? "<no root>"}`);
-  lines[rootIndex] = `${objectRule} ::= ${match[1]}`;
-  return lines.join("\n");
+/** `{"name": "<tool>", "<argumentsKey>": <arguments>}` for each allowed tool, as alternatives of one rule. */
+function callObjectRules(tools: ReadonlyArray<{ tool: ToolDefinition; index: number }>, argumentsKey: string): string {
+  const grammar = new JsonSchemaGrammar();
+  const calls = tools.map(({ tool, index }) => {
+    const args = addSchema(grammar, tool.parameters, `tools[${index}].function.parameters`);
+    const name = literal(JSON.stringify(tool.name));
+    return `"{" ws ${literal('"name"')} ws ":" ws ${name} ws "," ws ${literal(JSON.stringify(argumentsKey))} ws ":" ws ${args} ws "}"`;
+  });
+  grammar.useWhitespace();
+  return `${objectRule} ::= ${calls.join(" | ")}\n${grammar.grammar()}`;
 }
 
 /** The text that opens a call, for syntaxes that have one. */
@@ -68,14 +60,20 @@ function wrapperRules(syntax: ToolCallSyntax, parallel: boolean, afterMarker: bo
   }
 }
 
+/** The GBNF text of a tool-call grammar: pure, so it can be cached or compiled elsewhere. */
+export function toolCallGbnf(
+  tools: readonly ToolDefinition[],
+  options: { onlyName: string | null; syntax: ToolCallSyntax; parallel: boolean; afterMarker: boolean },
+): string {
+  const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => options.onlyName === null || tool.name === options.onlyName);
+  const argumentsKey = options.syntax === "llama3-json" ? "parameters" : "arguments";
+  return `${wrapperRules(options.syntax, options.parallel, options.afterMarker)}\n${callObjectRules(allowed, argumentsKey)}\n`;
+}
+
 export async function toolCallGrammar(
   llama: Llama,
   tools: readonly ToolDefinition[],
   options: { onlyName: string | null; syntax: ToolCallSyntax; parallel: boolean; afterMarker: boolean },
 ): Promise<LlamaGrammar> {
-  const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => options.onlyName === null || tool.name === options.onlyName);
-  const argumentsKey = options.syntax === "llama3-json" ? "parameters" : "arguments";
-  const objectGrammar = await compileSchemaGrammar(llama, callObjectSchema(allowed, argumentsKey), "tools");
-  const rules = wrapperRules(options.syntax, options.parallel, options.afterMarker);
-  return llama.createGrammar({ grammar: `${rules}\n${objectRules(objectGrammar.grammar)}` });
+  return llama.createGrammar({ grammar: toolCallGbnf(tools, options) });
 }

@@ -1,0 +1,144 @@
+/**
+ * The inside of a JSON string, as GBNF: any character (escaped where JSON
+ * requires), or the characters of a regular expression, with length bounds
+ * counted in characters (code points, as JSON Schema and Ajv count them).
+ */
+import { charClass, literal, repeat, type CodePointRange } from "./gbnf-text.js";
+import { capRepeats, complementRanges, lengthRange, normalizeRanges, parsePattern, raiseRepeats, UnsupportedPattern, type RegexNode } from "./regex-pattern.js";
+
+/** The most iterations a bounded repetition may have in a grammar; more is narrowed to this (never invalid, only shorter). */
+export const repetitionCap = 1000;
+
+/**
+ * One character of a JSON string's value: a raw character other than `"`,
+ * `\`, controls and DEL, or an escape (a `\u` escape of a surrogate half
+ * is left out: alone it is not a character).
+ */
+export const jsonCharGbnf = String.raw`[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" ([0-9a-cA-CeEfF] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2}))`;
+
+const quote = 0x22;
+const backslash = 0x5c;
+/** Characters never written raw inside a JSON string: controls, `"`, `\`, DEL. */
+const unwritable: CodePointRange[] = [{ from: 0, to: 0x1f }, { from: quote, to: quote }, { from: backslash, to: backslash }, { from: 0x7f, to: 0x7f }];
+const shortEscapes: ReadonlyArray<[number, string]> = [[0x09, "\\t"], [0x0a, "\\n"], [0x0d, "\\r"]];
+
+function contains(ranges: readonly CodePointRange[], cp: number): boolean {
+  return ranges.some((range) => range.from <= cp && cp <= range.to);
+}
+
+function subtract(ranges: readonly CodePointRange[], remove: readonly CodePointRange[]): CodePointRange[] {
+  const keep = complementRanges(remove);
+  const out: CodePointRange[] = [];
+  for (const a of normalizeRanges(ranges)) {
+    for (const b of keep) {
+      const from = Math.max(a.from, b.from);
+      const to = Math.min(a.to, b.to);
+      if (from <= to) out.push({ from, to });
+    }
+  }
+  return out;
+}
+
+/** One character of a set, as the JSON text that writes it; null if the set is empty. */
+function setGbnf(ranges: readonly CodePointRange[], negated: boolean): string | null {
+  const members = negated ? complementRanges(ranges) : normalizeRanges(ranges);
+  const raw = subtract(members, unwritable);
+  const options: string[] = [];
+  if (raw.length > 0) options.push(charClass(raw));
+  if (contains(members, quote)) options.push(literal('\\"'));
+  if (contains(members, backslash)) options.push(literal("\\\\"));
+  for (const [cp, escape] of shortEscapes) if (contains(members, cp)) options.push(literal(escape));
+  if (options.length === 0) return null;
+  return options.length === 1 ? (options[0] ?? null) : `(${options.join(" | ")})`;
+}
+
+/** `expr` as one repeatable unit: a class or a literal as is, anything else in parentheses. */
+function atomic(expr: string): string {
+  return /^(\[(\\.|[^\]\\])*\]|"(\\.|[^"\\])*")$/.test(expr) ? expr : `(${expr})`;
+}
+
+/** Null when the node can match nothing. */
+function regexGbnf(node: RegexNode): string | null {
+  switch (node.kind) {
+    case "chars":
+      return setGbnf(node.ranges, node.negated);
+    case "seq": {
+      const parts: string[] = [];
+      for (const item of node.items) {
+        const part = regexGbnf(item);
+        if (part === null) return null;
+        if (part !== '""') parts.push(part);
+      }
+      return parts.length === 0 ? '""' : parts.join(" ");
+    }
+    case "alt": {
+      const options = node.options.map(regexGbnf).filter((x): x is string => x !== null);
+      if (options.length === 0) return null;
+      return options.length === 1 ? (options[0] ?? null) : `(${options.join(" | ")})`;
+    }
+    case "repeat": {
+      const item = regexGbnf(node.item);
+      if (item === null) return node.min === 0 ? '""' : null;
+      if (node.min > repetitionCap) throw new UnsupportedPattern(`a repetition of at least ${node.min}`);
+      const max = node.max === null ? null : Math.min(node.max, repetitionCap);
+      return repeat(atomic(item), node.min, max);
+    }
+  }
+}
+
+const anyChar: RegexNode = { kind: "chars", ranges: [], negated: true };
+const anything: RegexNode = { kind: "repeat", item: anyChar, min: 0, max: null };
+
+/** The characters of a plain string of min…max characters. */
+export function plainStringGbnf(minLength: number, maxLength: number | null): string {
+  if (minLength > repetitionCap) throw new UnsupportedPattern(`a minLength of ${minLength}`);
+  return repeat(`(${jsonCharGbnf})`, minLength, maxLength === null ? null : Math.min(maxLength, repetitionCap));
+}
+
+/**
+ * The inside of a string matching `pattern` (unanchored ends match anything)
+ * with min…max characters. Where the pattern allows other lengths, its
+ * repetitions are narrowed (raised minimums, capped maximums) until every
+ * match it keeps has an allowed length; throws UnsupportedPattern if that
+ * cannot be done.
+ */
+export function patternStringGbnf(pattern: string, minLength: number, maxLength: number | null): string {
+  const parsed = parsePattern(pattern);
+  const body: RegexNode = {
+    kind: "alt",
+    options: parsed.alternatives.map(({ body, anchoredStart, anchoredEnd }) => ({
+      kind: "seq",
+      items: [...(anchoredStart ? [] : [anything]), body, ...(anchoredEnd ? [] : [anything])],
+    })),
+  };
+  const fitted = fitLength(body, minLength, maxLength);
+  const gbnf = regexGbnf(fitted);
+  if (gbnf === null) throw new UnsupportedPattern("a pattern no JSON string can match");
+  return gbnf;
+}
+
+function fits(node: RegexNode, minLength: number, maxLength: number | null): boolean {
+  const [min, max] = lengthRange(node);
+  return min >= minLength && (maxLength === null || (max !== null && max <= maxLength));
+}
+
+function fitLength(node: RegexNode, minLength: number, maxLength: number | null): RegexNode {
+  if (fits(node, minLength, maxLength)) return node;
+  let raised = node;
+  if (lengthRange(node)[0] < minLength) {
+    let extra = 1;
+    while (lengthRange(raised)[0] < minLength && extra <= minLength) {
+      raised = raiseRepeats(node, extra);
+      extra++;
+    }
+  }
+  if (maxLength === null) {
+    if (fits(raised, minLength, maxLength)) return raised;
+  } else {
+    for (let room = maxLength; room >= 0; room = room === 0 ? -1 : Math.floor(room / 2)) {
+      const capped = capRepeats(raised, room);
+      if (fits(capped, minLength, maxLength)) return capped;
+    }
+  }
+  throw new UnsupportedPattern(`a pattern whose matches cannot be fitted to ${minLength}…${maxLength ?? "∞"} characters`);
+}

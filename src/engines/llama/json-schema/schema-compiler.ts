@@ -1,0 +1,620 @@
+/**
+ * JSON Schema → GBNF: a grammar whose every output validates against the
+ * schema (drafts 04, 06, 07, 2019-09 and 2020-12).
+ *
+ * Each schema node becomes one rule. `$ref`, `allOf`, `anyOf`, `oneOf` and
+ * `if` are taken apart into alternatives of flat schemas (flat-schema.ts):
+ * an `allOf` is merged into one, an `anyOf` distributes over the rest. The
+ * grammar may be narrower than the schema — never wider: optional
+ * properties not declared are not written, a `uniqueItems` array of at most
+ * one item is unique, `if`/`then` is written as both, repetitions beyond
+ * 1,000 are capped, a number between a fractional bound and the next integer
+ * is not written — but when a keyword of the vocabulary cannot be enforced
+ * (`not` beyond types, required keys and values; `multipleOf` on fractions;
+ * `uniqueItems` on longer arrays; `maxContains`; a `pattern` with
+ * lookaround; a `oneOf` whose alternatives may overlap) the schema is refused
+ * with a SchemaRefusal naming the keyword and its JSON Pointer. Annotations
+ * and unknown keys (`title`, `x-*`, `example`, draft-04 `id`, …) are
+ * ignored, as the specification says.
+ *
+ * Several documents (a tool call's schemas) can be compiled into one grammar:
+ * `add` returns the rule of each; `grammar` the rules of all.
+ */
+import { finiteNumberGbnf } from "../json-numbers.js";
+import { literal, repeat } from "./gbnf-text.js";
+import { jsonCharGbnf, patternStringGbnf, plainStringGbnf, repetitionCap } from "./json-string.js";
+import { allTypes, canonicalJson, Conjunctions, mergeFlat, ownFlat, patternMatches, unconstrained, type FlatSchema, type JsonType, type SchemaNode } from "./flat-schema.js";
+import { integerInRange, numberInRange, type NumericBounds } from "./numeric-range.js";
+import { UnsupportedPattern } from "./regex-pattern.js";
+import { isObject, SchemaDocument, SchemaPlacements } from "./schema-document.js";
+import { SchemaRefusal } from "./schema-refusal.js";
+import { numberFormats, patternsImpliedByFormat, stringFormats } from "./string-formats.js";
+
+/** How big a grammar may get before its schema is refused: past these, compiling and decoding get slow. */
+export interface GrammarLimits {
+  /** Rules in the grammar text. */
+  maxRules: number;
+  /** Characters of grammar text. */
+  maxGrammarChars: number;
+  /** Rules llama.cpp makes when it expands `x{m,n}` repetitions (about n each). */
+  maxExpandedRepetitions: number;
+  /** Alternatives one schema may be taken apart into (products of anyOf/oneOf). */
+  maxAlternatives: number;
+}
+
+export const defaultGrammarLimits: GrammarLimits = {
+  maxRules: 20_000,
+  maxGrammarChars: 2_000_000,
+  maxExpandedRepetitions: 200_000,
+  maxAlternatives: 128,
+};
+
+/** Rules every grammar may use: whitespace (bounded) and any JSON value with finite numbers. */
+const commonRules: Readonly<Record<string, string>> = {
+  ws: '| " " | "\\n" [ \\t]{0,20}',
+  "json-value": 'json-object | json-array | json-string | json-number | "true" | "false" | "null"',
+  "json-object": '"{" ws ( json-string ws ":" ws json-value ("," ws json-string ws ":" ws json-value)* )? ws "}"',
+  "json-array": '"[" ws ( json-value ("," ws json-value)* )? ws "]"',
+  "json-string": '"\\"" json-char* "\\""',
+  "json-char": jsonCharGbnf,
+  "json-number": finiteNumberGbnf,
+};
+
+function typeAccepts(types: ReadonlySet<JsonType> | null, t: JsonType): boolean {
+  if (types === null || types.has(t)) return true;
+  return (t === "integer" && types.has("number")) || (t === "number" && types.has("integer"));
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+export class JsonSchemaGrammar {
+  private readonly rules = new Map<string, string>();
+  private readonly nodeRules = new Map<object, string>();
+  private readonly flatCache = new Map<object, FlatSchema[]>();
+  private readonly flattening = new Set<object>();
+  private readonly placements = new SchemaPlacements();
+  private readonly conjunctions = new Conjunctions();
+  private nextRule = 1;
+
+  constructor(private readonly limits: GrammarLimits = defaultGrammarLimits) {}
+
+  /** Compiles one schema document; returns the name of the rule of its value. Throws SchemaRefusal. */
+  add(schema: unknown): string {
+    if (typeof schema !== "boolean" && !isObject(schema)) throw new SchemaRefusal("type", "", "a schema must be an object or a boolean");
+    new SchemaDocument(schema, this.placements);
+    const rule = this.ruleFor(schema);
+    this.checkSize();
+    return rule;
+  }
+
+  /** Defines the whitespace rule `ws` (for rules written around the compiled ones). */
+  useWhitespace(): string {
+    return this.common("ws");
+  }
+
+  /** The rules of every document added so far. */
+  grammar(): string {
+    return [...this.rules].map(([name, body]) => `${name} ::= ${body}`).join("\n");
+  }
+
+  private checkSize(): void {
+    const text = this.grammar();
+    let expanded = 0;
+    for (const m of text.matchAll(/\{(\d+)(?:,(\d*))?\}/g)) expanded += Math.max(Number(m[1]), m[2] === undefined || m[2] === "" ? 1 : Number(m[2]));
+    const size = `${this.rules.size} rules, ${text.length} characters, ${expanded} expanded repetitions`;
+    if (this.rules.size > this.limits.maxRules || text.length > this.limits.maxGrammarChars || expanded > this.limits.maxExpandedRepetitions) {
+      throw new SchemaRefusal("$schema", "", `the grammar for this schema would be too large to decode at speed (${size})`);
+    }
+  }
+
+  private common(name: string): string {
+    if (!this.rules.has(name)) {
+      const body = commonRules[name] ?? "";
+      this.rules.set(name, body);
+      for (const dependency of body.match(/\b(ws|json-[a-z]+)\b/g) ?? []) this.common(dependency);
+    }
+    return name;
+  }
+
+  private newRule(hint: string): string {
+    const clean = hint.replace(/[^a-zA-Z0-9]+/g, "-").replace(/^-|-$/g, "").slice(-24).toLowerCase();
+    return `s${this.nextRule++}${clean === "" ? "" : `-${clean}`}`;
+  }
+
+  private define(hint: string, body: string): string {
+    const name = this.newRule(hint);
+    this.rules.set(name, body);
+    return name;
+  }
+
+  private pointerOf(node: SchemaNode): string {
+    if (!isObject(node)) return "";
+    const placed = this.placements.get(node);
+    if (placed !== undefined) return placed.pointer;
+    const first = Array.isArray(node.allOf) ? (node.allOf[0] as SchemaNode) : undefined;
+    return first === undefined ? "" : this.pointerOf(first);
+  }
+
+  /** The rule of a schema node; refuses a node nothing can satisfy. */
+  private ruleFor(node: SchemaNode): string {
+    if (node === true) return this.common("json-value");
+    const pointer = this.pointerOf(node);
+    if (node === false) throw new SchemaRefusal("false", pointer, "the schema 'false' can never be satisfied");
+    if (!isObject(node)) throw new SchemaRefusal("type", pointer, "expected a schema object or boolean");
+    const known = this.nodeRules.get(node);
+    if (known !== undefined) return known;
+    const name = this.newRule(pointer.split("/").slice(-2).join("-"));
+    this.nodeRules.set(node, name);
+    this.rules.set(name, "");
+    const bodies = this.flatten(node).map((flat) => this.flatBody(flat)).filter((b): b is string => b !== null);
+    if (bodies.length === 0) throw new SchemaRefusal("type", pointer, "this schema can never be satisfied");
+    this.rules.set(name, [...new Set(bodies)].join(" | "));
+    return name;
+  }
+
+  // ---- applicators: schema node → alternatives of flat schemas ----
+
+  private product(a: FlatSchema[], b: FlatSchema[], keyword: string, pointer: string): FlatSchema[] {
+    if (a.length * b.length > this.limits.maxAlternatives) {
+      throw new SchemaRefusal(keyword, pointer, `the schema combines into more than ${this.limits.maxAlternatives} alternatives`);
+    }
+    const out: FlatSchema[] = [];
+    for (const x of a) for (const y of b) {
+      const merged = mergeFlat(x, y, this.conjunctions);
+      if (merged !== null) out.push(merged);
+    }
+    return out;
+  }
+
+  private flatten(node: SchemaNode): FlatSchema[] {
+    if (node === true) return [unconstrained];
+    if (node === false) return [];
+    if (!isObject(node)) throw new SchemaRefusal("type", "", "expected a schema object or boolean");
+    const cached = this.flatCache.get(node);
+    if (cached !== undefined) return cached;
+    const pointer = this.pointerOf(node);
+    if (this.flattening.has(node)) throw new SchemaRefusal("$ref", pointer, "the schema refers to itself without nesting (an endless $ref/allOf cycle)");
+    this.flattening.add(node);
+    try {
+      const result = this.flattenApplicators(node, pointer);
+      this.flatCache.set(node, result);
+      return result;
+    } finally {
+      this.flattening.delete(node);
+    }
+  }
+
+  private flattenApplicators(node: Record<string, unknown>, pointer: string): FlatSchema[] {
+    let result = [ownFlat(node, pointer)];
+    const document = this.placements.get(node)?.document;
+    for (const key of ["$ref", "$recursiveRef", "$dynamicRef"]) {
+      const ref = node[key];
+      if (typeof ref !== "string" || document === undefined) continue;
+      result = this.product(result, this.flatten(document.resolve(ref, node)), key, pointer);
+    }
+    if (Array.isArray(node.allOf)) for (const sub of node.allOf as SchemaNode[]) result = this.product(result, this.flatten(sub), "allOf", `${pointer}/allOf`);
+    if (Array.isArray(node.anyOf)) result = this.product(result, (node.anyOf as SchemaNode[]).flatMap((sub) => this.flatten(sub)), "anyOf", `${pointer}/anyOf`);
+    if (Array.isArray(node.oneOf)) {
+      const branches = (node.oneOf as SchemaNode[]).map((sub) => this.flatten(sub));
+      this.assertExclusive(branches, `${pointer}/oneOf`);
+      result = this.product(result, branches.flat(), "oneOf", `${pointer}/oneOf`);
+    }
+    if (node.if !== undefined && (node.then !== undefined || node.else !== undefined)) {
+      // Written as `if` and `then` together: valid whichever branch the validator takes.
+      const taken = this.product(this.flatten(node.if), this.flatten(node.then ?? true), "if", `${pointer}/if`);
+      if (taken.length === 0) throw new SchemaRefusal("if", `${pointer}/if`, "an 'if' whose 'then' branch can never hold (only the 'then' branch is generated)");
+      result = this.product(result, taken, "if", `${pointer}/if`);
+    }
+    if (node.not !== undefined) result = result.flatMap((flat) => this.withNot(flat, node.not, `${pointer}/not`));
+    return result.flatMap((flat) => this.withDependentSchemas(flat, pointer));
+  }
+
+  /** dependentSchemas of a required key apply always: merged in. (An optional key with one is not written.) */
+  private withDependentSchemas(flat: FlatSchema, pointer: string): FlatSchema[] {
+    let alternatives = [flat];
+    for (const [key, schema] of flat.dependentSchemas) {
+      if (flat.required.has(key)) alternatives = this.product(alternatives, this.flatten(schema), "dependentSchemas", `${pointer}/dependentSchemas`);
+    }
+    return alternatives;
+  }
+
+  /** `not`, where it can be enforced: types, required keys, values; or a `not` no output can meet. */
+  private withNot(flat: FlatSchema, not: unknown, pointer: string): FlatSchema[] {
+    const negated = this.flatten(not);
+    if (negated.every((n) => this.neverMatches(flat, n))) return [flat];
+    if (isObject(not)) {
+      const keys = Object.keys(not).filter((k) => !["title", "description", "$comment"].includes(k));
+      if (keys.length === 1 && keys[0] === "type") {
+        const excluded = new Set(typeof not.type === "string" ? [not.type] : Array.isArray(not.type) ? (not.type as string[]) : []);
+        const types = [...this.generatedTypes(flat)].filter((t) => !excluded.has(t) && !(t === "integer" && excluded.has("number")));
+        if (types.includes("number") && excluded.has("integer")) throw new SchemaRefusal("not", pointer, "'not' an integer among numbers cannot be enforced");
+        return types.length === 0 ? [] : [{ ...flat, types: new Set(types) }];
+      }
+      if (keys.length === 1 && keys[0] === "required" && Array.isArray(not.required)) {
+        const free = (not.required as string[]).find((k) => !flat.required.has(k));
+        return free === undefined ? [] : [{ ...flat, forbidden: new Set([...flat.forbidden, free]) }];
+      }
+      if (keys.length === 1 && keys[0] === "anyOf" && Array.isArray(not.anyOf) && (not.anyOf as unknown[]).every((s) => isObject(s) && Object.keys(s).length === 1 && Array.isArray(s.required))) {
+        const keysOut = (not.anyOf as Array<{ required: string[] }>).map((s) => s.required.find((k) => !flat.required.has(k)));
+        if (keysOut.some((k) => k === undefined)) return [];
+        return [{ ...flat, forbidden: new Set([...flat.forbidden, ...(keysOut as string[])]) }];
+      }
+      if (flat.values !== null && negated.length === 1 && negated[0]?.values !== null) {
+        const values = new Map([...flat.values].filter(([key]) => !negated[0]?.values?.has(key)));
+        return values.size === 0 ? [] : [{ ...flat, values }];
+      }
+    }
+    throw new SchemaRefusal("not", pointer, "this 'not' cannot be enforced by a grammar");
+  }
+
+  // ---- what a flat schema generates, and what it can never match ----
+
+  /** The JSON types a flat schema's grammar writes: its `type`, else those its keywords imply, else all. */
+  private generatedTypes(flat: FlatSchema): Set<JsonType> {
+    if (flat.values !== null) return new Set([...flat.values.values()].map((v) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v === "object" ? "object" : typeof v === "number" ? (Number.isInteger(v) ? "integer" : "number") : (typeof v as JsonType))));
+    if (flat.types !== null) return new Set(flat.types);
+    const implied = new Set<JsonType>();
+    if (flat.properties.size > 0 || flat.required.size > 0 || flat.additionalProperties !== null || flat.patternProperties.size > 0 || flat.propertyNames.length > 0 || flat.minProperties > 0 || flat.maxProperties !== null) implied.add("object");
+    if (flat.prefixItems !== null || flat.items !== null || flat.contains.length > 0 || flat.minItems > 0 || flat.maxItems !== null || flat.uniqueItems) implied.add("array");
+    if (flat.minLength > 0 || flat.maxLength !== null || flat.patterns.length > 0 || flat.formats.some((f) => f in stringFormats)) implied.add("string");
+    if (flat.minimum !== null || flat.maximum !== null || flat.exclusiveMinimum !== null || flat.exclusiveMaximum !== null || flat.multipleOf.length > 0 || flat.formats.some((f) => f in numberFormats)) implied.add("number");
+    return implied.size > 0 ? implied : new Set(allTypes);
+  }
+
+  /** A primitive assertion of `flat` that `value` certainly fails (false: it may pass). */
+  private definitelyFails(value: unknown, flat: FlatSchema): boolean {
+    const type: JsonType = value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "object" ? "object" : typeof value === "number" ? (Number.isInteger(value) ? "integer" : "number") : (typeof value as JsonType);
+    if (flat.types !== null && !flat.types.has(type) && !(type === "integer" && flat.types.has("number"))) return true;
+    if (flat.values !== null && !flat.values.has(canonicalJson(value))) return true;
+    if (typeof value === "number") {
+      if (flat.minimum !== null && value < flat.minimum) return true;
+      if (flat.exclusiveMinimum !== null && value <= flat.exclusiveMinimum) return true;
+      if (flat.maximum !== null && value > flat.maximum) return true;
+      if (flat.exclusiveMaximum !== null && value >= flat.exclusiveMaximum) return true;
+      if (flat.multipleOf.some((m) => !Number.isInteger(value / m))) return true;
+    }
+    if (typeof value === "string") {
+      const length = [...value].length;
+      if (length < flat.minLength || (flat.maxLength !== null && length > flat.maxLength)) return true;
+      if (!flat.patterns.every((p) => patternMatches(p, value, flat.pointer))) return true;
+    }
+    return false;
+  }
+
+  /** Whether nothing the grammar of `x` writes can satisfy `y` (false: it might). */
+  private neverMatches(x: FlatSchema, y: FlatSchema): boolean {
+    if (x.values !== null) return [...x.values.values()].every((v) => this.definitelyFails(v, y));
+    const types = this.generatedTypes(x);
+    if ([...types].every((t) => !typeAccepts(y.types, t))) return true;
+    if (y.values !== null && [...types].every((t) => t === "null" || t === "boolean" || t === "object" || t === "array") && [...y.values.values()].every((v) => typeof v !== "object" || v === null)) {
+      // y allows only some primitives; x writes containers (or null/boolean, checked by value)
+      if ([...types].every((t) => t === "object" || t === "array")) return true;
+    }
+    if (types.size === 1 && types.has("object") && typeAccepts(y.types, "object")) {
+      const written = this.writtenKeys(x);
+      if (written !== null && [...y.required].some((k) => !written.has(k))) return true;
+      for (const key of x.required) {
+        const xs = x.properties.get(key);
+        const ys = y.properties.get(key);
+        if (xs === undefined || ys === undefined || !y.required.has(key)) continue;
+        const xFlats = this.flatten(xs);
+        const yFlats = this.flatten(ys);
+        if (xFlats.every((xf) => yFlats.every((yf) => this.neverMatches(xf, yf)))) return true;
+      }
+    }
+    return false;
+  }
+
+  /** The keys an object grammar of `flat` may write; null when it writes free keys. */
+  private writtenKeys(flat: FlatSchema): Set<string> | null {
+    const keys = new Set([...flat.properties.keys(), ...flat.required].filter((k) => !flat.forbidden.has(k)));
+    return keys.size === 0 && flat.patternProperties.size <= 1 ? null : keys;
+  }
+
+  /** `oneOf` holds only if no output of one alternative can match another: refused when that cannot be shown. */
+  private assertExclusive(branches: FlatSchema[][], pointer: string): void {
+    for (let i = 0; i < branches.length; i++) {
+      for (let j = 0; j < branches.length; j++) {
+        if (i === j) continue;
+        for (const x of branches[i] ?? []) {
+          for (const y of branches[j] ?? []) {
+            if (!this.neverMatches(x, y)) throw new SchemaRefusal("oneOf", `${pointer}/${i}`, `an output of alternative ${i} could also match alternative ${j}, so 'exactly one' cannot be enforced`);
+          }
+        }
+      }
+    }
+  }
+
+  // ---- flat schema → grammar ----
+
+  private flatBody(flat: FlatSchema): string | null {
+    if (flat.values !== null) {
+      const values = [...flat.values.values()].filter((v) => !this.definitelyFails(v, { ...flat, values: null }));
+      if (flat.formats.some((f) => f in stringFormats) && values.some((v) => typeof v === "string")) {
+        throw new SchemaRefusal("format", flat.pointer, "an enum of strings beside a format cannot be checked against the format");
+      }
+      return values.length === 0 ? null : values.map((v) => literal(JSON.stringify(v))).join(" | ");
+    }
+    const alternatives: string[] = [];
+    const types = this.generatedTypes(flat);
+    for (const type of types) {
+      if (type === "integer" && types.has("number")) continue;
+      const body = this.typedBody(flat, type);
+      if (body !== null) alternatives.push(body);
+    }
+    return alternatives.length === 0 ? null : alternatives.length === 1 ? (alternatives[0] ?? null) : `(${alternatives.join(" | ")})`;
+  }
+
+  private typedBody(flat: FlatSchema, type: JsonType): string | null {
+    switch (type) {
+      case "null":
+        return '"null"';
+      case "boolean":
+        return '("true" | "false")';
+      case "integer":
+      case "number":
+        return this.numberBody(flat, type === "integer");
+      case "string":
+        return this.stringBody(flat);
+      case "array":
+        return this.arrayBody(flat);
+      case "object":
+        return this.objectBody(flat);
+    }
+  }
+
+  private numberBody(flat: FlatSchema, integerOnly: boolean): string | null {
+    const bounds: NumericBounds = { minimum: flat.minimum, exclusiveMinimum: flat.exclusiveMinimum, maximum: flat.maximum, exclusiveMaximum: flat.exclusiveMaximum };
+    let integer = integerOnly;
+    for (const name of flat.formats) {
+      const format = numberFormats[name];
+      if (format === undefined) continue;
+      integer ||= format.integer;
+      if (format.minimum !== null) bounds.minimum = Math.max(bounds.minimum ?? -Infinity, format.minimum);
+      if (format.maximum !== null) bounds.maximum = Math.min(bounds.maximum ?? Infinity, format.maximum);
+    }
+    // multipleOf: an integer multiple is written as digits whose remainder is 0; a fraction whose inverse is an integer is no constraint on integers.
+    let modulus = 1;
+    for (const m of flat.multipleOf) {
+      if (Number.isInteger(m)) {
+        modulus = (modulus * m) / gcd(modulus, m);
+        integer = true;
+      } else if (!(integer && Number.isInteger(1 / m))) {
+        throw new SchemaRefusal("multipleOf", flat.pointer, `multipleOf ${m} (a fraction) cannot be enforced exactly: numbers are checked in binary floating point`);
+      }
+    }
+    if (modulus > 1) return this.multipleBody(modulus, bounds, flat.pointer);
+    return integer ? integerInRange(bounds) : numberInRange(bounds);
+  }
+
+  /** Integers divisible by `modulus`: a remainder automaton over the decimal digits. */
+  private multipleBody(modulus: number, bounds: NumericBounds, pointer: string): string | null {
+    if (modulus > 1000) throw new SchemaRefusal("multipleOf", pointer, `multipleOf ${modulus} is too large to enforce (at most 1000)`);
+    const lowestAllowed = Math.max(bounds.minimum ?? -Infinity, bounds.exclusiveMinimum === null ? -Infinity : bounds.exclusiveMinimum + 1e-9);
+    const nonNegative = lowestAllowed > -1;
+    if (bounds.maximum !== null || bounds.exclusiveMaximum !== null || (!nonNegative && lowestAllowed !== -Infinity) || lowestAllowed > 0) {
+      throw new SchemaRefusal("multipleOf", pointer, "multipleOf together with bounds other than a minimum of 0 cannot be enforced");
+    }
+    const state = (r: number): string => `${this.stateBase}-m${modulus}-r${r}`;
+    if (!this.rules.has(state(0))) {
+      for (let r = 0; r < modulus; r++) {
+        const byTarget = new Map<number, number[]>();
+        for (let d = 0; d <= 9; d++) {
+          const target = (r * 10 + d) % modulus;
+          byTarget.set(target, [...(byTarget.get(target) ?? []), d]);
+        }
+        const options = [...byTarget].map(([target, ds]) => `[${ds.join("")}] ${state(target)}`);
+        if (r === 0) options.unshift('""');
+        this.rules.set(state(r), options.join(" | "));
+      }
+    }
+    const firstDigits = new Map<number, number[]>();
+    for (let d = 1; d <= 9; d++) firstDigits.set(d % modulus, [...(firstDigits.get(d % modulus) ?? []), d]);
+    const positive = [...firstDigits].map(([target, ds]) => `[${ds.join("")}] ${state(target)}`).join(" | ");
+    return nonNegative ? `("0" | ${positive})` : `("0" | "-"? (${positive}))`;
+  }
+
+  private readonly stateBase = "mul";
+
+  private stringBody(flat: FlatSchema): string | null {
+    const content = this.stringContent(flat);
+    return content === null ? null : `"\\"" ${content} "\\""`;
+  }
+
+  /** The characters of a string meeting `flat`'s string assertions. */
+  private stringContent(flat: FlatSchema): string | null {
+    const formats = flat.formats.filter((f) => f in stringFormats);
+    if (formats.length > 1) throw new SchemaRefusal("format", flat.pointer, `the formats ${formats.join(" and ")} together cannot be enforced`);
+    const patterns = flat.patterns;
+    if (flat.maxLength !== null && flat.minLength > flat.maxLength) return null;
+    const format = formats[0];
+    if (format !== undefined) {
+      const implied = patternsImpliedByFormat[format];
+      if (patterns.some((p) => implied === undefined || !implied.has(p))) {
+        throw new SchemaRefusal("pattern", flat.pointer, `a pattern beside format '${format}' cannot be enforced together with it`);
+      }
+      if (flat.minLength > 1 || (flat.maxLength !== null && flat.maxLength < 256)) {
+        throw new SchemaRefusal("maxLength", flat.pointer, `length bounds beside format '${format}' cannot be enforced together with it`);
+      }
+      return `(${stringFormats[format] ?? ""})`;
+    }
+    if (patterns.length > 1) throw new SchemaRefusal("pattern", flat.pointer, "several patterns on one string cannot be enforced together");
+    const pattern = patterns[0];
+    try {
+      return pattern === undefined ? plainStringGbnf(flat.minLength, flat.maxLength) : patternStringGbnf(pattern, flat.minLength, flat.maxLength);
+    } catch (err) {
+      if (!(err instanceof UnsupportedPattern)) throw err;
+      const keyword = pattern === undefined ? "minLength" : "pattern";
+      throw new SchemaRefusal(keyword, flat.pointer, pattern === undefined ? err.message : `the pattern ${JSON.stringify(pattern.slice(0, 100))} has ${err.message}, which a grammar cannot enforce`);
+    }
+  }
+
+  private arrayBody(flat: FlatSchema): string | null {
+    const pointer = flat.pointer;
+    const prefix = flat.prefixItems ?? [];
+    const tail: SchemaNode = flat.items ?? flat.unevaluatedItems ?? true;
+    let minItems = flat.minItems;
+    let maxItems = flat.maxItems === null ? null : Math.min(flat.maxItems, repetitionCap);
+    if (minItems > repetitionCap) throw new SchemaRefusal("minItems", pointer, `minItems ${minItems} is more than a grammar can hold (${repetitionCap})`);
+    const containing = flat.minContains === 0 ? 0 : flat.contains.length > 0 ? (flat.minContains ?? 1) : 0;
+    if (flat.maxContains !== null && flat.contains.length > 0 && (maxItems === null || flat.maxContains < maxItems)) {
+      throw new SchemaRefusal("maxContains", pointer, "maxContains cannot be enforced by a grammar");
+    }
+    if (flat.uniqueItems && (maxItems === null || maxItems > 1)) {
+      // Arrays of at most one item are unique; longer unique arrays need memory a grammar has not.
+      if (minItems > 1 || containing > 1) throw new SchemaRefusal("uniqueItems", pointer, "uniqueItems on arrays of two or more items cannot be enforced by a grammar");
+      maxItems = 1;
+    }
+    if (maxItems !== null && minItems > maxItems) return null;
+    let specific = Math.max(prefix.length, containing);
+    if (maxItems !== null && specific > maxItems) {
+      if (containing > maxItems) return null;
+      specific = maxItems;
+    }
+    const positions: string[] = [];
+    for (let i = 0; i < specific; i++) {
+      let node: SchemaNode | null = prefix[i] ?? tail;
+      if (i < containing) for (const c of flat.contains) node = this.conjunctions.of(node, c);
+      if (node === false || node === null) {
+        if (i < minItems) return null;
+        specific = i;
+        maxItems = i;
+        break;
+      }
+      positions.push(this.ruleFor(node));
+    }
+    const tailRule = tail === false ? null : this.ruleFor(tail);
+    const tailMin = Math.max(0, minItems - specific);
+    const tailMax = tailRule === null ? 0 : maxItems === null ? null : maxItems - specific;
+    if (tailMax !== null && tailMin > tailMax) return null;
+    let items: string;
+    if (specific === 0) {
+      if (tailMax === 0 || tailRule === null) items = "";
+      else {
+        const inner = `${tailRule} ${repeat(`("," ws ${tailRule})`, Math.max(0, tailMin - 1), tailMax === null ? null : tailMax - 1)}`.replace(/ ""$/, "");
+        items = tailMin > 0 ? inner : `(${inner})?`;
+      }
+    } else {
+      let rest = tailMax === 0 || tailRule === null ? "" : repeat(`("," ws ${tailRule})`, tailMin, tailMax);
+      if (rest === '""') rest = "";
+      for (let i = specific - 1; i >= 1; i--) {
+        rest = `"," ws ${positions[i] ?? ""} ${rest}`.trim();
+        if (i >= minItems) rest = `(${rest})?`;
+      }
+      items = `${positions[0] ?? ""} ${rest}`.trim();
+      if (minItems === 0) items = `(${items})?`;
+    }
+    this.common("ws");
+    return `"[" ws ${items === "" ? "" : `${items} `}ws "]"`;
+  }
+
+  /** Does `key` meet every propertyNames schema? */
+  private nameAllowed(flat: FlatSchema, key: string): boolean {
+    return flat.propertyNames.every((names) => this.flatten(names).some((f) => !this.definitelyFails(key, f) && f.formats.every((x) => !(x in stringFormats))));
+  }
+
+  private objectBody(flat: FlatSchema): string | null {
+    const pointer = flat.pointer;
+    const properties: Array<{ key: string; rule: string; required: boolean }> = [];
+    const valueOf = (key: string, declared: SchemaNode | undefined): SchemaNode => {
+      let node: SchemaNode | null = declared ?? null;
+      for (const [p, schema] of flat.patternProperties) if (patternMatches(p, key, pointer)) node = this.conjunctions.of(node, schema);
+      if (declared === undefined && node === null) node = flat.additionalProperties ?? flat.unevaluatedProperties ?? true;
+      return node ?? true;
+    };
+    const declaredKeys = [...flat.properties.keys(), ...[...flat.required].filter((k) => !flat.properties.has(k))];
+    for (const key of declaredKeys) {
+      const required = flat.required.has(key);
+      const node = valueOf(key, flat.properties.get(key));
+      const dependsOnOptional = (flat.dependentRequired.get(key) ?? []).some((k) => !flat.required.has(k)) || (flat.dependentSchemas.has(key) && !required);
+      if (flat.forbidden.has(key) || node === false || !this.nameAllowed(flat, key) || (!required && dependsOnOptional)) {
+        if (required) return null;
+        continue;
+      }
+      if (required) for (const dep of flat.dependentRequired.get(key) ?? []) if (!flat.required.has(dep)) return null;
+      properties.push({ key, rule: this.ruleFor(node), required });
+    }
+    this.common("ws");
+    if (properties.length === 0 && flat.patternProperties.size <= 1) return this.mapBody(flat);
+    return this.propertyChain(properties, flat);
+  }
+
+  /** An object of declared properties in their order, required ones always, within min/maxProperties. */
+  private propertyChain(properties: Array<{ key: string; rule: string; required: boolean }>, flat: FlatSchema): string | null {
+    const n = properties.length;
+    const minProperties = flat.minProperties;
+    const maxProperties = flat.maxProperties === null || flat.maxProperties >= n ? null : flat.maxProperties;
+    if (minProperties > n) return null;
+    const cap = Math.max(1, minProperties, maxProperties ?? 0);
+    if (cap > 64) throw new SchemaRefusal("minProperties", flat.pointer, "minProperties/maxProperties above 64 on optional properties cannot be enforced");
+    const memo = new Map<string, string | null>();
+    const keyValue = (i: number): string => {
+      const p = properties[i];
+      return p === undefined ? "" : `${literal(JSON.stringify(p.key))} ws ":" ws ${p.rule}`;
+    };
+    // rest(i, c): the properties from i on, c already written (c capped).
+    const rest = (i: number, c: number): string | null => {
+      const id = `${i},${c}`;
+      if (memo.has(id)) return memo.get(id) ?? null;
+      let body: string | null;
+      if (i === n) body = c >= minProperties ? '""' : null;
+      else {
+        const options: string[] = [];
+        const p = properties[i];
+        if (maxProperties === null || c < maxProperties) {
+          const after = rest(i + 1, Math.min(c + 1, cap));
+          if (after !== null) options.push(`${c === 0 ? "" : '"," ws '}${keyValue(i)}${after === '""' ? "" : ` ${after}`}`);
+        }
+        if (p !== undefined && !p.required) {
+          const skip = rest(i + 1, c);
+          if (skip !== null) options.push(skip);
+        }
+        body = options.length === 0 ? null : options.length === 1 ? (options[0] ?? null) : this.define(`props-${i}`, options.join(" | "));
+      }
+      memo.set(id, body);
+      return body;
+    };
+    const inside = rest(0, 0);
+    if (inside === null) return null;
+    return `"{" ws ${inside === '""' ? "" : `${inside} `}ws "}"`;
+  }
+
+  /** An object of free keys (a map): keys from propertyNames or the one patternProperties pattern, values from its schema. */
+  private mapBody(flat: FlatSchema): string | null {
+    const [pattern, patternSchema] = [...flat.patternProperties][0] ?? [null, null];
+    let keyContent: string | null;
+    let value: SchemaNode;
+    if (pattern !== null) {
+      keyContent = this.stringContent({ ...unconstrained, pointer: `${flat.pointer}/patternProperties`, patterns: [pattern] });
+      value = patternSchema;
+      for (const names of flat.propertyNames) void names;
+      if (flat.propertyNames.length > 0) keyContent = null;
+    } else {
+      value = flat.additionalProperties ?? flat.unevaluatedProperties ?? true;
+      const nameFlats = flat.propertyNames.flatMap((names) => this.flatten(names));
+      if (flat.propertyNames.length > 1 || nameFlats.length > 1) throw new SchemaRefusal("propertyNames", flat.pointer, "these propertyNames cannot be enforced");
+      const names = nameFlats[0];
+      keyContent = flat.propertyNames.length === 0 ? "json-char*" : names === undefined ? null : names.values !== null ? null : this.stringContent(names);
+      if (names?.values !== null && names !== undefined) {
+        const keys = [...names.values.values()].filter((k): k is string => typeof k === "string");
+        keyContent = keys.length === 0 ? null : `(${keys.map((k) => literal(JSON.stringify(k).slice(1, -1))).join(" | ")})`;
+      }
+      if (keyContent === "json-char*") this.common("json-char");
+    }
+    const writesKeys = keyContent !== null && value !== false && (flat.maxProperties ?? 1) > 0;
+    if (!writesKeys) return flat.minProperties > 0 ? null : '"{" ws "}"';
+    if (flat.minProperties > 1) throw new SchemaRefusal("minProperties", flat.pointer, "minProperties above 1 on free keys cannot be enforced (a key could repeat)");
+    const entry = this.define(`${flat.pointer.split("/").pop() ?? ""}-entry`, `"\\"" ${keyContent} "\\"" ws ":" ws ${this.ruleFor(value)}`);
+    const maxProperties = flat.maxProperties === null ? null : Math.min(flat.maxProperties, repetitionCap);
+    const more = repeat(`("," ws ${entry})`, 0, maxProperties === null ? null : maxProperties - 1);
+    const entries = `${entry}${more === '""' ? "" : ` ${more}`}`;
+    return `"{" ws ${flat.minProperties > 0 ? entries : `(${entries})?`} ws "}"`;
+  }
+}
+
+/** A whole schema as one grammar: its rules and the rule of its value. */
+export function compileJsonSchema(schema: unknown, limits: GrammarLimits = defaultGrammarLimits): { rules: string; root: string } {
+  const grammar = new JsonSchemaGrammar(limits);
+  const root = grammar.add(schema);
+  return { rules: grammar.grammar(), root };
+}

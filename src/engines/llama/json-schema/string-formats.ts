@@ -1,0 +1,71 @@
+/**
+ * `format` on strings and numbers, as GBNF. Each string grammar writes a
+ * conservative core of its format: every string it allows passes the format
+ * check of Ajv's `ajv-formats` (full mode, the strictest) and of the usual
+ * client libraries, so an output is valid whoever validates it. A date's
+ * day exists in its month (29 February is left out), times are UTC.
+ */
+
+const hour = '([01] [0-9] | "2" [0-3])';
+const minute = "[0-5] [0-9]";
+const date = String.raw`[0-9]{4} "-" ( ("0" [13578] | "1" [02]) "-" ("0" [1-9] | [12] [0-9] | "3" [01]) | ("0" [469] | "11") "-" ("0" [1-9] | [12] [0-9] | "30") | "02-" ("0" [1-9] | "1" [0-9] | "2" [0-8]) )`;
+const time = `${hour} ":" ${minute} ":" ${minute} ("." [0-9]{1,3})? "Z"`;
+const label = "[a-z0-9] ([a-z0-9-]{0,20} [a-z0-9])?";
+const letters = "[a-z]{2,6}";
+const hostname = `(${label} "."){0,3} ${label}`;
+const domain = `(${label} "."){1,3} ${letters}`;
+const octet = '("25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9]? [0-9])';
+const hex4 = "[0-9a-f]{1,4}";
+const uriPath = '("/" [a-zA-Z0-9._~-]{0,30}){0,8}';
+const uri = `("https" | "http") "://" ${domain} ${uriPath} ("?" [a-z0-9_]{1,20} "=" [a-zA-Z0-9._~-]{0,30})?`;
+const duration = '"P" ([0-9]{1,4} [YMWD] | "T" [0-9]{1,4} [HMS])';
+const base64 = "([A-Za-z0-9+/]{4}){0,64} ([A-Za-z0-9+/]{2} \"==\" | [A-Za-z0-9+/]{3} \"=\")?";
+
+/** String formats and the grammar of the characters they allow. */
+export const stringFormats: Readonly<Record<string, string>> = {
+  "date-time": `${date} "T" ${time}`,
+  date,
+  time,
+  duration,
+  email: `[a-z0-9]{1,20} ("." [a-z0-9]{1,20}){0,2} "@" ${domain}`,
+  "idn-email": `[a-z0-9]{1,20} ("." [a-z0-9]{1,20}){0,2} "@" ${domain}`,
+  hostname,
+  "idn-hostname": hostname,
+  ipv4: `${octet} "." ${octet} "." ${octet} "." ${octet}`,
+  ipv6: `${hex4} (":" ${hex4}){7}`,
+  uuid: "[0-9a-f]{8} \"-\" [0-9a-f]{4} \"-\" [1-8] [0-9a-f]{3} \"-\" [89ab] [0-9a-f]{3} \"-\" [0-9a-f]{12}",
+  uri,
+  "uri-reference": uri,
+  iri: uri,
+  "iri-reference": uri,
+  url: uri,
+  "uri-template": uri,
+  "json-pointer": '("/" [a-z0-9_]{0,20}){0,8}',
+  "relative-json-pointer": '("0" | [1-9] [0-9]{0,3}) ("/" [a-z0-9_]{0,20}){0,8}',
+  regex: "[a-zA-Z0-9 _]{0,30}",
+  byte: base64,
+  "iso-time": time,
+  "iso-date-time": `${date} "T" ${time}`,
+};
+
+
+/** Number formats: the integer range or kind they mean. */
+export const numberFormats: Readonly<Record<string, { integer: boolean; minimum: number | null; maximum: number | null }>> = {
+  int32: { integer: true, minimum: -(2 ** 31), maximum: 2 ** 31 - 1 },
+  int64: { integer: true, minimum: null, maximum: null },
+  float: { integer: false, minimum: null, maximum: null },
+  double: { integer: false, minimum: null, maximum: null },
+};
+
+/**
+ * Patterns libraries emit beside a format, known to accept every string of
+ * our grammar for that format (each checked in test/json-schema-compiler):
+ * with one of them the format's grammar serves both.
+ */
+export const patternsImpliedByFormat: Readonly<Record<string, ReadonlySet<string>>> = {
+  // zod 4 (z.email(), z.uuid(), z.iso.datetime(), z.iso.date())
+  email: new Set([String.raw`^(?:[A-Za-z0-9_'+\-]+\.)*[A-Za-z0-9_'+\-]*[A-Za-z0-9_+-]@(?:[A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$`, String.raw`^(?!\.)(?!.*\.\.)([A-Za-z0-9_'+\-\.]*)[A-Za-z0-9_+-]@([A-Za-z0-9][A-Za-z0-9\-]*\.)+[A-Za-z]{2,}$`]),
+  uuid: new Set([String.raw`^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$`]),
+  "date-time": new Set([String.raw`^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|(?:02)-(?:0[1-9]|1\d|2[0-8])))T(?:(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d+)?(?:Z))$`]),
+  date: new Set([String.raw`^(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|(?:02)-(?:0[1-9]|1\d|2[0-8])))$`]),
+};
