@@ -160,6 +160,53 @@ function gatewayBenchCommand(): Command {
     });
 }
 
+interface SchemaFlags {
+  data: string;
+  subsets: string;
+  limit?: number;
+  maxTokens: number;
+  threads?: number;
+  seed: number;
+  out: string;
+}
+
+/** `chatport bench schemas` (and `npm run bench -- schemas`): the JSON Schema compiler over JSONSchemaBench; its module (and Ajv) load only here. */
+function schemaBenchCommand(): Command {
+  return new Command("schemas")
+    .description("compile every JSONSchemaBench schema, generate once on the tiny test model under its grammar, validate with Ajv")
+    .option("--data <dir>", "the JSONSchemaBench subsets", path.join("..", "shared", "jsonschemabench"))
+    .option("--subsets <list>", "subsets, comma-separated", "Glaiveai2K,Github_easy,Github_medium")
+    .option("--limit <n>", "schemas per subset (default: all)", int)
+    .option("--max-tokens <n>", "tokens per generation; longer outputs count as length cuts", int, 1024)
+    .option("--threads <n>", "llama.cpp threads", int)
+    .option("--seed <n>", "sampling seed", int, 1)
+    .option("--out <dir>", "where the JSON / Markdown reports go", "bench/results")
+    .action(async (given: SchemaFlags, command: Command) => {
+      const parent = command.parent;
+      const fromParent = (name: string): boolean => parent?.getOptionValueSource(name) === "cli";
+      const flags = { ...given, ...(fromParent("maxTokens") ? { maxTokens: parent?.opts<BenchFlags>().maxTokens ?? given.maxTokens } : {}), ...(fromParent("out") ? { out: parent?.opts<BenchFlags>().out ?? given.out } : {}), ...(fromParent("threads") ? { threads: parent?.opts<BenchFlags>().threads } : {}) };
+      const { runSchemaBench, schemaTable, writeSchemaReport } = await import("../bench/schema-bench.js");
+      const modelPath = path.resolve(".cache", "test-models", "tiny-seed1.gguf");
+      if (!fs.existsSync(modelPath)) {
+        fs.mkdirSync(path.dirname(modelPath), { recursive: true });
+        await writeTestModel({ out: modelPath, shape: "tiny", seed: 1, type: "f16" });
+      }
+      const report = await runSchemaBench({
+        dataDir: path.resolve(flags.data),
+        subsets: flags.subsets.split(",").map((s) => s.trim()),
+        limit: flags.limit ?? null,
+        maxTokens: flags.maxTokens,
+        modelPath,
+        threads: flags.threads ?? 1,
+        seed: flags.seed,
+        progress,
+      });
+      process.stdout.write(`${schemaTable(report)}\n`);
+      const files = writeSchemaReport(report, path.resolve(flags.out));
+      progress(`wrote ${files.markdown}, ${files.json}`);
+    });
+}
+
 export function benchCommand(): Command {
   return new Command("bench")
     .description("benchmark chatport against node-llama-cpp directly and llama-server, side by side")
@@ -178,6 +225,7 @@ export function benchCommand(): Command {
     .option("--quick", "a short smoke run (levels 1,2; 16 tokens; 200-token long prompt)")
     .option("--out <dir>", "where the JSON / Markdown / SVG reports go", "bench/results")
     .addCommand(gatewayBenchCommand())
+    .addCommand(schemaBenchCommand())
     .action(async (flags: BenchFlags) => {
       if (flags.type !== "f16" && flags.type !== "q8_0") throw new InvalidArgumentError("--type must be f16 or q8_0");
       const modelPath = flags.model !== undefined ? path.resolve(flags.model) : await benchModel(flags.type);

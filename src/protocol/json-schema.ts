@@ -1,8 +1,10 @@
 /**
  * Is a client-supplied JSON Schema a valid schema at all? (Whether an engine can enforce it is the engine's question.)
  *
- * The schema (and every `$defs` entry) is checked against the draft-07
- * meta-schema, its patterns must be regular expressions and its local
+ * The schema (and every `$defs` entry) is checked against the meta-schema of
+ * its `$schema` (draft-04, -06, -07, 2019-09 or 2020-12; draft-07 when it has
+ * none; a draft-04 schema is read in draft-07 terms, its boolean exclusive
+ * bounds made numeric), its patterns must be regular expressions and its local
  * references (`#/$defs/a`) must point into it; it is not compiled. Compiling
  * untrusted schemas on one shared Ajv instance kept every schema (and its
  * `$id`s) for the life of the process — a second request reusing an `$id` was
@@ -11,12 +13,60 @@
  * These checks are linear and keep no state between requests.
  */
 import { Ajv } from "ajv";
+import { Ajv2019 } from "ajv/dist/2019.js";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import draft06MetaSchema from "ajv/dist/refs/json-schema-draft-06.json" with { type: "json" };
 import { invalidRequest } from "./errors.js";
 
-const metaValidator = new Ajv({ strict: false, logger: false });
+const metaOptions = { strict: false, logger: false } as const;
+const draft07Validator = new Ajv(metaOptions);
+draft07Validator.addMetaSchema(draft06MetaSchema);
+const draft2019Validator = new Ajv2019(metaOptions);
+const draft2020Validator = new Ajv2020(metaOptions);
 
-/** `$schema` values meta-validation understands. */
-const draft07 = new Set(["http://json-schema.org/draft-07/schema", "http://json-schema.org/draft-07/schema#"]);
+type MetaDraft = "draft-04" | "draft-07" | "2019-09" | "2020-12";
+
+/** `$schema` values meta-validation understands (with or without the trailing `#`), and which validator reads them. */
+const drafts: ReadonlyMap<string, MetaDraft> = new Map([
+  ["http://json-schema.org/draft-04/schema", "draft-04"],
+  ["http://json-schema.org/draft-06/schema", "draft-07"],
+  ["http://json-schema.org/draft-07/schema", "draft-07"],
+  ["https://json-schema.org/draft/2019-09/schema", "2019-09"],
+  ["https://json-schema.org/draft/2020-12/schema", "2020-12"],
+]);
+
+function draftOf($schema: string): MetaDraft | undefined {
+  if ($schema === "") return "draft-07";
+  const uri = $schema
+    .replace(/#$/, "")
+    .replace(/^https:\/\/json-schema\.org\/draft-0/, "http://json-schema.org/draft-0")
+    .replace(/^http:\/\/json-schema\.org\/draft\//, "https://json-schema.org/draft/");
+  return drafts.get(uri);
+}
+
+/**
+ * A schema as Ajv's draft-07, 2019-09 and 2020-12 classes read it: draft-04's
+ * boolean exclusiveMinimum/Maximum made numeric bounds, and `$schema` and
+ * string `id`s dropped (draft-04's `$id`, an annotation in later drafts,
+ * which Ajv refuses to compile: "NOT SUPPORTED: keyword id"). Values under
+ * enum/const/default/examples are left as they are.
+ */
+export function asAjvSchema(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(asAjvSchema);
+  if (!isObject(node)) return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === "$schema" || (key === "id" && typeof value === "string") || ((key === "exclusiveMinimum" || key === "exclusiveMaximum") && typeof value === "boolean")) continue;
+    out[key] = key === "enum" || key === "const" || key === "default" || key === "examples" ? value : asAjvSchema(value);
+  }
+  for (const [flag, bound] of [["exclusiveMinimum", "minimum"], ["exclusiveMaximum", "maximum"]] as const) {
+    if (node[flag] === true && typeof node[bound] === "number") {
+      out[flag] = node[bound];
+      delete out[bound];
+    }
+  }
+  return out;
+}
 
 /** Keywords whose value is a schema, a list of schemas, or a map of names to schemas. */
 const schemaKeywords = new Set(["items", "additionalItems", "additionalProperties", "contains", "propertyNames", "if", "then", "else", "not", "unevaluatedItems", "unevaluatedProperties"]);
@@ -54,16 +104,18 @@ function badPattern(pattern: string): boolean {
   }
 }
 
-/** Why `schema` fails the draft-07 meta-schema, or null. Its `$schema` is checked first: anything else never reaches Ajv's key lookup. */
+/** Why `schema` fails the meta-schema of its draft, or null. Its `$schema` is checked first: anything else never reaches Ajv's key lookup. */
 function metaProblem(schema: unknown): string | null {
   if (typeof schema === "boolean") return null;
   if (!isObject(schema)) return "a schema must be an object or a boolean";
-  const $schema = schema.$schema;
-  if ($schema !== undefined && (typeof $schema !== "string" || ($schema !== "" && !draft07.has($schema)))) {
-    return `unsupported $schema ${typeof $schema === "string" ? JSON.stringify($schema.slice(0, 100)) : typeof $schema}: only draft-07 is supported`;
+  const $schema = schema.$schema ?? "";
+  const draft = typeof $schema === "string" ? draftOf($schema) : undefined;
+  if (draft === undefined) {
+    return `unsupported $schema ${typeof $schema === "string" ? JSON.stringify($schema.slice(0, 100)) : typeof $schema}: drafts 04, 06, 07, 2019-09 and 2020-12 are supported`;
   }
   try {
-    metaValidator.validateSchema(schema, true);
+    if (draft === "draft-04") draft07Validator.validateSchema(asAjvSchema(schema) as object, true);
+    else (draft === "2019-09" ? draft2019Validator : draft === "2020-12" ? draft2020Validator : draft07Validator).validateSchema(schema, true);
     return null;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);

@@ -4,7 +4,7 @@
  * counted in characters (code points, as JSON Schema and Ajv count them).
  */
 import { charClass, literal, repeat, type CodePointRange } from "./gbnf-text.js";
-import { capRepeats, complementRanges, lengthRange, normalizeRanges, parsePattern, raiseRepeats, UnsupportedPattern, type RegexNode } from "./regex-pattern.js";
+import { capRepeats, complementRanges, countRepeats, lengthRange, normalizeRanges, parsePattern, raiseRepeats, UnsupportedPattern, type RegexNode } from "./regex-pattern.js";
 
 /** The most iterations a bounded repetition may have in a grammar; more is narrowed to this (never invalid, only shorter). */
 export const repetitionCap = 1000;
@@ -122,23 +122,33 @@ function fits(node: RegexNode, minLength: number, maxLength: number | null): boo
   return min >= minLength && (maxLength === null || (max !== null && max <= maxLength));
 }
 
+/** Caps the repetitions of `node` until its longest match fits maxLength; null if that cannot be done. */
+function capped(node: RegexNode, minLength: number, maxLength: number | null): RegexNode | null {
+  if (maxLength === null) return fits(node, minLength, maxLength) ? node : null;
+  for (let room = maxLength; room >= 0; room = room === 0 ? -1 : Math.floor(room / 2)) {
+    const candidate = capRepeats(node, room);
+    if (fits(candidate, minLength, maxLength)) return candidate;
+  }
+  return null;
+}
+
+/** Raises one repetition (else all together) until the shortest match reaches minLength. */
+function raised(node: RegexNode, minLength: number, only: number | null): RegexNode | null {
+  let candidate = node;
+  for (let extra = 1; lengthRange(candidate)[0] < minLength; extra++) {
+    if (extra > minLength) return null;
+    candidate = raiseRepeats(node, extra, only);
+  }
+  return candidate;
+}
+
 function fitLength(node: RegexNode, minLength: number, maxLength: number | null): RegexNode {
   if (fits(node, minLength, maxLength)) return node;
-  let raised = node;
-  if (lengthRange(node)[0] < minLength) {
-    let extra = 1;
-    while (lengthRange(raised)[0] < minLength && extra <= minLength) {
-      raised = raiseRepeats(node, extra);
-      extra++;
-    }
+  const repeats = countRepeats(node);
+  for (const only of [...Array.from({ length: repeats }, (_, i) => i), null]) {
+    const longer = raised(node, minLength, only);
+    const fitted = longer === null ? null : capped(longer, minLength, maxLength);
+    if (fitted !== null) return fitted;
   }
-  if (maxLength === null) {
-    if (fits(raised, minLength, maxLength)) return raised;
-  } else {
-    for (let room = maxLength; room >= 0; room = room === 0 ? -1 : Math.floor(room / 2)) {
-      const capped = capRepeats(raised, room);
-      if (fits(capped, minLength, maxLength)) return capped;
-    }
-  }
-  throw new UnsupportedPattern(`a pattern whose matches cannot be fitted to ${minLength}…${maxLength ?? "∞"} characters`);
+  throw new UnsupportedPattern(`matches that cannot be fitted to ${minLength}…${maxLength ?? "∞"} characters`);
 }

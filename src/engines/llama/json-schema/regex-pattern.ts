@@ -300,20 +300,43 @@ export function lengthRange(node: RegexNode): [number, number | null] {
   }
 }
 
-/** Every repetition with room to vary gets at least `extra` more iterations required (never past its maximum). */
-export function raiseRepeats(node: RegexNode, extra: number): RegexNode {
+/** How many repetitions the tree holds (the indexes `raiseRepeats` takes). */
+export function countRepeats(node: RegexNode): number {
   switch (node.kind) {
     case "chars":
-      return node;
+      return 0;
     case "seq":
-      return { kind: "seq", items: node.items.map((item) => raiseRepeats(item, extra)) };
+      return node.items.reduce((n, item) => n + countRepeats(item), 0);
     case "alt":
-      return { kind: "alt", options: node.options.map((option) => raiseRepeats(option, extra)) };
-    case "repeat": {
-      const min = node.max === null ? node.min + extra : Math.min(node.max, node.min + extra);
-      return { kind: "repeat", item: raiseRepeats(node.item, extra), min, max: node.max };
-    }
+      return node.options.reduce((n, option) => n + countRepeats(option), 0);
+    case "repeat":
+      return 1 + countRepeats(node.item);
   }
+}
+
+/**
+ * Repetitions with room to vary get `extra` more iterations required (never
+ * past their maximum): all of them, or only the one at `only` (pre-order).
+ */
+export function raiseRepeats(node: RegexNode, extra: number, only: number | null = null): RegexNode {
+  let index = 0;
+  const walk = (n: RegexNode): RegexNode => {
+    switch (n.kind) {
+      case "chars":
+        return n;
+      case "seq":
+        return { kind: "seq", items: n.items.map(walk) };
+      case "alt":
+        return { kind: "alt", options: n.options.map(walk) };
+      case "repeat": {
+        const mine = only === null || index === only;
+        index++;
+        const min = !mine ? n.min : n.max === null ? n.min + extra : Math.min(n.max, n.min + extra);
+        return { kind: "repeat", item: walk(n.item), min, max: n.max };
+      }
+    }
+  };
+  return walk(node);
 }
 
 /** Every repetition may vary by at most `room` iterations above its minimum. */

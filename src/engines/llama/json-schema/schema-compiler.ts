@@ -49,6 +49,16 @@ export const defaultGrammarLimits: GrammarLimits = {
   maxAlternatives: 128,
 };
 
+/** A rule body that matches nothing: the rule of a schema nothing satisfies. */
+const nothing = "[^\\x00-\\U0010FFFF]";
+
+/** A schema (or the part of one) that no value can satisfy. */
+export class UnsatisfiableSchema extends SchemaRefusal {
+  constructor(pointer: string) {
+    super("type", pointer, "this schema can never be satisfied (its keywords contradict each other)");
+  }
+}
+
 /** Rules every grammar may use: whitespace (bounded) and any JSON value with finite numbers. */
 const commonRules: Readonly<Record<string, string>> = {
   ws: '| " " | "\\n" [ \\t]{0,20}',
@@ -63,6 +73,18 @@ const commonRules: Readonly<Record<string, string>> = {
 function typeAccepts(types: ReadonlySet<JsonType> | null, t: JsonType): boolean {
   if (types === null || types.has(t)) return true;
   return (t === "integer" && types.has("number")) || (t === "number" && types.has("integer"));
+}
+
+/** A flat schema every value satisfies. */
+function isUnconstrained(flat: FlatSchema): boolean {
+  return (Object.keys(unconstrained) as Array<keyof FlatSchema>).every((key) => {
+    if (key === "pointer") return true;
+    const a = flat[key];
+    const b = unconstrained[key];
+    if (a instanceof Map || a instanceof Set) return a.size === 0;
+    if (Array.isArray(a)) return a.length === 0;
+    return a === b;
+  });
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
@@ -147,7 +169,10 @@ export class JsonSchemaGrammar {
     this.nodeRules.set(node, name);
     this.rules.set(name, "");
     const bodies = this.flatten(node).map((flat) => this.flatBody(flat)).filter((b): b is string => b !== null);
-    if (bodies.length === 0) throw new SchemaRefusal("type", pointer, "this schema can never be satisfied");
+    if (bodies.length === 0) {
+      this.rules.set(name, nothing);
+      throw new UnsatisfiableSchema(pointer);
+    }
     this.rules.set(name, [...new Set(bodies)].join(" | "));
     return name;
   }
@@ -195,9 +220,8 @@ export class JsonSchemaGrammar {
     if (Array.isArray(node.allOf)) for (const sub of node.allOf as SchemaNode[]) result = this.product(result, this.flatten(sub), "allOf", `${pointer}/allOf`);
     if (Array.isArray(node.anyOf)) result = this.product(result, (node.anyOf as SchemaNode[]).flatMap((sub) => this.flatten(sub)), "anyOf", `${pointer}/anyOf`);
     if (Array.isArray(node.oneOf)) {
-      const branches = (node.oneOf as SchemaNode[]).map((sub) => this.flatten(sub));
-      this.assertExclusive(branches, `${pointer}/oneOf`);
-      result = this.product(result, branches.flat(), "oneOf", `${pointer}/oneOf`);
+      const branches = (node.oneOf as SchemaNode[]).map((sub) => this.flatten(sub).map((flat) => this.withDiscriminators(flat)));
+      result = this.product(result, this.exclusiveAlternatives(branches, `${pointer}/oneOf`), "oneOf", `${pointer}/oneOf`);
     }
     if (node.if !== undefined && (node.then !== undefined || node.else !== undefined)) {
       // Written as `if` and `then` together: valid whichever branch the validator takes.
@@ -209,8 +233,33 @@ export class JsonSchemaGrammar {
     return result.flatMap((flat) => this.withDependentSchemas(flat, pointer));
   }
 
-  /** dependentSchemas of a required key apply always: merged in. (An optional key with one is not written.) */
-  private withDependentSchemas(flat: FlatSchema, pointer: string): FlatSchema[] {
+  /**
+   * A oneOf alternative always writes its properties that only take given
+   * values (`kind: {const: "circle"}`): what tells it apart from the others.
+   */
+  private withDiscriminators(flat: FlatSchema): FlatSchema {
+    const discriminators = [...flat.properties].filter(([key, schema]) => !flat.required.has(key) && !flat.forbidden.has(key) && schema !== true && this.flatten(schema).every((f) => f.values !== null));
+    if (discriminators.length === 0) return flat;
+    const hasDependencies = discriminators.some(([key]) => flat.dependentRequired.has(key) || flat.dependentSchemas.has(key));
+    return hasDependencies ? flat : { ...flat, required: new Set([...flat.required, ...discriminators.map(([key]) => key)]) };
+  }
+
+  /**
+   * The dependencies of a required key apply always: its dependentRequired
+   * keys become required, its dependentSchemas are merged in. (An optional
+   * key with dependencies is not written unless they already hold.)
+   */
+  private withDependentSchemas(given: FlatSchema, pointer: string): FlatSchema[] {
+    const required = new Set(given.required);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const [key, deps] of given.dependentRequired) {
+        if (!required.has(key)) continue;
+        for (const dep of deps) if (!required.has(dep)) grew = required.add(dep) !== null;
+      }
+    }
+    if ([...required].some((key) => given.forbidden.has(key))) return [];
+    const flat = required.size === given.required.size ? given : { ...given, required };
     let alternatives = [flat];
     for (const [key, schema] of flat.dependentSchemas) {
       if (flat.required.has(key)) alternatives = this.product(alternatives, this.flatten(schema), "dependentSchemas", `${pointer}/dependentSchemas`);
@@ -221,6 +270,7 @@ export class JsonSchemaGrammar {
   /** `not`, where it can be enforced: types, required keys, values; or a `not` no output can meet. */
   private withNot(flat: FlatSchema, not: unknown, pointer: string): FlatSchema[] {
     const negated = this.flatten(not);
+    if (negated.some(isUnconstrained)) return [];
     if (negated.every((n) => this.neverMatches(flat, n))) return [flat];
     if (isObject(not)) {
       const keys = Object.keys(not).filter((k) => !["title", "description", "$comment"].includes(k));
@@ -296,7 +346,7 @@ export class JsonSchemaGrammar {
       for (const key of x.required) {
         const xs = x.properties.get(key);
         const ys = y.properties.get(key);
-        if (xs === undefined || ys === undefined || !y.required.has(key)) continue;
+        if (xs === undefined || ys === undefined) continue;
         const xFlats = this.flatten(xs);
         const yFlats = this.flatten(ys);
         if (xFlats.every((xf) => yFlats.every((yf) => this.neverMatches(xf, yf)))) return true;
@@ -311,18 +361,17 @@ export class JsonSchemaGrammar {
     return keys.size === 0 && flat.patternProperties.size <= 1 ? null : keys;
   }
 
-  /** `oneOf` holds only if no output of one alternative can match another: refused when that cannot be shown. */
-  private assertExclusive(branches: FlatSchema[][], pointer: string): void {
-    for (let i = 0; i < branches.length; i++) {
-      for (let j = 0; j < branches.length; j++) {
-        if (i === j) continue;
-        for (const x of branches[i] ?? []) {
-          for (const y of branches[j] ?? []) {
-            if (!this.neverMatches(x, y)) throw new SchemaRefusal("oneOf", `${pointer}/${i}`, `an output of alternative ${i} could also match alternative ${j}, so 'exactly one' cannot be enforced`);
-          }
-        }
-      }
+  /**
+   * `oneOf` holds when the output matches exactly one alternative: only
+   * alternatives none of whose outputs can match another are written (the
+   * others are left out — narrower, never invalid); refused when none is.
+   */
+  private exclusiveAlternatives(branches: FlatSchema[][], pointer: string): FlatSchema[] {
+    const kept = branches.filter((branch, i) => branch.every((x) => branches.every((other, j) => i === j || other.every((y) => this.neverMatches(x, y)))));
+    if (kept.length === 0 && branches.some((b) => b.length > 0)) {
+      throw new SchemaRefusal("oneOf", pointer, "every alternative has outputs that could also match another alternative, so 'exactly one' cannot be enforced");
     }
+    return kept.flat();
   }
 
   // ---- flat schema → grammar ----
@@ -389,32 +438,35 @@ export class JsonSchemaGrammar {
 
   /** Integers divisible by `modulus`: a remainder automaton over the decimal digits. */
   private multipleBody(modulus: number, bounds: NumericBounds, pointer: string): string | null {
-    if (modulus > 1000) throw new SchemaRefusal("multipleOf", pointer, `multipleOf ${modulus} is too large to enforce (at most 1000)`);
-    const lowestAllowed = Math.max(bounds.minimum ?? -Infinity, bounds.exclusiveMinimum === null ? -Infinity : bounds.exclusiveMinimum + 1e-9);
-    const nonNegative = lowestAllowed > -1;
-    if (bounds.maximum !== null || bounds.exclusiveMaximum !== null || (!nonNegative && lowestAllowed !== -Infinity) || lowestAllowed > 0) {
-      throw new SchemaRefusal("multipleOf", pointer, "multipleOf together with bounds other than a minimum of 0 cannot be enforced");
+    if (modulus > 250) throw new SchemaRefusal("multipleOf", pointer, `multipleOf ${modulus} is too large to enforce (at most 250)`);
+    // The lowest value allowed (exclusive bounds nudged up), -Infinity without a lower bound.
+    const lowest = Math.max(bounds.minimum ?? -Infinity, bounds.exclusiveMinimum === null ? -Infinity : bounds.exclusiveMinimum + 1e-9);
+    const negatives = lowest === -Infinity;
+    const zero = lowest <= 0;
+    if (bounds.maximum !== null || bounds.exclusiveMaximum !== null || (!negatives && lowest < 0) || lowest > modulus) {
+      throw new SchemaRefusal("multipleOf", pointer, "multipleOf together with these bounds cannot be enforced (only a lower bound of at most one multiple is)");
     }
-    const state = (r: number): string => `${this.stateBase}-m${modulus}-r${r}`;
-    if (!this.rules.has(state(0))) {
-      for (let r = 0; r < modulus; r++) {
-        const byTarget = new Map<number, number[]>();
-        for (let d = 0; d <= 9; d++) {
-          const target = (r * 10 + d) % modulus;
-          byTarget.set(target, [...(byTarget.get(target) ?? []), d]);
-        }
-        const options = [...byTarget].map(([target, ds]) => `[${ds.join("")}] ${state(target)}`);
-        if (r === 0) options.unshift('""');
-        this.rules.set(state(r), options.join(" | "));
-      }
-    }
+    // state(r, k): the digits after a prefix of remainder r, at most k more (16 digits in all, as every integer).
+    const state = (r: number, k: number): string | null => {
+      const name = `mul-m${modulus}-r${r}-k${k}`;
+      if (this.rules.has(name)) return name;
+      if (k === 0) return r === 0 ? '""' : null;
+      const byTarget = new Map<number, number[]>();
+      for (let d = 0; d <= 9; d++) byTarget.set((r * 10 + d) % modulus, [...(byTarget.get((r * 10 + d) % modulus) ?? []), d]);
+      this.rules.set(name, "");
+      const options = [...byTarget].flatMap(([target, ds]) => {
+        const next = state(target, k - 1);
+        return next === null ? [] : [next === '""' ? `[${ds.join("")}]` : `[${ds.join("")}] ${next}`];
+      });
+      if (r === 0) options.unshift('""');
+      this.rules.set(name, options.join(" | "));
+      return name;
+    };
     const firstDigits = new Map<number, number[]>();
     for (let d = 1; d <= 9; d++) firstDigits.set(d % modulus, [...(firstDigits.get(d % modulus) ?? []), d]);
-    const positive = [...firstDigits].map(([target, ds]) => `[${ds.join("")}] ${state(target)}`).join(" | ");
-    return nonNegative ? `("0" | ${positive})` : `("0" | "-"? (${positive}))`;
+    const positive = [...firstDigits].map(([target, ds]) => `[${ds.join("")}] ${state(target, 15) ?? ""}`).join(" | ");
+    return negatives ? `("0" | "-"? (${positive}))` : zero ? `("0" | ${positive})` : `(${positive})`;
   }
-
-  private readonly stateBase = "mul";
 
   private stringBody(flat: FlatSchema): string | null {
     const content = this.stringContent(flat);
@@ -453,10 +505,10 @@ export class JsonSchemaGrammar {
     const pointer = flat.pointer;
     const prefix = flat.prefixItems ?? [];
     const tail: SchemaNode = flat.items ?? flat.unevaluatedItems ?? true;
-    let minItems = flat.minItems;
+    const containing = flat.minContains === 0 ? 0 : flat.contains.length > 0 ? (flat.minContains ?? 1) : 0;
+    const minItems = Math.max(flat.minItems, containing);
     let maxItems = flat.maxItems === null ? null : Math.min(flat.maxItems, repetitionCap);
     if (minItems > repetitionCap) throw new SchemaRefusal("minItems", pointer, `minItems ${minItems} is more than a grammar can hold (${repetitionCap})`);
-    const containing = flat.minContains === 0 ? 0 : flat.contains.length > 0 ? (flat.minContains ?? 1) : 0;
     if (flat.maxContains !== null && flat.contains.length > 0 && (maxItems === null || flat.maxContains < maxItems)) {
       throw new SchemaRefusal("maxContains", pointer, "maxContains cannot be enforced by a grammar");
     }
@@ -532,7 +584,15 @@ export class JsonSchemaGrammar {
         continue;
       }
       if (required) for (const dep of flat.dependentRequired.get(key) ?? []) if (!flat.required.has(dep)) return null;
-      properties.push({ key, rule: this.ruleFor(node), required });
+      let rule: string;
+      try {
+        rule = this.ruleFor(node);
+      } catch (err) {
+        // An optional property nothing can satisfy is simply not written.
+        if (err instanceof UnsatisfiableSchema && !required) continue;
+        throw err;
+      }
+      properties.push({ key, rule, required });
     }
     this.common("ws");
     if (properties.length === 0 && flat.patternProperties.size <= 1) return this.mapBody(flat);
@@ -587,7 +647,6 @@ export class JsonSchemaGrammar {
     if (pattern !== null) {
       keyContent = this.stringContent({ ...unconstrained, pointer: `${flat.pointer}/patternProperties`, patterns: [pattern] });
       value = patternSchema;
-      for (const names of flat.propertyNames) void names;
       if (flat.propertyNames.length > 0) keyContent = null;
     } else {
       value = flat.additionalProperties ?? flat.unevaluatedProperties ?? true;

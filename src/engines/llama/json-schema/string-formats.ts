@@ -16,7 +16,7 @@ const hostname = `(${label} "."){0,3} ${label}`;
 const domain = `(${label} "."){1,3} ${letters}`;
 const octet = '("25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9]? [0-9])';
 const hex4 = "[0-9a-f]{1,4}";
-const uriPath = '("/" [a-zA-Z0-9._~-]{0,30}){0,8}';
+const uriPath = '("/" [a-zA-Z0-9._~-]{0,30}){1,8}';
 const uri = `("https" | "http") "://" ${domain} ${uriPath} ("?" [a-z0-9_]{1,20} "=" [a-zA-Z0-9._~-]{0,30})?`;
 const duration = '"P" ([0-9]{1,4} [YMWD] | "T" [0-9]{1,4} [HMS])';
 const base64 = "([A-Za-z0-9+/]{4}){0,64} ([A-Za-z0-9+/]{2} \"==\" | [A-Za-z0-9+/]{3} \"=\")?";
