@@ -79,7 +79,7 @@ describe("tool definitions are validated", () => {
     ["function_call naming an unknown function", { ...base, functions: [{ name: "f" }], function_call: { name: "g" } }, "function_call"],
     [
       "a forced call whose schema the grammar cannot enforce",
-      { ...base, tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { a: { type: "string", pattern: "^x" } } } } }], tool_choice: "required" },
+      { ...base, tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { a: { type: "string", pattern: "^(?!x)" } } } } }], tool_choice: "required" },
       "tools[0].function.parameters",
     ],
   ];
