@@ -13,7 +13,7 @@ import addFormats from "ajv-formats";
 import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, type Llama, type LlamaContext, type LlamaGrammar, type LlamaModel } from "node-llama-cpp";
 import { compileJsonSchema } from "../src/engines/llama/json-schema/schema-compiler.js";
 import { SchemaRefusal } from "../src/engines/llama/json-schema/schema-refusal.js";
-import { patternsImpliedByFormat, stringFormats } from "../src/engines/llama/json-schema/string-formats.js";
+import { patternsImpliedByFormat, stringFormatLengths, stringFormats } from "../src/engines/llama/json-schema/string-formats.js";
 import { asAjvSchema } from "../src/protocol/json-schema.js";
 import { tinyModelPath } from "./helpers/models.js";
 
@@ -300,6 +300,9 @@ describe("formats", () => {
           const value: unknown = JSON.parse(text);
           assert.ok(validate(value), `${format}: ${text}`);
           for (const p of pattern) assert.match(value as string, new RegExp(p, "u"), `${format}: ${text} should match the library's own pattern`);
+          const [shortest, longest] = stringFormatLengths[format] ?? [0, 0];
+          const length = [...(value as string)].length;
+          assert.ok(shortest <= length && length <= longest, `${format}: ${text} has ${length} characters, outside the declared ${shortest}…${longest}`);
         }
       }
     } finally {
@@ -405,3 +408,4 @@ describe("sampled outputs validate", () => {
     assert.ok(finished >= 6, `only ${finished} of 12 outputs finished`);
   });
 });
+

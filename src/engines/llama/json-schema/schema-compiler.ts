@@ -28,7 +28,7 @@ import { integerInRange, numberInRange, type NumericBounds } from "./numeric-ran
 import { UnsupportedPattern } from "./regex-pattern.js";
 import { isObject, SchemaDocument, SchemaPlacements } from "./schema-document.js";
 import { SchemaRefusal } from "./schema-refusal.js";
-import { numberFormats, patternsImpliedByFormat, stringFormats } from "./string-formats.js";
+import { numberFormats, patternsImpliedByFormat, stringFormatLengths, stringFormats } from "./string-formats.js";
 
 /** How big a grammar may get before its schema is refused: past these, compiling and decoding get slow. */
 export interface GrammarLimits {
@@ -485,8 +485,9 @@ export class JsonSchemaGrammar {
       if (patterns.some((p) => implied === undefined || !implied.has(p))) {
         throw new SchemaRefusal("pattern", flat.pointer, `a pattern beside format '${format}' cannot be enforced together with it`);
       }
-      if (flat.minLength > 1 || (flat.maxLength !== null && flat.maxLength < 256)) {
-        throw new SchemaRefusal("maxLength", flat.pointer, `length bounds beside format '${format}' cannot be enforced together with it`);
+      const [shortest, longest] = stringFormatLengths[format] ?? [0, Infinity];
+      if (flat.minLength > shortest || (flat.maxLength !== null && flat.maxLength < longest)) {
+        throw new SchemaRefusal(flat.minLength > shortest ? "minLength" : "maxLength", flat.pointer, `length bounds narrower than format '${format}' (${shortest}…${longest} characters here) cannot be enforced together with it`);
       }
       return `(${stringFormats[format] ?? ""})`;
     }

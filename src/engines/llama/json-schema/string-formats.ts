@@ -49,6 +49,33 @@ export const stringFormats: Readonly<Record<string, string>> = {
 };
 
 
+/** The fewest and most characters each string format's grammar writes (uri: https:// + host + path + query). */
+export const stringFormatLengths: Readonly<Record<string, readonly [number, number]>> = {
+  "date-time": [20, 24],
+  date: [10, 10],
+  time: [9, 13],
+  duration: [3, 7],
+  email: [6, 138],
+  "idn-email": [6, 138],
+  hostname: [1, 95],
+  "idn-hostname": [1, 95],
+  ipv4: [7, 15],
+  ipv6: [15, 39],
+  uuid: [36, 36],
+  uri: [12, 383],
+  "uri-reference": [12, 383],
+  iri: [12, 383],
+  "iri-reference": [12, 383],
+  url: [12, 383],
+  "uri-template": [12, 383],
+  "json-pointer": [0, 168],
+  "relative-json-pointer": [1, 172],
+  regex: [0, 30],
+  byte: [0, 260],
+  "iso-time": [9, 13],
+  "iso-date-time": [20, 24],
+};
+
 /** Number formats: the integer range or kind they mean. */
 export const numberFormats: Readonly<Record<string, { integer: boolean; minimum: number | null; maximum: number | null }>> = {
   int32: { integer: true, minimum: -(2 ** 31), maximum: 2 ** 31 - 1 },
