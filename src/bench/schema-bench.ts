@@ -35,7 +35,7 @@ export interface SchemaBenchOptions {
   progress: (line: string) => void;
 }
 
-export type SchemaOutcome = "refused" | "valid" | "invalid" | "length" | "unparsable" | "validator-error";
+export type SchemaOutcome = "refused" | "valid" | "invalid" | "length" | "unparsable" | "validator-error" | "grammar-error";
 
 export interface SchemaCase {
   subset: string;
@@ -55,6 +55,7 @@ export interface SubsetResult {
   invalid: number;
   lengthCuts: number;
   validatorErrors: number;
+  grammarErrors: number;
   compileP50Ms: number;
   compileP99Ms: number;
   refusals: Array<{ reason: string; count: number }>;
@@ -161,7 +162,14 @@ async function runCase(llama: Llama, model: LlamaModel, context: LlamaContext, s
     return { ...base, outcome: "refused", detail: refusalReason(err), compileMs: null, tokens: 0 };
   }
   const compileMs = performance.now() - started;
-  const { text, tokens, finished } = await generate(llama, model, context, gbnf, options);
+  let generated: { text: string; tokens: number; finished: boolean };
+  try {
+    generated = await generate(llama, model, context, gbnf, options);
+  } catch (err) {
+    // llama.cpp refused the grammar text: a compiler bug, counted apart.
+    return { ...base, outcome: "grammar-error", detail: err instanceof Error ? err.message : String(err), compileMs, tokens: 0 };
+  }
+  const { text, tokens, finished } = generated;
   if (!finished) return { ...base, outcome: "length", detail: null, compileMs, tokens };
   let value: unknown;
   try {
@@ -192,6 +200,7 @@ function summarize(subset: string, cases: SchemaCase[]): SubsetResult {
     invalid: count("invalid") + count("unparsable"),
     lengthCuts: count("length"),
     validatorErrors: count("validator-error"),
+    grammarErrors: count("grammar-error"),
     compileP50Ms: percentile(compile, 50),
     compileP99Ms: percentile(compile, 99),
     refusals: [...reasons].map(([reason, n]) => ({ reason, count: n })).sort((a, b) => b.count - a.count),
@@ -208,7 +217,7 @@ export function schemaTable(report: SchemaBenchReport): string {
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const s of report.subsets) {
-    const finished = s.accepted - s.lengthCuts - s.validatorErrors;
+    const finished = s.accepted - s.lengthCuts - s.validatorErrors - s.grammarErrors;
     lines.push(
       `| ${s.subset} | ${s.schemas} | ${pct(s.accepted, s.schemas)} | ${pct(s.valid, s.schemas)} | ${pct(s.valid, finished)} | ${s.invalid} | ${s.lengthCuts} | ${s.compileP50Ms.toFixed(1)} ms | ${s.compileP99Ms.toFixed(1)} ms |`,
     );
@@ -216,6 +225,7 @@ export function schemaTable(report: SchemaBenchReport): string {
   for (const s of report.subsets) {
     lines.push("", `**${s.subset}**: refusals (${s.schemas - s.accepted})`, "");
     for (const r of s.refusals.slice(0, 15)) lines.push(`- ${r.count} × ${r.reason}`);
+    if (s.grammarErrors > 0) lines.push(`- ${s.grammarErrors} grammars llama.cpp could not parse (compiler bugs)`);
     if (s.validatorErrors > 0) lines.push(`- (${s.validatorErrors} schemas Ajv itself could not compile; their outputs are not counted as valid)`);
     for (const c of s.invalidCases) lines.push(`- INVALID ${c.file}: ${c.detail.slice(0, 300)}`);
   }

@@ -28,8 +28,9 @@ export interface CodePointRange {
   to: number;
 }
 
+/** A character inside `[…]`: llama.cpp knows no `\^` or `\-`, so those (and `]`, `\`, `[`) are written as hex escapes. */
 function classChar(cp: number): string {
-  if (cp === 0x5d || cp === 0x5c || cp === 0x2d || cp === 0x5e) return `\\${String.fromCodePoint(cp)}`;
+  if (cp === 0x5d || cp === 0x5c || cp === 0x2d || cp === 0x5e || cp === 0x5b) return escapeCodePoint(cp);
   if (cp < 0x20 || cp >= 0x7f) return escapeCodePoint(cp);
   return String.fromCodePoint(cp);
 }

@@ -52,36 +52,44 @@ function setGbnf(ranges: readonly CodePointRange[], negated: boolean): string | 
   return options.length === 1 ? (options[0] ?? null) : `(${options.join(" | ")})`;
 }
 
-/** `expr` as one repeatable unit: a class or a literal as is, anything else in parentheses. */
-function atomic(expr: string): string {
-  return /^(\[(\\.|[^\]\\])*\]|"(\\.|[^"\\])*")$/.test(expr) ? expr : `(${expr})`;
+/**
+ * Gives an expression a rule of its own and returns the rule's name: a
+ * repetition must apply to a class, a literal or a rule name, because
+ * llama.cpp refuses `(…){m,n}` when the group's own sub-rules times n reach
+ * 2,000 ("number of rules … exceeds sane defaults").
+ */
+export type Hoist = (expr: string) => string;
+
+/** `expr` as one repeatable unit: a class or a literal as is, anything else a rule of its own. */
+function atomic(expr: string, hoist: Hoist): string {
+  return /^(\[(\\.|[^\]\\])*\]|"(\\.|[^"\\])*"|[a-z0-9-]+)$/.test(expr) ? expr : hoist(expr);
 }
 
 /** Null when the node can match nothing. */
-function regexGbnf(node: RegexNode): string | null {
+function regexGbnf(node: RegexNode, hoist: Hoist): string | null {
   switch (node.kind) {
     case "chars":
       return setGbnf(node.ranges, node.negated);
     case "seq": {
       const parts: string[] = [];
       for (const item of node.items) {
-        const part = regexGbnf(item);
+        const part = regexGbnf(item, hoist);
         if (part === null) return null;
         if (part !== '""') parts.push(part);
       }
       return parts.length === 0 ? '""' : parts.join(" ");
     }
     case "alt": {
-      const options = node.options.map(regexGbnf).filter((x): x is string => x !== null);
+      const options = node.options.map((option) => regexGbnf(option, hoist)).filter((x): x is string => x !== null);
       if (options.length === 0) return null;
       return options.length === 1 ? (options[0] ?? null) : `(${options.join(" | ")})`;
     }
     case "repeat": {
-      const item = regexGbnf(node.item);
+      const item = regexGbnf(node.item, hoist);
       if (item === null) return node.min === 0 ? '""' : null;
       if (node.min > repetitionCap) throw new UnsupportedPattern(`a repetition of at least ${node.min}`);
       const max = node.max === null ? null : Math.min(node.max, repetitionCap);
-      return repeat(atomic(item), node.min, max);
+      return repeat(atomic(item, hoist), node.min, max);
     }
   }
 }
@@ -89,10 +97,10 @@ function regexGbnf(node: RegexNode): string | null {
 const anyChar: RegexNode = { kind: "chars", ranges: [], negated: true };
 const anything: RegexNode = { kind: "repeat", item: anyChar, min: 0, max: null };
 
-/** The characters of a plain string of min…max characters. */
-export function plainStringGbnf(minLength: number, maxLength: number | null): string {
+/** The characters of a plain string of min…max characters; `charRule` names a rule of `jsonCharGbnf`. */
+export function plainStringGbnf(minLength: number, maxLength: number | null, charRule: string): string {
   if (minLength > repetitionCap) throw new UnsupportedPattern(`a minLength of ${minLength}`);
-  return repeat(`(${jsonCharGbnf})`, minLength, maxLength === null ? null : Math.min(maxLength, repetitionCap));
+  return repeat(charRule, minLength, maxLength === null ? null : Math.min(maxLength, repetitionCap));
 }
 
 /**
@@ -102,7 +110,7 @@ export function plainStringGbnf(minLength: number, maxLength: number | null): st
  * match it keeps has an allowed length; throws UnsupportedPattern if that
  * cannot be done.
  */
-export function patternStringGbnf(pattern: string, minLength: number, maxLength: number | null): string {
+export function patternStringGbnf(pattern: string, minLength: number, maxLength: number | null, hoist: Hoist): string {
   const parsed = parsePattern(pattern);
   const body: RegexNode = {
     kind: "alt",
@@ -112,7 +120,7 @@ export function patternStringGbnf(pattern: string, minLength: number, maxLength:
     })),
   };
   const fitted = fitLength(body, minLength, maxLength);
-  const gbnf = regexGbnf(fitted);
+  const gbnf = regexGbnf(fitted, hoist);
   if (gbnf === null) throw new UnsupportedPattern("a pattern no JSON string can match");
   return gbnf;
 }

@@ -138,6 +138,17 @@ export class JsonSchemaGrammar {
     return name;
   }
 
+  private readonly hoisted = new Map<string, string>();
+  /** A rule for a repeated group (one per distinct body). */
+  private readonly hoist = (expr: string): string => {
+    let name = this.hoisted.get(expr);
+    if (name === undefined) {
+      name = this.define("rep", expr);
+      this.hoisted.set(expr, name);
+    }
+    return name;
+  };
+
   private newRule(hint: string): string {
     const clean = hint.replace(/[^a-zA-Z0-9]+/g, "-").replace(/^-|-$/g, "").slice(-24).toLowerCase();
     return `s${this.nextRule++}${clean === "" ? "" : `-${clean}`}`;
@@ -167,12 +178,10 @@ export class JsonSchemaGrammar {
     if (known !== undefined) return known;
     const name = this.newRule(pointer.split("/").slice(-2).join("-"));
     this.nodeRules.set(node, name);
-    this.rules.set(name, "");
+    // Until its body is known the rule matches nothing, so a refusal below (caught for an optional property) leaves a grammar that parses.
+    this.rules.set(name, nothing);
     const bodies = this.flatten(node).map((flat) => this.flatBody(flat)).filter((b): b is string => b !== null);
-    if (bodies.length === 0) {
-      this.rules.set(name, nothing);
-      throw new UnsatisfiableSchema(pointer);
-    }
+    if (bodies.length === 0) throw new UnsatisfiableSchema(pointer);
     this.rules.set(name, [...new Set(bodies)].join(" | "));
     return name;
   }
@@ -494,7 +503,7 @@ export class JsonSchemaGrammar {
     if (patterns.length > 1) throw new SchemaRefusal("pattern", flat.pointer, "several patterns on one string cannot be enforced together");
     const pattern = patterns[0];
     try {
-      return pattern === undefined ? plainStringGbnf(flat.minLength, flat.maxLength) : patternStringGbnf(pattern, flat.minLength, flat.maxLength);
+      return pattern === undefined ? plainStringGbnf(flat.minLength, flat.maxLength, this.common("json-char")) : patternStringGbnf(pattern, flat.minLength, flat.maxLength, this.hoist);
     } catch (err) {
       if (!(err instanceof UnsupportedPattern)) throw err;
       const keyword = pattern === undefined ? "minLength" : "pattern";
@@ -664,7 +673,15 @@ export class JsonSchemaGrammar {
     const writesKeys = keyContent !== null && value !== false && (flat.maxProperties ?? 1) > 0;
     if (!writesKeys) return flat.minProperties > 0 ? null : '"{" ws "}"';
     if (flat.minProperties > 1) throw new SchemaRefusal("minProperties", flat.pointer, "minProperties above 1 on free keys cannot be enforced (a key could repeat)");
-    const entry = this.define(`${flat.pointer.split("/").pop() ?? ""}-entry`, `"\\"" ${keyContent} "\\"" ws ":" ws ${this.ruleFor(value)}`);
+    let valueRule: string;
+    try {
+      valueRule = this.ruleFor(value);
+    } catch (err) {
+      // Free keys whose value nothing satisfies are simply not written.
+      if (!(err instanceof UnsatisfiableSchema)) throw err;
+      return flat.minProperties > 0 ? null : '"{" ws "}"';
+    }
+    const entry = this.define(`${flat.pointer.split("/").pop() ?? ""}-entry`, `"\\"" ${keyContent} "\\"" ws ":" ws ${valueRule}`);
     const maxProperties = flat.maxProperties === null ? null : Math.min(flat.maxProperties, repetitionCap);
     const more = repeat(`("," ws ${entry})`, 0, maxProperties === null ? null : maxProperties - 1);
     const entries = `${entry}${more === '""' ? "" : ` ${more}`}`;
