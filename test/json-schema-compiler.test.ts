@@ -199,6 +199,16 @@ const cases: Record<string, Case> = {
     good: ['"\\"\\\\\\n"'],
     bad: ['"a"', '""'],
   },
+  "pattern classes with ^, -, [ and ] (written as llama.cpp reads them)": {
+    schema: { type: "string", pattern: "^[\\^\\-\\[\\]a-c]+$" },
+    good: ['"a^-[]"', '"c"'],
+    bad: ['"d"', '"a^-x"'],
+  },
+  "maxLength 1000 (a repetition llama.cpp accepts)": {
+    schema: { type: "string", maxLength: 1000 },
+    good: ['"abc"', `"${"\\u00e9".repeat(1000)}"`],
+    bad: [`"${"a".repeat(1001)}"`],
+  },
   "minLength and maxLength count characters, not bytes or escapes": {
     schema: { type: "string", minLength: 2, maxLength: 3 },
     good: ['"é😀"', '"abc"', '"a\\nb"', '"\\u00e9\\u00e9"'],
