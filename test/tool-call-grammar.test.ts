@@ -90,3 +90,26 @@ test("a named tool's grammar only ever calls that tool", async () => {
     assert.deepEqual(parser.calls.map((c) => c.name), ["ping"]);
   }
 });
+
+test("each tool's parameters are their own document: $defs references resolve, and their calls validate", async () => {
+  const parameters = {
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    type: "object",
+    $defs: { unit: { enum: ["c", "f"] } },
+    properties: { unit: { $ref: "#/$defs/unit" }, days: { type: "integer", minimum: 1, maximum: 3 } },
+    required: ["unit", "days"],
+    additionalProperties: false,
+  };
+  const forecast: ToolDefinition = { name: "forecast", description: null, strict: true, parameters };
+  const { Ajv2020 } = await import("ajv/dist/2020.js");
+  const validate = new Ajv2020({ strict: false }).compile(parameters);
+  const grammar = await toolCallGrammar(llama, [...tools, forecast], { onlyName: "forecast", syntax: "hermes", parallel: false, afterMarker: false });
+  for (const seed of [6, 7, 8]) {
+    const parser = new ToolCallStreamParser("hermes", { newId: () => "call_x", parallel: false });
+    parser.push(await generate(grammar, seed));
+    parser.finish();
+    const call = parser.calls[0];
+    assert.equal(call?.name, "forecast");
+    assert.ok(validate(JSON.parse(call?.arguments ?? "")), call?.arguments);
+  }
+});
