@@ -247,6 +247,12 @@ const cases: Record<string, Case> = {
     good: ["[]", "[3]"],
     bad: ["[1, 1]"],
   },
+  "uniqueItems over enum values: each at most once, in declared order": {
+    schema: { type: "array", items: { enum: ["read", "write", "admin"] }, uniqueItems: true, minItems: 1 },
+    good: ['["read"]', '["read", "admin"]', '["read", "write", "admin"]'],
+    bad: ['["read", "read"]', "[]", '["delete"]'],
+    narrowed: ['["admin", "read"]'],
+  },
   "not: a type": {
     schema: { type: ["string", "integer"], not: { type: "string" } },
     good: ["1"],

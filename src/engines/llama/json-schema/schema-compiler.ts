@@ -522,6 +522,10 @@ export class JsonSchemaGrammar {
     if (flat.maxContains !== null && flat.contains.length > 0 && (maxItems === null || flat.maxContains < maxItems)) {
       throw new SchemaRefusal("maxContains", pointer, "maxContains cannot be enforced by a grammar");
     }
+    if (flat.uniqueItems && (maxItems === null || maxItems > 1) && prefix.length === 0 && containing === 0 && minItems <= 1) {
+      const distinct = this.distinctItems(tail, minItems, maxItems);
+      if (distinct !== null) return distinct;
+    }
     if (flat.uniqueItems && (maxItems === null || maxItems > 1)) {
       // Arrays of at most one item are unique; longer unique arrays need memory a grammar has not.
       if (minItems > 1 || containing > 1) throw new SchemaRefusal("uniqueItems", pointer, "uniqueItems on arrays of two or more items cannot be enforced by a grammar");
@@ -568,6 +572,27 @@ export class JsonSchemaGrammar {
     }
     this.common("ws");
     return `"[" ws ${items === "" ? "" : `${items} `}ws "]"`;
+  }
+
+  /**
+   * A unique array of enum values: the values in their declared order, each
+   * at most once (strictly increasing positions), when there are at most 64.
+   */
+  private distinctItems(items: SchemaNode, minItems: number, maxItems: number | null): string | null {
+    const flats = this.flatten(items);
+    if (flats.length === 0 || flats.some((f) => f.values === null)) return null;
+    const values = new Map<string, unknown>();
+    for (const f of flats) for (const [key, v] of f.values ?? []) if (!this.definitelyFails(v, { ...f, values: null })) values.set(key, v);
+    const literals = [...values.values()].map((v) => literal(JSON.stringify(v)));
+    if (literals.length === 0 || literals.length > 64 || (maxItems !== null && maxItems < literals.length)) return null;
+    // pick(i): one value from position i on, then optionally more after it.
+    let next = "";
+    for (let i = literals.length - 1; i >= 0; i--) {
+      const here = next === "" ? (literals[i] ?? "") : `${literals[i] ?? ""} ("," ws ${next})?`;
+      next = this.define("unique", next === "" ? here : `${here} | ${next}`);
+    }
+    this.common("ws");
+    return `"[" ws ${minItems === 0 ? `${next}?` : next} ws "]"`;
   }
 
   /** Does `key` meet every propertyNames schema? */
