@@ -630,7 +630,8 @@ export class JsonSchemaGrammar {
       properties.push({ key, rule, required });
     }
     this.common("ws");
-    if (properties.length === 0 && flat.patternProperties.size <= 1) return this.mapBody(flat);
+    // Free keys only when the schema declares none (as writtenKeys assumes): declared keys left out above stay out.
+    if (declaredKeys.length === 0 && flat.patternProperties.size <= 1) return this.mapBody(flat);
     return this.propertyChain(properties, flat);
   }
 
