@@ -643,6 +643,7 @@ export class JsonSchemaGrammar {
     if (minProperties > n) return null;
     const cap = Math.max(1, minProperties, maxProperties ?? 0);
     if (cap > 64) throw new SchemaRefusal("minProperties", flat.pointer, "minProperties/maxProperties above 64 on optional properties cannot be enforced");
+    if (n * (cap + 1) > this.limits.maxRules) throw new SchemaRefusal("maxProperties", flat.pointer, `counting ${n} properties up to ${cap} would take more than ${this.limits.maxRules} rules`);
     const memo = new Map<string, string | null>();
     const keyValue = (i: number): string => {
       const p = properties[i];
