@@ -12,6 +12,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, type Llama, type LlamaContext, type LlamaGrammar, type LlamaModel } from "node-llama-cpp";
 import { compileJsonSchema } from "../src/engines/llama/json-schema/schema-compiler.js";
+import { responseFormatGbnf } from "../src/engines/llama/response-grammar.js";
 import { SchemaRefusal } from "../src/engines/llama/json-schema/schema-refusal.js";
 import { patternsImpliedByFormat, stringFormatLengths, stringFormats } from "../src/engines/llama/json-schema/string-formats.js";
 import { asAjvSchema } from "../src/protocol/json-schema.js";
@@ -393,6 +394,27 @@ describe("sampled outputs validate", () => {
   after(async () => {
     await context?.dispose();
     await model?.dispose();
+  });
+
+  test("string lengths hold even where the model writes bytes that are not UTF-8 (was: a value llama.cpp decoded from ill-formed bytes read as one character, written as four U+FFFD)", async () => {
+    // JSONSchemaBench Github_easy o17544: seed 1 wrote 53 characters into a 50-character password.
+    const schema = { type: "object", properties: { email: { type: "string", minLength: 4, maxLength: 30 }, password: { type: "string", minLength: 4, maxLength: 50 } }, required: ["email", "password"] };
+    const validate = validatorOf(schema);
+    const grammar = await llama.createGrammar({ grammar: responseFormatGbnf({ type: "json_schema", name: "login", schema, strict: true }) ?? "" });
+    const sequence = context.getSequence();
+    try {
+      const grammarEvaluationState = new LlamaGrammarEvaluationState({ model, grammar });
+      const out = [];
+      for await (const token of sequence.evaluate(model.tokenize("Answer in JSON."), { temperature: 1, seed: 1, grammarEvaluationState })) {
+        if (model.isEogToken(token)) break;
+        out.push(token);
+        if (out.length >= 300 || model.detokenize(out.slice(-8)).includes("\n\n\n\n")) break;
+      }
+      const text = model.detokenize(out);
+      assert.equal(validate(JSON.parse(text)), true, `${text}\n${validate.errors()}`);
+    } finally {
+      sequence.dispose();
+    }
   });
 
   test("a schema with most keywords at once: every finished output is valid", async () => {

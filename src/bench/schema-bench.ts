@@ -16,6 +16,9 @@ import { performance } from "node:perf_hooks";
 import { getLlama, LlamaGrammarEvaluationState, LlamaLogLevel, type LlamaModel, type LlamaContext, type Llama } from "node-llama-cpp";
 import { responseFormatGbnf } from "../engines/llama/response-grammar.js";
 import { LLAMA_CMAKE_OPTIONS } from "../engines/llama/llama-runtime.js";
+import { malformedUtf8Tokens } from "../engines/llama/malformed-utf8-tokens.js";
+import { buildTokenBias } from "../engines/llama/sampling-options.js";
+import { TokenBytes } from "../engines/llama/token-bytes.js";
 import { asAjvSchema, assertValidJsonSchema } from "../protocol/json-schema.js";
 import { ApiError } from "../protocol/errors.js";
 import { draftOf } from "../engines/llama/json-schema/schema-document.js";
@@ -91,7 +94,9 @@ async function generate(llama: Llama, model: LlamaModel, context: LlamaContext, 
     const grammarEvaluationState = new LlamaGrammarEvaluationState({ model, grammar });
     const generated = [];
     let finished = false;
-    for await (const token of sequence.evaluate(model.tokenize("Answer in JSON."), { temperature: 1, seed: options.seed, grammarEvaluationState })) {
+    // As the engine samples under a grammar: tokens that can never be UTF-8 banned.
+    const tokenBias = buildTokenBias(model, new Map(), true, malformedUtf8Tokens(TokenBytes.fromModel(model)));
+    for await (const token of sequence.evaluate(model.tokenize("Answer in JSON."), { temperature: 1, seed: options.seed, grammarEvaluationState, tokenBias })) {
       if (model.isEogToken(token)) {
         finished = true;
         break;

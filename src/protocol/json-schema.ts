@@ -46,7 +46,8 @@ function draftOf($schema: string): MetaDraft | undefined {
 
 /**
  * A schema as Ajv's draft-07, 2019-09 and 2020-12 classes read it: draft-04's
- * boolean exclusiveMinimum/Maximum made numeric bounds, and `$schema` and
+ * boolean exclusiveMinimum/Maximum made numeric bounds, and `$schema`, Ajv's
+ * own `$async` (which would make validation return a promise) and
  * string `id`s dropped (draft-04's `$id`, an annotation in later drafts,
  * which Ajv refuses to compile: "NOT SUPPORTED: keyword id"). Values under
  * enum/const/default/examples are left as they are.
@@ -56,7 +57,7 @@ export function asAjvSchema(node: unknown): unknown {
   if (!isObject(node)) return node;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
-    if (key === "$schema" || (key === "id" && typeof value === "string") || ((key === "exclusiveMinimum" || key === "exclusiveMaximum") && typeof value === "boolean")) continue;
+    if (key === "$schema" || key === "$async" || (key === "id" && typeof value === "string") || ((key === "exclusiveMinimum" || key === "exclusiveMaximum") && typeof value === "boolean")) continue;
     out[key] = key === "enum" || key === "const" || key === "default" || key === "examples" ? value : asAjvSchema(value);
   }
   for (const [flag, bound] of [["exclusiveMinimum", "minimum"], ["exclusiveMaximum", "maximum"]] as const) {

@@ -15,6 +15,7 @@ import { ChoiceOutput, isEmptyPiece, type OutputPiece } from "./output/choice-ou
 import { ReasoningSplitter } from "./output/reasoning-splitter.js";
 import { ToolCallStreamParser, type ToolCallSyntax } from "./output/tool-call-parser.js";
 import { buildEvaluateOptions, buildTokenBias, resolveSeed } from "./sampling-options.js";
+import { malformedUtf8Tokens } from "./malformed-utf8-tokens.js";
 import type { TokenBytes } from "./token-bytes.js";
 import { tokenLogprob } from "./token-logprobs.js";
 import { TokenTextDecoder } from "./token-text-decoder.js";
@@ -116,7 +117,7 @@ export async function runChoice(
   const options = buildEvaluateOptions(
     request.sampling,
     resolveSeed(request.sampling, index),
-    buildTokenBias(model, request.sampling.logitBias, plan.grammar !== null || lazy !== null),
+    buildTokenBias(model, request.sampling.logitBias, plan.grammar !== null || lazy !== null, plan.grammar !== null || lazy !== null ? malformedUtf8Tokens(context.tokenBytes()) : []),
     () => grammarState,
     generated,
   );

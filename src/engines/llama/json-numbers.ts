@@ -19,13 +19,14 @@ export const finiteNumberGbnf = `${integerGbnf} ("." [0-9]{1,16})? ([eE] [-+]? [
 
 /**
  * Any JSON object (OpenAI's `json_object` mode): llama.cpp's json.gbnf with
- * finite numbers and the same bounded whitespace.
+ * finite numbers and the same bounded whitespace; string characters listed
+ * positively (never a surrogate half or a value past U+10FFFF).
  */
 export const jsonObjectGbnf = String.raw`root ::= object
 value ::= object | array | string | number | ("true" | "false" | "null") ws
 object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
 array ::= "[" ws ( value ("," ws value)* )? "]" ws
-string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" (["\\bfnrt] | "u" [0-9a-fA-F]{4}) )* "\"" ws
+string ::= "\"" ( [\x20-\x21\x23-\x5B\x5D-\x7E\x80-\uD7FF\uE000-\U0010FFFF] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}) )* "\"" ws
 number ::= ${finiteNumberGbnf} ws
 ws ::= | " " | "\n" [ \t]{0,20}
 `;

@@ -22,9 +22,15 @@ const penaltyWindow = 64;
  */
 const bannedUnderGrammar = -1e4;
 
-export function buildTokenBias(model: LlamaModel, logitBias: ReadonlyMap<number, number>, grammar: boolean): TokenBias | undefined {
-  if (logitBias.size === 0) return undefined;
+/**
+ * The request's logit_bias, and under a grammar the tokens that can never be
+ * part of valid UTF-8 (`malformed`, see malformed-utf8-tokens.ts) banned the
+ * same grammar-safe way.
+ */
+export function buildTokenBias(model: LlamaModel, logitBias: ReadonlyMap<number, number>, grammar: boolean, malformed: readonly Token[] = []): TokenBias | undefined {
+  if (logitBias.size === 0 && (!grammar || malformed.length === 0)) return undefined;
   const bias = new TokenBias(model.tokenizer);
+  if (grammar) for (const token of malformed) bias.set(token, { logit: bannedUnderGrammar });
   for (const [token, logit] of logitBias) {
     bias.set(token as Token, logit > -100 ? { logit } : grammar ? { logit: bannedUnderGrammar } : "never");
   }

@@ -12,14 +12,16 @@ export const repetitionCap = 1000;
 /**
  * One character of a JSON string's value: a raw character other than `"`,
  * `\`, controls and DEL, or an escape (a `\u` escape of a surrogate half
- * is left out: alone it is not a character).
+ * is left out: alone it is not a character). The raw characters are listed,
+ * not negated, so that what llama.cpp decodes from ill-formed UTF-8 (a
+ * surrogate half, a value past U+10FFFF) never matches.
  */
-export const jsonCharGbnf = String.raw`[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" ([0-9a-cA-CeEfF] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2}))`;
+export const jsonCharGbnf = String.raw`[\x20-\x21\x23-\x5B\x5D-\x7E\x80-\uD7FF\uE000-\U0010FFFF] | "\\" (["\\/bfnrt] | "u" ([0-9a-cA-CeEfF] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2}))`;
 
 const quote = 0x22;
 const backslash = 0x5c;
-/** Characters never written raw inside a JSON string: controls, `"`, `\`, DEL. */
-const unwritable: CodePointRange[] = [{ from: 0, to: 0x1f }, { from: quote, to: quote }, { from: backslash, to: backslash }, { from: 0x7f, to: 0x7f }];
+/** Characters never written raw inside a JSON string: controls, `"`, `\`, DEL, surrogate halves. */
+const unwritable: CodePointRange[] = [{ from: 0, to: 0x1f }, { from: quote, to: quote }, { from: backslash, to: backslash }, { from: 0x7f, to: 0x7f }, { from: 0xd800, to: 0xdfff }];
 const shortEscapes: ReadonlyArray<[number, string]> = [[0x09, "\\t"], [0x0a, "\\n"], [0x0d, "\\r"]];
 
 function contains(ranges: readonly CodePointRange[], cp: number): boolean {
