@@ -38,7 +38,7 @@ export interface SchemaBenchOptions {
   progress: (line: string) => void;
 }
 
-export type SchemaOutcome = "refused" | "valid" | "invalid" | "length" | "unparsable" | "validator-error" | "grammar-error";
+export type SchemaOutcome = "refused" | "valid" | "invalid" | "length" | "unparsable" | "validator-error" | "grammar-error" | "bench-error";
 
 export interface SchemaCase {
   subset: string;
@@ -137,7 +137,7 @@ export async function runSchemaBench(options: SchemaBenchOptions): Promise<Schem
       const chosen = options.limit === null ? files : files.slice(0, options.limit);
       let done = 0;
       for (const file of chosen) {
-        cases.push(await runCase(llama, model, context, subset, path.join(dir, file), options));
+        cases.push(await runCase(llama, model, context, subset, path.join(dir, file), options).catch((err: unknown) => benchError(subset, file, err)));
         if (++done % 100 === 0) options.progress(`${subset}: ${done}/${chosen.length}`);
       }
     }
@@ -192,6 +192,11 @@ async function runCase(llama: Llama, model: LlamaModel, context: LlamaContext, s
   return { ...base, outcome: "invalid", detail: `${JSON.stringify(validate.errors).slice(0, 400)} output: ${text.slice(0, 300)}`, compileMs, tokens };
 }
 
+/** A case the harness itself failed on (kept, so one odd schema does not end the run). */
+function benchError(subset: string, file: string, err: unknown): SchemaCase {
+  return { subset, file, outcome: "bench-error", detail: err instanceof Error ? err.message.slice(0, 300) : String(err), compileMs: null, tokens: 0 };
+}
+
 function summarize(subset: string, cases: SchemaCase[]): SubsetResult {
   const count = (outcome: SchemaOutcome): number => cases.filter((c) => c.outcome === outcome).length;
   const reasons = new Map<string, number>();
@@ -205,7 +210,7 @@ function summarize(subset: string, cases: SchemaCase[]): SubsetResult {
     invalid: count("invalid") + count("unparsable"),
     lengthCuts: count("length"),
     validatorErrors: count("validator-error"),
-    grammarErrors: count("grammar-error"),
+    grammarErrors: count("grammar-error") + count("bench-error"),
     compileP50Ms: percentile(compile, 50),
     compileP99Ms: percentile(compile, 99),
     refusals: [...reasons].map(([reason, n]) => ({ reason, count: n })).sort((a, b) => b.count - a.count),
@@ -230,7 +235,7 @@ export function schemaTable(report: SchemaBenchReport): string {
   for (const s of report.subsets) {
     lines.push("", `**${s.subset}**: refusals (${s.schemas - s.accepted})`, "");
     for (const r of s.refusals.slice(0, 15)) lines.push(`- ${r.count} × ${r.reason}`);
-    if (s.grammarErrors > 0) lines.push(`- ${s.grammarErrors} grammars llama.cpp could not parse (compiler bugs)`);
+    if (s.grammarErrors > 0) lines.push(`- ${s.grammarErrors} grammars llama.cpp could not parse, or cases the harness failed on`);
     if (s.validatorErrors > 0) lines.push(`- (${s.validatorErrors} schemas Ajv itself could not compile; their outputs are not counted as valid)`);
     for (const c of s.invalidCases) lines.push(`- INVALID ${c.file}: ${c.detail.slice(0, 300)}`);
   }
