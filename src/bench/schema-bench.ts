@@ -36,6 +36,8 @@ export interface SchemaBenchOptions {
   threads: number;
   seed: number;
   progress: (line: string) => void;
+  /** A file each case is appended to as one JSON line when it is done (null: none), so a long run can be read before it ends. */
+  casesLog: string | null;
 }
 
 export type SchemaOutcome = "refused" | "valid" | "invalid" | "length" | "unparsable" | "validator-error" | "grammar-error" | "bench-error";
@@ -135,10 +137,12 @@ export async function runSchemaBench(options: SchemaBenchOptions): Promise<Schem
       const dir = path.join(options.dataDir, subset);
       const files = fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort();
       const chosen = options.limit === null ? files : files.slice(0, options.limit);
-      let done = 0;
+      let finished = 0;
       for (const file of chosen) {
-        cases.push(await runCase(llama, model, context, subset, path.join(dir, file), options).catch((err: unknown) => benchError(subset, file, err)));
-        if (++done % 100 === 0) options.progress(`${subset}: ${done}/${chosen.length}`);
+        const done = await runCase(llama, model, context, subset, path.join(dir, file), options).catch((err: unknown) => benchError(subset, file, err));
+        cases.push(done);
+        if (options.casesLog !== null) fs.appendFileSync(options.casesLog, `${JSON.stringify(done)}\n`);
+        if (++finished % 100 === 0) options.progress(`${subset}: ${finished}/${chosen.length}`);
       }
     }
   } finally {

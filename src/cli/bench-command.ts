@@ -186,6 +186,7 @@ function schemaBenchCommand(): Command {
       const fromParent = (name: string): boolean => parent?.getOptionValueSource(name) === "cli";
       const flags = { ...given, ...(fromParent("maxTokens") ? { maxTokens: parent?.opts<BenchFlags>().maxTokens ?? given.maxTokens } : {}), ...(fromParent("out") ? { out: parent?.opts<BenchFlags>().out ?? given.out } : {}), ...(fromParent("threads") ? { threads: parent?.opts<BenchFlags>().threads } : {}) };
       const { runSchemaBench, schemaTable, writeSchemaReport } = await import("../bench/schema-bench.js");
+      fs.mkdirSync(path.resolve(flags.out), { recursive: true });
       const modelPath = path.resolve(".cache", "test-models", "tiny-seed1.gguf");
       if (!fs.existsSync(modelPath)) {
         fs.mkdirSync(path.dirname(modelPath), { recursive: true });
@@ -200,6 +201,7 @@ function schemaBenchCommand(): Command {
         threads: flags.threads ?? 1,
         seed: flags.seed,
         progress,
+        casesLog: path.resolve(flags.out, `schemas-cases-${new Date().toISOString().replace(/[:.]/g, "-")}.jsonl`),
       });
       process.stdout.write(`${schemaTable(report)}\n`);
       const files = writeSchemaReport(report, path.resolve(flags.out));
