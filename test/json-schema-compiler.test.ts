@@ -152,6 +152,12 @@ const cases: Record<string, Case> = {
     good: ['{"kind": "a", "x": 1}', '{"kind": "b", "y": "s"}'],
     bad: ['{"kind": "a", "y": "s"}', '{"kind": "c", "x": 1}'],
   },
+  "oneOf of required lists: each alternative leaves out a key the others require": {
+    schema: { type: "object", properties: { r: { type: "integer" }, l: { type: "integer" }, w: { type: "integer" } }, oneOf: [{ required: ["r"] }, { required: ["l", "w"] }] },
+    good: ['{"r": 1}', '{"l": 1, "w": 2}'],
+    bad: ['{"r": 1, "l": 1, "w": 2}', "{}", '{"l": 1}'],
+    narrowed: ['{"r": 1, "l": 1}'],
+  },
   "allOf merged": {
     schema: { allOf: [{ type: "object", properties: { a: { type: "integer", minimum: 0 } }, required: ["a"] }, { properties: { a: { maximum: 9 }, b: { type: "string" } }, required: ["b"] }] },
     good: ['{"a": 1, "b": "x"}', '{"a": 9, "b": ""}'],
@@ -354,6 +360,7 @@ describe("refusals name the keyword and its JSON Pointer", () => {
     ["a reference outside the document", { $ref: "https://example.com/x.json" }, "$ref", "/$ref"],
     ["maxContains", { type: "array", contains: { type: "integer" }, maxContains: 1 }, "maxContains", ""],
     ["a oneOf whose alternatives overlap", { oneOf: [{ type: "string" }, { type: "string", maxLength: 3 }] }, "oneOf", "/oneOf"],
+    ["a oneOf that every output matches twice (the rest requires every key)", { type: "object", properties: { r: { type: "integer" }, l: { type: "integer" } }, required: ["r", "l"], oneOf: [{ required: ["r"] }, { required: ["l"] }] }, "oneOf", "/oneOf"],
     ["a grammar too large", { type: "object", properties: Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`p${i}`, { type: "string", maxLength: 999 }])), required: Array.from({ length: 400 }, (_, i) => `p${i}`) }, "$schema", ""],
   ];
   for (const [name, schema, keyword, pointer] of refusals) {

@@ -228,10 +228,6 @@ export class JsonSchemaGrammar {
     }
     if (Array.isArray(node.allOf)) for (const sub of node.allOf as SchemaNode[]) result = this.product(result, this.flatten(sub), "allOf", `${pointer}/allOf`);
     if (Array.isArray(node.anyOf)) result = this.product(result, (node.anyOf as SchemaNode[]).flatMap((sub) => this.flatten(sub)), "anyOf", `${pointer}/anyOf`);
-    if (Array.isArray(node.oneOf)) {
-      const branches = (node.oneOf as SchemaNode[]).map((sub) => this.flatten(sub).map((flat) => this.withDiscriminators(flat)));
-      result = this.product(result, this.exclusiveAlternatives(branches, `${pointer}/oneOf`), "oneOf", `${pointer}/oneOf`);
-    }
     if (node.if !== undefined && (node.then !== undefined || node.else !== undefined)) {
       // Written as `if` and `then` together: valid whichever branch the validator takes.
       const taken = this.product(this.flatten(node.if), this.flatten(node.then ?? true), "if", `${pointer}/if`);
@@ -239,7 +235,10 @@ export class JsonSchemaGrammar {
       result = this.product(result, taken, "if", `${pointer}/if`);
     }
     if (node.not !== undefined) result = result.flatMap((flat) => this.withNot(flat, node.not, `${pointer}/not`));
-    return result.flatMap((flat) => this.withDependentSchemas(flat, pointer));
+    result = result.flatMap((flat) => this.withDependentSchemas(flat, pointer));
+    // Last: whether an alternative's outputs can match another depends on everything merged into it.
+    if (Array.isArray(node.oneOf)) result = this.exclusiveAlternatives(result, node.oneOf as SchemaNode[], `${pointer}/oneOf`);
+    return result;
   }
 
   /**
@@ -251,6 +250,24 @@ export class JsonSchemaGrammar {
     if (discriminators.length === 0) return flat;
     const hasDependencies = discriminators.some(([key]) => flat.dependentRequired.has(key) || flat.dependentSchemas.has(key));
     return hasDependencies ? flat : { ...flat, required: new Set([...flat.required, ...discriminators.map(([key]) => key)]) };
+  }
+
+  /**
+   * For each other alternative it could match, an object alternative leaves
+   * out one key that the other requires and it does not (`oneOf` of
+   * `required` lists: the circle writes no `width`).
+   */
+  private withoutOthersKeys(flat: FlatSchema, others: FlatSchema[]): FlatSchema {
+    let narrowed = flat;
+    for (const other of others) {
+      if (this.neverMatches(narrowed, other)) continue;
+      const key = [...other.required].find((k) => !narrowed.required.has(k));
+      if (key === undefined) continue;
+      const properties = new Map(narrowed.properties);
+      properties.delete(key);
+      narrowed = { ...narrowed, properties, forbidden: new Set([...narrowed.forbidden, key]) };
+    }
+    return narrowed;
   }
 
   /**
@@ -352,6 +369,7 @@ export class JsonSchemaGrammar {
     if (types.size === 1 && types.has("object") && typeAccepts(y.types, "object")) {
       const written = this.writtenKeys(x);
       if (written !== null && [...y.required].some((k) => !written.has(k))) return true;
+      if ([...y.forbidden].some((k) => x.required.has(k))) return true;
       for (const key of x.required) {
         const xs = x.properties.get(key);
         const ys = y.properties.get(key);
@@ -371,16 +389,28 @@ export class JsonSchemaGrammar {
   }
 
   /**
-   * `oneOf` holds when the output matches exactly one alternative: only
-   * alternatives none of whose outputs can match another are written (the
-   * others are left out — narrower, never invalid); refused when none is.
+   * `oneOf` holds when the output matches exactly one alternative: each
+   * alternative is merged with the rest of the schema (what is really
+   * written) and kept only if none of those outputs can match another
+   * alternative as written (the others are left out — narrower, never
+   * invalid); refused when none is kept.
    */
-  private exclusiveAlternatives(branches: FlatSchema[][], pointer: string): FlatSchema[] {
-    const kept = branches.filter((branch, i) => branch.every((x) => branches.every((other, j) => i === j || other.every((y) => this.neverMatches(x, y)))));
-    if (kept.length === 0 && branches.some((b) => b.length > 0)) {
+  private exclusiveAlternatives(rest: FlatSchema[], alternatives: SchemaNode[], pointer: string): FlatSchema[] {
+    const written = alternatives.map((sub) => this.flatten(sub));
+    const kept: FlatSchema[] = [];
+    let satisfiable = false;
+    written.forEach((branch, i) => {
+      const merged = this.product(rest, branch, "oneOf", pointer)
+        .flatMap((flat) => this.withDependentSchemas(flat, pointer))
+        .map((flat) => this.withoutOthersKeys(this.withDiscriminators(flat), written.filter((_, j) => j !== i).flat()));
+      if (merged.length === 0) return;
+      satisfiable = true;
+      if (merged.every((x) => written.every((other, j) => i === j || other.every((y) => this.neverMatches(x, y))))) kept.push(...merged);
+    });
+    if (kept.length === 0 && satisfiable) {
       throw new SchemaRefusal("oneOf", pointer, "every alternative has outputs that could also match another alternative, so 'exactly one' cannot be enforced");
     }
-    return kept.flat();
+    return kept;
   }
 
   // ---- flat schema → grammar ----
