@@ -454,3 +454,23 @@ describe("sampled outputs validate", () => {
   });
 });
 
+
+describe("asAjvSchema (how a validator reads a schema of any draft)", () => {
+  test("drops $schema, $async and string ids in schemas, keeps properties of those names; draft-04 bounds made numeric", () => {
+    const schema = {
+      $schema: "http://json-schema.org/draft-04/schema#",
+      $async: true,
+      id: "legacy",
+      type: "object",
+      properties: { $schema: { type: "string" }, id: { type: "integer", minimum: 0, exclusiveMinimum: true } },
+      additionalProperties: false,
+      enum: [{ $schema: "kept", id: "kept" }],
+    };
+    assert.deepEqual(asAjvSchema(schema), {
+      type: "object",
+      properties: { $schema: { type: "string" }, id: { type: "integer", exclusiveMinimum: 0 } },
+      additionalProperties: false,
+      enum: [{ $schema: "kept", id: "kept" }],
+    });
+  });
+});

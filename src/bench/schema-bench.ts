@@ -31,6 +31,8 @@ export interface SchemaBenchOptions {
   subsets: readonly string[];
   /** Schemas per subset (null: all), taken in file-name order. */
   limit: number | null;
+  /** Only these file names (null: all). */
+  files: ReadonlySet<string> | null;
   maxTokens: number;
   modelPath: string;
   threads: number;
@@ -135,7 +137,7 @@ export async function runSchemaBench(options: SchemaBenchOptions): Promise<Schem
   try {
     for (const subset of options.subsets) {
       const dir = path.join(options.dataDir, subset);
-      const files = fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort();
+      const files = fs.readdirSync(dir).filter((f) => f.endsWith(".json") && (options.files === null || options.files.has(f))).sort();
       const chosen = options.limit === null ? files : files.slice(0, options.limit);
       let finished = 0;
       for (const file of chosen) {

@@ -164,6 +164,7 @@ interface SchemaFlags {
   data: string;
   subsets: string;
   limit?: number;
+  files?: string;
   maxTokens: number;
   threads?: number;
   seed: number;
@@ -177,6 +178,7 @@ function schemaBenchCommand(): Command {
     .option("--data <dir>", "the JSONSchemaBench subsets", path.join("..", "shared", "jsonschemabench"))
     .option("--subsets <list>", "subsets, comma-separated", "Glaiveai2K,Github_easy,Github_medium")
     .option("--limit <n>", "schemas per subset (default: all)", int)
+    .option("--files <list>", "only these schema files, comma-separated (e.g. o37786.json)")
     .option("--max-tokens <n>", "tokens per generation; longer outputs count as length cuts", int, 1024)
     .option("--threads <n>", "llama.cpp threads", int)
     .option("--seed <n>", "sampling seed", int, 1)
@@ -196,6 +198,7 @@ function schemaBenchCommand(): Command {
         dataDir: path.resolve(flags.data),
         subsets: flags.subsets.split(",").map((s) => s.trim()),
         limit: flags.limit ?? null,
+        files: flags.files === undefined ? null : new Set(flags.files.split(",").map((f) => f.trim())),
         maxTokens: flags.maxTokens,
         modelPath,
         threads: flags.threads ?? 1,

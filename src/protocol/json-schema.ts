@@ -45,24 +45,27 @@ function draftOf($schema: string): MetaDraft | undefined {
 }
 
 /**
- * A schema as Ajv's draft-07, 2019-09 and 2020-12 classes read it: draft-04's
- * boolean exclusiveMinimum/Maximum made numeric bounds, and `$schema`, Ajv's
- * own `$async` (which would make validation return a promise) and
- * string `id`s dropped (draft-04's `$id`, an annotation in later drafts,
- * which Ajv refuses to compile: "NOT SUPPORTED: keyword id"). Values under
- * enum/const/default/examples are left as they are.
+ * A schema as Ajv's draft-07, 2019-09 and 2020-12 classes read it: in every
+ * schema (not in `properties` names or `enum` values) draft-04's boolean
+ * exclusiveMinimum/Maximum made numeric bounds, and `$schema`, Ajv's own
+ * `$async` (which would make validation return a promise) and string `id`s
+ * (draft-04's `$id`, an annotation in later drafts, which Ajv refuses to
+ * compile: "NOT SUPPORTED: keyword id") dropped.
  */
-export function asAjvSchema(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(asAjvSchema);
-  if (!isObject(node)) return node;
+export function asAjvSchema(schema: unknown): unknown {
+  if (!isObject(schema)) return schema;
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(node)) {
-    if (key === "$schema" || key === "$async" || (key === "id" && typeof value === "string") || ((key === "exclusiveMinimum" || key === "exclusiveMaximum") && typeof value === "boolean")) continue;
-    out[key] = key === "enum" || key === "const" || key === "default" || key === "examples" ? value : asAjvSchema(value);
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === "$schema" || key === "$async" || (key === "id" && typeof value === "string")) continue;
+    if ((key === "exclusiveMinimum" || key === "exclusiveMaximum") && typeof value === "boolean") continue;
+    if (schemaKeywords.has(key) && isObject(value)) out[key] = asAjvSchema(value);
+    else if (schemaListKeywords.has(key) && Array.isArray(value)) out[key] = value.map(asAjvSchema);
+    else if (schemaMapKeywords.has(key) && isObject(value)) out[key] = Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, asAjvSchema(sub)]));
+    else out[key] = value;
   }
   for (const [flag, bound] of [["exclusiveMinimum", "minimum"], ["exclusiveMaximum", "maximum"]] as const) {
-    if (node[flag] === true && typeof node[bound] === "number") {
-      out[flag] = node[bound];
+    if (schema[flag] === true && typeof schema[bound] === "number") {
+      out[flag] = schema[bound];
       delete out[bound];
     }
   }
