@@ -358,6 +358,7 @@ describe("refusals name the keyword and its JSON Pointer", () => {
     ["a pattern with a backreference", { type: "string", pattern: "^(a)\\1$" }, "pattern", ""],
     ["a 'not' of a structure", { type: "object", not: { properties: { a: { type: "string" } } } }, "not", "/not"],
     ["a reference outside the document", { $ref: "https://example.com/x.json" }, "$ref", "/$ref"],
+    ["an enum of objects beside object keywords", { type: "object", required: ["a"], enum: [{}, { a: 1 }] }, "enum", ""],
     ["maxContains", { type: "array", contains: { type: "integer" }, maxContains: 1 }, "maxContains", ""],
     ["a oneOf whose alternatives overlap", { oneOf: [{ type: "string" }, { type: "string", maxLength: 3 }] }, "oneOf", "/oneOf"],
     ["a oneOf that every output matches twice (the rest requires every key)", { type: "object", properties: { r: { type: "integer" }, l: { type: "integer" } }, required: ["r", "l"], oneOf: [{ required: ["r"] }, { required: ["l"] }] }, "oneOf", "/oneOf"],

@@ -421,6 +421,12 @@ export class JsonSchemaGrammar {
       if (flat.formats.some((f) => f in stringFormats) && values.some((v) => typeof v === "string")) {
         throw new SchemaRefusal("format", flat.pointer, "an enum of strings beside a format cannot be checked against the format");
       }
+      const structured = flat.prefixItems !== null || flat.items !== null || flat.contains.length > 0 || flat.minItems > 0 || flat.maxItems !== null || flat.uniqueItems ||
+        flat.properties.size > 0 || flat.required.size > 0 || flat.additionalProperties !== null || flat.patternProperties.size > 0 || flat.propertyNames.length > 0 ||
+        flat.minProperties > 0 || flat.maxProperties !== null || flat.dependentRequired.size > 0 || flat.dependentSchemas.size > 0 || flat.forbidden.size > 0;
+      if (structured && values.some((v) => typeof v === "object" && v !== null)) {
+        throw new SchemaRefusal("enum", flat.pointer, "an enum of objects or arrays beside object or array keywords cannot be checked against them");
+      }
       return values.length === 0 ? null : values.map((v) => literal(JSON.stringify(v))).join(" | ");
     }
     const alternatives: string[] = [];
