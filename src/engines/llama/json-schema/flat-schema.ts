@@ -3,9 +3,8 @@
  * `oneOf`, `if`, only the assertions of one alternative, their values
  * merged across the schemas that were combined. Subschemas (of properties,
  * items, …) stay as schema nodes, compiled when the grammar reaches them.
- * `merge` is the conjunction of two flat schemas (null: nothing satisfies
- * both), `satisfies` checks a JSON value against the assertions a flat
- * schema holds about primitives.
+ * `mergeFlat` is the conjunction of two flat schemas (null: nothing
+ * satisfies both).
  */
 import { isObject } from "./schema-document.js";
 import { SchemaRefusal } from "./schema-refusal.js";
@@ -333,43 +332,11 @@ export function mergeFlat(a: FlatSchema, b: FlatSchema, conjunctions: Conjunctio
   };
 }
 
-function typeOf(value: unknown): JsonType {
+/** The JSON type of a value (`integer` for whole numbers). */
+export function jsonTypeOf(value: unknown): JsonType {
   if (value === null) return "null";
   if (typeof value === "boolean") return "boolean";
   if (typeof value === "number") return Number.isInteger(value) ? "integer" : "number";
   if (typeof value === "string") return "string";
   return Array.isArray(value) ? "array" : "object";
-}
-
-/**
- * Whether `value` meets the primitive assertions of `flat` (type, values,
- * numeric bounds, string lengths and patterns, multipleOf); what it cannot
- * check about objects and arrays it answers true for only when the flat
- * schema has no such assertions.
- */
-export function satisfies(value: unknown, flat: FlatSchema): boolean {
-  const type = typeOf(value);
-  if (flat.types !== null && !flat.types.has(type) && !(type === "integer" && flat.types.has("number"))) return false;
-  if (flat.values !== null && !flat.values.has(canonicalJson(value))) return false;
-  if (typeof value === "number") {
-    if (flat.minimum !== null && value < flat.minimum) return false;
-    if (flat.exclusiveMinimum !== null && value <= flat.exclusiveMinimum) return false;
-    if (flat.maximum !== null && value > flat.maximum) return false;
-    if (flat.exclusiveMaximum !== null && value >= flat.exclusiveMaximum) return false;
-    if (flat.multipleOf.some((m) => !Number.isInteger(value / m))) return false;
-  }
-  if (typeof value === "string") {
-    const length = [...value].length;
-    if (length < flat.minLength || (flat.maxLength !== null && length > flat.maxLength)) return false;
-    if (!flat.patterns.every((p) => patternMatches(p, value, flat.pointer))) return false;
-    if (flat.formats.length > 0) return false;
-  }
-  if (type === "array" || type === "object") {
-    const constrained =
-      flat.prefixItems !== null || flat.items !== null || flat.contains.length > 0 || flat.minItems > 0 || flat.maxItems !== null || flat.uniqueItems ||
-      flat.properties.size > 0 || flat.required.size > 0 || flat.additionalProperties !== null || flat.patternProperties.size > 0 ||
-      flat.propertyNames.length > 0 || flat.minProperties > 0 || flat.maxProperties !== null || flat.dependentRequired.size > 0 || flat.dependentSchemas.size > 0;
-    if (constrained && flat.values === null) return false;
-  }
-  return true;
 }

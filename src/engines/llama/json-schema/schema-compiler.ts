@@ -23,7 +23,7 @@
 import { finiteNumberGbnf } from "../json-numbers.js";
 import { literal, repeat } from "./gbnf-text.js";
 import { jsonCharGbnf, patternStringGbnf, plainStringGbnf, repetitionCap } from "./json-string.js";
-import { allTypes, canonicalJson, Conjunctions, mergeFlat, ownFlat, patternMatches, unconstrained, type FlatSchema, type JsonType, type SchemaNode } from "./flat-schema.js";
+import { allTypes, canonicalJson, Conjunctions, jsonTypeOf, mergeFlat, ownFlat, patternMatches, unconstrained, type FlatSchema, type JsonType, type SchemaNode } from "./flat-schema.js";
 import { integerInRange, numberInRange, type NumericBounds } from "./numeric-range.js";
 import { UnsupportedPattern } from "./regex-pattern.js";
 import { isObject, SchemaDocument, SchemaPlacements } from "./schema-document.js";
@@ -327,7 +327,7 @@ export class JsonSchemaGrammar {
 
   /** The JSON types a flat schema's grammar writes: its `type`, else those its keywords imply, else all. */
   private generatedTypes(flat: FlatSchema): Set<JsonType> {
-    if (flat.values !== null) return new Set([...flat.values.values()].map((v) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v === "object" ? "object" : typeof v === "number" ? (Number.isInteger(v) ? "integer" : "number") : (typeof v as JsonType))));
+    if (flat.values !== null) return new Set([...flat.values.values()].map(jsonTypeOf));
     if (flat.types !== null) return new Set(flat.types);
     const implied = new Set<JsonType>();
     if (flat.properties.size > 0 || flat.required.size > 0 || flat.additionalProperties !== null || flat.patternProperties.size > 0 || flat.propertyNames.length > 0 || flat.minProperties > 0 || flat.maxProperties !== null) implied.add("object");
@@ -339,7 +339,7 @@ export class JsonSchemaGrammar {
 
   /** A primitive assertion of `flat` that `value` certainly fails (false: it may pass). */
   private definitelyFails(value: unknown, flat: FlatSchema): boolean {
-    const type: JsonType = value === null ? "null" : Array.isArray(value) ? "array" : typeof value === "object" ? "object" : typeof value === "number" ? (Number.isInteger(value) ? "integer" : "number") : (typeof value as JsonType);
+    const type = jsonTypeOf(value);
     if (flat.types !== null && !flat.types.has(type) && !(type === "integer" && flat.types.has("number"))) return true;
     if (flat.values !== null && !flat.values.has(canonicalJson(value))) return true;
     if (typeof value === "number") {
