@@ -28,7 +28,7 @@ import { integerInRange, numberInRange, type NumericBounds } from "./numeric-ran
 import { UnsupportedPattern } from "./regex-pattern.js";
 import { isObject, SchemaDocument, SchemaPlacements } from "./schema-document.js";
 import { SchemaRefusal } from "./schema-refusal.js";
-import { numberFormats, patternsImpliedByFormat, stringFormatLengths, stringFormats } from "./string-formats.js";
+import { numberFormats, patternsWithFormat, stringFormatLengths, stringFormats } from "./string-formats.js";
 
 /** How big a grammar may get before its schema is refused: past these, compiling and decoding get slow. */
 export interface GrammarLimits {
@@ -526,15 +526,15 @@ export class JsonSchemaGrammar {
     if (flat.maxLength !== null && flat.minLength > flat.maxLength) return null;
     const format = formats[0];
     if (format !== undefined) {
-      const implied = patternsImpliedByFormat[format];
-      if (patterns.some((p) => implied === undefined || !implied.has(p))) {
+      const paired = patterns.length === 1 ? patternsWithFormat[format]?.get(patterns[0] ?? "") : undefined;
+      if (patterns.length > 0 && paired === undefined) {
         throw new SchemaRefusal("pattern", flat.pointer, `a pattern beside format '${format}' cannot be enforced together with it`);
       }
       const [shortest, longest] = stringFormatLengths[format] ?? [0, Infinity];
       if (flat.minLength > shortest || (flat.maxLength !== null && flat.maxLength < longest)) {
         throw new SchemaRefusal(flat.minLength > shortest ? "minLength" : "maxLength", flat.pointer, `length bounds narrower than format '${format}' (${shortest}…${longest} characters here) cannot be enforced together with it`);
       }
-      return `(${stringFormats[format] ?? ""})`;
+      return `(${paired ?? stringFormats[format] ?? ""})`;
     }
     if (patterns.length > 1) throw new SchemaRefusal("pattern", flat.pointer, "several patterns on one string cannot be enforced together");
     const pattern = patterns[0];
