@@ -100,7 +100,15 @@ interface HeldReservation {
   keyId: string;
   period: string;
   reservation: string;
+  /** this.now() when it was made. */
+  since: number;
 }
+
+/**
+ * Reservations are renewed for at most this long: a request that somehow
+ * never settles (a bug) cannot hold a budget for longer than this plus a TTL.
+ */
+const MAX_RENEWAL_MS = 60 * 60_000;
 
 export class Gatekeeper {
   private readonly keys: KeyStore;
@@ -307,7 +315,7 @@ export class Gatekeeper {
       );
     }
 
-    const held: HeldReservation = { keyId: key.id, period, reservation };
+    const held: HeldReservation = { keyId: key.id, period, reservation, since: now };
     this.hold(held);
     let ended = false;
     const end = async (spent: number | null): Promise<void> => {
@@ -333,6 +341,10 @@ export class Gatekeeper {
     this.renewTimer = setInterval(() => {
       const now = this.now();
       for (const h of this.held) {
+        if (now - h.since > MAX_RENEWAL_MS) {
+          this.unhold(h);
+          continue;
+        }
         // A failed renewal is tried again at the next tick; the reservation lasts a whole TTL meanwhile.
         this.counters.renewBudget(h.keyId, h.period, h.reservation, this.reservationTtlMs, now).catch(() => {});
       }
