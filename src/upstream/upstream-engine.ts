@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { Dispatcher } from "undici";
-import type { Engine, ModelCard } from "../engines/engine.js";
+import type { Engine, ModelCard, PreparedChat } from "../engines/engine.js";
 import type { ChatEvent } from "../protocol/chat-events.js";
 import type { ChatRequest } from "../protocol/chat-request.js";
 import { overloaded } from "../protocol/errors.js";
@@ -31,6 +31,7 @@ import {
   unavailableError,
   type AttemptFailure,
 } from "./upstream-errors.js";
+import { estimatePromptTokens } from "./prompt-estimate.js";
 import { isRecord, ResponseDecoder, type JsonRecord } from "./upstream-wire.js";
 
 export interface UpstreamEngineOptions {
@@ -127,6 +128,18 @@ export class UpstreamEngine implements Engine {
 
   /** The engine owns nothing: the shared ProviderPool is closed by its owner. */
   async close(): Promise<void> {}
+
+  /**
+   * The prompt is counted by the upstream, so here it is estimated from
+   * above (prompt-estimate.ts); the completion room is what the configured
+   * context leaves after the estimate — or the whole context when the
+   * estimate alone fills it, and the upstream judges the prompt itself.
+   */
+  async prepare(request: ChatRequest): Promise<PreparedChat> {
+    const promptTokens = estimatePromptTokens(request.wire);
+    const contextLength = this.card.contextLength;
+    return { promptTokens, promptEstimated: true, completionRoom: promptTokens < contextLength ? contextLength - promptTokens : contextLength };
+  }
 
   async *generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void> {
     // Overload: beyond the providers' concurrency plus as many again waiting in

@@ -13,7 +13,7 @@ import type { Logger } from "pino";
 import type { ChatEvent } from "../../protocol/chat-events.js";
 import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.js";
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
-import type { Engine, ModelCard } from "../engine.js";
+import type { Engine, ModelCard, PreparedChat } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
 import { BatchPlanner, sequenceIdOf, type PlannedStep } from "./batch-scheduler.js";
 import { runChoice, type ChoiceContext, type ChoicePlan, type RequestStats } from "./choice-run.js";
@@ -43,6 +43,9 @@ export interface LlamaEngineOptions {
   flashAttention?: boolean;
   logger: Logger;
 }
+
+/** A choice plan but its completion length. */
+type PromptPlan = Omit<ChoicePlan, "maxNewTokens">;
 
 /** Thinking-token budgets per reasoning_effort; when spent, the thought is closed for the model. */
 const thinkingBudget: Record<ReasoningEffort, number | null> = { none: 0, minimal: 64, low: 512, medium: 2048, high: null };
@@ -82,6 +85,8 @@ export class LlamaEngine implements Engine {
   private readonly choiceContext: ChoiceContext;
   private readonly planner: BatchPlanner;
   private readonly logger: Logger;
+  /** Plans made by prepare(), for the generate() that follows (gone with the preparation). */
+  private readonly plans = new WeakMap<PreparedChat, PromptPlan>();
 
   private constructor(
     card: ModelCard,
@@ -188,8 +193,20 @@ export class LlamaEngine implements Engine {
     return grammarForResponseFormat(this.llama, request.responseFormat);
   }
 
-  /** Everything that can be refused is checked here, before the first event. */
-  private async plan(request: ChatRequest): Promise<ChoicePlan> {
+  /**
+   * Everything that can be refused is checked here, before admission: the
+   * prompt is rendered and tokenized (its exact count is what a budget
+   * reserves) and the plan kept for {@link generate}.
+   */
+  async prepare(request: ChatRequest): Promise<PreparedChat> {
+    const plan = await this.planPrompt(request);
+    const prepared: PreparedChat = { promptTokens: plan.prompt.length, promptEstimated: false, completionRoom: this.context.contextSize - plan.prompt.length };
+    this.plans.set(prepared, plan);
+    return prepared;
+  }
+
+  /** The plan of a request but its completion length, which admission may still cap. */
+  private async planPrompt(request: ChatRequest): Promise<PromptPlan> {
     for (const token of request.sampling.logitBias.keys()) {
       if (token >= this.vocabSize) {
         throw invalidRequest(`logit_bias token id ${token} is outside the vocabulary (size ${this.vocabSize}).`, "logit_bias", "invalid_value");
@@ -212,14 +229,12 @@ export class LlamaEngine implements Engine {
     if (promptLength >= limit || (request.maxTokens !== null && promptLength + request.maxTokens > limit)) {
       throw contextLengthExceeded(limit, promptLength, request.maxTokens);
     }
-    const room = limit - promptLength;
     const parallel = request.tools.parallel && !request.tools.legacy;
     return {
       prompt: rendered.tokens,
       stops: [...request.stop, ...rendered.stopTexts, ...(grammar === null ? [] : plainTexts(grammar.stopGenerationTriggers))],
       trimTrailingWhitespace: grammar?.trimWhitespaceSuffix === true,
       grammar,
-      maxNewTokens: Math.min(request.maxTokens ?? room, room),
       reasoning:
         this.renderer.supportsThinking && thinking !== false
           ? {
@@ -245,8 +260,13 @@ export class LlamaEngine implements Engine {
     return { marker, grammar };
   }
 
-  async *generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void> {
-    const plan = await this.plan(request);
+  async *generate(request: ChatRequest, signal: AbortSignal, prepared?: PreparedChat): AsyncGenerator<ChatEvent, void, void> {
+    const promptPlan = (prepared === undefined ? undefined : this.plans.get(prepared)) ?? (await this.planPrompt(request));
+    const limit = this.context.contextSize;
+    const promptLength = promptPlan.prompt.length;
+    if (request.maxTokens !== null && promptLength + request.maxTokens > limit) throw contextLengthExceeded(limit, promptLength, request.maxTokens);
+    const room = limit - promptLength;
+    const plan: ChoicePlan = { ...promptPlan, maxNewTokens: Math.min(request.maxTokens ?? room, room) };
     this.pool.admit(request.n);
 
     const cancel = new AbortController();

@@ -5,12 +5,13 @@
  * response is complete.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Gatekeeper } from "../../gateway/gatekeeper.js";
+import type { PreparedChat } from "../../engines/engine.js";
+import { noLimits, type Admission, type Gatekeeper } from "../../gateway/gatekeeper.js";
 import type { GatewayMetrics } from "../../gateway/metrics.js";
 import { RequestMeter } from "../../gateway/metering.js";
 import type { ModelRegistry } from "../../gateway/model-registry.js";
 import type { ChatEvent } from "../../protocol/chat-events.js";
-import { parseChatRequest } from "../../protocol/chat-request.js";
+import { parseChatRequest, type ChatRequest } from "../../protocol/chat-request.js";
 import { ChatResponseBuilder } from "../../protocol/chat-response.js";
 import { toApiError } from "../../protocol/errors.js";
 import type { Ledger } from "../../store/types.js";
@@ -58,33 +59,20 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
     const parsed = parseChatRequest(request.body, { media: target?.card.acceptsMedia === true });
     const engine = registry.resolve(parsed.model);
     const canonical = registry.canonical(parsed.model);
-    const admission = await gatekeeper.admit(request.caller, {
-      model: parsed.model,
-      canonical,
-      n: parsed.n,
-      maxTokens: parsed.maxTokens,
-      contextLength: engine.card.contextLength,
-      prices: registry.prices(parsed.model),
-    });
-    // A budget caps the completion; the client sees finish_reason "length" when it bites.
-    const capped =
-      admission.maxTokens === null || (parsed.maxTokens !== null && parsed.maxTokens <= admission.maxTokens)
-        ? parsed
-        : { ...parsed, maxTokens: admission.maxTokens };
-
-    const meter = new RequestMeter({
-      ledger,
-      admission,
-      requestId: request.id,
-      keyId: request.caller.key?.id ?? null,
-      keyName: request.caller.key?.name ?? "none",
-      metrics,
-      model: canonical,
-      stream: capped.stream,
-      prices: registry.prices(canonical),
-      elapsed: () => reply.elapsedTime,
-    });
-    const disconnect = disconnectSignal(request, reply);
+    gatekeeper.checkModel(request.caller, parsed.model, canonical);
+    const startMeter = (admission: Admission): RequestMeter =>
+      new RequestMeter({
+        ledger,
+        admission,
+        requestId: request.id,
+        keyId: request.caller.key?.id ?? null,
+        keyName: request.caller.key?.name ?? "none",
+        metrics,
+        model: canonical,
+        stream: parsed.stream,
+        prices: registry.prices(canonical),
+        elapsed: () => reply.elapsedTime,
+      });
 
     // The requested model, then its fallbacks (those this key may use) when a
     // model refuses the prompt as too long for its context.
@@ -92,27 +80,67 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
       parsed.model,
       ...registry.fallbacks(parsed.model).filter((id) => gatekeeper.mayUse(request.caller, id, registry.canonical(id))),
     ];
+    const requestFor = (id: string): ChatRequest => (id === parsed.model ? parsed : { ...parsed, model: id });
+    const isLastFallback = (i: number, err: unknown): boolean => {
+      if (toApiError(err).code !== "context_length_exceeded" || i >= candidates.length - 1) return true;
+      request.log.info({ model: candidates[i], fallback: candidates[i + 1] }, "context length exceeded, falling back");
+      return false;
+    };
+
+    // The prompt is rendered and counted before admission: the key's token
+    // window and budget reserve it, with the completion they let through.
+    let start = 0;
+    let prepared: PreparedChat | null = null;
+    for (const [i, id] of candidates.entries()) {
+      try {
+        prepared = await registry.resolve(id).prepare(requestFor(id));
+        start = i;
+        break;
+      } catch (err) {
+        if (!isLastFallback(i, err)) continue;
+        // A request the model refused (too long, bad token id, bad schema) still gets its row.
+        const refused = startMeter(noLimits);
+        refused.setModel(registry.canonical(id), registry.prices(id));
+        await refused.finish({ status: "error", httpStatus: toApiError(err).status });
+        throw err;
+      }
+    }
+    if (prepared === null) throw new Error("no candidate model");
+    const admission = await gatekeeper.admit(request.caller, {
+      model: parsed.model,
+      canonical,
+      n: parsed.n,
+      maxTokens: parsed.maxTokens,
+      prompt: prepared,
+      prices: registry.prices(candidates[start]!),
+    });
+    // The key's limits cap the completion; the client sees finish_reason "length" when they bite.
+    const capped =
+      admission.maxTokens === null || (parsed.maxTokens !== null && parsed.maxTokens <= admission.maxTokens)
+        ? parsed
+        : { ...parsed, maxTokens: admission.maxTokens };
+
+    const meter = startMeter(admission);
+    const disconnect = disconnectSignal(request, reply);
+
     let chat = capped;
     let served = engine;
     let events: AsyncGenerator<ChatEvent, void, void> | null = null;
     let first: IteratorResult<ChatEvent, void> | null = null;
     for (const [i, id] of candidates.entries()) {
+      if (i < start) continue;
       served = registry.resolve(id);
       chat = id === parsed.model ? capped : { ...capped, model: id };
       meter.setModel(registry.canonical(id), registry.prices(id));
-      events = served.generate(chat, disconnect.signal);
+      events = served.generate(chat, disconnect.signal, i === start ? prepared : undefined);
       try {
         // Refusals (context length, overload, bad schema) surface on the first
         // event, before any byte is sent, so they still get a proper status.
         first = await events.next();
         break;
       } catch (err) {
-        const apiError = toApiError(err);
-        if (apiError.code === "context_length_exceeded" && i < candidates.length - 1) {
-          request.log.info({ model: id, fallback: candidates[i + 1] }, "context length exceeded, falling back");
-          continue;
-        }
-        await meter.finish({ status: "error", httpStatus: apiError.status });
+        if (!isLastFallback(i, err)) continue;
+        await meter.finish({ status: "error", httpStatus: toApiError(err).status });
         throw err;
       }
     }
