@@ -21,6 +21,7 @@ import type { GatewayMetrics } from "../../gateway/metrics.js";
 import type { ModelRegistry } from "../../gateway/model-registry.js";
 import { UpstreamEngine } from "../../upstream/upstream-engine.js";
 import type { DeploymentSnapshot } from "../../upstream/provider-pool.js";
+import type { RouteGuard } from "../route-guard.js";
 
 export interface AdminDeps {
   store: Store;
@@ -66,13 +67,13 @@ function notFound(id: string): ApiError {
   return new ApiError(404, "not_found_error", `No API key with id \`${id}\`.`, { param: "id", code: "key_not_found" });
 }
 
-export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
+export function registerAdmin(app: FastifyInstance, guard: RouteGuard, deps: AdminDeps): void {
   const { store, gatekeeper } = deps;
   const isAdmin = deps.adminKey === null ? null : secretMatcher(deps.adminKey);
 
   app.register(
     async (admin) => {
-      admin.addHook("onRequest", async (request) => {
+      guard.guard(admin, async (request) => {
         if (isAdmin === null) throw adminForbidden(false);
         if (!isAdmin(bearerToken(request.headers.authorization))) throw adminForbidden(true);
       });
