@@ -33,7 +33,7 @@ export function storedTextProblem(value: string): string | null {
 }
 
 /** Holds a zod string to {@link storedTextProblem} (after any trimming before it). */
-export function storedText(value: string, ctx: z.RefinementCtx): void {
+export function checkStoredText(value: string, ctx: z.RefinementCtx): void {
   const problem = storedTextProblem(value);
   if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
 }
@@ -50,9 +50,9 @@ const budgetSchema = z
 const timeSchema = z.union([z.number().int().positive(), z.iso.datetime({ offset: true }), z.iso.date()]).nullable();
 
 const keyFields = {
-  name: z.string().trim().min(1).max(200).superRefine(storedText),
-  owner: z.string().trim().min(1).max(200).superRefine(storedText).nullable(),
-  models: z.array(z.string().min(1).superRefine(storedText)).min(1).nullable(),
+  name: z.string().trim().min(1).max(200).superRefine(checkStoredText),
+  owner: z.string().trim().min(1).max(200).superRefine(checkStoredText).nullable(),
+  models: z.array(z.string().min(1).superRefine(checkStoredText)).min(1).nullable(),
   expires_at: timeSchema,
   rpm: limit,
   tpm: limit,

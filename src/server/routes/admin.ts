@@ -11,7 +11,7 @@ import {
   keyToWire,
   keyUpdateFromBody,
   newKeyFromBody,
-  storedText,
+  checkStoredText,
   storedTextProblem,
   updateKeySchema,
   usageToWire,
@@ -69,8 +69,8 @@ const queryTime = z
 
 const usageQuerySchema = z
   .object({
-    key: z.string().min(1).superRefine(storedText).optional(),
-    model: z.string().min(1).superRefine(storedText).optional(),
+    key: z.string().min(1).superRefine(checkStoredText).optional(),
+    model: z.string().min(1).superRefine(checkStoredText).optional(),
     from: queryTime,
     to: queryTime,
     group_by: z.enum(["hour", "day", "model", "key"]).optional(),
