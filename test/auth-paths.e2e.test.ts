@@ -1,7 +1,9 @@
 /**
  * Authentication is bound to the routes, not to how a path is spelled: every
  * spelling of a request target that reaches a /v1 or /admin handler with a
- * key must be refused with 401 without one, and every other spelling is a 404.
+ * key must be refused with 401 without one, and every other spelling is a 404
+ * (or a 400/414 from the router, for a path it cannot decode or a segment too
+ * long), always in OpenAI's envelope.
  * Targets go out byte for byte on a socket (fetch would normalise them).
  */
 import assert from "node:assert/strict";
@@ -100,7 +102,22 @@ const modelTargets = [
   "/v1/models/%74iny",
   "/v1/models%2Ftiny",
   "/v1/models//tiny",
+  "/v1/mod%65ls",
+  "/v1/models%2F",
+  "/v1/models%23x",
+  "/v1/models#x",
+  "/%2F%2Fv1/models",
+  "/%C0%AFv1/models",
+  "/%C0%AE/v1/models",
+  "/v1%C0%AFmodels",
+  "/v1/models%09",
+  "/v1/models?%00",
+  "/v1/models%",
+  "/%7",
+  `/%761/models/${"x".repeat(300)}`,
   "http://127.0.0.1/%761/models",
+  "http://127.0.0.1//v1/models",
+  "HTTP://127.0.0.1/v%31/models",
 ];
 
 /** Spellings of the admin API (GET /admin/keys). */
@@ -118,6 +135,9 @@ const adminTargets = [
   "/admin/keys;x",
   "/admin/keys?x=1",
   "/%2561dmin/keys",
+  "/%61dmin/keys/%zz",
+  "/admin/keys/%C0%AF",
+  `/%61dmin/keys/${"k".repeat(300)}`,
   "http://127.0.0.1/%61dmin/keys",
   "/%61dmin/stats",
   "/%61dmin/usage",
@@ -148,6 +168,9 @@ const spellings: Spelling[] = [
   })),
 ];
 
+/** 401: authentication ran; 404: no route; 400 / 414: a path the router cannot decode or too long a segment, refused before routing. */
+const refusals = new Set([401, 404, 400, 414]);
+
 describe("authentication whatever the spelling of the path", () => {
   test("every spelling that reaches a handler with a key gets 401 without one; the others are 404", async () => {
     const routed: string[] = [];
@@ -156,11 +179,17 @@ describe("authentication whatever the spelling of the path", () => {
       const without = await send(method, target, null);
       const wrong = await send(method, target, "sk-not-a-key");
       const withKey = await send(method, target, key());
-      assert.ok(
-        without.status === 401 || without.status === 404 || without.status === 400,
-        `${name} without a key: ${without.status} ${without.body.slice(0, 200)}`,
-      );
-      assert.ok(wrong.status === 401 || wrong.status === 404 || wrong.status === 400, `${name} with a wrong key: ${wrong.status}`);
+      assert.ok(refusals.has(without.status), `${name} without a key: ${without.status} ${without.body.slice(0, 200)}`);
+      assert.ok(refusals.has(wrong.status), `${name} with a wrong key: ${wrong.status}`);
+      for (const res of method === "HEAD" ? [] : [without, wrong, withKey]) {
+        if (res.status < 400) continue;
+        // Refusals speak OpenAI's envelope (Fastify's own 400 for a malformed path did not) and never echo the path.
+        const error = (JSON.parse(res.body) as { error: { message: string; type: string } }).error;
+        assert.equal(typeof error.message, "string", `${name}: ${res.body}`);
+        assert.equal(typeof error.type, "string", `${name}: ${res.body}`);
+        if (target.length > 100) assert.ok(!res.body.includes(target), `${name}: the body echoes the path`);
+        if (res.status === 400) assert.equal((error as { code?: string }).code, "invalid_url", `${name}: ${res.body}`);
+      }
       if (withKey.status >= 200 && withKey.status < 300) {
         // The handler ran for this spelling: the same spelling without a key must have been refused by authentication.
         routed.push(name);

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import cors from "@fastify/cors";
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
 import type { Caller, Gatekeeper } from "../gateway/gatekeeper.js";
 import type { GatewayMetrics } from "../gateway/metrics.js";
@@ -88,6 +88,19 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     keepAliveTimeout: 5000,
     // Our own 503 (below) speaks OpenAI's envelope; Fastify's would not.
     return503OnClosing: false,
+    // A path the router cannot decode (bad percent-encoding) or a path segment
+    // too long for it: refused before any route is matched, in OpenAI's
+    // envelope, without echoing the path.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const tooLong = error.code === "FST_ERR_MAX_PARAM_LENGTH";
+      const apiError = new ApiError(
+        tooLong ? 414 : 400,
+        "invalid_request_error",
+        tooLong ? "A segment of the request path is too long." : "The request path is not a valid URL (malformed percent-encoding).",
+        { code: "invalid_url" },
+      );
+      void reply.code(apiError.status).header("x-request-id", request.id).send(apiError.toBody());
+    },
   });
   app.decorate("clientTimeoutMs", options.clientTimeoutMs);
   app.decorate("inflight", new InflightRequests());
