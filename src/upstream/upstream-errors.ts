@@ -2,8 +2,9 @@
  * What can go wrong talking to an upstream, and how it reaches the client.
  *
  * Every attempt that fails becomes an {@link AttemptFailure} (every field of
- * the upstream's error already scrubbed of the provider's secrets); the engine retries the retryable ones and, when it
- * gives up, turns them into one ApiError:
+ * the upstream's error already scrubbed of the provider's secrets); the
+ * engine retries the retryable ones and, when it gives up, turns them into
+ * one ApiError:
  *
  * | upstream                                   | retried?          | client sees                                   |
  * |--------------------------------------------|-------------------|-----------------------------------------------|

@@ -7,11 +7,11 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { Gatekeeper } from "../../gateway/gatekeeper.js";
 import {
+  checkStoredText,
   createKeySchema,
   keyToWire,
   keyUpdateFromBody,
   newKeyFromBody,
-  checkStoredText,
   storedTextProblem,
   updateKeySchema,
   usageToWire,
