@@ -12,7 +12,8 @@
  *
  * Faults, per server (`fault`) or per request (`queue`, consumed first):
  * status codes with any body and headers (500, 429 + Retry-After, 400
- * context_length_exceeded), hang, drop mid-stream after K chunks, reset the
+ * context_length_exceeded), an error event in a 200 (mid-stream after K
+ * chunks, or as the body), hang, drop mid-stream after K chunks, reset the
  * socket, slow first byte, delay between chunks. `stop()` refuses
  * connections until `start()`. Requests are recorded (headers + body) and
  * requests the client abandoned are counted in `aborted`.
@@ -36,7 +37,13 @@ export type FakeBehaviour =
   /** Streaming: destroy the socket after this many content chunks (non-streaming: before answering). */
   | { kind: "drop"; afterChunks: number }
   /** Destroy the socket without answering. */
-  | { kind: "reset" };
+  | { kind: "reset" }
+  /**
+   * A 200 that carries an error: streaming, `data: {"error":…}` after this
+   * many content chunks (0: before the role chunk), then `[DONE]`;
+   * non-streaming, `{"error":…}` as the body.
+   */
+  | { kind: "error-event"; afterChunks: number; error: unknown };
 
 export type FakeFault = FakeBehaviour & {
   /** Wait this long before the response headers. */
@@ -327,6 +334,11 @@ export class FakeUpstream {
         req.socket.destroy();
         return;
       }
+      if (fault.kind === "error-event") {
+        this.json(res, 200, { error: fault.error });
+        finished = true;
+        return;
+      }
       const message: JsonRecord = { role: "assistant", content: null };
       const content = reply.pieces.map((p) => p.content ?? "").join("");
       const reasoning = reply.pieces.map((p) => p.reasoning ?? "").join("");
@@ -358,9 +370,16 @@ export class FakeUpstream {
       const line = `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_fake", ...chunk })}\n\n`;
       flushed = new Promise((resolve) => res.write(line, () => resolve()));
     };
+    const sendError = (error: unknown): void => {
+      res.write(`data: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`);
+      finished = true;
+      res.end();
+    };
+    if (fault.kind === "error-event" && fault.afterChunks === 0) return sendError(fault.error);
     send({ choices: Array.from({ length: n }, (_, index) => ({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null })) });
     const chunkDelay = fault.chunkDelayMs ?? 0;
     for (let i = 0; i < reply.pieces.length; i++) {
+      if (fault.kind === "error-event" && i >= fault.afterChunks) return sendError(fault.error);
       if (fault.kind === "drop" && i >= fault.afterChunks) {
         // Let what was written reach the client first: destroy() discards unflushed writes.
         await flushed;

@@ -120,7 +120,10 @@ export class ProviderState {
       keepAliveTimeout: 30_000,
     });
     const common: Record<string, string> = { ...lowerKeys(config.headers), "content-type": "application/json" };
-    const secrets: string[] = [];
+    // A provider's own credential headers (`api-key`, `x-api-key`, …) are as secret as its key.
+    const secrets: string[] = Object.entries(common)
+      .filter(([name]) => credentialHeader.test(name))
+      .map(([, value]) => value.replace(/^(Bearer|Basic)\s+/i, ""));
     if (config.apiKey !== null && config.apiKey !== "") {
       common.authorization = `Bearer ${config.apiKey}`;
       secrets.push(config.apiKey);
@@ -135,6 +138,9 @@ export class ProviderState {
     return this.outstanding < this.config.maxConcurrent;
   }
 }
+
+/** Header names that carry credentials. */
+const credentialHeader = /auth|key|token|secret|password|signature|cookie/i;
 
 function lowerKeys(headers: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
