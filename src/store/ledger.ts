@@ -18,7 +18,7 @@ interface Pending {
 
 /** Rows per transaction; anything beyond waits for the next commit. */
 const MAX_BATCH = 1000;
-/** Rows per INSERT statement: 15 parameters each stays under SQLite's and PostgreSQL's bind limits. */
+/** Rows per INSERT statement: 16 parameters each stays under SQLite's and PostgreSQL's bind limits. */
 const ROWS_PER_INSERT = 500;
 
 export class SqlLedger implements Ledger {
@@ -119,6 +119,7 @@ export class SqlLedger implements Ledger {
       latency_ms: Math.round(row.latencyMs),
       ttft_ms: row.ttftMs == null ? null : Math.round(row.ttftMs),
       created_at: row.createdAt.getTime(),
+      usage_estimated: this.bool(row.usageEstimated),
     };
   }
 
@@ -139,6 +140,7 @@ export class SqlLedger implements Ledger {
       sql<number>`cast(coalesce(sum(completion_tokens), 0) as bigint)`.as("completionTokens"),
       sql<number>`cast(coalesce(sum(reasoning_tokens), 0) as bigint)`.as("reasoningTokens"),
       sql<number>`cast(coalesce(sum(cost), 0) as double precision)`.as("cost"),
+      sql<number>`cast(coalesce(sum(case when usage_estimated then 1 else 0 end), 0) as bigint)`.as("estimatedRequests"),
     ]);
     const group = query.groupBy ? this.#groupExpression(query.groupBy) : null;
     const rows = group ? await totals.select(group.as("group")).groupBy(group).execute() : await totals.select(sql<null>`null`.as("group")).execute();
@@ -156,6 +158,7 @@ export class SqlLedger implements Ledger {
           reasoningTokens: Number(r.reasoningTokens),
           totalTokens: promptTokens + completionTokens,
           cost: Number(r.cost),
+          estimatedRequests: Number(r.estimatedRequests),
         };
       })
       .sort((a, b) => compareGroups(a.group, b.group));
