@@ -17,6 +17,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
+import { StorageUnavailableError } from "../protocol/errors.js";
 import {
   RESERVATION_TTL_MS,
   WINDOW_MS,
@@ -30,6 +31,9 @@ import {
 import type { Counters, WindowDecision } from "./types.js";
 
 export const DEFAULT_REDIS_PREFIX = "chatport:";
+
+/** ioredis's message for a command that got no reply within commandTimeout. */
+const COMMAND_TIMED_OUT = "Command timed out";
 
 /**
  * Connection settings that make a down or hung Redis fail calls within
@@ -271,6 +275,10 @@ export class RedisCounters implements Counters {
     await this.call("release", () => this.script("chatportRelease", this.key("resv", periodKey, keyId), String(amount)));
   }
 
+  async ping(): Promise<void> {
+    await this.call("ping", () => this.redis.ping());
+  }
+
   async publishKeyChange(keyId: string): Promise<void> {
     await this.call("publishKeyChange", () => this.redis.publish(this.channel, keyId));
   }
@@ -318,13 +326,20 @@ export class RedisCounters implements Counters {
     if (this.wasReady && !this.closed) this.onError(new Error(`Redis counters at ${this.where}: ${message}`));
   }
 
-  /** Runs a Redis call, turning any failure into an Error that says what failed where, without secrets. */
+  /**
+   * Runs a Redis call. Any failure becomes a StorageUnavailableError (a 503
+   * for the client) whose detail says what failed where, without secrets. A
+   * command that timed out means the connection may be black-holed (open, but
+   * nothing comes back, which TCP can take hours to notice): it is dropped and
+   * made again, so the counters recover once Redis answers.
+   */
   private async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
     if (this.closed) throw new Error(`Redis counters at ${this.where}: ${operation} after close`);
     try {
       return await run();
     } catch (error) {
-      throw this.clearError(operation, error);
+      if (error instanceof Error && error.message === COMMAND_TIMED_OUT && this.redis.status === "ready") this.redis.disconnect(true);
+      throw new StorageUnavailableError("redis", this.clearError(operation, error).message);
     }
   }
 

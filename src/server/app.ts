@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { Caller, Gatekeeper } from "../gateway/gatekeeper.js";
 import type { GatewayMetrics } from "../gateway/metrics.js";
 import type { ModelRegistry } from "../gateway/model-registry.js";
+import type { Counters } from "../limits/types.js";
 import { ApiError, overloaded, toApiError } from "../protocol/errors.js";
 import type { Store } from "../store/types.js";
 import type { DeploymentSnapshot } from "../upstream/provider-pool.js";
@@ -37,6 +38,8 @@ export interface ServerOptions {
   metrics: GatewayMetrics;
   logger: Logger;
   store: Store;
+  /** The limit counters (for the readiness check). */
+  counters: Counters;
   gatekeeper: Gatekeeper;
   adminKey: string | null;
   /** Largest accepted request body, bytes. */
@@ -147,7 +150,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     if (request.url.startsWith("/v1/")) request.caller = await options.gatekeeper.authenticate(request.headers.authorization);
   });
 
-  registerHealth(app, options.registry);
+  registerHealth(app, { registry: options.registry, store: options.store, counters: options.counters });
   registerModels(app, options.registry, options.gatekeeper);
   // Every response carries its request id (the client's x-request-id, or ours).
   app.addHook("onSend", async (request, reply) => {

@@ -4,8 +4,15 @@
  * row's promise only after that commit. Rows that arrive while a commit is in
  * flight go into the next one, so load raises the batch size instead of the
  * number of commits.
+ *
+ * A row not committed within {@link LEDGER_DEADLINE_MS} is given up with
+ * StorageUnavailableError (the request fails with 503 instead of hanging on a
+ * database that does not answer): taken out of the queue if its commit has
+ * not started, so the client's error and the ledger agree; a commit already
+ * on the wire may still land.
  */
 import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
+import { StorageUnavailableError } from "../protocol/errors.js";
 import type { Database, LedgerTable } from "./schema.js";
 import type { SqliteWriterClient } from "./sqlite-writer-client.js";
 import type { Ledger, LedgerRow, UsageGroup, UsageQuery, UsageRow } from "./types.js";
@@ -15,6 +22,9 @@ interface Pending {
   resolve(): void;
   reject(error: unknown): void;
 }
+
+/** How long `record()` may take before the row is given up. */
+export const LEDGER_DEADLINE_MS = 5_000;
 
 /** Rows per transaction; anything beyond waits for the next commit. */
 const MAX_BATCH = 1000;
@@ -37,7 +47,23 @@ export class SqlLedger implements Ledger {
   record(row: LedgerRow): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("ledger is closed"));
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ row: this.#toTable(row), resolve, reject });
+      const pending: Pending = {
+        row: this.#toTable(row),
+        resolve: () => {
+          clearTimeout(deadline);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(deadline);
+          reject(error);
+        },
+      };
+      const deadline = setTimeout(() => {
+        const queued = this.#queue.indexOf(pending);
+        if (queued >= 0) this.#queue.splice(queued, 1);
+        reject(new StorageUnavailableError("database", `ledger row not committed within ${LEDGER_DEADLINE_MS} ms${queued >= 0 ? "" : " (its commit is still in flight)"}`));
+      }, LEDGER_DEADLINE_MS);
+      this.#queue.push(pending);
       this.#kick();
     });
   }
@@ -72,8 +98,9 @@ export class SqlLedger implements Ledger {
       for (const p of batch) p.resolve();
       return;
     } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
+      // One row, or the database is unreachable: retrying row by row would only fail slower.
+      if (batch.length === 1 || error instanceof StorageUnavailableError) {
+        for (const p of batch) p.reject(error);
         return;
       }
     }

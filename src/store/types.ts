@@ -137,6 +137,8 @@ export interface Store {
   readonly dialect: "sqlite" | "postgres";
   readonly keys: KeyStore;
   readonly ledger: Ledger;
+  /** Resolves when the database answers; rejects (StorageUnavailableError on PostgreSQL) when it cannot be reached. */
+  ping(): Promise<void>;
   /** Flushes pending ledger writes and closes the connection. */
   close(): Promise<void>;
 }
