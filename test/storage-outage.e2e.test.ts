@@ -38,6 +38,16 @@ const completed: string[] = [];
 
 const body = { model: "fake", messages: [{ role: "user", content: "hello outage" }], max_tokens: 4 };
 
+/** How long outage answers took, reported (not asserted) as test diagnostics. */
+const took: string[] = [];
+
+async function timed(what: string, request: Promise<Response>): Promise<Response> {
+  const start = performance.now();
+  const res = await request;
+  took.push(`${what}: ${res.status} after ${Math.round(performance.now() - start)} ms`);
+  return res;
+}
+
 function chat(key: string, extra: Record<string, unknown> = {}): Promise<Response> {
   return fetch(`${server.baseURL}/chat/completions`, {
     method: "POST",
@@ -144,10 +154,10 @@ describe("storage outages", () => {
     pgProxy.blackhole();
     try {
       // The static key needs no key lookup: this is the ledger write's deadline.
-      await expectUnavailable(await chat(staticKey), "database");
+      await expectUnavailable(await timed("database down, static key (ledger deadline)", chat(staticKey)), "database");
       // A managed key is looked up in the database (after its 0.5 s cache).
       await new Promise((r) => setTimeout(r, 600));
-      await expectUnavailable(await chat(managedKey), "database");
+      await expectUnavailable(await timed("database down, managed key (key lookup)", chat(managedKey)), "database");
 
       // A stream whose row cannot be written ends in an error event, never [DONE].
       const stream = await chat(staticKey, { stream: true });
@@ -157,7 +167,7 @@ describe("storage outages", () => {
       const last = JSON.parse(payloads.at(-1) as string) as { error?: { code: string } };
       assert.equal(last.error?.code, "storage_unavailable");
 
-      const probe = await ready();
+      const probe = await timed("database down, readiness", ready());
       assert.equal(probe.status, 503);
       assert.ok(Number(probe.headers.get("retry-after")) > 0);
       assert.equal(((await probe.json()) as { error: { code: string } }).error.code, "storage_unavailable");
@@ -174,8 +184,9 @@ describe("storage outages", () => {
   test("Redis black-holed: 503 + Retry-After for keys with limits; readiness 503; then recovery", async () => {
     redisProxy.blackhole();
     try {
-      await expectUnavailable(await chat(managedKey), "redis");
-      const probe = await ready();
+      await expectUnavailable(await timed("redis down, key with an RPM limit", chat(managedKey)), "redis");
+      await expectUnavailable(await timed("redis down, the next request", chat(managedKey)), "redis");
+      const probe = await timed("redis down, readiness", ready());
       assert.equal(probe.status, 503);
       assert.match(((await probe.json()) as { error: { message: string } }).error.message, /redis/);
     } finally {
@@ -185,7 +196,8 @@ describe("storage outages", () => {
     await expectServed(managedKey);
   });
 
-  test("every response a client received complete has its ledger row", async () => {
+  test("every response a client received complete has its ledger row", async (t) => {
+    for (const line of took) t.diagnostic(line);
     assert.ok(completed.length >= 5);
     const rows = await schema.query(`select id, status from ${schema.name}.ledger`);
     const ids = new Map(rows.map((r) => [String(r.id), String(r.status)]));

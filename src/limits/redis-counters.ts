@@ -178,6 +178,8 @@ export class RedisCounters implements Counters {
   private subscribed: Promise<void> | null = null;
   private wasReady = false;
   private lastConnectionError: string | null = null;
+  /** A call failed and the connection has not been ready since: calls fail at once instead of queueing. */
+  private unreachable = false;
   private closed = false;
 
   constructor(options: RedisCountersOptions = {}) {
@@ -195,6 +197,7 @@ export class RedisCounters implements Counters {
       connection.on("ready", () => {
         this.wasReady = true;
         this.lastConnectionError = null;
+        if (connection === this.redis) this.unreachable = false;
       });
       // Without a listener ioredis prints every reconnect failure itself.
       connection.on("error", (error: Error) => this.connectionError(error));
@@ -331,13 +334,21 @@ export class RedisCounters implements Counters {
    * for the client) whose detail says what failed where, without secrets. A
    * command that timed out means the connection may be black-holed (open, but
    * nothing comes back, which TCP can take hours to notice): it is dropped and
-   * made again, so the counters recover once Redis answers.
+   * made again, so the counters recover once Redis answers. Until it is
+   * ready again, calls fail at once rather than each waiting out a timeout
+   * (a request makes several).
    */
   private async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
     if (this.closed) throw new Error(`Redis counters at ${this.where}: ${operation} after close`);
+    if (this.unreachable && this.redis.status !== "ready") {
+      const why = this.lastConnectionError === null ? "" : ` (${this.lastConnectionError})`;
+      throw new StorageUnavailableError("redis", `Redis counters at ${this.where}: ${operation} failed: not connected${why}`);
+    }
     try {
       return await run();
     } catch (error) {
+      // (A ReplyError is Redis answering: it is reachable.)
+      if (this.wasReady && !(error instanceof Error && error.name === "ReplyError")) this.unreachable = true;
       if (error instanceof Error && error.message === COMMAND_TIMED_OUT && this.redis.status === "ready") this.redis.disconnect(true);
       throw new StorageUnavailableError("redis", this.clearError(operation, error).message);
     }
