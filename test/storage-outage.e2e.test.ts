@@ -81,11 +81,15 @@ async function expectUnavailable(res: Response, storage: "database" | "redis"): 
 }
 
 /** Polls readiness until it says 200 (the replica recovers by itself); bounded. */
-async function untilReady(): Promise<void> {
+async function untilReady(what: string): Promise<void> {
+  const start = performance.now();
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const res = await ready();
-    if (res.status === 200) return;
+    if (res.status === 200) {
+      took.push(`${what} back: ready after ${Math.round(performance.now() - start)} ms`);
+      return;
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
   assert.fail("the replica did not become ready again within 60 s of storage coming back");
@@ -176,7 +180,7 @@ describe("storage outages", () => {
     } finally {
       pgProxy.restore();
     }
-    await untilReady();
+    await untilReady("database");
     await expectServed(managedKey);
     await expectServed(staticKey);
   });
@@ -192,7 +196,7 @@ describe("storage outages", () => {
     } finally {
       redisProxy.restore();
     }
-    await untilReady();
+    await untilReady("redis");
     await expectServed(managedKey);
   });
 
