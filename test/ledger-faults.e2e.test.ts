@@ -12,6 +12,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import SqliteDatabase from "better-sqlite3";
 import { fakePromptTokens, startFakeUpstream, type FakeFault, type FakeUpstream } from "../src/upstream/fake-upstream.js";
+import { tinyModelPath } from "./helpers/models.js";
 import { readSse } from "./helpers/sse.js";
 import { postJson, startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
 
@@ -51,8 +52,9 @@ before(async () => {
     }),
   );
   gateway = await startServer({
-    models: {},
-    args: ["--config", configFile, "--db-path", dbPath],
+    // A local model with a small context, for prompts refused as too long.
+    models: { tiny: await tinyModelPath() },
+    args: ["--config", configFile, "--db-path", dbPath, "--threads", "1", "--parallel", "1", "--ctx", "64"],
     apiKey,
     adminKey,
     env: { FAKE_KEY: fakeKey },
@@ -173,25 +175,41 @@ describe("a stream cut by a failure is booked as an error with the tokens genera
 });
 
 describe("a client's x-request-id is a correlation id, not the ledger's key", () => {
-  test("two requests failing early with the same x-request-id both get their status and a row each", async () => {
-    const requestId = `shared-${randomUUID()}`;
-    const statuses: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      fake.queue.push({ kind: "status", status: 500 });
-      const res = await postJson(gateway.baseURL, "/chat/completions", { model: "fake", messages, max_tokens: 4 }, { authorization: `Bearer ${apiKey}`, "x-request-id": requestId });
-      statuses.push(res.status);
-      const body = (await res.json()) as { error?: { type: string } };
-      assert.equal(body.error?.type, "server_error");
-      assert.equal(res.headers.get("x-request-id"), requestId, "the client's id is echoed");
-    }
-    assert.deepEqual(statuses, [502, 502]);
-    const rows = rowsOf(requestId);
-    assert.equal(rows.length, 2, "a row for each request");
-    assert.notEqual(rows[0]?.id, rows[1]?.id);
-    for (const row of rows) {
-      assert.equal(row.status, "error");
-      assert.equal(row.http_status, 502);
-      assert.ok(!row.id.includes(requestId), "the row's key is made by the server");
-    }
-  });
+  const cases: Array<[string, () => Record<string, unknown>, number, string]> = [
+    [
+      "an upstream 502",
+      () => {
+        fake.queue.push({ kind: "status", status: 500 });
+        return { model: "fake", messages, max_tokens: 4 };
+      },
+      502,
+      "upstream_error",
+    ],
+    [
+      "a prompt too long for a local model",
+      () => ({ model: "tiny", messages: [{ role: "user", content: Array.from({ length: 300 }, (_, i) => `w${i * 7919}`).join(" ") }], max_tokens: 4 }),
+      400,
+      "context_length_exceeded",
+    ],
+  ];
+  for (const [name, request, status, code] of cases) {
+    test(`two requests failing early (${name}) with the same x-request-id both get their status and a row each`, async () => {
+      const requestId = `shared-${randomUUID()}`;
+      for (let i = 0; i < 2; i++) {
+        const res = await postJson(gateway.baseURL, "/chat/completions", request(), { authorization: `Bearer ${apiKey}`, "x-request-id": requestId });
+        const body = (await res.json()) as { error?: { code: string | null } };
+        assert.equal(res.status, status, `request ${i + 1}: ${JSON.stringify(body)}`);
+        assert.equal(body.error?.code, code);
+        assert.equal(res.headers.get("x-request-id"), requestId, "the client's id is echoed");
+      }
+      const rows = rowsOf(requestId);
+      assert.equal(rows.length, 2, "a row for each request");
+      assert.notEqual(rows[0]?.id, rows[1]?.id);
+      for (const row of rows) {
+        assert.equal(row.status, "error");
+        assert.equal(row.http_status, status);
+        assert.ok(!row.id.includes(requestId), "the row's key is made by the server");
+      }
+    });
+  }
 });
