@@ -52,11 +52,18 @@ export function registerHealth(app: FastifyInstance, deps: HealthDeps): void {
     };
   });
 
+  // Logged when readiness changes, not on every probe of a load balancer.
+  let wasReady = true;
   app.get("/health/ready", async (request, reply) => {
     const [database, redis] = await Promise.all([probe(() => store.ping()), probe(() => counters.ping())]);
-    if (database === "ok" && redis === "ok") return { status: "ready", checks: { database, redis } };
+    const isReady = database === "ok" && redis === "ok";
+    if (isReady !== wasReady) {
+      wasReady = isReady;
+      if (isReady) request.log.info("ready: storage reachable again");
+      else request.log.warn({ checks: { database, redis } }, "not ready: storage unreachable");
+    }
+    if (isReady) return { status: "ready", checks: { database, redis } };
     const down = database !== "ok" ? "database" : "redis";
-    request.log.warn({ checks: { database, redis } }, "not ready: storage unreachable");
     const error = new StorageUnavailableError(down, `readiness: ${down} did not answer within ${READINESS_TIMEOUT_MS} ms`);
     return reply.code(503).headers({ "retry-after": String(STORAGE_RETRY_AFTER_SECONDS) }).send(error.toBody());
   });
