@@ -11,7 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startFakeUpstream, type FakeUpstream } from "../src/upstream/fake-upstream.js";
-import { estimatePromptTokens } from "../src/upstream/prompt-estimate.js";
+import { promptTokensUpperBound } from "../src/protocol/prompt-estimate.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { postJson, startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
 
@@ -99,7 +99,7 @@ describe("a request without max_tokens under a budget", () => {
     assert.equal(res.status, 200, await res.clone().text());
     const sent = fake.requests[before]?.body;
     assert.ok(sent !== undefined && sent !== null);
-    const estimate = estimatePromptTokens({ messages: [{ role: "user", content: "hello there" }] });
+    const estimate = promptTokensUpperBound({ messages: [{ role: "user", content: "hello there" }] });
     assert.equal(sent.max_tokens, UPSTREAM_CTX - estimate, "the context left after the (over-)estimated prompt");
     assert.ok(estimate >= ((await res.json()) as Completion).usage.prompt_tokens, "the estimate is not below the upstream's count");
 

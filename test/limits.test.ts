@@ -15,6 +15,7 @@ import { openCounters } from "../src/limits/open-counters.js";
 import { PERIOD_TTL_MARGIN_SECONDS, budgetPeriodKey, periodStart, periodTtlSeconds } from "../src/limits/periods.js";
 import { RedisCounters } from "../src/limits/redis-counters.js";
 import type { BudgetDecision, Counters } from "../src/limits/types.js";
+import { StorageUnavailableError } from "../src/protocol/errors.js";
 
 const REDIS_URL = process.env.CHATPORT_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const PREFIX = `chatport-test-${randomUUID().slice(0, 8)}:`;
@@ -459,14 +460,18 @@ describe("limits counters on Redis", () => {
       assert.equal(await c.getSpent(base, "2026:11"), null);
     });
 
-    it("a Redis that is down makes calls reject with a clear error, within seconds", async () => {
+    it("a Redis that is down makes calls reject with a clear error (a 503 for the client), within seconds", async () => {
       const down = new RedisCounters({ url: "redis://127.0.0.1:1", prefix: PREFIX });
       const start = Date.now();
       try {
         await assert.rejects(down.takeRequest("k", 1, T), (error: Error) => {
-          assert.match(error.message, /127\.0\.0\.1:1/);
-          assert.match(error.message, /takeRequest failed/);
-          assert.match(error.message, /ECONNREFUSED/);
+          assert.ok(error instanceof StorageUnavailableError);
+          assert.equal(error.status, 503);
+          assert.equal(error.headers["retry-after"], "5");
+          assert.match(error.detail, /127\.0\.0\.1:1/);
+          assert.match(error.detail, /takeRequest failed/);
+          assert.match(error.detail, /ECONNREFUSED/);
+          assert.doesNotMatch(error.message, /127\.0\.0\.1/, "the client is not told where Redis is");
           return true;
         });
         assert.ok(Date.now() - start < 5_000, `took ${Date.now() - start} ms`);

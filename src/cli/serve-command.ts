@@ -95,6 +95,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     deployments: () => providers.snapshot(),
     logger,
     store,
+    counters,
     gatekeeper,
     adminKey: config.adminKey,
     bodyLimit: config.bodyLimit,

@@ -133,5 +133,6 @@ export function usageToWire(row: UsageRow): Record<string, unknown> {
     reasoning_tokens: row.reasoningTokens,
     total_tokens: row.totalTokens,
     cost_usd: row.cost,
+    estimated_requests: row.estimatedRequests,
   };
 }

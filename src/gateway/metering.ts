@@ -6,6 +6,7 @@
  * before it sends the end of a response, so no response reaches the client as
  * complete without its row.
  */
+import { randomUUID } from "node:crypto";
 import type { ModelPrices } from "../config.js";
 import type { UsageCounts } from "../protocol/chat-events.js";
 import type { Ledger, LedgerStatus } from "../store/types.js";
@@ -50,7 +51,12 @@ export class RequestMeter {
     this.options.prices = prices;
   }
 
-  /** The response id (`chatcmpl-…`); the ledger row's primary key. */
+  /**
+   * The response id (`chatcmpl-…`); the ledger row's primary key. A request
+   * that fails before it has one is keyed by an id of our own: the client's
+   * x-request-id is only a correlation id (`request_id`), as clients may
+   * repeat it.
+   */
   setCompletionId(id: string): void {
     this.completionId = id;
   }
@@ -92,7 +98,7 @@ export class RequestMeter {
     });
     await Promise.all([
       o.ledger.record({
-        id: this.completionId ?? `req-${o.requestId}`,
+        id: this.completionId ?? `req_${randomUUID().replaceAll("-", "")}`,
         requestId: o.requestId,
         keyId: o.keyId,
         model: o.model,
@@ -104,6 +110,7 @@ export class RequestMeter {
         latencyMs,
         ttftMs: this.ttftMs === null ? null : Math.round(this.ttftMs),
         createdAt: new Date(),
+        usageEstimated: usage?.estimated === true,
       }),
       o.admission.settle({ promptTokens: tokens.promptTokens, completionTokens: tokens.completionTokens, cost }),
     ]);

@@ -209,6 +209,9 @@ export class MemoryCounters implements Counters {
     this.listeners.push(listener);
   }
 
+  /** In process: always reachable. */
+  async ping(): Promise<void> {}
+
   async close(): Promise<void> {
     this.closed = true;
     this.requests.clear();

@@ -20,6 +20,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
+import { StorageUnavailableError } from "../protocol/errors.js";
 import {
   WINDOW_MS,
   checkClaim,
@@ -34,6 +35,9 @@ import {
 import type { BudgetDecision, Claim, Counters, TokenWindowGrant, WindowDecision } from "./types.js";
 
 export const DEFAULT_REDIS_PREFIX = "chatport:";
+
+/** ioredis's message for a command that got no reply within commandTimeout. */
+const COMMAND_TIMED_OUT = "Command timed out";
 
 /**
  * Connection settings that make a down or hung Redis fail calls within
@@ -227,6 +231,8 @@ export class RedisCounters implements Counters {
   private subscribed: Promise<void> | null = null;
   private wasReady = false;
   private lastConnectionError: string | null = null;
+  /** A call failed and the connection has not been ready since: calls fail at once instead of queueing. */
+  private unreachable = false;
   private closed = false;
 
   constructor(options: RedisCountersOptions = {}) {
@@ -244,6 +250,7 @@ export class RedisCounters implements Counters {
       connection.on("ready", () => {
         this.wasReady = true;
         this.lastConnectionError = null;
+        if (connection === this.redis) this.unreachable = false;
       });
       // Without a listener ioredis prints every reconnect failure itself.
       connection.on("error", (error: Error) => this.connectionError(error));
@@ -352,6 +359,10 @@ export class RedisCounters implements Counters {
     await this.call("releaseBudget", () => this.redis.zrem(this.key("resv", periodKey, keyId), reservation));
   }
 
+  async ping(): Promise<void> {
+    await this.call("ping", () => this.redis.ping());
+  }
+
   async publishKeyChange(keyId: string): Promise<void> {
     await this.call("publishKeyChange", () => this.redis.publish(this.channel, keyId));
   }
@@ -399,13 +410,28 @@ export class RedisCounters implements Counters {
     if (this.wasReady && !this.closed) this.onError(new Error(`Redis counters at ${this.where}: ${message}`));
   }
 
-  /** Runs a Redis call, turning any failure into an Error that says what failed where, without secrets. */
+  /**
+   * Runs a Redis call. Any failure becomes a StorageUnavailableError (a 503
+   * for the client) whose detail says what failed where, without secrets. A
+   * command that timed out means the connection may be black-holed (open, but
+   * nothing comes back, which TCP can take hours to notice): it is dropped and
+   * made again, so the counters recover once Redis answers. Until it is
+   * ready again, calls fail at once rather than each waiting out a timeout
+   * (a request makes several).
+   */
   private async call<T>(operation: string, run: () => Promise<T>): Promise<T> {
     if (this.closed) throw new Error(`Redis counters at ${this.where}: ${operation} after close`);
+    if (this.unreachable && this.redis.status !== "ready") {
+      const why = this.lastConnectionError === null ? "" : ` (${this.lastConnectionError})`;
+      throw new StorageUnavailableError("redis", `Redis counters at ${this.where}: ${operation} failed: not connected${why}`);
+    }
     try {
       return await run();
     } catch (error) {
-      throw this.clearError(operation, error);
+      // (A ReplyError is Redis answering: it is reachable.)
+      if (this.wasReady && !(error instanceof Error && error.name === "ReplyError")) this.unreachable = true;
+      if (error instanceof Error && error.message === COMMAND_TIMED_OUT && this.redis.status === "ready") this.redis.disconnect(true);
+      throw new StorageUnavailableError("redis", this.clearError(operation, error).message);
     }
   }
 

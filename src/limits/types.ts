@@ -91,5 +91,8 @@ export interface Counters {
   publishKeyChange(keyId: string): Promise<void>;
   onKeyChange(listener: (keyId: string) => void): void;
 
+  /** Resolves when the counters' store answers (Redis PING); rejects with StorageUnavailableError when it cannot be reached. */
+  ping(): Promise<void>;
+
   close(): Promise<void>;
 }

@@ -119,6 +119,31 @@ export function overloaded(message: string, retryAfterSeconds: number): ApiError
   });
 }
 
+/** Seconds a client is told to wait when storage is unreachable. */
+export const STORAGE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The database or Redis did not answer in time (or refused): the request is
+ * refused with 503 + Retry-After rather than served unmetered, unlimited or
+ * left hanging. Raised by the store and limits layers; this is the one place
+ * where such an outage becomes an HTTP status.
+ */
+export class StorageUnavailableError extends ApiError {
+  /** What failed where, for the log only (never sent to clients; carries no secrets). */
+  readonly detail: string;
+  readonly storage: "database" | "redis";
+
+  constructor(storage: "database" | "redis", detail: string) {
+    super(503, "server_error", `The server's ${storage} is unreachable, so the request cannot be accounted for. Retry after the time in Retry-After.`, {
+      code: "storage_unavailable",
+      headers: { "retry-after": String(STORAGE_RETRY_AFTER_SECONDS) },
+    });
+    this.name = "StorageUnavailableError";
+    this.storage = storage;
+    this.detail = detail;
+  }
+}
+
 export function contextLengthExceeded(limit: number, promptTokens: number, requestedCompletion: number | null): ApiError {
   const completionPart = requestedCompletion === null ? "" : ` and ${requestedCompletion} in the completion`;
   return invalidRequest(

@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { Caller, Gatekeeper } from "../gateway/gatekeeper.js";
 import type { GatewayMetrics } from "../gateway/metrics.js";
 import type { ModelRegistry } from "../gateway/model-registry.js";
+import type { Counters } from "../limits/types.js";
 import { ApiError, overloaded, toApiError } from "../protocol/errors.js";
 import type { Store } from "../store/types.js";
 import type { DeploymentSnapshot } from "../upstream/provider-pool.js";
@@ -38,6 +39,8 @@ export interface ServerOptions {
   metrics: GatewayMetrics;
   logger: Logger;
   store: Store;
+  /** The limit counters (for the readiness check). */
+  counters: Counters;
   gatekeeper: Gatekeeper;
   adminKey: string | null;
   /** Largest accepted request body, bytes. */
@@ -164,7 +167,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   // Routes under /v1 and /admin are served only from scopes whose own hook authenticates.
   const guard = new RouteGuard(app, ["/v1", "/admin"]);
 
-  registerHealth(app, options.registry);
+  registerHealth(app, { registry: options.registry, store: options.store, counters: options.counters });
   // Every response carries its request id (the client's x-request-id, or ours).
   app.addHook("onSend", async (request, reply) => {
     void reply.header("x-request-id", request.id);

@@ -5,13 +5,12 @@
  * are serialised by kysely's migration lock (an advisory lock).
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
-import pg from "pg";
 import { SqlKeyStore } from "./key-store.js";
 import { SqlLedger } from "./ledger.js";
+import { openPgPool } from "./pg-pool.js";
 import { SqliteWriterClient } from "./sqlite-writer-client.js";
 import { migrationProvider, type Database } from "./schema.js";
 import type { Store } from "./types.js";
@@ -28,8 +27,6 @@ export interface OpenStoreOptions {
    */
   sqliteSync?: "full" | "normal";
 }
-
-const INT8_OID = 20;
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const url = options.databaseUrl ?? "";
@@ -52,6 +49,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     dialect,
     keys,
     ledger,
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
     close: () =>
       (closing ??= (async () => {
         await ledger.close();
@@ -72,36 +72,7 @@ function openSqlite(file: string, sync: "full" | "normal"): Kysely<Database> {
 }
 
 function openPostgres(databaseUrl: string): Kysely<Database> {
-  const pool = new pg.Pool({
-    connectionString: withDefaultUser(databaseUrl),
-    // int8 (bigint epoch ms, counts, sums) as JS numbers for this pool only;
-    // pg's global parsers stay untouched. Values here stay far below 2^53.
-    types: {
-      getTypeParser: (oid: number, format?: "text" | "binary") =>
-        oid === INT8_OID && format !== "binary" ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format),
-    },
-  });
-  // An idle client losing its connection emits 'error' on the pool; unhandled,
-  // that would crash the process. The next query reports the problem instead.
-  pool.on("error", () => {});
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-}
-
-/**
- * pg takes the user from the URL, else PGUSER, else $USER; with none of them
- * (containers often have no $USER) the server refuses the connection. Fall
- * back to the OS user name, as libpq and psql do.
- */
-export function withDefaultUser(databaseUrl: string): string {
-  if (process.env.PGUSER || process.env.USER) return databaseUrl;
-  try {
-    const url = new URL(databaseUrl);
-    if (url.username || !url.host) return databaseUrl;
-    url.username = encodeURIComponent(os.userInfo().username);
-    return url.toString();
-  } catch {
-    return databaseUrl;
-  }
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: openPgPool(databaseUrl) }) });
 }
 
 async function migrate(db: Kysely<Database>, dialect: "sqlite" | "postgres"): Promise<void> {

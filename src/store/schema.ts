@@ -43,6 +43,8 @@ export interface LedgerTable {
   latency_ms: number;
   ttft_ms: number | null;
   created_at: number;
+  /** The token counts are an estimate (an upstream that reported no usage). boolean on PostgreSQL, 0/1 on SQLite. */
+  usage_estimated: boolean | number;
 }
 
 export interface Database {
@@ -95,6 +97,14 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex("ledger_key_time").on("ledger").columns(["key_id", "created_at"]).execute();
       await db.schema.createIndex("ledger_time").on("ledger").column("created_at").execute();
       await db.schema.createIndex("ledger_model_time").on("ledger").columns(["model", "created_at"]).execute();
+    },
+  },
+  "0002_ledger_usage_estimated": {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .alterTable("ledger")
+        .addColumn("usage_estimated", "boolean", (c) => c.notNull().defaultTo(false))
+        .execute();
     },
   },
 };

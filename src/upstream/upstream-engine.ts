@@ -17,6 +17,7 @@ import type { Engine, ModelCard, PreparedChat } from "../engines/engine.js";
 import type { ChatEvent } from "../protocol/chat-events.js";
 import type { ChatRequest } from "../protocol/chat-request.js";
 import { overloaded } from "../protocol/errors.js";
+import { estimatePromptTokens, promptTokensUpperBound } from "../protocol/prompt-estimate.js";
 import { chooseDeployment, type BalancerCandidate } from "./balancer.js";
 import type { DeploymentState, ProviderPool, ProviderState, Verdict } from "./provider-pool.js";
 import type { UpstreamModelConfig } from "./types.js";
@@ -31,7 +32,6 @@ import {
   unavailableError,
   type AttemptFailure,
 } from "./upstream-errors.js";
-import { estimatePromptTokens } from "./prompt-estimate.js";
 import { isRecord, ResponseDecoder, type JsonRecord } from "./upstream-wire.js";
 
 export interface UpstreamEngineOptions {
@@ -136,7 +136,7 @@ export class UpstreamEngine implements Engine {
    * estimate alone fills it, and the upstream judges the prompt itself.
    */
   async prepare(request: ChatRequest): Promise<PreparedChat> {
-    const promptTokens = estimatePromptTokens(request.wire);
+    const promptTokens = promptTokensUpperBound(request.wire);
     const contextLength = this.card.contextLength;
     return { promptTokens, promptEstimated: true, completionRoom: promptTokens < contextLength ? contextLength - promptTokens : contextLength };
   }
@@ -152,7 +152,8 @@ export class UpstreamEngine implements Engine {
     const tried = new Set<DeploymentState>();
     const failures: AttemptFailure[] = [];
     const bodies = new Map<string, string>();
-    let decoder = new ResponseDecoder(request.n, startedAt);
+    const promptEstimate = estimatePromptTokens(request);
+    let decoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
 
     for (let attempt = 0; attempt <= this.config.retries; attempt++) {
       if (signal.aborted) {
@@ -194,7 +195,7 @@ export class UpstreamEngine implements Engine {
         body = this.upstreamBody(request, deployment.model);
         bodies.set(deployment.model, body);
       }
-      decoder = new ResponseDecoder(request.n, startedAt);
+      decoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
       const outcome = yield* this.attempt(deployment, body, request.stream, signal, decoder);
 
       if (outcome.kind !== "failed") {
@@ -366,20 +367,25 @@ export class UpstreamEngine implements Engine {
       // Streaming: every network chunk is parsed and its events yielded at once.
       const pending: ChatEvent[] = [];
       let streamError: unknown = null;
+      // A data event that is not JSON: the stream cannot be trusted past it.
+      let malformed = false;
       const parser = createParser({
         onEvent: (message: EventSourceMessage) => {
-          if (streamError !== null || decoder.done) return;
+          if (streamError !== null || malformed || decoder.done) return;
           const data = message.data.trim();
           if (data === "[DONE]") {
             decoder.done = true;
             return;
           }
+          // (Keep-alive comments, `: ping`, never reach here; an empty data event carries nothing.)
+          if (data === "") return;
           let json: unknown;
           try {
             json = JSON.parse(data);
           } catch {
             if (message.event === "error") streamError = { error: { message: data } };
-            return; // keep-alives and other non-JSON lines
+            else malformed = true;
+            return;
           }
           if (message.event === "error") {
             streamError = json;
@@ -422,6 +428,7 @@ export class UpstreamEngine implements Engine {
           const failure = inBand(streamError);
           return failed(failure, yielded || retryPolicy(failure) !== "never");
         }
+        if (malformed) return failed({ kind: "protocol", provider: providerId, detail: "a stream event is not JSON" });
       }
       if (!decoder.done && !decoder.allFinished()) {
         return failed({ kind: "protocol", provider: providerId, detail: "stream ended before it was complete" });

@@ -186,13 +186,22 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
 
       reply.hijack();
       const sse = new SseWriter(reply.raw, headers, app.clientTimeoutMs);
+      // The engine's usage event comes before it has ended, and a failure may
+      // still follow it: its chunk is held back until the engine is done and
+      // the row — saying how the stream really ended — is committed.
+      let usage: ChatEvent | null = null;
       const forward = async (event: ChatEvent): Promise<void> => {
         note(event);
-        // The usage event is the engine's last: the row is committed before
-        // the usage chunk and [DONE] go out.
-        if (event.type === "usage") await meter.finish({ status: outcome(), httpStatus: 200 });
+        if (event.type === "usage") {
+          usage = event;
+          return;
+        }
         if (sse.closed) return;
         for (const chunk of builder.accept(event)) await sse.send(chunk);
+      };
+      const sendUsage = async (): Promise<void> => {
+        if (usage === null || sse.closed) return;
+        for (const chunk of builder.accept(usage)) await sse.send(chunk);
       };
       try {
         if (!first.done) await forward(first.value);
@@ -200,18 +209,25 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatRouteDep
         // final usage event says what was generated, for the ledger.
         for await (const event of generator) await forward(event);
         await meter.finish({ status: outcome(), httpStatus: 200 });
-        await sse.done();
       } catch (err) {
+        // The engine failed (or the row could not be written): the stream ends
+        // with an error event and no [DONE], never as a success.
         const apiError = toApiError(err);
         if (apiError.status >= 500) request.log.error({ err }, "stream failed");
+        let metered = false;
         try {
           await meter.finish({ status: disconnect.signal.aborted ? "client_disconnected" : "error", httpStatus: 200 });
+          metered = true;
         } catch (meterErr) {
-          request.log.error({ err: meterErr }, "ledger write failed");
+          if (meterErr !== err) request.log.error({ err: meterErr }, "ledger write failed");
         }
+        if (metered) await sendUsage();
         await sse.send(apiError.toBody());
         sse.end();
+        return reply;
       }
+      await sendUsage();
+      await sse.done();
       return reply;
     } finally {
       await generator.return();
