@@ -5,13 +5,8 @@
  * HF_ENDPOINT / MODEL_ENDPOINT select a Hugging Face mirror.
  */
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { resolveModelFile } from "node-llama-cpp";
-
-export function defaultCacheDir(): string {
-  return process.env.CHATPORT_CACHE_DIR ?? path.join(os.homedir(), ".cache", "chatport", "models");
-}
 
 export function isRemoteSource(source: string): boolean {
   return source.startsWith("hf:") || /^https?:\/\//.test(source);
