@@ -33,6 +33,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       cacheDir: config.cacheDir,
       progressBar: process.stderr.isTTY === true,
       stallSeconds: config.downloadStallSeconds,
+      onFetch: ({ source, host, cacheDir }) => logger.info({ model: spec.id, source, from: host, cacheDir }, "model not in the cache: downloading it"),
       onProgress: (done, total) => {
         if (process.stderr.isTTY === true || total <= 0 || done < nextReport) return;
         nextReport = done + total / 10;
