@@ -84,14 +84,17 @@ export const defaultModel: ModelSpec = {
 /**
  * Model ids may contain `/` (`Qwen/Qwen2.5-7B`) and sources may contain `=`
  * (a URL's query): `ID=SOURCE` splits at the first `=` whose right side looks
- * like a source (a path, `hf:`, an http(s) URL or a `.gguf` file name). A bare
- * SOURCE's file name (without .gguf) becomes the id.
+ * like a source (a path, `hf:`, an http(s) URL or a `.gguf` file name), else
+ * at the first `=`. Without one, the SOURCE's file name (without .gguf)
+ * becomes the id.
  */
 export function parseModelArg(arg: string): ModelSpec {
   for (let eq = arg.indexOf("="); eq > 0; eq = arg.indexOf("=", eq + 1)) {
     const source = arg.slice(eq + 1);
     if (looksLikeModelSource(source)) return { id: arg.slice(0, eq), source };
   }
+  const eq = arg.indexOf("=");
+  if (eq > 0) return { id: arg.slice(0, eq), source: arg.slice(eq + 1) };
   const base = arg.split("/").pop() ?? arg;
   return { id: base.replace(/\.gguf$/i, ""), source: arg };
 }
@@ -117,7 +120,7 @@ export interface SettingRow<S extends z.ZodType = z.ZodType> {
   defaultText?: string;
   /** The environment variable; null: none (config file and flag only). */
   env: string | null;
-  /** The flag with its argument (`--port <n>`); null: none. Derived from the key when left out (`maxWaiting` → `--max-waiting <value>`). */
+  /** The flag with its argument (`--port <n>`); null: none. Derived from the key and kind when left out (`bodyLimit` → `--body-limit <n>`). */
   flag?: string | null;
   /** A `list` given by repeating the flag (`--model a --model b`) instead of commas. */
   repeatable?: boolean;
@@ -365,7 +368,8 @@ export function defaultSettings(): Settings {
 export function settingFlag(key: SettingKey): string | null {
   const spec: SettingRow = settings[key];
   if (spec.flag !== undefined) return spec.flag;
-  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} <value>`;
+  const argument = spec.kind === "integer" ? "<n>" : spec.kind === "number" ? "<x>" : "<value>";
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${argument}`;
 }
 
 /** A string from the environment or a flag → the raw value zod validates (a bad one stays a string, for zod's message). */

@@ -102,6 +102,8 @@ describe("--model ID=SOURCE", () => {
     assert.deepEqual(parseModelArg("Qwen/Qwen2.5-7B=hf:Qwen/Qwen2.5-7B-Instruct-GGUF/q4.gguf"), { id: "Qwen/Qwen2.5-7B", source: "hf:Qwen/Qwen2.5-7B-Instruct-GGUF/q4.gguf" });
     assert.deepEqual(parseModelArg("org/m=/abs/m.gguf"), { id: "org/m", source: "/abs/m.gguf" });
     assert.deepEqual(parseModelArg("tiny=models/tiny.gguf"), { id: "tiny", source: "models/tiny.gguf" });
+    assert.deepEqual(parseModelArg("tiny=models/tiny"), { id: "tiny", source: "models/tiny" });
+    assert.deepEqual(parseModelArg("Qwen/Qwen2.5-7B=weights"), { id: "Qwen/Qwen2.5-7B", source: "weights" });
   });
 
   test("the split is at the first `=` whose right side is a source; a bare source names itself", () => {
