@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { openStore } from "../src/store/open-store.js";
+import { settingDefault } from "../src/settings.js";
 import type { Store } from "../src/store/types.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { assertMatchesSchema } from "./helpers/openapi.js";
@@ -36,7 +37,7 @@ async function sqliteBackend(): Promise<Backend> {
     name: "SQLite",
     args: ["--db-path", dbPath],
     env: {},
-    openStore: () => openStore({ sqlitePath: dbPath }),
+    openStore: () => openStore({ sqlitePath: dbPath, sqliteSync: settingDefault("sqliteSync") }),
     cleanup: async () => {},
   };
 }
@@ -48,7 +49,7 @@ async function postgresBackend(): Promise<Backend> {
     name: "PostgreSQL + Redis",
     args: ["--database-url", schema.url, "--redis-url", testRedisUrl],
     env: { CHATPORT_REDIS_PREFIX: prefix },
-    openStore: () => openStore({ databaseUrl: schema.url, sqlitePath: "unused" }),
+    openStore: () => openStore({ databaseUrl: schema.url, sqlitePath: "unused", sqliteSync: settingDefault("sqliteSync") }),
     cleanup: async () => {
       await schema.drop();
       await deleteRedisPrefix(prefix);

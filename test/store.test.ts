@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import SqliteDatabase from "better-sqlite3";
 import pg from "pg";
 import { openStore } from "../src/store/open-store.js";
+import { settingDefault } from "../src/settings.js";
 import type { LedgerRow, Store, UsageRow } from "../src/store/types.js";
 import { createTestSchema, type TestSchema } from "./helpers/postgres.js";
 
@@ -39,7 +40,7 @@ function sqliteBackend(): Backend {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), "chatport-store-"));
     },
     teardown: async () => fs.rmSync(dir, { recursive: true, force: true }),
-    open: () => openStore({ databaseUrl: null, sqlitePath: file() }),
+    open: () => openStore({ databaseUrl: null, sqlitePath: file(), sqliteSync: settingDefault("sqliteSync") }),
     rawRows: async (table) => {
       const db = new SqliteDatabase(file(), { readonly: true });
       try {
@@ -63,7 +64,7 @@ function postgresBackend(): Backend {
       schema = await createTestSchema();
     },
     teardown: async () => schema?.drop(),
-    open: () => openStore({ databaseUrl: current().url, sqlitePath: "/nonexistent/never-used.db" }),
+    open: () => openStore({ databaseUrl: current().url, sqlitePath: "/nonexistent/never-used.db", sqliteSync: settingDefault("sqliteSync") }),
     rawRows: (table) => current().query(`select * from ${current().name}.${table}`),
   };
 }
@@ -126,7 +127,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       it("concurrent openStore calls on one fresh schema all succeed", async () => {
         const fresh = await createTestSchema();
         try {
-          const stores = await Promise.all(Array.from({ length: 4 }, () => openStore({ databaseUrl: fresh.url, sqlitePath: "/nonexistent" })));
+          const stores = await Promise.all(Array.from({ length: 4 }, () => openStore({ databaseUrl: fresh.url, sqlitePath: "/nonexistent", sqliteSync: settingDefault("sqliteSync") })));
           await stores[0]!.keys.create({ name: "one" });
           for (const s of stores) assert.equal(await s.keys.count(), 1);
           await Promise.all(stores.map((s) => s.close()));
@@ -397,7 +398,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
           const printed = out.split("\n").slice(0, -1);
           assert.ok(printed.length >= 200, `only ${printed.length} ids printed`);
 
-          const reopened = await openStore({ sqlitePath: file });
+          const reopened = await openStore({ sqlitePath: file, sqliteSync: settingDefault("sqliteSync") });
           try {
             const [total] = await reopened.ledger.usage({ keyId: "key_durable" });
             assert.ok(total && total.requests >= printed.length, `${total?.requests} rows for ${printed.length} printed ids`);

@@ -17,6 +17,7 @@ import { fakePromptTokens, startFakeUpstream, type FakeUpstream, type FakeUpstre
 import { ProviderPool } from "../src/upstream/provider-pool.js";
 import type { BreakerConfig, DeploymentConfig, ProviderConfig, UpstreamModelConfig } from "../src/upstream/types.js";
 import { UpstreamEngine, type UpstreamEngineOptions } from "../src/upstream/upstream-engine.js";
+import { settingDefault } from "../src/settings.js";
 import { seededRandom } from "./helpers/random.js";
 
 const MODEL = "public-model";
@@ -542,7 +543,7 @@ test("health check: an unhealthy provider's deployments are skipped while a heal
 
 test("periodic health checks run on their own and never keep the process alive", async (t) => {
   const fake = await startFakeUpstream({ apiKey: keyOf("prov-a") });
-  const pool = new ProviderPool([providerConfig("prov-a", fake, { healthCheckMs: 50 })]);
+  const pool = new ProviderPool([providerConfig("prov-a", fake, { healthCheckMs: 50 })], { breaker: settingDefault("breaker") });
   pool.deployment({ provider: "prov-a", model: "m" });
   t.after(async () => {
     await pool.close();

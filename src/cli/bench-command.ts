@@ -3,8 +3,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { defaultGatewayBenchOptions, gatewayTable, PHASES, type PhaseName, profileTable, runGatewayBench, writeGatewayReport } from "../bench/gateway-bench.js";
-import { runBench } from "../bench/run-bench.js";
-import { table, writeReport } from "../bench/report.js";
+import type * as BenchReport from "../bench/report.js";
+import type { runBench as runBenchFn } from "../bench/run-bench.js";
 import { defaultThreads } from "../engines/llama/llama-runtime.js";
 import { writeTestModel, type TestModelType } from "../gguf/test-model.js";
 
@@ -42,6 +42,21 @@ const nonNegative = (value: string): number => {
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a number, 0 or more");
   return n;
 };
+
+/**
+ * The side-by-side bench drives its systems with the `openai` SDK, a
+ * devDependency: it is loaded only when that bench runs, so that every other
+ * command works from a production install (`npm ci --omit=dev`).
+ */
+async function loadSideBySideBench(): Promise<{ runBench: typeof runBenchFn; report: typeof BenchReport }> {
+  try {
+    const [{ runBench }, report] = await Promise.all([import("../bench/run-bench.js"), import("../bench/report.js")]);
+    return { runBench, report };
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== "ERR_MODULE_NOT_FOUND") throw err;
+    throw new Error(`chatport bench needs the development dependencies (npm install without --omit=dev): ${(err as Error).message}`, { cause: err });
+  }
+}
 
 const progress = (line: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -180,6 +195,7 @@ export function benchCommand(): Command {
     .addCommand(gatewayBenchCommand())
     .action(async (flags: BenchFlags) => {
       if (flags.type !== "f16" && flags.type !== "q8_0") throw new InvalidArgumentError("--type must be f16 or q8_0");
+      const { runBench, report: reports } = await loadSideBySideBench();
       const modelPath = flags.model !== undefined ? path.resolve(flags.model) : await benchModel(flags.type);
       const report = await runBench({
         modelPath,
@@ -194,8 +210,8 @@ export function benchCommand(): Command {
         staggerMs: flags.staggerMs,
         progress,
       });
-      process.stdout.write(`${table(report)}\n`);
-      const files = writeReport(report, path.resolve(flags.out));
+      process.stdout.write(`${reports.table(report)}\n`);
+      const files = reports.writeReport(report, path.resolve(flags.out));
       progress(`wrote ${files.markdown}, ${files.json}, ${files.svg}`);
     });
 }

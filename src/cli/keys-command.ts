@@ -10,27 +10,22 @@ import { resolveConfig, type ServeConfig } from "../config.js";
 import { keyState, keyToWire, storedTextProblem, usageToWire } from "../gateway/key-wire.js";
 import type { Counters } from "../limits/types.js";
 import type { KeyBudget, KeyRecord, NewKey, Store, UsageGroup } from "../store/types.js";
+import type { SettingKey } from "../settings.js";
+import { addSettingOptions } from "./setting-options.js";
 import { openGatewayStorage } from "./storage.js";
 
-interface StorageFlags {
-  config?: string;
-  databaseUrl?: string;
-  dbPath?: string;
-  redisUrl?: string;
-  json?: boolean;
-}
+/** The server's storage settings: its flags here have the same names as on `serve` (attribute = setting key). */
+const storageSettings = ["databaseUrl", "dbPath", "sqliteSync", "redisUrl", "redisPrefix"] as const satisfies readonly SettingKey[];
+
+type StorageFlags = { config?: string; json?: boolean } & Partial<Record<(typeof storageSettings)[number], unknown>>;
 
 function storageOptions(command: Command): Command {
-  return command
-    .option("--config <file>", "JSON config file (the server's)")
-    .option("--database-url <url>", "postgres://… (default: SQLite at --db-path, or DATABASE_URL)")
-    .option("--db-path <file>", "SQLite file (default .chatport/chatport.sqlite)")
-    .option("--redis-url <url>", "redis://… to tell running replicas about revocations")
-    .option("--json", "print JSON");
+  command.option("--config <file>", "JSON config file (the server's)");
+  return addSettingOptions(command, storageSettings).option("--json", "print JSON");
 }
 
 function configFrom(flags: StorageFlags): ServeConfig {
-  return resolveConfig({ databaseUrl: flags.databaseUrl, dbPath: flags.dbPath, redisUrl: flags.redisUrl }, flags.config);
+  return resolveConfig(Object.fromEntries(storageSettings.map((key) => [key, flags[key]])), flags.config);
 }
 
 async function withStorage<T>(flags: StorageFlags, work: (store: Store, counters: Counters) => Promise<T>): Promise<T> {

@@ -23,7 +23,7 @@ export class SseWriter {
   /** Set while the socket is over its high-water mark: resolves on drain or close. */
   private blocked: Promise<void> | null = null;
 
-  constructor(res: ServerResponse, headers: Record<string, string> = {}, stallMs = 30_000) {
+  constructor(res: ServerResponse, headers: Record<string, string>, stallMs: number) {
     this.res = res;
     this.stallMs = stallMs;
     res.writeHead(200, {

@@ -20,18 +20,19 @@ export interface OpenStoreOptions {
   databaseUrl?: string | null;
   sqlitePath: string;
   /**
-   * SQLite only. `full` (default): every commit is fsynced before a ledger row
-   * counts as written, so it survives power loss. `normal`: WAL commits reach
-   * the OS but are fsynced at checkpoints — they survive a crash or kill -9 of
-   * chatport, not of the machine — and cost ~25x less on the request path.
+   * SQLite only (its default is the `sqliteSync` setting's, settings.ts).
+   * `full`: every commit is fsynced before a ledger row counts as written, so
+   * it survives power loss. `normal`: WAL commits reach the OS but are fsynced
+   * at checkpoints — they survive a crash or kill -9 of chatport, not of the
+   * machine — and cost ~25x less on the request path.
    */
-  sqliteSync?: "full" | "normal";
+  sqliteSync: "full" | "normal";
 }
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const url = options.databaseUrl ?? "";
   const dialect = /^postgres(ql)?:\/\//i.test(url) ? "postgres" : "sqlite";
-  const db = dialect === "postgres" ? openPostgres(url) : openSqlite(options.sqlitePath, options.sqliteSync ?? "full");
+  const db = dialect === "postgres" ? openPostgres(url) : openSqlite(options.sqlitePath, options.sqliteSync);
   try {
     await migrate(db, dialect);
   } catch (error) {
@@ -42,7 +43,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const bool = dialect === "sqlite" ? (b: boolean) => (b ? 1 : 0) : (b: boolean) => b;
   const keys = new SqlKeyStore(db, bool);
   // SQLite: ledger commits (and their fsyncs) run on a worker thread, after the migrations made the table.
-  const writer = dialect === "sqlite" ? new SqliteWriterClient({ file: options.sqlitePath, sync: options.sqliteSync ?? "full" }) : null;
+  const writer = dialect === "sqlite" ? new SqliteWriterClient({ file: options.sqlitePath, sync: options.sqliteSync }) : null;
   const ledger = new SqlLedger(db, dialect, bool, writer);
   let closing: Promise<void> | null = null;
   return {

@@ -14,7 +14,6 @@ import type { BreakerConfig, DeploymentConfig, ProviderConfig } from "./types.js
 
 export type BreakerState = "closed" | "open" | "half-open";
 
-export const defaultBreakerConfig: BreakerConfig = { failureThreshold: 5, cooldownMs: 10_000 };
 
 /**
  * closed → open after `failureThreshold` consecutive failures → after
@@ -215,7 +214,8 @@ export interface DeploymentSnapshot {
 }
 
 export interface ProviderPoolOptions {
-  breaker?: BreakerConfig;
+  /** The `breaker` setting (its default is declared in settings.ts). */
+  breaker: BreakerConfig;
   /** Clock for breakers and Retry-After (tests); default Date.now. */
   now?: () => number;
 }
@@ -235,8 +235,8 @@ export class ProviderPool {
   readonly now: () => number;
   private closed = false;
 
-  constructor(providers: readonly ProviderConfig[], options: ProviderPoolOptions = {}) {
-    this.breakerConfig = options.breaker ?? defaultBreakerConfig;
+  constructor(providers: readonly ProviderConfig[], options: ProviderPoolOptions) {
+    this.breakerConfig = options.breaker;
     this.now = options.now ?? Date.now;
     for (const config of providers) {
       if (this.providers.has(config.id)) throw new Error(`Duplicate upstream provider id: ${config.id}`);

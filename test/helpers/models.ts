@@ -1,10 +1,8 @@
-/** Test models: generated once per checkout into .cache/, plus the GGUF made elsewhere in ../shared/models. */
+/** Test models: generated once per checkout into .cache/ (the GGUF made by other tools is in ./shared-files.ts). */
 import fs from "node:fs";
 import path from "node:path";
 import { writeTestModel } from "../../src/gguf/test-model.js";
 import { repoRoot } from "./server.js";
-
-export const sharedLlama2Path = path.resolve(repoRoot, "../shared/models/llama-2-tiny-random.gguf");
 
 /**
  * The tiny generated model; `template: "thinking"` gives the variant whose chat
