@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import type { PreparedChat } from "../src/engines/engine.js";
 import { Gatekeeper, type AdmitRequest, type Caller } from "../src/gateway/gatekeeper.js";
 import { RedisCounters } from "../src/limits/redis-counters.js";
+import { settingDefault } from "../src/settings.js";
 import { openStore } from "../src/store/open-store.js";
 import type { Store } from "../src/store/types.js";
 import { deleteRedisPrefix, testRedisPrefix, testRedisUrl } from "./helpers/redis.js";
@@ -25,7 +26,7 @@ describe("Gatekeeper budget reservations (SQLite + Redis)", () => {
   let gatekeeper: Gatekeeper;
 
   before(async () => {
-    store = await openStore({ sqlitePath: tempDbPath() });
+    store = await openStore({ sqlitePath: tempDbPath(), sqliteSync: settingDefault("sqliteSync") });
     counters = new RedisCounters({ url: testRedisUrl, prefix });
     await counters.open();
     gatekeeper = new Gatekeeper({ keys: store.keys, ledger: store.ledger, counters, staticKey: null, adminKey: null, reservationTtlMs: ttlMs });
