@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
+import { Dispatcher } from "../gateway/dispatcher.js";
 import type { Caller, Gatekeeper } from "../gateway/gatekeeper.js";
 import type { GatewayMetrics } from "../gateway/metrics.js";
 import type { ModelRegistry } from "../gateway/model-registry.js";
@@ -184,18 +185,20 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return reply.type(contentType).send(body);
   });
 
+  // One dispatch path for every API surface.
+  const dispatcher = new Dispatcher({
+    registry: options.registry,
+    gatekeeper: options.gatekeeper,
+    ledger: options.store.ledger,
+    metrics: options.metrics,
+  });
   // The OpenAI API: authenticated by the hook of this scope, whatever spelling of a path the router matched.
   void app.register(async (api) => {
     guard.guard(api, async (request) => {
       request.caller = await options.gatekeeper.authenticate(request.headers.authorization);
     });
     registerModels(api, options.registry, options.gatekeeper);
-    registerChatCompletions(api, {
-      registry: options.registry,
-      gatekeeper: options.gatekeeper,
-      ledger: options.store.ledger,
-      metrics: options.metrics,
-    });
+    registerChatCompletions(api, dispatcher);
   });
   registerAdmin(app, guard, {
     store: options.store,
