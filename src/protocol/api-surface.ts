@@ -45,4 +45,6 @@ export interface ApiSurface {
   /** Untrusted JSON → the internal request, or a 400 whose `param` names the field. */
   parse(body: unknown, options: ParseOptions): ChatRequest;
   encoder(context: EncoderContext): ResponseEncoder;
+  /** An error naming an internal (chat) field → the same error in this surface's own field names. */
+  error(err: ApiError): ApiError;
 }

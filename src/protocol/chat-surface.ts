@@ -53,4 +53,5 @@ class ChatEncoder implements ResponseEncoder {
 export const chatSurface: ApiSurface = {
   parse: parseChatRequest,
   encoder: (context) => new ChatEncoder(context),
+  error: (err) => err,
 };

@@ -21,6 +21,7 @@ import { registerChatCompletions } from "./routes/chat-completions.js";
 import { defaultDashboardRoot, registerDashboard } from "./routes/dashboard.js";
 import { registerHealth } from "./routes/health.js";
 import { registerModels } from "./routes/models.js";
+import { registerResponses } from "./routes/responses.js";
 import { RouteGuard } from "./route-guard.js";
 
 declare module "fastify" {
@@ -199,6 +200,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
     registerModels(api, options.registry, options.gatekeeper);
     registerChatCompletions(api, dispatcher);
+    registerResponses(api, { dispatcher });
   });
   registerAdmin(app, guard, {
     store: options.store,

@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Dispatch, Dispatcher } from "../gateway/dispatcher.js";
 import type { ApiSurface, ResponseEncoder } from "../protocol/api-surface.js";
-import { toApiError } from "../protocol/errors.js";
+import { ApiError, toApiError } from "../protocol/errors.js";
 import { SseWriter } from "./sse-writer.js";
 
 /** Aborts when the client goes away before the response is complete. */
@@ -22,14 +22,22 @@ export function disconnectSignal(request: FastifyRequest, reply: FastifyReply): 
   return controller.signal;
 }
 
-/** Dispatches one request of `surface` on behalf of the authenticated caller. */
-export function dispatchRequest(
+/** Dispatches one request of `surface` on behalf of the authenticated caller; refusals in the surface's own terms. */
+export async function dispatchRequest(
   dispatcher: Dispatcher,
   surface: ApiSurface,
   request: FastifyRequest,
   reply: FastifyReply,
   signal: AbortSignal,
 ): Promise<Dispatch> {
+  try {
+    return await dispatch(dispatcher, surface, request, reply, signal);
+  } catch (err) {
+    throw err instanceof ApiError ? surface.error(err) : err;
+  }
+}
+
+function dispatch(dispatcher: Dispatcher, surface: ApiSurface, request: FastifyRequest, reply: FastifyReply, signal: AbortSignal): Promise<Dispatch> {
   return dispatcher.dispatch({
     caller: request.caller,
     requestId: request.id,
@@ -44,20 +52,29 @@ export function dispatchRequest(
   });
 }
 
-/** The sink loop: a dispatch's events through its encoder, as JSON or SSE. */
+/**
+ * The sink loop: a dispatch's events through its encoder, as JSON or SSE.
+ * `beforeEnd` runs once the engine has ended well and its row is committed,
+ * before the end of the response is sent (a surface that stores responses
+ * stores it there, so a client never sees a response it could not continue).
+ */
 export async function sendDispatch(
   app: FastifyInstance,
   request: FastifyRequest,
   reply: FastifyReply,
+  surface: ApiSurface,
   dispatch: Dispatch,
   encoder: ResponseEncoder,
+  beforeEnd: () => Promise<void> = async () => {},
 ): Promise<FastifyReply> {
   dispatch.setResponseId(encoder.id);
   const headers = { ...dispatch.headers, "x-request-id": request.id };
   try {
     if (!dispatch.request.stream) {
       for await (const event of dispatch.events()) encoder.accept(event);
-      return reply.headers(headers).send(encoder.body());
+      const body = encoder.body();
+      await beforeEnd();
+      return reply.headers(headers).send(body);
     }
     reply.hijack();
     const sse = new SseWriter(reply.raw, headers, app.clientTimeoutMs);
@@ -68,12 +85,13 @@ export async function sendDispatch(
         if (sse.closed) continue;
         for (const frame of frames) await sse.send(frame.data, frame.event);
       }
+      await beforeEnd();
     } catch (err) {
       // The engine failed (or the row could not be written): the stream ends
       // with the surface's error frames, never as a success.
       const apiError = toApiError(err);
       if (apiError.status >= 500) request.log.error({ err }, "stream failed");
-      for (const frame of encoder.failed(apiError)) await sse.send(frame.data, frame.event);
+      for (const frame of encoder.failed(surface.error(apiError))) await sse.send(frame.data, frame.event);
       sse.end();
       return reply;
     }
@@ -92,7 +110,7 @@ export function registerDispatchRoute(app: FastifyInstance, url: string, surface
     const done = app.inflight.begin();
     try {
       const dispatch = await dispatchRequest(dispatcher, surface, request, reply, disconnectSignal(request, reply));
-      return await sendDispatch(app, request, reply, dispatch, surface.encoder({ request: dispatch.request, systemFingerprint: dispatch.engine.systemFingerprint }));
+      return await sendDispatch(app, request, reply, surface, dispatch, surface.encoder({ request: dispatch.request, systemFingerprint: dispatch.engine.systemFingerprint }));
     } finally {
       done();
     }
