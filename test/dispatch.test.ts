@@ -65,6 +65,8 @@ before(async () => {
     bodyLimit: 1 << 20,
     corsOrigins: [],
     clientTimeoutMs: 10_000,
+    responseRetentionHours: 1,
+    responseMaxBytes: 1 << 20,
     deployments: () => pool.snapshot(),
   });
   await app.ready();

@@ -16,5 +16,5 @@ export const newCallId = (): string => `call_${random()}`;
 /** `resp_` + 32 hex digits: a Responses API response. */
 export const newResponseId = (): string => `resp_${random()}`;
 
-/** An output item's id: `msg_…`, `fc_…`, `rs_…` + 32 hex digits. */
-export const newItemId = (prefix: "msg" | "fc" | "rs"): string => `${prefix}_${random()}`;
+/** An item's id: `msg_…`, `fc_…`, `fco_…`, `rs_…` + 32 hex digits. */
+export const newItemId = (prefix: "msg" | "fc" | "fco" | "rs"): string => `${prefix}_${random()}`;

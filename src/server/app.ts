@@ -52,6 +52,10 @@ export interface ServerOptions {
   corsOrigins: readonly string[];
   /** Headers within this, the body within 3×, no stream write stalled longer than this. */
   clientTimeoutMs: number;
+  /** How long a stored Responses API response lives (0: until deleted). */
+  responseRetentionHours: number;
+  /** Largest stored response, its conversation included (JSON bytes). */
+  responseMaxBytes: number;
   /** Upstream deployments' state, for /admin/models. */
   deployments: () => DeploymentSnapshot[];
 }
@@ -200,7 +204,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
     registerModels(api, options.registry, options.gatekeeper);
     registerChatCompletions(api, dispatcher);
-    registerResponses(api, { dispatcher });
+    registerResponses(api, {
+      dispatcher,
+      responses: options.store.responses,
+      retentionMs: options.responseRetentionHours * 3_600_000,
+      maxBytes: options.responseMaxBytes,
+    });
   });
   registerAdmin(app, guard, {
     store: options.store,
