@@ -118,4 +118,29 @@ describe("one dispatch path (in process)", () => {
     const third = await chat(secret, "short");
     assert.equal(third.statusCode, 429);
   });
+
+  test("the Responses surface takes the same path: fallback, admission, one row, streamed through the same sink", async () => {
+    const { record, secret } = await store.keys.create({ name: "responses", budget: { unit: "usd", amount: 100, period: "total" } });
+    const post = (stream: boolean) =>
+      app.inject({
+        method: "POST",
+        url: "/v1/responses",
+        headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+        payload: { model: "short", input: "a prompt the short model will not take", max_output_tokens: 3, store: false, stream },
+      });
+    const res = await post(false);
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json<{ model: string; object: string; output_text?: string; usage: { output_tokens: number } }>();
+    assert.equal(body.object, "response");
+    assert.equal(body.model, "priced");
+    assert.equal(body.usage.output_tokens, 3);
+    const streamed = await post(true);
+    assert.equal(streamed.statusCode, 200);
+    assert.match(String(streamed.headers["content-type"]), /^text\/event-stream/);
+    const types = [...streamed.body.matchAll(/^event: (\S+)$/gm)].map((m) => m[1]);
+    assert.equal(types[0], "response.created");
+    assert.equal(types.at(-1), "response.completed");
+    const rows = await rowsOf(record.id);
+    assert.deepEqual(rows.map((r) => [r.model, r.requests]), [["priced", 2]]);
+  });
 });
