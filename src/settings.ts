@@ -319,6 +319,20 @@ export const settings = {
     env: "CHATPORT_CLIENT_TIMEOUT_MS",
     help: "headers within this, the body within 3×, no stream stalled longer than this",
   }),
+  responseRetentionHours: row({
+    kind: "number",
+    schema: z.number().min(0),
+    default: 720,
+    env: "CHATPORT_RESPONSE_RETENTION_HOURS",
+    help: "how long a stored Responses API response (`store: true`) can be retrieved and continued; 0 keeps it until deleted",
+  }),
+  responseMaxBytes: row({
+    kind: "integer",
+    schema: z.number().int().min(1024),
+    default: 16 * 1024 * 1024,
+    env: "CHATPORT_RESPONSE_MAX_BYTES",
+    help: "largest stored response, its whole conversation included (JSON bytes); a longer conversation must be continued with `store: false`",
+  }),
   shutdownGraceMs: row({ kind: "integer", schema: durationMs.min(0), default: 30_000, env: "CHATPORT_SHUTDOWN_GRACE_MS", help: "on SIGTERM, how long in-flight requests may finish" }),
   cacheDir: row({
     kind: "string",

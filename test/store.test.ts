@@ -134,7 +134,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
           const migrations = await fresh.query(`select name from ${fresh.name}.kysely_migration order by name`);
           assert.deepEqual(
             migrations.map((m) => m.name),
-            ["0001_keys_and_ledger", "0002_ledger_usage_estimated"],
+            ["0001_keys_and_ledger", "0002_ledger_usage_estimated", "0003_responses"],
             "each migration ran exactly once",
           );
         } finally {

@@ -74,6 +74,8 @@ export async function serve(config: ServeConfig): Promise<void> {
     bodyLimit: config.bodyLimit,
     corsOrigins: config.corsOrigins,
     clientTimeoutMs: config.clientTimeoutMs,
+    responseRetentionHours: config.responseRetentionHours,
+    responseMaxBytes: config.responseMaxBytes,
   });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

@@ -45,7 +45,17 @@ export interface PreparedChat {
   readonly completionRoom: number;
 }
 
+/** What serves a model: llama.cpp in this process, or OpenAI-compatible servers elsewhere. */
+export type EngineKind = "local" | "upstream";
+
+/** One upstream deployment of a model: a provider and the model id it knows. */
+export interface DeploymentRef {
+  provider: string;
+  model: string;
+}
+
 export interface Engine {
+  readonly kind: EngineKind;
   readonly card: ModelCard;
   /** Stable for a model file + build; goes out as `system_fingerprint`. */
   readonly systemFingerprint: string;
@@ -60,5 +70,7 @@ export interface Engine {
   load(): { active: number; waiting: number; capacity: number };
   /** Tokens held in the KV cache and its size (local models), for metrics. */
   kvCache?(): { used: number; size: number };
+  /** The deployments an upstream model balances over (upstream engines), for /admin/models. */
+  upstreamDeployments?(): readonly DeploymentRef[];
   close(): Promise<void>;
 }

@@ -41,6 +41,12 @@ export interface AdmitRequest {
   /** The prompt as the engine prepared it: its tokens (counted, or estimated for upstreams) and the completion room its context leaves. */
   prompt: PreparedChat;
   prices: ModelPrices | undefined;
+  /**
+   * The request window already counted this request (an earlier model of its
+   * fallback chain was admitted, then refused the prompt): one request is one
+   * request, however many models it was offered to.
+   */
+  requestCounted?: boolean;
 }
 
 export interface SettledUsage {
@@ -253,7 +259,7 @@ export class Gatekeeper {
       }
     }
 
-    if (key.rpm !== null) {
+    if (key.rpm !== null && request.requestCounted !== true) {
       const requests = await this.counters.takeRequest(key.id, key.rpm, now);
       Object.assign(headers, windowHeaders("requests", requests));
       if (!requests.allowed) {

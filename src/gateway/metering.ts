@@ -45,6 +45,11 @@ export class RequestMeter {
     this.options = options;
   }
 
+  /** The admission whose reservation the row settles (the request's last, after a fallback). */
+  setAdmission(admission: Admission): void {
+    this.options.admission = admission;
+  }
+
   /** The model that served (after aliases and fallbacks), and its prices. */
   setModel(model: string, prices: ModelPrices | undefined): void {
     this.options.model = model;

@@ -168,7 +168,8 @@ export function formatParamPath(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-function issueToError(issue: z.core.$ZodIssue): ApiError {
+/** A zod issue → a 400 whose `param` names the field. */
+export function issueToError(issue: z.core.$ZodIssue): ApiError {
   const param = formatParamPath(issue.path);
   let message = issue.message;
   const options = (issue as { options?: unknown }).options;
@@ -239,8 +240,8 @@ function tooDeep(body: object, limit: number): string | null {
   return null;
 }
 
-/** Parse an untrusted JSON body into a ChatRequest, or throw an ApiError (400). */
-export function parseChatRequest(raw: unknown, options: ParseOptions = {}): ChatRequest {
+/** Throws a 400 unless the body is a JSON object nested at most {@link maxNestingDepth} levels deep. */
+export function assertBodyObject(raw: unknown): asserts raw is Record<string, unknown> {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw invalidRequest("The request body must be a JSON object.", null, "invalid_body");
   }
@@ -248,6 +249,11 @@ export function parseChatRequest(raw: unknown, options: ParseOptions = {}): Chat
   if (deep !== null) {
     throw invalidRequest(`Invalid '${deep}': nested more than ${maxNestingDepth} levels deep.`, deep, "invalid_value");
   }
+}
+
+/** Parse an untrusted JSON body into a ChatRequest, or throw an ApiError (400). */
+export function parseChatRequest(raw: unknown, options: ParseOptions = {}): ChatRequest {
+  assertBodyObject(raw);
   const parsed = chatCompletionRequestSchema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];

@@ -63,6 +63,11 @@ export function modelNotFound(model: string): ApiError {
   });
 }
 
+/** A stored response that does not exist, expired, or belongs to another key (they are not told apart). */
+export function responseNotFound(id: string, param: string | null = null): ApiError {
+  return new ApiError(404, "invalid_request_error", `No response with id '${id}' was found.`, { param, code: param === null ? "response_not_found" : "previous_response_not_found" });
+}
+
 export function invalidApiKey(): ApiError {
   return new ApiError(401, "invalid_request_error", "Incorrect API key provided. Pass it as `Authorization: Bearer <key>`.", {
     code: "invalid_api_key",

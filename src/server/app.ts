@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import cors from "@fastify/cors";
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
+import { Dispatcher } from "../gateway/dispatcher.js";
 import type { Caller, Gatekeeper } from "../gateway/gatekeeper.js";
 import type { GatewayMetrics } from "../gateway/metrics.js";
 import type { ModelRegistry } from "../gateway/model-registry.js";
@@ -20,6 +21,7 @@ import { registerChatCompletions } from "./routes/chat-completions.js";
 import { defaultDashboardRoot, registerDashboard } from "./routes/dashboard.js";
 import { registerHealth } from "./routes/health.js";
 import { registerModels } from "./routes/models.js";
+import { registerResponses } from "./routes/responses.js";
 import { RouteGuard } from "./route-guard.js";
 
 declare module "fastify" {
@@ -50,6 +52,10 @@ export interface ServerOptions {
   corsOrigins: readonly string[];
   /** Headers within this, the body within 3×, no stream write stalled longer than this. */
   clientTimeoutMs: number;
+  /** How long a stored Responses API response lives (0: until deleted). */
+  responseRetentionHours: number;
+  /** Largest stored response, its conversation included (JSON bytes). */
+  responseMaxBytes: number;
   /** Upstream deployments' state, for /admin/models. */
   deployments: () => DeploymentSnapshot[];
 }
@@ -184,17 +190,25 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return reply.type(contentType).send(body);
   });
 
+  // One dispatch path for every API surface.
+  const dispatcher = new Dispatcher({
+    registry: options.registry,
+    gatekeeper: options.gatekeeper,
+    ledger: options.store.ledger,
+    metrics: options.metrics,
+  });
   // The OpenAI API: authenticated by the hook of this scope, whatever spelling of a path the router matched.
   void app.register(async (api) => {
     guard.guard(api, async (request) => {
       request.caller = await options.gatekeeper.authenticate(request.headers.authorization);
     });
     registerModels(api, options.registry, options.gatekeeper);
-    registerChatCompletions(api, {
-      registry: options.registry,
-      gatekeeper: options.gatekeeper,
-      ledger: options.store.ledger,
-      metrics: options.metrics,
+    registerChatCompletions(api, dispatcher);
+    registerResponses(api, {
+      dispatcher,
+      responses: options.store.responses,
+      retentionMs: options.responseRetentionHours * 3_600_000,
+      maxBytes: options.responseMaxBytes,
     });
   });
   registerAdmin(app, guard, {

@@ -10,6 +10,7 @@ import SqliteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
 import { SqlKeyStore } from "./key-store.js";
 import { SqlLedger } from "./ledger.js";
+import { SqlResponseStore } from "./response-store.js";
 import { openPgPool } from "./pg-pool.js";
 import { SqliteWriterClient } from "./sqlite-writer-client.js";
 import { migrationProvider, type Database } from "./schema.js";
@@ -50,6 +51,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     dialect,
     keys,
     ledger,
+    responses: new SqlResponseStore(db),
     ping: async () => {
       await sql`select 1`.execute(db);
     },

@@ -133,10 +133,35 @@ export interface Ledger {
   spent(keyId: string, from: Date | null): Promise<{ tokens: number; cost: number }>;
 }
 
+/** A stored Responses API response and the conversation it ends. Items and the response are JSON values, stored as they are given. */
+export interface StoredResponse {
+  id: string;
+  keyId: string | null;
+  model: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+  /** The items of the turns before this one, their outputs included. */
+  history: unknown[];
+  /** This turn's input items. */
+  input: unknown[];
+  response: Record<string, unknown>;
+}
+
+export interface ResponseStore {
+  save(response: StoredResponse): Promise<void>;
+  /** The response if `keyId` created it and it has not expired; null otherwise (so another key cannot tell it exists). */
+  get(id: string, keyId: string | null, now?: Date): Promise<StoredResponse | null>;
+  /** Deletes it if `keyId` created it; false when there was nothing to delete. */
+  delete(id: string, keyId: string | null): Promise<boolean>;
+  /** Deletes the expired rows; how many. */
+  purgeExpired(now?: Date): Promise<number>;
+}
+
 export interface Store {
   readonly dialect: "sqlite" | "postgres";
   readonly keys: KeyStore;
   readonly ledger: Ledger;
+  readonly responses: ResponseStore;
   /** Resolves when the database answers; rejects (StorageUnavailableError on PostgreSQL) when it cannot be reached. */
   ping(): Promise<void>;
   /** Flushes pending ledger writes and closes the connection. */

@@ -13,7 +13,7 @@
 import { createHash } from "node:crypto";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { Dispatcher } from "undici";
-import type { Engine, ModelCard, PreparedChat } from "../engines/engine.js";
+import type { DeploymentRef, Engine, ModelCard, PreparedChat } from "../engines/engine.js";
 import type { ChatEvent } from "../protocol/chat-events.js";
 import type { ChatRequest } from "../protocol/chat-request.js";
 import { overloaded } from "../protocol/errors.js";
@@ -83,6 +83,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
 }
 
 export class UpstreamEngine implements Engine {
+  readonly kind = "upstream";
   readonly card: ModelCard;
   readonly systemFingerprint: string;
   readonly config: UpstreamModelConfig;
@@ -118,6 +119,10 @@ export class UpstreamEngine implements Engine {
     this.backoffCapMs = options.backoffCapMs ?? 1000;
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 2000;
     this.random = options.random ?? Math.random;
+  }
+
+  upstreamDeployments(): readonly DeploymentRef[] {
+    return this.config.deployments;
   }
 
   load(): { active: number; waiting: number; capacity: number } {

@@ -173,6 +173,112 @@ const ListModelsResponse: JsonSchema = {
   properties: { object: { const: "list" }, data: { type: "array", items: Model } },
 };
 
+const outputText: JsonSchema = {
+  type: "object",
+  required: ["type", "text", "annotations"],
+  properties: { type: { const: "output_text" }, text: { type: "string" }, annotations: { type: "array" }, logprobs: { type: "array" } },
+};
+
+const outputItem: JsonSchema = {
+  anyOf: [
+    {
+      type: "object",
+      required: ["type", "id", "status", "role", "content"],
+      properties: {
+        type: { const: "message" },
+        id: { type: "string", pattern: "^msg_" },
+        status: { enum: ["in_progress", "completed", "incomplete"] },
+        role: { const: "assistant" },
+        content: { type: "array", items: outputText },
+      },
+    },
+    {
+      type: "object",
+      required: ["type", "id", "call_id", "name", "arguments"],
+      properties: {
+        type: { const: "function_call" },
+        id: { type: "string", pattern: "^fc_" },
+        call_id: { type: "string", minLength: 1 },
+        name: { type: "string", minLength: 1 },
+        arguments: { type: "string" },
+        status: { enum: ["in_progress", "completed", "incomplete"] },
+      },
+    },
+    {
+      type: "object",
+      required: ["type", "id", "summary"],
+      properties: {
+        type: { const: "reasoning" },
+        id: { type: "string", pattern: "^rs_" },
+        summary: { type: "array" },
+        content: { type: "array", items: { type: "object", required: ["type", "text"], properties: { type: { const: "reasoning_text" }, text: { type: "string" } } } },
+        status: { enum: ["in_progress", "completed", "incomplete"] },
+      },
+    },
+  ],
+};
+
+const responseUsage: JsonSchema = {
+  type: "object",
+  required: ["input_tokens", "input_tokens_details", "output_tokens", "output_tokens_details", "total_tokens"],
+  properties: {
+    input_tokens: count,
+    input_tokens_details: { type: "object", required: ["cached_tokens"], properties: { cached_tokens: count } },
+    output_tokens: count,
+    output_tokens_details: { type: "object", required: ["reasoning_tokens"], properties: { reasoning_tokens: count } },
+    total_tokens: count,
+  },
+};
+
+const Response: JsonSchema = {
+  type: "object",
+  required: ["id", "object", "created_at", "status", "error", "incomplete_details", "model", "output", "metadata", "tools", "tool_choice", "parallel_tool_calls", "temperature", "top_p", "instructions"],
+  properties: {
+    id: { type: "string", pattern: "^resp_" },
+    object: { const: "response" },
+    created_at: count,
+    status: { enum: ["in_progress", "completed", "incomplete", "failed"] },
+    error: nullable({ type: "object", required: ["code", "message"], properties: { code: { type: "string" }, message: { type: "string" } } }),
+    incomplete_details: nullable({ type: "object", required: ["reason"], properties: { reason: { enum: ["max_output_tokens", "content_filter"] } } }),
+    model: { type: "string", minLength: 1 },
+    output: { type: "array", items: outputItem },
+    usage: responseUsage,
+    user: { type: "string" },
+    metadata: { type: "object", additionalProperties: { type: "string" } },
+    tools: { type: "array" },
+    tool_choice: { anyOf: [{ type: "string" }, { type: "object" }] },
+    parallel_tool_calls: { type: "boolean" },
+    temperature: nullable({ type: "number" }),
+    top_p: nullable({ type: "number" }),
+    instructions: nullable({ type: "string" }),
+  },
+};
+
+const seq: JsonSchema = { type: "integer", minimum: 0 };
+const itemRef = { item_id: { type: "string", minLength: 1 }, output_index: count, content_index: count };
+const event = (type: string, required: string[], properties: Record<string, JsonSchema>): JsonSchema => ({
+  type: "object",
+  required: ["type", "sequence_number", ...required],
+  properties: { type: { const: type }, sequence_number: seq, ...properties },
+});
+
+const ResponseStreamEvent: JsonSchema = {
+  anyOf: [
+    ...["response.created", "response.in_progress", "response.completed", "response.incomplete", "response.failed"].map((type) => event(type, ["response"], { response: Response })),
+    event("response.output_item.added", ["output_index", "item"], { output_index: count, item: outputItem }),
+    event("response.output_item.done", ["output_index", "item"], { output_index: count, item: outputItem }),
+    event("response.content_part.added", ["item_id", "output_index", "content_index", "part"], { ...itemRef, part: { type: "object", required: ["type"], properties: { type: { enum: ["output_text", "reasoning_text"] } } } }),
+    event("response.content_part.done", ["item_id", "output_index", "content_index", "part"], { ...itemRef, part: { type: "object", required: ["type"], properties: { type: { enum: ["output_text", "reasoning_text"] } } } }),
+    event("response.output_text.delta", ["item_id", "output_index", "content_index", "delta"], { ...itemRef, delta: { type: "string" }, logprobs: { type: "array" } }),
+    event("response.output_text.done", ["item_id", "output_index", "content_index", "text"], { ...itemRef, text: { type: "string" }, logprobs: { type: "array" } }),
+    event("response.reasoning_text.delta", ["item_id", "output_index", "content_index", "delta"], { ...itemRef, delta: { type: "string" } }),
+    event("response.reasoning_text.done", ["item_id", "output_index", "content_index", "text"], { ...itemRef, text: { type: "string" } }),
+    event("response.function_call_arguments.delta", ["item_id", "output_index", "delta"], { item_id: itemRef.item_id, output_index: count, delta: { type: "string" } }),
+    event("response.function_call_arguments.done", ["item_id", "output_index", "arguments"], { item_id: itemRef.item_id, output_index: count, arguments: { type: "string" } }),
+    event("error", ["code", "message", "param"], { code: nullable({ type: "string" }), message: { type: "string" }, param: nullable({ type: "string" }) }),
+  ],
+};
+
 /** By the names the official document gives the same shapes (`components.schemas.*`). */
 export const wireSchemas = {
   CreateChatCompletionResponse,
@@ -180,6 +286,8 @@ export const wireSchemas = {
   ErrorResponse,
   ListModelsResponse,
   Model,
+  Response,
+  ResponseStreamEvent,
 } as const satisfies Record<string, JsonSchema>;
 
 export type WireSchemaName = keyof typeof wireSchemas;

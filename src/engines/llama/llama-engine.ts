@@ -73,6 +73,7 @@ async function fingerprint(llama: Llama, modelPath: string): Promise<string> {
 }
 
 export class LlamaEngine implements Engine {
+  readonly kind = "local";
   readonly card: ModelCard;
   readonly systemFingerprint: string;
   private readonly llama: Llama;

@@ -21,7 +21,6 @@ import { ApiError, adminForbidden, invalidRequest } from "../../protocol/errors.
 import type { Store, UsageQuery } from "../../store/types.js";
 import type { GatewayMetrics } from "../../gateway/metrics.js";
 import type { ModelRegistry } from "../../gateway/model-registry.js";
-import { UpstreamEngine } from "../../upstream/upstream-engine.js";
 import type { DeploymentSnapshot } from "../../upstream/provider-pool.js";
 import type { RouteGuard } from "../route-guard.js";
 
@@ -141,11 +140,10 @@ export function registerAdmin(app: FastifyInstance, guard: RouteGuard, deps: Adm
         return {
           object: "list",
           data: deps.registry.publicIds().map(({ id, engine }) => {
-            const upstream = engine instanceof UpstreamEngine ? engine : null;
-            const mine = upstream?.config.deployments ?? [];
+            const mine = engine.upstreamDeployments?.() ?? [];
             return {
               id,
-              kind: id !== engine.card.id ? "alias" : upstream !== null ? "upstream" : "local",
+              kind: id !== engine.card.id ? "alias" : engine.kind,
               alias_of: id !== engine.card.id ? engine.card.id : null,
               context_length: engine.card.contextLength,
               owned_by: engine.card.ownedBy,
