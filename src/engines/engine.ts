@@ -26,6 +26,19 @@ export interface ModelCard {
   acceptsMedia?: boolean;
 }
 
+/** What a grammar was compiled for: a response_format, or tool calls (tools' parameters). */
+export type GrammarKind = "response_format" | "tool_calls";
+
+/** What an engine reports about grammar-constrained outputs, for metrics. */
+export interface StructuredOutputObserver {
+  /** A grammar was compiled (not served from the cache), taking `seconds`. */
+  grammarCompiled(model: string, kind: GrammarKind, seconds: number): void;
+  /** A grammar was looked up in the cache. */
+  grammarLookup(model: string, kind: GrammarKind, hit: boolean): void;
+  /** A finished constrained output was checked against its schemas. */
+  outputChecked(model: string, kind: GrammarKind, valid: boolean): void;
+}
+
 export interface Engine {
   readonly card: ModelCard;
   /** Stable for a model file + build; goes out as `system_fingerprint`. */
@@ -35,5 +48,7 @@ export interface Engine {
   load(): { active: number; waiting: number; capacity: number };
   /** Tokens held in the KV cache and its size (local models), for metrics. */
   kvCache?(): { used: number; size: number };
+  /** Engines that constrain outputs with grammars report to `observer` (local models). */
+  observeStructuredOutputs?(observer: StructuredOutputObserver): void;
   close(): Promise<void>;
 }

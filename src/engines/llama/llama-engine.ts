@@ -13,10 +13,14 @@ import type { Logger } from "pino";
 import type { ChatEvent } from "../../protocol/chat-events.js";
 import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.js";
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
-import type { Engine, ModelCard } from "../engine.js";
+import type { Engine, GrammarKind, ModelCard, StructuredOutputObserver } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
 import { BatchPlanner, sequenceIdOf, type PlannedStep } from "./batch-scheduler.js";
 import { runChoice, type ChoiceContext, type ChoicePlan, type RequestStats } from "./choice-run.js";
+import { contentKey } from "./content-key.js";
+import { GrammarCache } from "./grammar-cache.js";
+import { OutputSchemaChecker, SchemaNotCheckable, type PreparedSchema } from "./output-schema-checker.js";
+import { responseFormatContract, toolCallContract, type OutputContract } from "./output-validation.js";
 import { createPromptRenderer, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
 import { SlotPool } from "./slot-pool.js";
@@ -43,6 +47,17 @@ export interface LlamaEngineOptions {
   flashAttention?: boolean;
   logger: Logger;
 }
+
+/** Compiled grammars kept per engine (most recently used). */
+const grammarCacheCapacity = 128;
+
+/** A grammar for the output and what the output must then satisfy. */
+interface ConstrainedOutput {
+  grammar: LlamaGrammar;
+  contract: OutputContract;
+}
+
+type ToolGrammarOptions = Parameters<typeof toolCallGrammar>[2];
 
 /** Thinking-token budgets per reasoning_effort; when spent, the thought is closed for the model. */
 const thinkingBudget: Record<ReasoningEffort, number | null> = { none: 0, minimal: 64, low: 512, medium: 2048, high: null };
@@ -82,6 +97,9 @@ export class LlamaEngine implements Engine {
   private readonly choiceContext: ChoiceContext;
   private readonly planner: BatchPlanner;
   private readonly logger: Logger;
+  private readonly grammars: GrammarCache;
+  private readonly checker = new OutputSchemaChecker();
+  private observer: StructuredOutputObserver | null = null;
 
   private constructor(
     card: ModelCard,
@@ -106,6 +124,11 @@ export class LlamaEngine implements Engine {
     const tokens = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
     this.vocabSize = Array.isArray(tokens) ? tokens.length : Number.MAX_SAFE_INTEGER;
     let tokenBytes: TokenBytes | null = null;
+    this.grammars = new GrammarCache({
+      capacity: grammarCacheCapacity,
+      onCompiled: (kind, seconds) => this.observer?.grammarCompiled(card.id, kind, seconds),
+      onLookup: (kind, hit) => this.observer?.grammarLookup(card.id, kind, hit),
+    });
     this.choiceContext = {
       modelId: card.id,
       model,
@@ -115,6 +138,7 @@ export class LlamaEngine implements Engine {
       beginCacheEdit: () => planner.beginCacheEdit(),
       afterCacheEdits: () => planner.afterCacheEdits(),
       beforePrompt: () => planner.beforePrompt(),
+      outputChecked: (kind: GrammarKind, valid: boolean) => this.observer?.outputChecked(card.id, kind, valid),
     };
   }
 
@@ -172,20 +196,58 @@ export class LlamaEngine implements Engine {
     return { active: this.pool.active, waiting: this.pool.waiting, capacity: this.pool.capacity };
   }
 
+  observeStructuredOutputs(observer: StructuredOutputObserver): void {
+    this.observer = observer;
+  }
+
   async close(): Promise<void> {
     this.logger.info({ model: this.card.id, batching: this.planner.stats }, "batch planner");
+    await this.checker.close();
     await this.context.dispose();
     await this.model.dispose();
   }
 
   /** The grammar that constrains the whole output, if any: forced tool calls, or a JSON response format. */
-  private async outputGrammar(request: ChatRequest): Promise<LlamaGrammar | null> {
+  private async outputGrammar(request: ChatRequest): Promise<ConstrainedOutput | null> {
     const { tools, choice, parallel } = request.tools;
     if (choice.type === "required" || choice.type === "function") {
       const onlyName = choice.type === "function" ? choice.name : null;
-      return toolCallGrammar(this.llama, tools, { onlyName, syntax: this.renderer.toolSyntax, parallel: parallel && onlyName === null, afterMarker: false });
+      return this.toolCallOutput(tools, { onlyName, syntax: this.renderer.toolSyntax, parallel: parallel && onlyName === null, afterMarker: false }, true);
     }
-    return grammarForResponseFormat(this.llama, request.responseFormat);
+    const format = request.responseFormat;
+    if (format.type === "text") return null;
+    const schema = format.type === "json_schema" ? format.schema : null;
+    const [grammar, prepared] = await Promise.all([
+      this.grammars.get(contentKey(["response_format", schema]), "response_format", async () => {
+        const compiled = await grammarForResponseFormat(this.llama, format);
+        if (compiled === null) throw new Error("no grammar for a JSON response format");
+        return compiled;
+      }),
+      schema === null ? null : this.prepareCheck(schema, "response_format.json_schema.schema"),
+    ]);
+    return { grammar, contract: responseFormatContract(this.checker, prepared) };
+  }
+
+  /** Tool calls under a grammar; `forced`: the whole output is calls. */
+  private async toolCallOutput(tools: ChatRequest["tools"]["tools"], options: ToolGrammarOptions, forced: boolean): Promise<ConstrainedOutput> {
+    const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => options.onlyName === null || tool.name === options.onlyName);
+    const key = contentKey(["tool_calls", tools.map((t) => [t.name, t.parameters]), options]);
+    const [grammar, ...prepared] = await Promise.all([
+      this.grammars.get(key, "tool_calls", () => toolCallGrammar(this.llama, tools, options)),
+      ...allowed.map(({ tool, index }) => this.prepareCheck(tool.parameters, `tools[${index}].function.parameters`)),
+    ]);
+    const schemas = new Map(allowed.map(({ tool }, i) => [tool.name, prepared[i] as PreparedSchema]));
+    return { grammar, contract: toolCallContract(this.checker, schemas, forced) };
+  }
+
+  /** The validator of a client's schema; a schema Ajv cannot compile is the client's 400. */
+  private async prepareCheck(schema: unknown, param: string): Promise<PreparedSchema> {
+    try {
+      return await this.checker.prepare(schema);
+    } catch (err) {
+      if (!(err instanceof SchemaNotCheckable)) throw err;
+      throw invalidRequest(`The JSON Schema at '${param}' cannot be compiled for validation: ${err.message}`, param, "invalid_json_schema");
+    }
   }
 
   /** Everything that can be refused is checked here, before the first event. */
@@ -195,7 +257,8 @@ export class LlamaEngine implements Engine {
         throw invalidRequest(`logit_bias token id ${token} is outside the vocabulary (size ${this.vocabSize}).`, "logit_bias", "invalid_value");
       }
     }
-    const grammar = await this.outputGrammar(request);
+    const constrained = await this.outputGrammar(request);
+    const grammar = constrained?.grammar ?? null;
     const toolsActive = request.tools.tools.length > 0 && request.tools.choice.type !== "none";
     // A grammar shapes the output from its first token, so there is no room for a thought.
     const effort = request.reasoningEffort;
@@ -219,6 +282,7 @@ export class LlamaEngine implements Engine {
       stops: [...request.stop, ...rendered.stopTexts, ...(grammar === null ? [] : plainTexts(grammar.stopGenerationTriggers))],
       trimTrailingWhitespace: grammar?.trimWhitespaceSuffix === true,
       grammar,
+      contract: constrained?.contract ?? null,
       maxNewTokens: Math.min(request.maxTokens ?? room, room),
       reasoning:
         this.renderer.supportsThinking && thinking !== false
@@ -237,12 +301,12 @@ export class LlamaEngine implements Engine {
    * but once it writes the call marker the rest is grammar-constrained, so a
    * call it starts always names a tool and has valid arguments.
    */
-  private async lazyToolGrammar(request: ChatRequest, parallel: boolean): Promise<{ marker: string; grammar: LlamaGrammar } | null> {
+  private async lazyToolGrammar(request: ChatRequest, parallel: boolean): Promise<({ marker: string } & ConstrainedOutput) | null> {
     const { tools, choice } = request.tools;
     const marker = callMarker(this.renderer.toolSyntax);
     if (choice.type !== "auto" || marker === null || !tools.every((t) => t.strict)) return null;
-    const grammar = await toolCallGrammar(this.llama, tools, { onlyName: null, syntax: this.renderer.toolSyntax, parallel, afterMarker: true });
-    return { marker, grammar };
+    const output = await this.toolCallOutput(tools, { onlyName: null, syntax: this.renderer.toolSyntax, parallel, afterMarker: true }, false);
+    return { marker, ...output };
   }
 
   async *generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void> {
