@@ -4,8 +4,9 @@
  * unconstrained and under each kind of grammar (a JSON schema whose strings
  * run long, one with many short fields, forced tool calls, JSON mode), the
  * modes alternating so that they share the machine's noise, and reads each
- * token's decode time from the server itself (`usage_timings`). The decode
- * rate of a mode is its tokens over their summed decode time; the report
+ * token's decode time from the server itself (`usage_timings`). Requests
+ * go round-robin over the modes, and a mode's rate is 1 / the median gap
+ * between its tokens, which a busy machine's bursts move least; the report
  * gives each mode's rate against the unconstrained one, with and without
  * logprobs (asking for probabilities makes node-llama-cpp apply the grammar
  * to the whole vocabulary at every token), and the server's own grammar
@@ -14,7 +15,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { median } from "./stats.js";
+import { median, percentile } from "./stats.js";
 import { startChatport } from "./server-process.js";
 
 export interface StructuredBenchOptions {
@@ -61,6 +62,9 @@ const shortFields = {
 
 const jsonSchema = (name: string, schema: object): Record<string, unknown> => ({ response_format: { type: "json_schema", json_schema: { name, schema, strict: true } } });
 
+/** More than any vocabulary: llama.cpp caps it at the vocabulary size. */
+const wholeVocabulary = 1_000_000;
+
 const modes: readonly Mode[] = [
   { name: "text", baseline: "text", body: {} },
   { name: "json_schema, long strings", baseline: "text", body: jsonSchema("long", longStrings) },
@@ -71,6 +75,9 @@ const modes: readonly Mode[] = [
     body: { tools: [{ type: "function", function: { name: "record", parameters: shortFields, strict: true } }], tool_choice: "required" },
   },
   { name: "json_object", baseline: "text", body: { response_format: { type: "json_object" } } },
+  // A top_k of at least the vocabulary is what a top_k of 0 was until chatport left the sampler out: a sort of every candidate at every token.
+  { name: "text, top_k = vocabulary", baseline: "text", body: { top_k: wholeVocabulary } },
+  { name: "json_schema, short fields, top_k = vocabulary", baseline: "text", body: { ...jsonSchema("short", shortFields), top_k: wholeVocabulary } },
   { name: "text + logprobs", baseline: "text + logprobs", body: { logprobs: true } },
   { name: "json_schema, short fields + logprobs", baseline: "text + logprobs", body: { ...jsonSchema("short", shortFields), logprobs: true } },
 ];
@@ -78,11 +85,14 @@ const modes: readonly Mode[] = [
 export interface ModeResult {
   name: string;
   baseline: string;
-  /** Decode tokens/s of each round. */
+  /** Decode tokens/s of each round (1000 / the median gap between tokens). */
   rounds: number[];
-  /** Tokens/s over all rounds (tokens over their summed decode time). */
+  /** Decode tokens/s over all rounds. */
   tokensPerSecond: number;
-  /** Median over rounds of this mode's rate / the baseline's rate in the same round. */
+  /** The median and 90th percentile gap between tokens, ms. */
+  medianGapMs: number;
+  p90GapMs: number;
+  /** This mode's rate / the baseline's. */
   ratio: number;
   /** Mean completion tokens per request. */
   meanTokens: number;
@@ -103,8 +113,8 @@ export interface StructuredBenchReport {
 }
 
 interface Measured {
-  tokens: number;
-  decodeMs: number;
+  /** ms between consecutive tokens. */
+  gaps: number[];
   finish: string;
 }
 
@@ -123,8 +133,7 @@ async function measure(baseURL: string, mode: Mode, maxTokens: number, seed: num
   });
   const body = (await res.json()) as { choices?: Array<{ finish_reason: string }>; usage?: { completion_tokens: number; decode_time_arr?: number[] } };
   if (res.status !== 200 || body.usage === undefined) return null;
-  const gaps = body.usage.decode_time_arr ?? [];
-  return { tokens: gaps.length, decodeMs: gaps.reduce((a, b) => a + b, 0), finish: body.choices?.[0]?.finish_reason ?? "?" };
+  return { gaps: body.usage.decode_time_arr ?? [], finish: body.choices?.[0]?.finish_reason ?? "?" };
 }
 
 function metric(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -145,16 +154,18 @@ export async function runStructuredBench(options: StructuredBenchOptions): Promi
     // One unmeasured request per mode: grammars compiled, caches warm.
     for (const mode of modes) await measure(server.baseURL, mode, 8, 1);
     for (let round = 0; round < options.rounds; round++) {
-      for (const mode of modes) {
-        const samples: Measured[] = [];
-        for (let seed = 1; seed <= options.seeds; seed++) {
+      const samples = new Map<string, Measured[]>(modes.map((m) => [m.name, []]));
+      // Round-robin: the modes share whatever else the machine is doing.
+      for (let seed = 1; seed <= options.seeds; seed++) {
+        for (const mode of modes) {
           const sample = await measure(server.baseURL, mode, options.maxTokens, 1000 * round + seed);
           if (sample === null) non200++;
-          else samples.push(sample);
+          else samples.get(mode.name)!.push(sample);
         }
-        perRound.get(mode.name)!.push(samples);
-        const rate = rateOf(samples);
-        options.progress(`round ${round + 1}/${options.rounds} ${mode.name}: ${rate.toFixed(1)} tokens/s`);
+      }
+      for (const mode of modes) {
+        perRound.get(mode.name)!.push(samples.get(mode.name)!);
+        options.progress(`round ${round + 1}/${options.rounds} ${mode.name}: ${rateOf(samples.get(mode.name)!).toFixed(1)} tokens/s`);
       }
     }
     const metrics = await (await fetch(server.baseURL.replace(/\/v1$/, "/metrics"))).text();
@@ -164,13 +175,16 @@ export async function runStructuredBench(options: StructuredBenchOptions): Promi
       const all = rounds.flat();
       const finishReasons: Record<string, number> = {};
       for (const s of all) finishReasons[s.finish] = (finishReasons[s.finish] ?? 0) + 1;
+      const gaps = all.flatMap((s) => s.gaps);
       return {
         name: mode.name,
         baseline: mode.baseline,
         rounds: rounds.map(rateOf),
         tokensPerSecond: rateOf(all),
-        ratio: median(rounds.map((r, i) => rateOf(r) / rateOf(base[i] ?? []))),
-        meanTokens: all.reduce((a, s) => a + s.tokens + 1, 0) / Math.max(1, all.length),
+        medianGapMs: median(gaps),
+        p90GapMs: percentile(gaps, 90),
+        ratio: rateOf(all) / rateOf(base.flat()),
+        meanTokens: all.reduce((a, s) => a + s.gaps.length + 1, 0) / Math.max(1, all.length),
         finishReasons,
       };
     });
@@ -197,22 +211,21 @@ export async function runStructuredBench(options: StructuredBenchOptions): Promi
   }
 }
 
-/** Decode tokens/s over samples: their tokens over their summed decode time. */
+/** Decode tokens/s over samples: 1000 / the median gap between tokens. */
 function rateOf(samples: readonly Measured[]): number {
-  const tokens = samples.reduce((a, s) => a + s.tokens, 0);
-  const ms = samples.reduce((a, s) => a + s.decodeMs, 0);
-  return ms > 0 ? (tokens / ms) * 1000 : Number.NaN;
+  const gap = median(samples.flatMap((s) => s.gaps));
+  return gap > 0 ? 1000 / gap : Number.NaN;
 }
 
 export function structuredTable(report: StructuredBenchReport): string {
   const lines = [
     `${report.model}, ${report.threads} thread(s), max_tokens ${report.maxTokens}, ${report.rounds} rounds × ${report.seeds} requests per mode`,
     "",
-    "| mode | decode tokens/s | per round | vs unconstrained (median of rounds) | mean tokens | finish |",
-    "|---|---:|---|---:|---:|---|",
+    "| mode | decode tokens/s | per round | gap p50 / p90 ms | vs unconstrained | mean tokens | finish |",
+    "|---|---:|---|---:|---:|---:|---|",
     ...report.modes.map(
       (m) =>
-        `| ${m.name} | ${m.tokensPerSecond.toFixed(1)} | ${m.rounds.map((r) => r.toFixed(1)).join(", ")} | ${m.name === m.baseline ? "—" : `${m.ratio.toFixed(2)}× (${m.baseline})`} | ${m.meanTokens.toFixed(0)} | ${Object.entries(m.finishReasons)
+        `| ${m.name} | ${m.tokensPerSecond.toFixed(1)} | ${m.rounds.map((r) => r.toFixed(1)).join(", ")} | ${m.medianGapMs.toFixed(1)} / ${m.p90GapMs.toFixed(1)} | ${m.name === m.baseline ? "—" : `${m.ratio.toFixed(2)}× (${m.baseline})`} | ${m.meanTokens.toFixed(0)} | ${Object.entries(m.finishReasons)
           .map(([k, v]) => `${k} ${v}`)
           .join(", ")} |`,
     ),

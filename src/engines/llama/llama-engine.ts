@@ -217,13 +217,14 @@ export class LlamaEngine implements Engine {
     const format = request.responseFormat;
     if (format.type === "text") return null;
     const schema = format.type === "json_schema" ? format.schema : null;
+    const schemaKey = schema === null ? null : contentKey(schema);
     const [grammar, prepared] = await Promise.all([
-      this.grammars.get(contentKey(["response_format", schema]), "response_format", async () => {
+      this.grammars.get(`response_format:${schemaKey ?? "json_object"}`, "response_format", async () => {
         const compiled = await grammarForResponseFormat(this.llama, format);
         if (compiled === null) throw new Error("no grammar for a JSON response format");
         return compiled;
       }),
-      schema === null ? null : this.prepareCheck(schema, "response_format.json_schema.schema"),
+      schema === null || schemaKey === null ? null : this.prepareCheck(schema, "response_format.json_schema.schema", schemaKey),
     ]);
     return { grammar, contract: responseFormatContract(this.checker, prepared) };
   }
@@ -241,9 +242,9 @@ export class LlamaEngine implements Engine {
   }
 
   /** The validator of a client's schema; a schema Ajv cannot compile is the client's 400. */
-  private async prepareCheck(schema: unknown, param: string): Promise<PreparedSchema> {
+  private async prepareCheck(schema: unknown, param: string, key?: string): Promise<PreparedSchema> {
     try {
-      return await this.checker.prepare(schema);
+      return await this.checker.prepare(schema, key);
     } catch (err) {
       if (!(err instanceof SchemaNotCheckable)) throw err;
       throw invalidRequest(`The JSON Schema at '${param}' cannot be compiled for validation: ${err.message}`, param, "invalid_json_schema");
