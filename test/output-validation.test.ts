@@ -15,10 +15,10 @@ import type { ParsedToolCall } from "../src/engines/llama/output/tool-call-parse
 import { validatorCapacity } from "../src/engines/llama/validation-worker.js";
 
 describe("a schema checked in its own draft", () => {
-  test("draft-04: `id` is an identifier and a boolean exclusiveMinimum modifies minimum", () => {
+  test("draft-04: `id` is an identifier and a boolean exclusiveMinimum modifies minimum", async () => {
     const check = compileSchemaCheck({ $schema: "http://json-schema.org/draft-04/schema#", id: "http://example.com/s", type: "integer", minimum: 3, exclusiveMinimum: true });
     assert.equal(check(4), null);
-    assert.match(check(3) ?? "", /minimum/, "3 is not above the exclusive minimum");
+    assert.match((await check(3)) ?? "", /minimum/, "3 is not above the exclusive minimum");
   });
 
   test("draft-07 tuples (items as a list) and 2020-12 prefixItems", () => {
@@ -45,10 +45,16 @@ describe("a schema checked in its own draft", () => {
     for (const bad of [{ e: "nope" }, { u: "123" }, { d: "2023-02-29" }, { d: "5653-06-31" }, { t: "10:00:00" }]) assert.notEqual(check(bad), null, JSON.stringify(bad));
   });
 
-  test("a failure names the place and the keyword, never the value", () => {
-    const problem = compileSchemaCheck({ type: "object", properties: { secret: { type: "string", maxLength: 3 } } })({ secret: "hunter2-password" }) ?? "";
+  test("a failure names the place and the keyword, never the value", async () => {
+    const problem = (await compileSchemaCheck({ type: "object", properties: { secret: { type: "string", maxLength: 3 } } })({ secret: "hunter2-password" })) ?? "";
     assert.match(problem, /\/secret fails 'maxLength'/);
     assert.doesNotMatch(problem, /hunter2/);
+  });
+
+  test("a schema marked $async (Ajv then validates with a promise) still fails what it should", async () => {
+    const check = compileSchemaCheck({ $async: true, type: "object", properties: { n: { type: "integer" } }, required: ["n"] });
+    assert.equal(await check({ n: 1 }), null);
+    assert.match((await check({ n: "one" })) ?? "", /\/n fails 'type'/);
   });
 
   test("a schema no dialect can compile throws", () => {
@@ -68,6 +74,12 @@ describe("the validation worker", () => {
     assert.equal(await checker.check(prepared, '{"n": 4'), "is not JSON");
     assert.equal(await checker.check(null, '{"a": [1]}'), null);
     assert.equal(await checker.check(null, "[1]"), "is not a JSON object");
+  });
+
+  test("an $async schema is checked, not passed by its promise", async () => {
+    const prepared = await checker.prepare({ $async: true, type: "array", maxItems: 1 });
+    assert.equal(await checker.check(prepared, "[1]"), null);
+    assert.match((await checker.check(prepared, "[1, 2]")) ?? "", /maxItems/);
   });
 
   test("a schema Ajv cannot compile is refused with its reason", async () => {

@@ -16,7 +16,7 @@
  * Ajv generates code: compiling a 337 KB schema took 280-330 ms, which is
  * why this runs on a worker thread ({@link ./validation-worker.ts}).
  */
-import { Ajv, type Options, type ValidateFunction } from "ajv";
+import { Ajv, type ErrorObject, type Options, ValidationError } from "ajv";
 import { Ajv2019 } from "ajv/dist/2019.js";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import ajvDraft04Module from "ajv-draft-04";
@@ -58,11 +58,16 @@ function dialectsFor($schema: unknown): Dialect[] {
   return ["2020-12", "draft-07", "draft-04"];
 }
 
-/** Why `value` fails the schema (the first failure: where, and which keyword), or null when it validates. */
-export type SchemaCheck = (value: unknown) => string | null;
+/**
+ * Why `value` fails the schema (the first failure: where, and which
+ * keyword), or null when it validates; a promise of that for a schema marked
+ * `$async` (Ajv then validates asynchronously: its result is a promise, which
+ * a plain truth test would take for a pass).
+ */
+export type SchemaCheck = (value: unknown) => string | null | Promise<string | null>;
 
-function describe(validate: ValidateFunction): string {
-  const error = validate.errors?.[0];
+function describe(errors: readonly ErrorObject[] | null | undefined): string {
+  const error = errors?.[0];
   if (error === undefined) return "does not validate";
   // The keyword and the places, never the generated value itself (it is the user's content).
   return `${error.instancePath || "/"} fails '${error.keyword}' at ${error.schemaPath}`;
@@ -77,7 +82,14 @@ export function compileSchemaCheck(schema: unknown): SchemaCheck {
       const ajv = new dialects[dialect](options);
       addFormats(ajv);
       const validate = ajv.compile(schema as object);
-      return (value) => (validate(value) ? null : describe(validate));
+      return (value) => {
+        const result: unknown = validate(value);
+        if (!(result instanceof Promise)) return result === true ? null : describe(validate.errors);
+        return result.then(
+          () => null,
+          (err: unknown) => (err instanceof ValidationError ? describe(err.errors as ErrorObject[]) : `cannot be validated: ${String(err)}`),
+        );
+      };
     } catch (err) {
       lastError = err;
     }

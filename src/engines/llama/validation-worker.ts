@@ -29,7 +29,7 @@ function remember(key: string, check: SchemaCheck): void {
 }
 
 /** `key` null: any JSON object (json_object mode). */
-function check(key: string | null, text: string): { problem: string | null; missing: boolean } {
+async function check(key: string | null, text: string): Promise<{ problem: string | null; missing: boolean }> {
   const schemaCheck = key === null ? null : checks.get(key);
   if (schemaCheck === undefined) return { problem: null, missing: true };
   let value: unknown;
@@ -43,11 +43,11 @@ function check(key: string | null, text: string): { problem: string | null; miss
     return { problem: isObject ? null : "is not a JSON object", missing: false };
   }
   remember(key, schemaCheck);
-  return { problem: schemaCheck(value), missing: false };
+  return { problem: await schemaCheck(value), missing: false };
 }
 
-function handle(request: ValidationRequest): ValidationReply {
-  if (request.op === "check") return { id: request.id, op: "check", ...check(request.key, request.text) };
+async function handle(request: ValidationRequest): Promise<ValidationReply> {
+  if (request.op === "check") return { id: request.id, op: "check", ...(await check(request.key, request.text)) };
   if (checks.has(request.key)) return { id: request.id, op: "prepare", error: null };
   try {
     remember(request.key, compileSchemaCheck(request.schema));
@@ -62,5 +62,10 @@ parentPort?.on("message", (request: ValidationRequest | "close") => {
     parentPort?.close();
     return;
   }
-  parentPort?.postMessage(handle(request));
+  void handle(request)
+    .catch((err: unknown): ValidationReply => {
+      const reason = err instanceof Error ? err.message : String(err);
+      return request.op === "prepare" ? { id: request.id, op: "prepare", error: reason } : { id: request.id, op: "check", problem: `cannot be validated: ${reason}`, missing: false };
+    })
+    .then((reply) => parentPort?.postMessage(reply));
 });
