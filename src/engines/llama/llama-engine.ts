@@ -218,25 +218,35 @@ export class LlamaEngine implements Engine {
     if (format.type === "text") return null;
     const schema = format.type === "json_schema" ? format.schema : null;
     const schemaKey = schema === null ? null : contentKey(schema);
-    const [grammar, prepared] = await Promise.all([
+    const checking = schema === null || schemaKey === null ? null : this.prepareCheck(schema, "response_format.json_schema.schema", schemaKey);
+    const grammar = await this.compiledFirst(checking, () =>
       this.grammars.get(`response_format:${schemaKey ?? "json_object"}`, "response_format", async () => {
         const compiled = await grammarForResponseFormat(this.llama, format);
         if (compiled === null) throw new Error("no grammar for a JSON response format");
         return compiled;
       }),
-      schema === null || schemaKey === null ? null : this.prepareCheck(schema, "response_format.json_schema.schema", schemaKey),
-    ]);
-    return { grammar, contract: responseFormatContract(this.checker, prepared) };
+    );
+    return { grammar, contract: responseFormatContract(this.checker, await checking) };
+  }
+
+  /**
+   * The grammar, while the validators compile on the worker: a schema both
+   * refuse gets the grammar compiler's 400 (it names the keyword), whichever
+   * finishes first.
+   */
+  private async compiledFirst(checking: Promise<unknown> | null, compile: () => Promise<LlamaGrammar>): Promise<LlamaGrammar> {
+    // Awaited after the grammar; until then its rejection must not count as unhandled.
+    checking?.catch(() => undefined);
+    return compile();
   }
 
   /** Tool calls under a grammar; `forced`: the whole output is calls. */
   private async toolCallOutput(tools: ChatRequest["tools"]["tools"], options: ToolGrammarOptions, forced: boolean): Promise<ConstrainedOutput> {
     const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => options.onlyName === null || tool.name === options.onlyName);
     const key = contentKey(["tool_calls", tools.map((t) => [t.name, t.parameters]), options]);
-    const [grammar, ...prepared] = await Promise.all([
-      this.grammars.get(key, "tool_calls", () => toolCallGrammar(this.llama, tools, options)),
-      ...allowed.map(({ tool, index }) => this.prepareCheck(tool.parameters, `tools[${index}].function.parameters`)),
-    ]);
+    const checking = Promise.all(allowed.map(({ tool, index }) => this.prepareCheck(tool.parameters, `tools[${index}].function.parameters`)));
+    const grammar = await this.compiledFirst(checking, () => this.grammars.get(key, "tool_calls", () => toolCallGrammar(this.llama, tools, options)));
+    const prepared = await checking;
     const schemas = new Map(allowed.map(({ tool }, i) => [tool.name, prepared[i] as PreparedSchema]));
     return { grammar, contract: toolCallContract(this.checker, schemas, forced) };
   }
