@@ -175,6 +175,43 @@ function gatewayBenchCommand(): Command {
     });
 }
 
+interface StructuredFlags {
+  rounds: number;
+  seeds: number;
+  tokens: number;
+  out: string;
+}
+
+/** `chatport bench structured` (and `npm run bench -- structured`): decode speed under grammars against unconstrained decoding. */
+function structuredBenchCommand(): Command {
+  return new Command("structured")
+    .description("decode tokens/s under grammars (json_schema, tool calls, json_object) against unconstrained decoding, on the qwen2.5-0.5b-shaped model")
+    .option("--rounds <n>", "rounds; the modes alternate within each", int, 3)
+    .option("--seeds <n>", "requests per mode per round", int, 3)
+    .option("--tokens <n>", "max_tokens per request", int, 128)
+    .option("--out <dir>", "where the JSON / Markdown reports go", "bench/results")
+    .action(async (flags: StructuredFlags, command: Command) => {
+      // --model, --type, --threads and --out are also options of `bench`, where the parser leaves them.
+      const parent = command.parent?.opts<BenchFlags>();
+      const out = command.parent?.getOptionValueSource("out") === "cli" ? (parent?.out ?? flags.out) : flags.out;
+      const type = parent?.type ?? "q8_0";
+      if (type !== "f16" && type !== "q8_0") throw new InvalidArgumentError("--type must be f16 or q8_0");
+      const modelPath = parent?.model !== undefined ? path.resolve(parent.model) : await benchModel(command.parent?.getOptionValueSource("type") === "cli" ? type : "q8_0");
+      const { runStructuredBench, structuredTable, writeStructuredReport } = await import("../bench/structured-bench.js");
+      const report = await runStructuredBench({
+        modelPath,
+        threads: parent?.threads ?? defaultThreads(),
+        maxTokens: flags.tokens,
+        rounds: flags.rounds,
+        seeds: flags.seeds,
+        progress,
+      });
+      process.stdout.write(`${structuredTable(report)}\n`);
+      const files = writeStructuredReport(report, path.resolve(out));
+      progress(`wrote ${files.markdown}, ${files.json}`);
+    });
+}
+
 export function benchCommand(): Command {
   return new Command("bench")
     .description("benchmark chatport against node-llama-cpp directly and llama-server, side by side")
@@ -193,6 +230,7 @@ export function benchCommand(): Command {
     .option("--quick", "a short smoke run (levels 1,2; 16 tokens; 200-token long prompt)")
     .option("--out <dir>", "where the JSON / Markdown / SVG reports go", "bench/results")
     .addCommand(gatewayBenchCommand())
+    .addCommand(structuredBenchCommand())
     .action(async (flags: BenchFlags) => {
       if (flags.type !== "f16" && flags.type !== "q8_0") throw new InvalidArgumentError("--type must be f16 or q8_0");
       const { runBench, report: reports } = await loadSideBySideBench();

@@ -54,6 +54,19 @@ export interface DeploymentRef {
   model: string;
 }
 
+/** What a grammar was compiled for: a response_format, or tool calls (tools' parameters). */
+export type GrammarKind = "response_format" | "tool_calls";
+
+/** What an engine reports about grammar-constrained outputs, for metrics. */
+export interface StructuredOutputObserver {
+  /** A grammar was compiled (not served from the cache), taking `seconds`. */
+  grammarCompiled(model: string, kind: GrammarKind, seconds: number): void;
+  /** A grammar was looked up in the cache. */
+  grammarLookup(model: string, kind: GrammarKind, hit: boolean): void;
+  /** A finished constrained output was checked against its schemas. */
+  outputChecked(model: string, kind: GrammarKind, valid: boolean): void;
+}
+
 export interface Engine {
   readonly kind: EngineKind;
   readonly card: ModelCard;
@@ -72,5 +85,7 @@ export interface Engine {
   kvCache?(): { used: number; size: number };
   /** The deployments an upstream model balances over (upstream engines), for /admin/models. */
   upstreamDeployments?(): readonly DeploymentRef[];
+  /** Engines that constrain outputs with grammars report to `observer` (local models). */
+  observeStructuredOutputs?(observer: StructuredOutputObserver): void;
   close(): Promise<void>;
 }

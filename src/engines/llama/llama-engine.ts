@@ -13,10 +13,14 @@ import type { Logger } from "pino";
 import type { ChatEvent } from "../../protocol/chat-events.js";
 import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.js";
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
-import type { Engine, ModelCard, PreparedChat } from "../engine.js";
+import type { Engine, GrammarKind, ModelCard, PreparedChat, StructuredOutputObserver } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
 import { BatchPlanner, sequenceIdOf, type PlannedStep } from "./batch-scheduler.js";
 import { runChoice, type ChoiceContext, type ChoicePlan, type RequestStats } from "./choice-run.js";
+import { contentKey } from "./content-key.js";
+import { GrammarCache } from "./grammar-cache.js";
+import { OutputSchemaChecker, SchemaNotCheckable, type PreparedSchema } from "./output-schema-checker.js";
+import { responseFormatContract, toolCallContract, type OutputContract } from "./output-validation.js";
 import { createPromptRenderer, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
 import { SlotPool } from "./slot-pool.js";
@@ -46,6 +50,17 @@ export interface LlamaEngineOptions {
 
 /** A choice plan but its completion length. */
 type PromptPlan = Omit<ChoicePlan, "maxNewTokens">;
+
+/** Compiled grammars kept per engine (most recently used). */
+const grammarCacheCapacity = 128;
+
+/** A grammar for the output and what the output must then satisfy. */
+interface ConstrainedOutput {
+  grammar: LlamaGrammar;
+  contract: OutputContract;
+}
+
+type ToolGrammarOptions = Parameters<typeof toolCallGrammar>[2];
 
 /** Thinking-token budgets per reasoning_effort; when spent, the thought is closed for the model. */
 const thinkingBudget: Record<ReasoningEffort, number | null> = { none: 0, minimal: 64, low: 512, medium: 2048, high: null };
@@ -88,6 +103,9 @@ export class LlamaEngine implements Engine {
   private readonly logger: Logger;
   /** Plans made by prepare(), for the generate() that follows (gone with the preparation). */
   private readonly plans = new WeakMap<PreparedChat, PromptPlan>();
+  private readonly grammars: GrammarCache;
+  private readonly checker = new OutputSchemaChecker();
+  private observer: StructuredOutputObserver | null = null;
 
   private constructor(
     card: ModelCard,
@@ -112,6 +130,11 @@ export class LlamaEngine implements Engine {
     const tokens = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
     this.vocabSize = Array.isArray(tokens) ? tokens.length : Number.MAX_SAFE_INTEGER;
     let tokenBytes: TokenBytes | null = null;
+    this.grammars = new GrammarCache({
+      capacity: grammarCacheCapacity,
+      onCompiled: (kind, seconds) => this.observer?.grammarCompiled(card.id, kind, seconds),
+      onLookup: (kind, hit) => this.observer?.grammarLookup(card.id, kind, hit),
+    });
     this.choiceContext = {
       modelId: card.id,
       model,
@@ -121,6 +144,7 @@ export class LlamaEngine implements Engine {
       beginCacheEdit: () => planner.beginCacheEdit(),
       afterCacheEdits: () => planner.afterCacheEdits(),
       beforePrompt: () => planner.beforePrompt(),
+      outputChecked: (kind: GrammarKind, valid: boolean) => this.observer?.outputChecked(card.id, kind, valid),
     };
   }
 
@@ -178,20 +202,69 @@ export class LlamaEngine implements Engine {
     return { active: this.pool.active, waiting: this.pool.waiting, capacity: this.pool.capacity };
   }
 
+  observeStructuredOutputs(observer: StructuredOutputObserver): void {
+    this.observer = observer;
+  }
+
   async close(): Promise<void> {
     this.logger.info({ model: this.card.id, batching: this.planner.stats }, "batch planner");
+    await this.checker.close();
     await this.context.dispose();
     await this.model.dispose();
   }
 
   /** The grammar that constrains the whole output, if any: forced tool calls, or a JSON response format. */
-  private async outputGrammar(request: ChatRequest): Promise<LlamaGrammar | null> {
+  private async outputGrammar(request: ChatRequest): Promise<ConstrainedOutput | null> {
     const { tools, choice, parallel } = request.tools;
     if (choice.type === "required" || choice.type === "function") {
       const onlyName = choice.type === "function" ? choice.name : null;
-      return toolCallGrammar(this.llama, tools, { onlyName, syntax: this.renderer.toolSyntax, parallel: parallel && onlyName === null, afterMarker: false });
+      return this.toolCallOutput(tools, { onlyName, syntax: this.renderer.toolSyntax, parallel: parallel && onlyName === null, afterMarker: false }, true);
     }
-    return grammarForResponseFormat(this.llama, request.responseFormat);
+    const format = request.responseFormat;
+    if (format.type === "text") return null;
+    const schema = format.type === "json_schema" ? format.schema : null;
+    const schemaKey = schema === null ? null : contentKey(schema);
+    const checking = schema === null || schemaKey === null ? null : this.prepareCheck(schema, "response_format.json_schema.schema", schemaKey);
+    const grammar = await this.compiledFirst(checking, () =>
+      this.grammars.get(`response_format:${schemaKey ?? "json_object"}`, "response_format", async () => {
+        const compiled = await grammarForResponseFormat(this.llama, format);
+        if (compiled === null) throw new Error("no grammar for a JSON response format");
+        return compiled;
+      }),
+    );
+    return { grammar, contract: responseFormatContract(this.checker, await checking) };
+  }
+
+  /**
+   * The grammar, while the validators compile on the worker: a schema both
+   * refuse gets the grammar compiler's 400 (it names the keyword), whichever
+   * finishes first.
+   */
+  private async compiledFirst(checking: Promise<unknown> | null, compile: () => Promise<LlamaGrammar>): Promise<LlamaGrammar> {
+    // Awaited after the grammar; until then its rejection must not count as unhandled.
+    checking?.catch(() => undefined);
+    return compile();
+  }
+
+  /** Tool calls under a grammar; `forced`: the whole output is calls. */
+  private async toolCallOutput(tools: ChatRequest["tools"]["tools"], options: ToolGrammarOptions, forced: boolean): Promise<ConstrainedOutput> {
+    const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => options.onlyName === null || tool.name === options.onlyName);
+    const key = contentKey(["tool_calls", tools.map((t) => [t.name, t.parameters]), options]);
+    const checking = Promise.all(allowed.map(({ tool, index }) => this.prepareCheck(tool.parameters, `tools[${index}].function.parameters`)));
+    const grammar = await this.compiledFirst(checking, () => this.grammars.get(key, "tool_calls", () => toolCallGrammar(this.llama, tools, options)));
+    const prepared = await checking;
+    const schemas = new Map(allowed.map(({ tool }, i) => [tool.name, prepared[i] as PreparedSchema]));
+    return { grammar, contract: toolCallContract(this.checker, schemas, forced) };
+  }
+
+  /** The validator of a client's schema; a schema Ajv cannot compile is the client's 400. */
+  private async prepareCheck(schema: unknown, param: string, key?: string): Promise<PreparedSchema> {
+    try {
+      return await this.checker.prepare(schema, key);
+    } catch (err) {
+      if (!(err instanceof SchemaNotCheckable)) throw err;
+      throw invalidRequest(`The JSON Schema at '${param}' cannot be compiled for validation: ${err.message}`, param, "invalid_json_schema");
+    }
   }
 
   /**
@@ -213,7 +286,8 @@ export class LlamaEngine implements Engine {
         throw invalidRequest(`logit_bias token id ${token} is outside the vocabulary (size ${this.vocabSize}).`, "logit_bias", "invalid_value");
       }
     }
-    const grammar = await this.outputGrammar(request);
+    const constrained = await this.outputGrammar(request);
+    const grammar = constrained?.grammar ?? null;
     const toolsActive = request.tools.tools.length > 0 && request.tools.choice.type !== "none";
     // A grammar shapes the output from its first token, so there is no room for a thought.
     const effort = request.reasoningEffort;
@@ -236,6 +310,7 @@ export class LlamaEngine implements Engine {
       stops: [...request.stop, ...rendered.stopTexts, ...(grammar === null ? [] : plainTexts(grammar.stopGenerationTriggers))],
       trimTrailingWhitespace: grammar?.trimWhitespaceSuffix === true,
       grammar,
+      contract: constrained?.contract ?? null,
       reasoning:
         this.renderer.supportsThinking && thinking !== false
           ? {
@@ -253,12 +328,12 @@ export class LlamaEngine implements Engine {
    * but once it writes the call marker the rest is grammar-constrained, so a
    * call it starts always names a tool and has valid arguments.
    */
-  private async lazyToolGrammar(request: ChatRequest, parallel: boolean): Promise<{ marker: string; grammar: LlamaGrammar } | null> {
+  private async lazyToolGrammar(request: ChatRequest, parallel: boolean): Promise<({ marker: string } & ConstrainedOutput) | null> {
     const { tools, choice } = request.tools;
     const marker = callMarker(this.renderer.toolSyntax);
     if (choice.type !== "auto" || marker === null || !tools.every((t) => t.strict)) return null;
-    const grammar = await toolCallGrammar(this.llama, tools, { onlyName: null, syntax: this.renderer.toolSyntax, parallel, afterMarker: true });
-    return { marker, grammar };
+    const output = await this.toolCallOutput(tools, { onlyName: null, syntax: this.renderer.toolSyntax, parallel, afterMarker: true }, false);
+    return { marker, ...output };
   }
 
   async *generate(request: ChatRequest, signal: AbortSignal, prepared?: PreparedChat): AsyncGenerator<ChatEvent, void, void> {
