@@ -12,6 +12,7 @@ import { newCallId } from "../../protocol/ids.js";
 import type { EventChannel } from "../event-channel.js";
 import type { GenerationHandle } from "./batch-scheduler.js";
 import { ChoiceOutput, isEmptyPiece, type OutputPiece } from "./output/choice-output.js";
+import type { ReasoningFormat } from "./families/model-family.js";
 import { ReasoningSplitter } from "./output/reasoning-splitter.js";
 import { ToolCallStreamParser, type ToolCallSyntax } from "./output/tool-call-parser.js";
 import { buildEvaluateOptions, buildTokenBias, resolveSeed } from "./sampling-options.js";
@@ -27,7 +28,7 @@ export interface ChoicePlan {
   grammar: LlamaGrammar | null;
   maxNewTokens: number;
   /** Parse a thought out of the output (the template can think). */
-  reasoning: { startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
+  reasoning: { format: ReasoningFormat; startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
   tools: { syntax: ToolCallSyntax; parallel: boolean; lazyGrammar: { marker: string; grammar: LlamaGrammar } | null } | null;
 }
 
@@ -44,6 +45,8 @@ export interface ChoiceContext {
   modelId: string;
   model: LlamaModel;
   tokenBytes: () => TokenBytes;
+  /** Special tokens decoded as text: the markers the output parsers read. */
+  markerTokens: ReadonlySet<Token>;
   logger: Logger;
   /** Marks a sequence as generating (prompt first) for the batch planner. */
   /** `isolatedPrompt`: prefill the prompt in a step with no other prompt (see BatchPlanner). */
@@ -120,11 +123,14 @@ export async function runChoice(
     () => grammarState,
     generated,
   );
-  const decoder = new TokenTextDecoder(model);
+  const decoder = new TokenTextDecoder(model, context.markerTokens);
   const output = new ChoiceOutput({
     stops: plan.stops,
     trimTrailingWhitespace: plan.trimTrailingWhitespace,
-    reasoning: plan.reasoning === null ? null : new ReasoningSplitter({ startInReasoning: plan.reasoning.startsInside }),
+    reasoning:
+      plan.reasoning === null
+        ? null
+        : new ReasoningSplitter({ startInReasoning: plan.reasoning.startsInside, openTag: plan.reasoning.format.open, closeTag: plan.reasoning.format.close }),
     tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: newCallId, parallel: plan.tools.parallel }),
   });
   const logprobs = request.logprobs;

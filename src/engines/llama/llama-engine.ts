@@ -17,7 +17,8 @@ import type { Engine, ModelCard, PreparedChat } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
 import { BatchPlanner, sequenceIdOf, type PlannedStep } from "./batch-scheduler.js";
 import { runChoice, type ChoiceContext, type ChoicePlan, type RequestStats } from "./choice-run.js";
-import { createPromptRenderer, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
+import { parserMarkers } from "./families/registry.js";
+import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
 import { SlotPool } from "./slot-pool.js";
 import { TokenBytes } from "./token-bytes.js";
@@ -72,6 +73,17 @@ async function fingerprint(llama: Llama, modelPath: string): Promise<string> {
   return `fp_${hash.digest("hex").slice(0, 10)}`;
 }
 
+/** The parser markers that are special tokens of this model, which detokenizing would otherwise hide. */
+function markerTokens(model: LlamaModel, renderer: PromptRenderer): ReadonlySet<Token> {
+  const out = new Set<Token>();
+  for (const marker of parserMarkers(renderer.family, renderer.reasoning)) {
+    if (!isSingleToken(model, marker)) continue;
+    const [token] = model.tokenize(marker, true);
+    if (token !== undefined && model.detokenize([token], false) !== marker) out.add(token);
+  }
+  return out;
+}
+
 export class LlamaEngine implements Engine {
   readonly card: ModelCard;
   readonly systemFingerprint: string;
@@ -115,6 +127,7 @@ export class LlamaEngine implements Engine {
       modelId: card.id,
       model,
       tokenBytes: () => (tokenBytes ??= TokenBytes.fromModel(model)),
+      markerTokens: markerTokens(model, this.renderer),
       logger: options.logger,
       enterGeneration: (sequence, options) => planner.enter(sequenceIdOf(sequence), options),
       beginCacheEdit: () => planner.beginCacheEdit(),
@@ -158,8 +171,9 @@ export class LlamaEngine implements Engine {
         prefillChunk: options.prefillChunk,
         binary: llama.buildType,
         chatTemplate: engine.renderer.name,
-        toolSyntax: engine.renderer.toolSyntax,
-        thinking: engine.renderer.supportsThinking,
+        family: engine.renderer.family.name,
+        toolSyntax: engine.renderer.family.toolCalls.name,
+        reasoning: engine.renderer.reasoning?.open ?? null,
       },
       "model loaded",
     );
@@ -188,7 +202,7 @@ export class LlamaEngine implements Engine {
     const { tools, choice, parallel } = request.tools;
     if (choice.type === "required" || choice.type === "function") {
       const onlyName = choice.type === "function" ? choice.name : null;
-      return toolCallGrammar(this.llama, tools, { onlyName, syntax: this.renderer.toolSyntax, parallel: parallel && onlyName === null, afterMarker: false });
+      return toolCallGrammar(this.llama, tools, { onlyName, syntax: this.renderer.family.toolCalls.name, parallel: parallel && onlyName === null, afterMarker: false });
     }
     return grammarForResponseFormat(this.llama, request.responseFormat);
   }
@@ -216,7 +230,8 @@ export class LlamaEngine implements Engine {
     const toolsActive = request.tools.tools.length > 0 && request.tools.choice.type !== "none";
     // A grammar shapes the output from its first token, so there is no room for a thought.
     const effort = request.reasoningEffort;
-    const thinking = !this.renderer.supportsThinking ? null : grammar !== null || effort === "none" ? false : effort === null ? null : true;
+    const reasoning = this.renderer.reasoning;
+    const thinking = reasoning === null ? null : grammar !== null || effort === "none" ? false : effort === null ? null : true;
     const rendered = this.renderer.render({
       messages: request.messages,
       tools: toolsActive ? request.tools.tools : null,
@@ -236,14 +251,15 @@ export class LlamaEngine implements Engine {
       trimTrailingWhitespace: grammar?.trimWhitespaceSuffix === true,
       grammar,
       reasoning:
-        this.renderer.supportsThinking && thinking !== false
+        reasoning !== null && thinking !== false
           ? {
+              format: reasoning,
               startsInside: rendered.startsInReasoning,
               budget: effort === null ? null : thinkingBudget[effort],
-              closeTokens: this.model.tokenize("\n</think>\n\n", true),
+              closeTokens: this.model.tokenize(`\n${reasoning.close}\n\n`, true),
             }
           : null,
-      tools: toolsActive ? { syntax: this.renderer.toolSyntax, parallel, lazyGrammar: grammar === null ? await this.lazyToolGrammar(request, parallel) : null } : null,
+      tools: toolsActive ? { syntax: this.renderer.family.toolCalls.name, parallel, lazyGrammar: grammar === null ? await this.lazyToolGrammar(request, parallel) : null } : null,
     };
   }
 
@@ -254,9 +270,10 @@ export class LlamaEngine implements Engine {
    */
   private async lazyToolGrammar(request: ChatRequest, parallel: boolean): Promise<{ marker: string; grammar: LlamaGrammar } | null> {
     const { tools, choice } = request.tools;
-    const marker = callMarker(this.renderer.toolSyntax);
+    const syntax = this.renderer.family.toolCalls.name;
+    const marker = callMarker(syntax);
     if (choice.type !== "auto" || marker === null || !tools.every((t) => t.strict)) return null;
-    const grammar = await toolCallGrammar(this.llama, tools, { onlyName: null, syntax: this.renderer.toolSyntax, parallel, afterMarker: true });
+    const grammar = await toolCallGrammar(this.llama, tools, { onlyName: null, syntax, parallel, afterMarker: true });
     return { marker, grammar };
   }
 
