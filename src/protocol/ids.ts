@@ -12,3 +12,6 @@ export const newCompletionId = (): string => `chatcmpl-${random()}`;
 
 /** `call_` + 32 hex digits, for tool calls the model or the upstream left unnamed. */
 export const newCallId = (): string => `call_${random()}`;
+
+/** `length` (at most 32) hex digits, for model families whose templates take only ids of one length (Mistral: 9). */
+export const newShortCallId = (length: number): string => random().slice(0, length);

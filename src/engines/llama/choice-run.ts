@@ -8,7 +8,6 @@ import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGramm
 import type { Logger } from "pino";
 import type { ChatEvent, FinishReason, TokenLogprob } from "../../protocol/chat-events.js";
 import type { ChatRequest } from "../../protocol/chat-request.js";
-import { newCallId } from "../../protocol/ids.js";
 import type { EventChannel } from "../event-channel.js";
 import type { GenerationHandle } from "./batch-scheduler.js";
 import { ChoiceOutput, isEmptyPiece, type OutputPiece } from "./output/choice-output.js";
@@ -29,7 +28,7 @@ export interface ChoicePlan {
   maxNewTokens: number;
   /** Parse a thought out of the output (the template can think). */
   reasoning: { format: ReasoningFormat; startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
-  tools: { syntax: ToolCallSyntax; parallel: boolean; lazyGrammar: { marker: string; grammar: LlamaGrammar } | null } | null;
+  tools: { syntax: ToolCallSyntax; newId: () => string; parallel: boolean; lazyGrammar: { marker: string; grammar: LlamaGrammar } | null } | null;
 }
 
 export interface RequestStats {
@@ -131,7 +130,7 @@ export async function runChoice(
       plan.reasoning === null
         ? null
         : new ReasoningSplitter({ startInReasoning: plan.reasoning.startsInside, openTag: plan.reasoning.format.open, closeTag: plan.reasoning.format.close }),
-    tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: newCallId, parallel: plan.tools.parallel }),
+    tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: plan.tools.newId, parallel: plan.tools.parallel }),
   });
   const logprobs = request.logprobs;
   let pendingLogprobs: TokenLogprob[] = [];

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { ChatEvent } from "../../protocol/chat-events.js";
 import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.js";
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
+import { newCallId, newShortCallId } from "../../protocol/ids.js";
 import type { Engine, ModelCard, PreparedChat } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
 import { BatchPlanner, sequenceIdOf, type PlannedStep } from "./batch-scheduler.js";
@@ -197,6 +198,12 @@ export class LlamaEngine implements Engine {
     await this.model.dispose();
   }
 
+  /** Ids for the calls this model makes, in the form its family's template takes back. */
+  private readonly newCallId = (): string => {
+    const length = this.renderer.family.callIdLength;
+    return length === null ? newCallId() : newShortCallId(length);
+  };
+
   /** The grammar that constrains the whole output, if any: forced tool calls, or a JSON response format. */
   private async outputGrammar(request: ChatRequest): Promise<LlamaGrammar | null> {
     const { tools, choice, parallel } = request.tools;
@@ -259,7 +266,7 @@ export class LlamaEngine implements Engine {
               closeTokens: this.model.tokenize(`\n${reasoning.close}\n\n`, true),
             }
           : null,
-      tools: toolsActive ? { syntax: this.renderer.family.toolCalls.name, parallel, lazyGrammar: grammar === null ? await this.lazyToolGrammar(request, parallel) : null } : null,
+      tools: toolsActive ? { syntax: this.renderer.family.toolCalls.name, newId: this.newCallId, parallel, lazyGrammar: grammar === null ? await this.lazyToolGrammar(request, parallel) : null } : null,
     };
   }
 

@@ -15,6 +15,7 @@ export const fallbackFamily: ModelFamily = {
   detect: () => true,
   toolCalls: hermesToolCalls,
   reasoning: thinkTags,
+  callIdLength: null,
   tokens: CHATML_TOKENS,
 };
 

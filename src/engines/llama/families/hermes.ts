@@ -43,5 +43,6 @@ export const hermesFamily: ModelFamily = {
   detect: ({ template }) => template.includes(OPEN),
   toolCalls: hermesToolCalls,
   reasoning: null,
+  callIdLength: null,
   tokens: CHATML_TOKENS,
 };

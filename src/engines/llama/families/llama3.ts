@@ -23,6 +23,7 @@ export const llama3Family: ModelFamily = {
   detect: ({ template }) => template.includes(PYTHON_TAG) || (template.includes("<|start_header_id|>") && template.includes("ipython")),
   toolCalls: llama3JsonToolCalls,
   reasoning: null,
+  callIdLength: null,
   tokens: {
     special: ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", PYTHON_TAG],
     bos: "<|begin_of_text|>",

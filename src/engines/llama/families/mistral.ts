@@ -25,6 +25,8 @@ export const mistralFamily: ModelFamily = {
   detect: ({ template }) => template.includes(MARKER),
   toolCalls: mistralToolCalls,
   reasoning: null,
+  // NeMo and Small 3.2 templates raise unless an id is exactly 9 characters; Small 3.1 keeps the last 9.
+  callIdLength: 9,
   tokens: {
     special: [
       "<s>", "</s>", "[INST]", "[/INST]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]",

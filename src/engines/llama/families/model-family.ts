@@ -101,6 +101,8 @@ export interface ModelFamily {
   detect(facts: GgufFacts): boolean;
   toolCalls: ToolCallSyntaxDefinition;
   reasoning: ReasoningFormat | null;
+  /** The length of the tool-call ids the family's templates accept; null for OpenAI's `call_…`. */
+  callIdLength: number | null;
   tokens: FamilyTokens;
 }
 

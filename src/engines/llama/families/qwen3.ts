@@ -15,5 +15,6 @@ export const qwen3Family: ModelFamily = {
     template.includes("<tool_call>") && !template.includes("<function=") && (template.includes(thinkTags.open) || template.includes("enable_thinking")),
   toolCalls: hermesToolCalls,
   reasoning: thinkTags,
+  callIdLength: null,
   tokens: { ...CHATML_TOKENS, special: [...CHATML_TOKENS.special, thinkTags.open, thinkTags.close] },
 };
