@@ -10,8 +10,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type OpenAI from "openai";
-import { fixtureTemplate, templateModelPath } from "./helpers/models.js";
-import { startServer, type RunningServer } from "./helpers/server.js";
+import { Template } from "@huggingface/jinja";
+import { CHATML_THINKING_TOOLS_TEMPLATE } from "../src/gguf/chatml-template.js";
+import { fixtureTemplate, templateModelPath, tinyModelPath } from "./helpers/models.js";
+import { postJson, startServer, type RunningServer } from "./helpers/server.js";
+import { loadVocab } from "./helpers/tokenizer.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
 
 interface FamilyModel {
@@ -84,6 +87,7 @@ before(async () => {
   const models: Record<string, string> = {};
   for (const m of present) models[m.id] = await templateModelPath(m.template ?? "");
   if (qwq !== null) models.qwq = await templateModelPath(qwq);
+  models.thinker = await tinyModelPath(1, "thinking");
   server = await startServer({ models, args: ["--threads", "1", "--parallel", "2", "--ctx", "4096"] });
   client = server.client;
 });
@@ -177,4 +181,34 @@ test("a template that opens the thought in the prompt (QwQ): the output is reaso
   }
   assert.equal(reasoning, message.reasoning_content);
   assert.equal(content, message.content ?? "");
+});
+
+describe("chat_template_kwargs", () => {
+  const hello = [{ role: "user" as const, content: "Why is the sky blue?" }];
+  type Message = OpenAI.ChatCompletionMessage & { reasoning_content?: string };
+
+  test("{enable_thinking: false} renders the template with thinking off, and nothing is parsed as reasoning", async () => {
+    const off = await client.chat.completions.create({
+      model: "thinker",
+      messages: hello,
+      max_tokens: 10,
+      ignore_eos: true,
+      chat_template_kwargs: { enable_thinking: false },
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const message = off.choices[0]?.message as Message;
+    assert.equal(message.reasoning_content, undefined);
+    assert.ok((message.content ?? "").length > 0);
+    assert.equal(off.usage?.completion_tokens_details?.reasoning_tokens, 0);
+    const vocab = await loadVocab(await tinyModelPath(1, "thinking"));
+    const rendered = new Template(CHATML_THINKING_TOOLS_TEMPLATE).render({ messages: hello, add_generation_prompt: true, enable_thinking: false });
+    assert.equal(off.usage?.prompt_tokens, vocab.tokenize(rendered, true).length);
+  });
+
+  test("variables the request sets itself are refused", async () => {
+    const res = await postJson(server.baseURL, "/chat/completions", { model: "thinker", messages: hello, chat_template_kwargs: { messages: [] } });
+    assert.equal(res.status, 400);
+    const body = (await res.json()) as { error: { param: string; type: string } };
+    assert.equal(body.error.type, "invalid_request_error");
+    assert.match(body.error.param, /^chat_template_kwargs/);
+  });
 });

@@ -117,7 +117,7 @@ async function checkTemplateModel(file: string, familyName: string): Promise<voi
 
   const renderer = createPromptRenderer(model);
   assert.equal(renderer.family.name, familyName);
-  const rendered = renderer.render({ messages: conversation, tools: [weather], thinking: null, reasoningEffort: null });
+  const rendered = renderer.render({ messages: conversation, tools: [weather], thinking: null, reasoningEffort: null, templateKwargs: {} });
   const direct = new Template(text).render({
     messages: templateView,
     tools: [{ type: "function", function: { name: weather.name, description: weather.description, parameters: weather.parameters } }],

@@ -238,12 +238,16 @@ export class LlamaEngine implements Engine {
     // A grammar shapes the output from its first token, so there is no room for a thought.
     const effort = request.reasoningEffort;
     const reasoning = this.renderer.reasoning;
-    const thinking = reasoning === null ? null : grammar !== null || effort === "none" ? false : effort === null ? null : true;
+    // The family's switch may also come in chat_template_kwargs ({"enable_thinking": false}).
+    const switchValue = reasoning?.switchVariable == null ? undefined : request.chatTemplateKwargs[reasoning.switchVariable];
+    const asked = typeof switchValue === "boolean" ? switchValue : effort === null ? null : effort !== "none";
+    const thinking = reasoning === null ? null : grammar !== null ? false : asked;
     const rendered = this.renderer.render({
       messages: request.messages,
       tools: toolsActive ? request.tools.tools : null,
       thinking,
       reasoningEffort: effort,
+      templateKwargs: request.chatTemplateKwargs,
     });
 
     const limit = this.context.contextSize;

@@ -23,6 +23,8 @@ export interface RenderRequest {
   /** Null: the template's default. */
   thinking: boolean | null;
   reasoningEffort: ReasoningEffort | null;
+  /** Extra template variables from the request (`chat_template_kwargs`); the request's own fields win. */
+  templateKwargs: Readonly<Record<string, unknown>>;
 }
 
 export interface RenderedPrompt {
@@ -100,6 +102,7 @@ class JinjaPromptRenderer implements PromptRenderer {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
     const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
     const context: Record<string, unknown> = {
+      ...request.templateKwargs,
       messages: templateMessages(messages),
       add_generation_prompt: true,
       bos_token: this.model.tokens.bosString ?? "",
