@@ -8,9 +8,11 @@
  * go back through the template, and reasoning lands in reasoning_content.
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import { after, before, describe, test } from "node:test";
 import type OpenAI from "openai";
 import { Template } from "@huggingface/jinja";
+import { resolveConfig } from "../src/config.js";
 import { CHATML_THINKING_TOOLS_TEMPLATE } from "../src/gguf/chatml-template.js";
 import { fixtureTemplate, templateModelPath, tinyModelPath } from "./helpers/models.js";
 import { postJson, startServer, type RunningServer } from "./helpers/server.js";
@@ -88,7 +90,12 @@ before(async () => {
   for (const m of present) models[m.id] = await templateModelPath(m.template ?? "");
   if (qwq !== null) models.qwq = await templateModelPath(qwq);
   models.thinker = await tinyModelPath(1, "thinking");
-  server = await startServer({ models, args: ["--threads", "1", "--parallel", "2", "--ctx", "4096"] });
+  // The plain ChatML model, rendered with the Mistral-style fixture instead of its own template.
+  models.overridden = await tinyModelPath();
+  server = await startServer({
+    models,
+    args: ["--threads", "1", "--parallel", "2", "--ctx", "4096", "--chat-template", `overridden=${fixtureTemplate("mistral-style")}`],
+  });
   client = server.client;
 });
 after(async () => server?.stop());
@@ -211,4 +218,31 @@ describe("chat_template_kwargs", () => {
     assert.equal(body.error.type, "invalid_request_error");
     assert.match(body.error.param, /^chat_template_kwargs/);
   });
+});
+
+test("--chat-template ID=FILE: the model renders with that template and writes calls in its family's syntax", async () => {
+  const messages = [{ role: "user" as const, content: "Weather?" }];
+  const res = await client.chat.completions.create({ model: "overridden", messages, tools, tool_choice: "required", parallel_tool_calls: false, seed: 2, max_tokens: 200 });
+  const calls = res.choices[0]?.message.tool_calls ?? [];
+  assert.equal(calls.length, 1);
+  checkCall(calls[0]!, { id: "overridden", template: null, idPattern: /^[0-9a-f]{9}$/ });
+  const vocab = await loadVocab(await tinyModelPath());
+  const text = new Template(fs.readFileSync(fixtureTemplate("mistral-style"), "utf8")).render({
+    messages,
+    tools: tools.map((t) => (t.type === "function" ? { type: "function", function: { name: t.function.name, description: t.function.description, parameters: t.function.parameters } } : t)),
+    add_generation_prompt: true,
+    bos_token: vocab.tokens.bosString ?? "",
+    eos_token: vocab.tokens.eosString ?? "",
+  });
+  assert.equal(res.usage?.prompt_tokens, vocab.tokenize(text, true).length, "prompt_tokens count the override's rendering");
+  const loaded = server.jsonLogs().find((l) => l.msg === "model loaded" && l.model === "overridden");
+  assert.equal(loaded?.family, "mistral");
+});
+
+test("--chat-template naming no local model is a configuration error", () => {
+  assert.throws(
+    () => resolveConfig({ models: [{ id: "a", source: "./a.gguf" }], chatTemplates: ["b=./t.jinja"] }, undefined, {}),
+    /--chat-template names "b", which is not a local model/,
+  );
+  assert.equal(resolveConfig({ models: [{ id: "a", source: "./a.gguf" }], chatTemplates: ["a=./t.jinja"] }, undefined, {}).models[0]?.chatTemplate, "./t.jinja");
 });

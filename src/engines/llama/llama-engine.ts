@@ -28,6 +28,8 @@ import { callMarker, toolCallGrammar } from "./tool-call-grammar.js";
 export interface LlamaEngineOptions {
   id: string;
   modelPath: string;
+  /** A chat template used instead of the GGUF's own (`--chat-template`); null: the GGUF's. */
+  chatTemplate?: string | null;
   /** Sequences decoded together (slots). */
   parallel: number;
   /** Tokens per sequence. */
@@ -117,7 +119,7 @@ export class LlamaEngine implements Engine {
     this.context = context;
     this.planner = planner;
     this.logger = options.logger;
-    this.renderer = createPromptRenderer(model);
+    this.renderer = createPromptRenderer(model, options.chatTemplate ?? null);
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.sequences = sequences;
     this.pool = new SlotPool(sequences, options.maxWaiting);

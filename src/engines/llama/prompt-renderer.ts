@@ -183,7 +183,8 @@ export function isSingleToken(model: LlamaModel, text: string): boolean {
   return model.tokenize(text, true).length === 1 && model.detokenize(model.tokenize(text, true), true) === text;
 }
 
-export function createPromptRenderer(model: LlamaModel): PromptRenderer {
-  const template = model.fileInfo.metadata.tokenizer?.chat_template;
+/** The renderer of `model`'s chat template, or of `override` (`--chat-template`) where given. */
+export function createPromptRenderer(model: LlamaModel, override: string | null = null): PromptRenderer {
+  const template = override ?? model.fileInfo.metadata.tokenizer?.chat_template;
   return typeof template === "string" && template.trim() !== "" ? new JinjaPromptRenderer(model, template) : new WrapperPromptRenderer(model);
 }
