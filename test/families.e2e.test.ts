@@ -30,12 +30,15 @@ const openAiIds = /^call_[0-9a-f]{32}$/;
 const MODELS: FamilyModel[] = [
   { id: "mistral-style", template: fixtureTemplate("mistral-style"), idPattern: /^[0-9a-f]{9}$/ },
   { id: "llama3-style", template: fixtureTemplate("llama3-style"), idPattern: openAiIds },
+  { id: "granite-style", template: fixtureTemplate("granite-style"), idPattern: openAiIds },
   { id: "qwen2.5", template: sharedTemplatePath("qwen2.5"), idPattern: openAiIds },
   { id: "hermes3", template: sharedTemplatePath("hermes3"), idPattern: openAiIds },
   { id: "qwen3", template: sharedTemplatePath("qwen3"), idPattern: openAiIds },
   { id: "llama3.1", template: sharedTemplatePath("llama3.1"), idPattern: openAiIds },
   { id: "mistral-nemo", template: sharedTemplatePath("mistral-nemo"), idPattern: /^[0-9a-f]{9}$/ },
   { id: "mistral-small-3.2", template: sharedTemplatePath("mistral-small-3.2"), idPattern: /^[0-9a-f]{9}$/ },
+  { id: "granite3.3", template: sharedTemplatePath("granite3.3"), idPattern: openAiIds },
+  { id: "granite4.0", template: sharedTemplatePath("granite4.0"), idPattern: openAiIds },
 ];
 const present = MODELS.filter((m) => m.template !== null);
 const qwq = sharedTemplatePath("qwq");

@@ -33,11 +33,14 @@ const SHARED: ReadonlyArray<[file: string, family: string]> = [
   ["mistral-small-3.2", "mistral"],
   ["devstral-small-2507", "mistral"],
   ["ministral-3-reasoning", "mistral"],
+  ["granite3.3", "granite3"],
+  ["granite4.0", "granite4"],
 ];
 
 const FIXTURES: ReadonlyArray<[file: string, family: string]> = [
   [fixtureTemplate("mistral-style"), "mistral"],
   [fixtureTemplate("llama3-style"), "llama3"],
+  [fixtureTemplate("granite-style"), "granite3"],
 ];
 
 describe("registry", () => {

@@ -8,15 +8,20 @@ import { gbnfLiteral, type ModelFamily, type ToolCallSyntaxDefinition } from "./
 
 const MARKER = "[TOOL_CALLS]";
 
+/** A forced call as `MARKER[{…}, …]`, the form every marker-list family reads. */
+export function markerListGrammar(marker: string): ToolCallSyntaxDefinition["grammarRules"] {
+  return (objectRule, { parallel, afterMarker }) => {
+    const list = `"[" ${objectRule}${parallel ? ` (", " ${objectRule})*` : ""} "]"`;
+    return afterMarker ? `root ::= ${list}` : `root ::= ${gbnfLiteral(marker)} ${list}`;
+  };
+}
+
 export const mistralToolCalls: ToolCallSyntaxDefinition = {
   name: "mistral",
-  shape: { kind: "marker-list", marker: MARKER, argsTag: "[ARGS]", callIdTag: "[CALL_ID]" },
+  shape: { kind: "marker-list", marker: MARKER, nameForm: { argsTag: "[ARGS]", callIdTag: "[CALL_ID]" } },
   argumentsKey: "arguments",
   callMarker: MARKER,
-  grammarRules(objectRule, { parallel, afterMarker }) {
-    const list = `"[" ${objectRule}${parallel ? ` (", " ${objectRule})*` : ""} "]"`;
-    return afterMarker ? `root ::= ${list}` : `root ::= ${gbnfLiteral(MARKER)} ${list}`;
-  },
+  grammarRules: markerListGrammar(MARKER),
 };
 
 export const mistralFamily: ModelFamily = {

@@ -31,15 +31,15 @@ export interface TaggedJsonCalls {
 }
 
 /**
- * One marker, then either a JSON list of call objects or `name[ARGS]{…}`
- * (an optional `[CALL_ID]id` before the arguments is skipped), repeated
- * (Mistral).
+ * One marker, then a JSON list of call objects, or (where the family has an
+ * args tag) `name[ARGS]{…}` with an optional `[CALL_ID]id` before the
+ * arguments, which is skipped; repeated (Mistral, Granite 3).
  */
 export interface MarkerListCalls {
   kind: "marker-list";
   marker: string;
-  argsTag: string;
-  callIdTag: string;
+  /** Null: only the JSON-list form. */
+  nameForm: { argsTag: string; callIdTag: string } | null;
 }
 
 /**
@@ -56,7 +56,7 @@ export interface LeadingJsonCalls {
 export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls;
 
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
-export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json";
+export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */

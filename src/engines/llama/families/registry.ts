@@ -4,6 +4,7 @@
  * family is one file in this folder and one line here.
  */
 import { fallbackFamily } from "./fallback.js";
+import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
 import { llama3Family } from "./llama3.js";
 import { mistralFamily } from "./mistral.js";
@@ -13,6 +14,8 @@ import { qwen3Family } from "./qwen3.js";
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   mistralFamily,
   llama3Family,
+  granite3Family,
+  granite4Family, // before hermes: its template also spells <tool_call>
   qwen3Family,
   hermesFamily,
   fallbackFamily, // last: accepts every template
@@ -50,6 +53,8 @@ export function reasoningOf(family: ModelFamily, template: string): ReasoningFor
 export function parserMarkers(family: ModelFamily, reasoning: ReasoningFormat | null): string[] {
   const shape = family.toolCalls.shape;
   const tools =
-    shape.kind === "tagged-json" ? [shape.open, shape.close] : shape.kind === "marker-list" ? [shape.marker, shape.argsTag, shape.callIdTag] : [shape.prefix];
+    shape.kind === "tagged-json" ? [shape.open, shape.close] : shape.kind === "marker-list"
+        ? [shape.marker, ...(shape.nameForm === null ? [] : [shape.nameForm.argsTag, shape.nameForm.callIdTag])]
+        : [shape.prefix];
   return [...tools, ...(reasoning === null ? [] : [reasoning.open, reasoning.close])];
 }

@@ -208,7 +208,7 @@ export class ToolCallStreamParser {
           this.state = "arrayItem";
           return true;
         }
-        if (this.shape.kind === "marker-list" && isNameChar(ch)) {
+        if (this.shape.kind === "marker-list" && this.shape.nameForm !== null && isNameChar(ch)) {
           this.listCallName = ch;
           this.listNameEnded = false;
           this.state = "listName";
@@ -249,15 +249,15 @@ export class ToolCallStreamParser {
           this.listNameEnded = true; // only a tag may follow now
           return true;
         }
-        if (this.shape.kind === "marker-list" && (ch === this.shape.argsTag.charAt(0) || ch === this.shape.callIdTag.charAt(0))) {
+        if (this.shape.kind === "marker-list" && this.shape.nameForm !== null && (ch === this.shape.nameForm.argsTag.charAt(0) || ch === this.shape.nameForm.callIdTag.charAt(0))) {
           this.tag = "";
           this.state = "listTag";
           return false;
         }
         return this.fail();
       case "listTag": {
-        if (this.shape.kind !== "marker-list") throw new Error("unreachable: tags belong to marker-list");
-        const { argsTag, callIdTag } = this.shape;
+        if (this.shape.kind !== "marker-list" || this.shape.nameForm === null) throw new Error("unreachable: tags belong to marker-list's name form");
+        const { argsTag, callIdTag } = this.shape.nameForm;
         const tag = this.tag + ch;
         if (tag === argsTag || tag === callIdTag) {
           this.tag = "";
@@ -274,8 +274,8 @@ export class ToolCallStreamParser {
         return this.fail();
       }
       case "listCallId": {
-        if (this.shape.kind !== "marker-list") throw new Error("unreachable: tags belong to marker-list");
-        const { argsTag } = this.shape;
+        if (this.shape.kind !== "marker-list" || this.shape.nameForm === null) throw new Error("unreachable: tags belong to marker-list's name form");
+        const { argsTag } = this.shape.nameForm;
         if (ch === argsTag.charAt(this.tag.length)) {
           this.tag += ch;
           if (this.tag === argsTag) {
