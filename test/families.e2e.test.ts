@@ -249,3 +249,20 @@ test("--chat-template naming no local model is a configuration error", () => {
   );
   assert.equal(resolveConfig({ models: [{ id: "a", source: "./a.gguf" }], chatTemplates: ["a=./t.jinja"] }, undefined, {}).models[0]?.chatTemplate, "./t.jinja");
 });
+
+test("the tokens chatport injects to close a thought have logprob entries too", async () => {
+  const res = await client.chat.completions.create({
+    model: "thinker",
+    messages: [{ role: "user", content: "Why?" }],
+    max_tokens: 90,
+    ignore_eos: true,
+    reasoning_effort: "minimal",
+    logprobs: true,
+    seed: 4,
+  } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+  const entries = res.choices[0]?.logprobs?.content ?? [];
+  assert.equal(entries.length, res.usage?.completion_tokens, "one entry per completion token");
+  const closing = entries.findIndex((e) => e.token === "</think>");
+  assert.ok(closing > 0, "the injected </think> is among them");
+  assert.equal(entries[closing]?.logprob, 0, "chosen, not sampled: probability 1");
+});

@@ -175,7 +175,9 @@ export async function runChoice(
         const close = plan.reasoning.closeTokens;
         generated.push(...close);
         for (const _ of close) countToken(true);
-        emit(output.push(model.detokenize(close, false)).piece);
+        // Chosen by chatport, not drawn from a distribution: probability 1 (logprob 0), no alternatives.
+        if (logprobs !== null) for (const t of close) pendingLogprobs.push(tokenLogprob(context.tokenBytes(), t, 1, undefined, 0));
+        emit(output.push(close.map((t) => decoder.push(t)).join("")).piece);
         const paused = context.afterCacheEdits();
         if (paused !== null) await paused;
         step = await iterator.next(close);
