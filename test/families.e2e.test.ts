@@ -39,6 +39,7 @@ const MODELS: FamilyModel[] = [
   { id: "mistral-small-3.2", template: sharedTemplatePath("mistral-small-3.2"), idPattern: /^[0-9a-f]{9}$/ },
   { id: "granite3.3", template: sharedTemplatePath("granite3.3"), idPattern: openAiIds },
   { id: "granite4.0", template: sharedTemplatePath("granite4.0"), idPattern: openAiIds },
+  { id: "phi4-mini", template: sharedTemplatePath("phi4-mini"), idPattern: openAiIds },
 ];
 const present = MODELS.filter((m) => m.template !== null);
 const qwq = sharedTemplatePath("qwq");

@@ -35,6 +35,7 @@ const SHARED: ReadonlyArray<[file: string, family: string]> = [
   ["ministral-3-reasoning", "mistral"],
   ["granite3.3", "granite3"],
   ["granite4.0", "granite4"],
+  ["phi4-mini", "phi4-mini"],
 ];
 
 const FIXTURES: ReadonlyArray<[file: string, family: string]> = [
@@ -121,14 +122,21 @@ async function checkTemplateModel(file: string, familyName: string): Promise<voi
   const renderer = createPromptRenderer(model);
   assert.equal(renderer.family.name, familyName);
   const rendered = renderer.render({ messages: conversation, tools: [weather], thinking: null, reasoningEffort: null, templateKwargs: {} });
+  const definitions = [{ type: "function", function: { name: weather.name, description: weather.description, parameters: weather.parameters } }];
+  // Phi-4-mini reads the tools only as a JSON string on the system message.
+  const view =
+    renderer.family.toolDefinitions === "system-message-field"
+      ? [{ ...templateView[0], tools: JSON.stringify(definitions) }, ...templateView.slice(1)]
+      : templateView;
   const direct = new Template(text).render({
-    messages: templateView,
-    tools: [{ type: "function", function: { name: weather.name, description: weather.description, parameters: weather.parameters } }],
+    messages: view,
+    tools: definitions,
     add_generation_prompt: true,
     bos_token: spec.bos,
     eos_token: spec.eos,
   });
   assert.equal(model.detokenize(rendered.tokens, true), (spec.addBos && !direct.startsWith(spec.bos) ? spec.bos : "") + direct);
+  assert.ok(direct.includes(weather.description ?? ""), "the model sees the tool definitions");
   assert.deepEqual(rendered.tokens.slice(-8), model.tokenize(direct, true).slice(-8), "the same tokens as the template's text");
 }
 

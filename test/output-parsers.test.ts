@@ -326,6 +326,16 @@ const CASES: Case[] = [
     calls: [],
   },
   {
+    title: "phi4-mini: functools[JSON list]",
+    syntax: "phi4-mini",
+    text: 'functools[{"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "get_time", "arguments": {"tz": "UTC"}}]',
+    content: "",
+    calls: [
+      { name: "get_weather", args: { city: "Paris" } },
+      { name: "get_time", args: { tz: "UTC" } },
+    ],
+  },
+  {
     title: "mistral: a marker followed by prose is content",
     syntax: "mistral",
     text: "The [TOOL_CALLS] token is a marker [TOOL_",

@@ -101,19 +101,25 @@ class JinjaPromptRenderer implements PromptRenderer {
   render(request: RenderRequest): RenderedPrompt {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
     const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
+    const dicts = templateMessages(messages);
+    const definitions =
+      tools === null
+        ? null
+        : tools.map((t) => ({ type: "function", function: { name: t.name, description: t.description ?? "", parameters: t.parameters } }));
+    if (definitions !== null && this.templateKnowsTools && this.family.toolDefinitions === "system-message-field") {
+      // Phi-4-mini style: the tools as a JSON string on the system message (one is added where there is none).
+      const system = dicts[0]?.role === "system" ? dicts[0] : undefined;
+      if (system === undefined) dicts.unshift({ role: "system", content: "", tools: JSON.stringify(definitions) });
+      else system.tools = JSON.stringify(definitions);
+    }
     const context: Record<string, unknown> = {
       ...request.templateKwargs,
-      messages: templateMessages(messages),
+      messages: dicts,
       add_generation_prompt: true,
       bos_token: this.model.tokens.bosString ?? "",
       eos_token: this.model.tokens.eosString ?? "",
     };
-    if (tools !== null && this.templateKnowsTools) {
-      context.tools = tools.map((t) => ({
-        type: "function",
-        function: { name: t.name, description: t.description ?? "", parameters: t.parameters },
-      }));
-    }
+    if (definitions !== null && this.templateKnowsTools) context.tools = definitions;
     const switchVariable = this.reasoning?.switchVariable ?? null;
     if (request.thinking !== null && switchVariable !== null) context[switchVariable] = request.thinking;
     if (request.reasoningEffort !== null) context.reasoning_effort = request.reasoningEffort;

@@ -56,7 +56,7 @@ export interface LeadingJsonCalls {
 export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls;
 
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
-export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite";
+export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */
@@ -103,6 +103,12 @@ export interface ModelFamily {
   reasoning: ReasoningFormat | null;
   /** The length of the tool-call ids the family's templates accept; null for OpenAI's `call_…`. */
   callIdLength: number | null;
+  /**
+   * Where the template reads the tool definitions: the `tools` variable (most),
+   * or a JSON string in the system message's `tools` field (Phi-4-mini).
+   * Default `variable`.
+   */
+  toolDefinitions?: "variable" | "system-message-field";
   tokens: FamilyTokens;
 }
 

@@ -8,6 +8,7 @@ import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
 import { llama3Family } from "./llama3.js";
 import { mistralFamily } from "./mistral.js";
+import { phi4MiniFamily } from "./phi4-mini.js";
 import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./model-family.js";
 import { qwen3Family } from "./qwen3.js";
 
@@ -16,6 +17,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   llama3Family,
   granite3Family,
   granite4Family, // before hermes: its template also spells <tool_call>
+  phi4MiniFamily,
   qwen3Family,
   hermesFamily,
   fallbackFamily, // last: accepts every template
