@@ -20,7 +20,7 @@ export const fallbackFamily: ModelFamily = {
 };
 
 /** The system-message text that describes the tools and how to call them. */
-export function toolSystemPrompt(tools: readonly ToolDefinition[]): string {
+function toolSystemPrompt(tools: readonly ToolDefinition[]): string {
   const lines = tools.map((t) =>
     JSON.stringify({ type: "function", function: { name: t.name, description: t.description ?? "", parameters: t.parameters } }),
   );

@@ -23,10 +23,6 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   fallbackFamily, // last: accepts every template
 ];
 
-export function familyByName(name: string): ModelFamily | undefined {
-  return MODEL_FAMILIES.find((f) => f.name === name);
-}
-
 export function detectFamily(facts: GgufFacts): ModelFamily {
   const family = MODEL_FAMILIES.find((f) => f.detect(facts));
   if (family === undefined) throw new Error("unreachable: the fallback family accepts every model");
