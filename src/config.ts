@@ -88,9 +88,22 @@ export function resolveConfig(flags: SettingsLayer, configFile: string | undefin
   if (!modelsChosen && Array.isArray(merged.upstreamModels) && merged.upstreamModels.length > 0) merged.models = [];
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) throw new Error(`Invalid configuration: ${z.prettifyError(parsed.error)}`);
-  const config = parsed.data;
+  const config = withChatTemplates(parsed.data);
   checkModelIds(config);
   return config;
+}
+
+/** `--chat-template ID=FILE`: the file becomes that local model's `chatTemplate`. */
+function withChatTemplates(config: ServeConfig): ServeConfig {
+  const models = config.models.map((m) => ({ ...m }));
+  for (const arg of config.chatTemplates) {
+    const eq = arg.indexOf("=");
+    const id = arg.slice(0, eq);
+    const model = models.find((m) => m.id === id);
+    if (model === undefined) throw new Error(`Invalid configuration: --chat-template names ${JSON.stringify(id)}, which is not a local model`);
+    model.chatTemplate = arg.slice(eq + 1);
+  }
+  return { ...config, models };
 }
 
 /** Ids are unique across local models, upstream models and aliases; every reference points somewhere. */

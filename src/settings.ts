@@ -30,6 +30,8 @@ export const modelSpecSchema = z.object({
   /** Local .gguf path, hf:owner/repo/file.gguf, or an https URL. */
   source: z.string().min(1),
   prices: modelPricesSchema.optional(),
+  /** A Jinja chat template file used instead of the GGUF's own (missing or wrong) template. */
+  chatTemplate: z.string().min(1).optional(),
 });
 
 export type ModelSpec = z.infer<typeof modelSpecSchema>;
@@ -154,6 +156,16 @@ export const settings = {
     flag: "--upstream <ID=URL[#MODEL]>",
     repeatable: true,
     help: "route `ID` to an OpenAI-compatible server at URL (its model name MODEL, default ID; key from `CHATPORT_UPSTREAM_API_KEY`); adds to `providers` and `upstreamModels` (the environment's and the flags' both count)",
+  }),
+  chatTemplates: row({
+    kind: "list",
+    schema: z.array(z.string().regex(/^[^=]+=.+$/, "must be ID=FILE")),
+    default: [],
+    defaultText: "none",
+    env: "CHATPORT_CHAT_TEMPLATES",
+    flag: "--chat-template <ID=FILE>",
+    repeatable: true,
+    help: "render local model `ID` with the Jinja chat template in FILE instead of its GGUF's own (the config file's `models[].chatTemplate` does the same)",
   }),
   host: row({ kind: "string", schema: z.string().min(1), default: "127.0.0.1", env: "CHATPORT_HOST", flag: "--host <host>", help: "listen address" }),
   port: row({ kind: "integer", schema: z.number().int().min(0).max(65535), default: 8000, env: "CHATPORT_PORT", flag: "--port <port>", help: "listen port (`0` picks a free one)" }),

@@ -1,4 +1,5 @@
 /** `chatport serve`: load the configured models and serve the OpenAI API. */
+import { readFile } from "node:fs/promises";
 import { Command } from "commander";
 import pino from "pino";
 import { resolveConfig, type ServeConfig } from "../config.js";
@@ -44,6 +45,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       await LlamaEngine.load(llama, {
         id: spec.id,
         modelPath,
+        chatTemplate: spec.chatTemplate === undefined ? null : await readFile(spec.chatTemplate, "utf8"),
         parallel: config.parallel,
         contextSize: config.ctx,
         threads: config.threads,

@@ -18,3 +18,5 @@ export const newResponseId = (): string => `resp_${random()}`;
 
 /** An item's id: `msg_…`, `fc_…`, `fco_…`, `rs_…` + 32 hex digits. */
 export const newItemId = (prefix: "msg" | "fc" | "fco" | "rs"): string => `${prefix}_${random()}`;
+/** `length` (at most 32) hex digits, for model families whose templates take only ids of one length (Mistral: 9). */
+export const newShortCallId = (length: number): string => random().slice(0, length);

@@ -39,6 +39,11 @@ export function foreignLlama2Path(): string | null {
   return existing(path.join(sharedDir(), "models", "llama-2-tiny-random.gguf"));
 }
 
+/** A real chat template from `templates/NAME.jinja`; or null. */
+export function sharedTemplatePath(name: string): string | null {
+  return existing(path.join(sharedDir(), "templates", `${name}.jinja`));
+}
+
 /** Why a test that needs a shared file is skipped. */
 export function missingSharedFile(what: string): string {
   return `${what} not found: set CHATPORT_TEST_SHARED_DIR (or put ../shared beside the checkout) to run this`;

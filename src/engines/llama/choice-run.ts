@@ -8,11 +8,11 @@ import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGramm
 import type { Logger } from "pino";
 import type { ChatEvent, FinishReason, TokenLogprob } from "../../protocol/chat-events.js";
 import type { ChatRequest } from "../../protocol/chat-request.js";
-import { newCallId } from "../../protocol/ids.js";
 import type { GrammarKind } from "../engine.js";
 import type { EventChannel } from "../event-channel.js";
 import type { GenerationHandle } from "./batch-scheduler.js";
 import { ChoiceOutput, isEmptyPiece, type OutputPiece } from "./output/choice-output.js";
+import type { ReasoningFormat } from "./families/model-family.js";
 import { ReasoningSplitter } from "./output/reasoning-splitter.js";
 import { ToolCallStreamParser, type ToolCallSyntax } from "./output/tool-call-parser.js";
 import { invalidConstrainedOutput, type OutputContract } from "./output-validation.js";
@@ -31,8 +31,8 @@ export interface ChoicePlan {
   contract: OutputContract | null;
   maxNewTokens: number;
   /** Parse a thought out of the output (the template can think). */
-  reasoning: { startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
-  tools: { syntax: ToolCallSyntax; parallel: boolean; lazyGrammar: { marker: string; grammar: LlamaGrammar; contract: OutputContract } | null } | null;
+  reasoning: { format: ReasoningFormat; startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
+  tools: { syntax: ToolCallSyntax; newId: () => string; parallel: boolean; lazyGrammar: { marker: string; grammar: LlamaGrammar; contract: OutputContract } | null } | null;
 }
 
 export interface RequestStats {
@@ -48,6 +48,8 @@ export interface ChoiceContext {
   modelId: string;
   model: LlamaModel;
   tokenBytes: () => TokenBytes;
+  /** Special tokens decoded as text: the markers the output parsers read. */
+  markerTokens: ReadonlySet<Token>;
   logger: Logger;
   /** Marks a sequence as generating (prompt first) for the batch planner. */
   /** `isolatedPrompt`: prefill the prompt in a step with no other prompt (see BatchPlanner). */
@@ -126,12 +128,15 @@ export async function runChoice(
     () => grammarState,
     generated,
   );
-  const decoder = new TokenTextDecoder(model);
+  const decoder = new TokenTextDecoder(model, context.markerTokens);
   const output = new ChoiceOutput({
     stops: plan.stops,
     trimTrailingWhitespace: plan.trimTrailingWhitespace,
-    reasoning: plan.reasoning === null ? null : new ReasoningSplitter({ startInReasoning: plan.reasoning.startsInside }),
-    tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: newCallId, parallel: plan.tools.parallel }),
+    reasoning:
+      plan.reasoning === null
+        ? null
+        : new ReasoningSplitter({ startInReasoning: plan.reasoning.startsInside, openTag: plan.reasoning.format.open, closeTag: plan.reasoning.format.close }),
+    tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: plan.tools.newId, parallel: plan.tools.parallel }),
   });
   const logprobs = request.logprobs;
   let pendingLogprobs: TokenLogprob[] = [];
@@ -180,7 +185,9 @@ export async function runChoice(
         const close = plan.reasoning.closeTokens;
         generated.push(...close);
         for (const _ of close) countToken(true);
-        emit(output.push(model.detokenize(close, false)).piece);
+        // Chosen by chatport, not drawn from a distribution: probability 1 (logprob 0), no alternatives.
+        if (logprobs !== null) for (const t of close) pendingLogprobs.push(tokenLogprob(context.tokenBytes(), t, 1, undefined, 0));
+        emit(output.push(close.map((t) => decoder.push(t)).join("")).piece);
         const paused = context.afterCacheEdits();
         if (paused !== null) await paused;
         step = await iterator.next(close);

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { ChatEvent } from "../../protocol/chat-events.js";
 import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.js";
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
+import { newCallId, newShortCallId } from "../../protocol/ids.js";
 import type { Engine, GrammarKind, ModelCard, PreparedChat, StructuredOutputObserver } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
 import { BatchPlanner, sequenceIdOf, type PlannedStep } from "./batch-scheduler.js";
@@ -21,7 +22,8 @@ import { contentKey } from "./content-key.js";
 import { GrammarCache } from "./grammar-cache.js";
 import { OutputSchemaChecker, SchemaNotCheckable, type PreparedSchema } from "./output-schema-checker.js";
 import { responseFormatContract, toolCallContract, type OutputContract } from "./output-validation.js";
-import { createPromptRenderer, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
+import { parserMarkers } from "./families/registry.js";
+import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
 import { SlotPool } from "./slot-pool.js";
 import { TokenBytes } from "./token-bytes.js";
@@ -30,6 +32,8 @@ import { callMarker, toolCallGrammar } from "./tool-call-grammar.js";
 export interface LlamaEngineOptions {
   id: string;
   modelPath: string;
+  /** A chat template used instead of the GGUF's own (`--chat-template`); null: the GGUF's. */
+  chatTemplate?: string | null;
   /** Sequences decoded together (slots). */
   parallel: number;
   /** Tokens per sequence. */
@@ -87,6 +91,17 @@ async function fingerprint(llama: Llama, modelPath: string): Promise<string> {
   return `fp_${hash.digest("hex").slice(0, 10)}`;
 }
 
+/** The parser markers that are special tokens of this model, which detokenizing would otherwise hide. */
+function markerTokens(model: LlamaModel, renderer: PromptRenderer): ReadonlySet<Token> {
+  const out = new Set<Token>();
+  for (const marker of parserMarkers(renderer.family, renderer.reasoning)) {
+    if (!isSingleToken(model, marker)) continue;
+    const [token] = model.tokenize(marker, true);
+    if (token !== undefined && model.detokenize([token], false) !== marker) out.add(token);
+  }
+  return out;
+}
+
 export class LlamaEngine implements Engine {
   readonly kind = "local";
   readonly card: ModelCard;
@@ -123,7 +138,7 @@ export class LlamaEngine implements Engine {
     this.context = context;
     this.planner = planner;
     this.logger = options.logger;
-    this.renderer = createPromptRenderer(model);
+    this.renderer = createPromptRenderer(model, options.chatTemplate ?? null);
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.sequences = sequences;
     this.pool = new SlotPool(sequences, options.maxWaiting);
@@ -139,6 +154,7 @@ export class LlamaEngine implements Engine {
       modelId: card.id,
       model,
       tokenBytes: () => (tokenBytes ??= TokenBytes.fromModel(model)),
+      markerTokens: markerTokens(model, this.renderer),
       logger: options.logger,
       enterGeneration: (sequence, options) => planner.enter(sequenceIdOf(sequence), options),
       beginCacheEdit: () => planner.beginCacheEdit(),
@@ -183,8 +199,9 @@ export class LlamaEngine implements Engine {
         prefillChunk: options.prefillChunk,
         binary: llama.buildType,
         chatTemplate: engine.renderer.name,
-        toolSyntax: engine.renderer.toolSyntax,
-        thinking: engine.renderer.supportsThinking,
+        family: engine.renderer.family.name,
+        toolSyntax: engine.renderer.family.toolCalls.name,
+        reasoning: engine.renderer.reasoning?.open ?? null,
       },
       "model loaded",
     );
@@ -213,12 +230,18 @@ export class LlamaEngine implements Engine {
     await this.model.dispose();
   }
 
+  /** Ids for the calls this model makes, in the form its family's template takes back. */
+  private readonly newCallId = (): string => {
+    const length = this.renderer.family.callIdLength;
+    return length === null ? newCallId() : newShortCallId(length);
+  };
+
   /** The grammar that constrains the whole output, if any: forced tool calls, or a JSON response format. */
   private async outputGrammar(request: ChatRequest): Promise<ConstrainedOutput | null> {
     const { tools, choice, parallel } = request.tools;
     if (choice.type === "required" || choice.type === "function") {
       const onlyName = choice.type === "function" ? choice.name : null;
-      return this.toolCallOutput(tools, { onlyName, syntax: this.renderer.toolSyntax, parallel: parallel && onlyName === null, afterMarker: false }, true);
+      return this.toolCallOutput(tools, { onlyName, syntax: this.renderer.family.toolCalls.name, parallel: parallel && onlyName === null, afterMarker: false }, true);
     }
     const format = request.responseFormat;
     if (format.type === "text") return null;
@@ -291,12 +314,17 @@ export class LlamaEngine implements Engine {
     const toolsActive = request.tools.tools.length > 0 && request.tools.choice.type !== "none";
     // A grammar shapes the output from its first token, so there is no room for a thought.
     const effort = request.reasoningEffort;
-    const thinking = !this.renderer.supportsThinking ? null : grammar !== null || effort === "none" ? false : effort === null ? null : true;
+    const reasoning = this.renderer.reasoning;
+    // The family's switch may also come in chat_template_kwargs ({"enable_thinking": false}).
+    const switchValue = reasoning?.switchVariable == null ? undefined : request.chatTemplateKwargs[reasoning.switchVariable];
+    const asked = typeof switchValue === "boolean" ? switchValue : effort === null ? null : effort !== "none";
+    const thinking = reasoning === null ? null : grammar !== null ? false : asked;
     const rendered = this.renderer.render({
       messages: request.messages,
       tools: toolsActive ? request.tools.tools : null,
       thinking,
       reasoningEffort: effort,
+      templateKwargs: request.chatTemplateKwargs,
     });
 
     const limit = this.context.contextSize;
@@ -312,14 +340,15 @@ export class LlamaEngine implements Engine {
       grammar,
       contract: constrained?.contract ?? null,
       reasoning:
-        this.renderer.supportsThinking && thinking !== false
+        reasoning !== null && thinking !== false
           ? {
+              format: reasoning,
               startsInside: rendered.startsInReasoning,
               budget: effort === null ? null : thinkingBudget[effort],
-              closeTokens: this.model.tokenize("\n</think>\n\n", true),
+              closeTokens: this.model.tokenize(`\n${reasoning.close}\n\n`, true),
             }
           : null,
-      tools: toolsActive ? { syntax: this.renderer.toolSyntax, parallel, lazyGrammar: grammar === null ? await this.lazyToolGrammar(request, parallel) : null } : null,
+      tools: toolsActive ? { syntax: this.renderer.family.toolCalls.name, newId: this.newCallId, parallel, lazyGrammar: grammar === null ? await this.lazyToolGrammar(request, parallel) : null } : null,
     };
   }
 
@@ -330,9 +359,10 @@ export class LlamaEngine implements Engine {
    */
   private async lazyToolGrammar(request: ChatRequest, parallel: boolean): Promise<({ marker: string } & ConstrainedOutput) | null> {
     const { tools, choice } = request.tools;
-    const marker = callMarker(this.renderer.toolSyntax);
+    const syntax = this.renderer.family.toolCalls.name;
+    const marker = callMarker(syntax);
     if (choice.type !== "auto" || marker === null || !tools.every((t) => t.strict)) return null;
-    const output = await this.toolCallOutput(tools, { onlyName: null, syntax: this.renderer.toolSyntax, parallel, afterMarker: true }, false);
+    const output = await this.toolCallOutput(tools, { onlyName: null, syntax, parallel, afterMarker: true }, false);
     return { marker, ...output };
   }
 

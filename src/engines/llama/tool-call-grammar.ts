@@ -5,11 +5,13 @@
  * schema, by construction — even from a random-weight model.
  *
  * The call object `{"name": …, "arguments": …}` is compiled by node-llama-cpp's
- * JSON-schema grammar compiler; the family's markers are wrapped around it.
+ * JSON-schema grammar compiler; the family's wrapper rules (its markers, from
+ * `families/`) go around it.
  */
 import type { Llama, LlamaGrammar } from "node-llama-cpp";
 import type { ToolDefinition } from "../../protocol/chat-request.js";
-import type { ToolCallSyntax } from "./output/tool-call-parser.js";
+import type { ToolCallSyntaxName } from "./families/model-family.js";
+import { toolCallSyntax } from "./families/registry.js";
 import { compileSchemaGrammar, grammarSchema } from "./response-grammar.js";
 
 const objectRule = "tool-call-object";
@@ -39,43 +41,18 @@ function objectRules(grammar: string): string {
 }
 
 /** The text that opens a call, for syntaxes that have one. */
-export function callMarker(syntax: ToolCallSyntax): string | null {
-  return syntax === "hermes" ? "<tool_call>" : syntax === "mistral" ? "[TOOL_CALLS]" : null;
-}
-
-/**
- * Rules for the whole output (`afterMarker` false), or for what follows the
- * call marker once the model has written it on its own (tool_choice auto
- * with strict tools: the grammar is switched on lazily at the marker).
- */
-function wrapperRules(syntax: ToolCallSyntax, parallel: boolean, afterMarker: boolean): string {
-  switch (syntax) {
-    default:
-      throw new Error(`no tool-call grammar for syntax ${String(syntax)}`);
-    case "hermes": {
-      const more = parallel ? ' ("\\n" call)*' : "";
-      return [
-        afterMarker ? `root ::= [ \\n]* ${objectRule} "\\n</tool_call>"${more}` : `root ::= call${more}`,
-        `call ::= "<tool_call>\\n" ${objectRule} "\\n</tool_call>"`,
-      ].join("\n");
-    }
-    case "mistral": {
-      const list = `"[" ${objectRule}${parallel ? ` (", " ${objectRule})*` : ""} "]"`;
-      return afterMarker ? `root ::= ${list}` : `root ::= "[TOOL_CALLS]" ${list}`;
-    }
-    case "llama3-json":
-      return `root ::= ${objectRule}${parallel ? ` ("; " ${objectRule})*` : ""}`;
-  }
+export function callMarker(syntax: ToolCallSyntaxName): string | null {
+  return toolCallSyntax(syntax).callMarker;
 }
 
 export async function toolCallGrammar(
   llama: Llama,
   tools: readonly ToolDefinition[],
-  options: { onlyName: string | null; syntax: ToolCallSyntax; parallel: boolean; afterMarker: boolean },
+  options: { onlyName: string | null; syntax: ToolCallSyntaxName; parallel: boolean; afterMarker: boolean },
 ): Promise<LlamaGrammar> {
   const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => options.onlyName === null || tool.name === options.onlyName);
-  const argumentsKey = options.syntax === "llama3-json" ? "parameters" : "arguments";
-  const objectGrammar = await compileSchemaGrammar(llama, callObjectSchema(allowed, argumentsKey), "tools");
-  const rules = wrapperRules(options.syntax, options.parallel, options.afterMarker);
+  const syntax = toolCallSyntax(options.syntax);
+  const objectGrammar = await compileSchemaGrammar(llama, callObjectSchema(allowed, syntax.argumentsKey), "tools");
+  const rules = syntax.grammarRules(objectRule, { parallel: options.parallel, afterMarker: options.afterMarker });
   return llama.createGrammar({ grammar: `${rules}\n${objectRules(objectGrammar.grammar)}` });
 }
