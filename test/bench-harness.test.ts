@@ -12,16 +12,18 @@ import { test } from "node:test";
 import { promisify } from "node:util";
 import type { BenchReport } from "../src/bench/report.js";
 import { tinyModelPath } from "./helpers/models.js";
-import { cliPath, repoRoot } from "./helpers/server.js";
+import { cliPath } from "./helpers/server.js";
 
 test("chatport bench --quick measures node-llama-cpp and chatport and writes JSON, Markdown and SVG", { timeout: 180_000 }, async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "chatport-bench-"));
+  // Run from a folder of its own: the bench must leave no ledger in the directory it is run from (the checkout, for `npm run bench`).
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "chatport-bench-cwd-"));
   try {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
       [cliPath, "bench", "--model", await tinyModelPath(), "--quick", "--threads", "1", "--out", out, "--no-llama-server", "--stagger-ms", "20"],
       // chatport inherits its settings from the environment, and the report says which it ran with (never a secret).
-      { cwd: repoRoot, env: { ...process.env, CHATPORT_MAX_STALL: "2", CHATPORT_UPSTREAM_API_KEY: "sk-bench-secret" } },
+      { cwd, env: { ...process.env, CHATPORT_MAX_STALL: "2", CHATPORT_UPSTREAM_API_KEY: "sk-bench-secret" } },
     );
     assert.match(stderr, /\[bench .*\] chatport: 2 stream\(s\)/, "progress is shown while it runs");
     assert.match(stdout, /\| chatport \| 2 \|/);
@@ -44,7 +46,9 @@ test("chatport bench --quick measures node-llama-cpp and chatport and writes JSO
     const chatport = report.prompts.find((p) => p.system === "chatport");
     assert.ok((chatport?.cachedTokens ?? 0) > 100, "the shared-prefix run reports cached tokens");
     assert.match(fs.readFileSync(path.join(out, files.find((f) => f.endsWith(".svg"))!), "utf8"), /<polyline/);
+    assert.deepEqual(fs.readdirSync(cwd), [], "no ledger (.chatport/) was written where the bench ran");
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
+    fs.rmSync(cwd, { recursive: true, force: true });
   }
 });

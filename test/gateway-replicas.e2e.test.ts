@@ -1,6 +1,7 @@
 /**
  * The gateway across processes: two replicas sharing PostgreSQL + Redis
- * enforce one RPM limit and see each other's revocations, and a server
+ * enforce one RPM limit, one budget and one TPM limit (never overshot under
+ * concurrency) and see each other's revocations, and a server
  * killed with SIGKILL mid-load has a ledger row for every response a client
  * received complete (SQLite and PostgreSQL).
  */
@@ -61,6 +62,52 @@ describe("two replicas on one PostgreSQL + Redis", () => {
     console.log(`# replicas: ${served} served, ${limited} refused of 30 against RPM 10`);
     assert.equal(served, 10);
     assert.equal(limited, 20);
+  });
+
+  test("one budget and one TPM limit: 40 concurrent requests over both replicas never spend more than either", async () => {
+    // A long prompt (about 280 tokens here), as in the report that found the overshoot (289).
+    const content = `please summarise: ${"the quick brown fox jumps over the lazy dog ".repeat(13)}`;
+    const spentBy = async (keyId: string): Promise<{ requests: number; tokens: number }> => {
+      const [row] = await schema.query(
+        `select count(*) as requests, coalesce(sum(prompt_tokens + completion_tokens), 0) as tokens from ${schema.name}.ledger where key_id = '${keyId}'`,
+      );
+      return { requests: Number(row?.requests), tokens: Number(row?.tokens) };
+    };
+    const burst = async (secret: string, body: Record<string, unknown>): Promise<{ served: number; refused: number; prompt: number }> => {
+      const results = await Promise.all(
+        Array.from({ length: 40 }, async (_, i) => {
+          const res = await chat(i % 2 === 0 ? a : b, secret, { messages: [{ role: "user", content }], ignore_eos: true, ...body });
+          const json = (await res.json()) as { usage?: { prompt_tokens: number } };
+          return { status: res.status, prompt: json.usage?.prompt_tokens ?? 0 };
+        }),
+      );
+      assert.ok(results.every((r) => r.status === 200 || r.status === 429), `statuses ${results.map((r) => r.status).join(",")}`);
+      return {
+        served: results.filter((r) => r.status === 200).length,
+        refused: results.filter((r) => r.status === 429).length,
+        prompt: Math.max(...results.map((r) => r.prompt)),
+      };
+    };
+
+    // A budget of 1,000 tokens, requests without max_tokens: each reserves its prompt and what the budget allows.
+    const budgetKey = await createKey(a, { name: "shared-budget", budget: { unit: "tokens", amount: 1_000, period: "total" } });
+    const budgetRun = await burst(budgetKey.secret, { max_tokens: undefined });
+    const budgetSpent = await spentBy(budgetKey.id);
+    console.log(
+      `# replicas: budget 1000 tokens, 40 concurrent ${budgetRun.prompt}-token prompts: ${budgetRun.served} served, ${budgetRun.refused} refused, ${budgetSpent.tokens} tokens spent`,
+    );
+    assert.equal(budgetSpent.requests, budgetRun.served);
+    assert.ok(budgetRun.served >= 1);
+    assert.ok(budgetSpent.tokens <= 1_000, `spent ${budgetSpent.tokens} of a 1000-token budget`);
+
+    // TPM 600: all 40 arrive together, so every admitted one is in the same window.
+    const tpmKey = await createKey(a, { name: "shared-tpm", tpm: 600 });
+    const tpmRun = await burst(tpmKey.secret, { max_tokens: 20 });
+    const tpmSpent = await spentBy(tpmKey.id);
+    console.log(`# replicas: TPM 600, 40 concurrent requests (${tpmRun.prompt}-token prompts, max_tokens 20): ${tpmRun.served} served, ${tpmSpent.tokens} tokens in the window`);
+    assert.equal(tpmSpent.requests, tpmRun.served);
+    assert.ok(tpmRun.served >= 1);
+    assert.ok(tpmSpent.tokens <= 600, `${tpmSpent.tokens} tokens admitted in one window of TPM 600`);
   });
 
   test("a key revoked on one replica is refused by the other within a second", async () => {

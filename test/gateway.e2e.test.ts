@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { openStore } from "../src/store/open-store.js";
+import { settingDefault } from "../src/settings.js";
 import type { Store } from "../src/store/types.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { assertMatchesSchema } from "./helpers/openapi.js";
@@ -36,7 +37,7 @@ async function sqliteBackend(): Promise<Backend> {
     name: "SQLite",
     args: ["--db-path", dbPath],
     env: {},
-    openStore: () => openStore({ sqlitePath: dbPath }),
+    openStore: () => openStore({ sqlitePath: dbPath, sqliteSync: settingDefault("sqliteSync") }),
     cleanup: async () => {},
   };
 }
@@ -48,7 +49,7 @@ async function postgresBackend(): Promise<Backend> {
     name: "PostgreSQL + Redis",
     args: ["--database-url", schema.url, "--redis-url", testRedisUrl],
     env: { CHATPORT_REDIS_PREFIX: prefix },
-    openStore: () => openStore({ databaseUrl: schema.url, sqlitePath: "unused" }),
+    openStore: () => openStore({ databaseUrl: schema.url, sqlitePath: "unused", sqliteSync: settingDefault("sqliteSync") }),
     cleanup: async () => {
       await schema.drop();
       await deleteRedisPrefix(prefix);
@@ -244,9 +245,10 @@ for (const makeBackend of [sqliteBackend, postgresBackend]) {
       assert.equal(again.headers.get("x-ratelimit-limit-requests"), "5");
     });
 
-    test("TPM: once a minute's tokens are used, requests are refused until the window moves", async () => {
+    test("TPM: a minute's tokens are never exceeded; once they are used, requests are refused until the window moves", async () => {
       const key = await createKey(server, { name: "tpm", tpm: 40 });
       let used = 0;
+      let lastPrompt = 0;
       let refused: Response | null = null;
       for (let i = 0; i < 20 && refused === null; i++) {
         const res = await chat(server, key.secret, { max_tokens: 8, ignore_eos: true });
@@ -255,10 +257,15 @@ for (const makeBackend of [sqliteBackend, postgresBackend]) {
           break;
         }
         assert.equal(res.status, 200);
-        used += ((await res.json()) as { usage: { total_tokens: number } }).usage.total_tokens;
+        const usage = ((await res.json()) as { usage: { total_tokens: number; prompt_tokens: number } }).usage;
+        used += usage.total_tokens;
+        lastPrompt = usage.prompt_tokens;
       }
       assert.ok(refused !== null, "a TPM limit refuses eventually");
-      assert.ok(used >= 40, `refused only after the limit was used (${used} tokens)`);
+      // Each request reserved its prompt and its capped completion: the window never holds more than the limit,
+      // and the refusal came when not even the next prompt and one token fit.
+      assert.ok(used <= 40, `never more than the limit (${used} tokens)`);
+      assert.ok(used + lastPrompt + 1 > 40, `refused only when the next request could not fit (${used} tokens used)`);
       assert.equal((await errorOf(refused)).code, "rate_limit_exceeded");
       assert.equal(refused.headers.get("x-ratelimit-limit-tokens"), "40");
     });
@@ -288,11 +295,12 @@ for (const makeBackend of [sqliteBackend, postgresBackend]) {
       const [spent] = await store.ledger.usage({ keyId: key.id });
       assert.ok(spent !== undefined && served > 0);
       assert.equal(spent.requests, served);
-      // Stopped because the budget was used, and overshot by at most the last prompt.
+      // Prompt and completion were reserved before each request: never over the budget, and
+      // stopped only when what is left cannot hold a prompt and a token.
       const rows = await store.ledger.usage({ keyId: key.id, groupBy: "day" });
       assert.equal(rows.length, 1);
-      assert.ok(spent.totalTokens >= budget, `spent ${spent.totalTokens} of ${budget}`);
-      assert.ok(spent.totalTokens - budget < 30, `overshoot ${spent.totalTokens - budget} is at most one prompt`);
+      assert.ok(spent.totalTokens <= budget, `spent ${spent.totalTokens} of ${budget}`);
+      assert.ok(budget - spent.totalTokens < 30, `stopped with ${budget - spent.totalTokens} left, less than one prompt`);
       const refused = await chat(server, key.secret);
       assert.equal(refused.status, 429);
       assert.equal((await errorOf(refused)).type, "insufficient_quota");

@@ -13,6 +13,7 @@ import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { startFakeUpstream, type FakeUpstream } from "../src/upstream/fake-upstream.js";
 import { openStore } from "../src/store/open-store.js";
+import { settingDefault } from "../src/settings.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { postJson, startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
 
@@ -289,7 +290,7 @@ describe("shutdown and restart", () => {
     );
     const results = await Promise.all(streams);
     const code = await exited;
-    const store = await openStore({ sqlitePath: dbPath });
+    const store = await openStore({ sqlitePath: dbPath, sqliteSync: settingDefault("sqliteSync") });
     const [usage] = await store.ledger.usage({ model: "slow" });
     await store.close();
     console.log(`# SIGTERM: ${results.filter((r) => r.done).length}/3 streams completed, late request: ${late}, exit ${code}, ledger rows ${usage?.requests}`);
@@ -309,7 +310,7 @@ describe("shutdown and restart", () => {
       server.process.kill("SIGTERM");
       const results = await Promise.all(streams);
       const code = await exited;
-      const store = await openStore({ sqlitePath: dbPath });
+      const store = await openStore({ sqlitePath: dbPath, sqliteSync: settingDefault("sqliteSync") });
       const [usage] = await store.ledger.usage({ model: "slow" });
       await store.close();
       console.log(`# SIGTERM, 300 ms grace: ${results.filter((r) => !r.done).length}/3 streams cut, exit ${code}, ledger rows ${usage?.requests}`);

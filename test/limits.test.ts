@@ -14,7 +14,8 @@ import { MemoryCounters } from "../src/limits/memory-counters.js";
 import { openCounters } from "../src/limits/open-counters.js";
 import { PERIOD_TTL_MARGIN_SECONDS, budgetPeriodKey, periodStart, periodTtlSeconds } from "../src/limits/periods.js";
 import { RedisCounters } from "../src/limits/redis-counters.js";
-import type { Counters } from "../src/limits/types.js";
+import type { BudgetDecision, Counters } from "../src/limits/types.js";
+import { StorageUnavailableError } from "../src/protocol/errors.js";
 
 const REDIS_URL = process.env.CHATPORT_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const PREFIX = `chatport-test-${randomUUID().slice(0, 8)}:`;
@@ -23,6 +24,7 @@ const T = 1_800_000_000_000;
 const MIN = 60_000;
 
 const uniqueKey = (name: string): string => `${name}-${randomUUID()}`;
+const reservationOf = (d: BudgetDecision): string | null => (d.loaded ? d.reservation : null);
 
 async function waitFor(what: string, done: () => boolean, timeoutMs = 3_000): Promise<void> {
   const start = Date.now();
@@ -64,24 +66,25 @@ function counterSuite(backend: Backend): void {
         assert.equal(d.allowed, true, `request ${i + 1}`);
         assert.equal(d.limit, 5);
         assert.equal(d.remaining, 4 - i);
-        // Room remains: 0; the last slot taken: when the oldest (at T) leaves.
-        assert.equal(d.resetMs, i < 4 ? 0 : T + MIN - (T + 4_000));
+        // Full again once every request counted, this one too, has left the window.
+        assert.equal(d.resetMs, MIN, "reset says when the window is full again, also while requests remain");
+        assert.equal(d.retryMs, 0);
       }
       const refused = await c.takeRequest(key, 5, T + 10_000);
-      assert.deepEqual(refused, { allowed: false, limit: 5, remaining: 0, resetMs: 50_000 });
+      assert.deepEqual(refused, { allowed: false, limit: 5, remaining: 0, resetMs: 4_000 + MIN - 10_000, retryMs: 50_000 });
       // Refusals are not counted: the next one still waits only for the oldest.
-      assert.equal((await c.takeRequest(key, 5, T + 20_000)).resetMs, 40_000);
+      assert.equal((await c.takeRequest(key, 5, T + 20_000)).retryMs, 40_000);
     });
 
     it("the window slides: room again exactly when the oldest request is 60 s old", async () => {
       const key = uniqueKey("slide");
       for (let i = 0; i < 3; i++) assert.equal((await c.takeRequest(key, 3, T + i * 1_000)).allowed, true);
-      assert.deepEqual(await c.takeRequest(key, 3, T + MIN - 1), { allowed: false, limit: 3, remaining: 0, resetMs: 1 });
+      assert.deepEqual(await c.takeRequest(key, 3, T + MIN - 1), { allowed: false, limit: 3, remaining: 0, resetMs: 2_001, retryMs: 1 });
       const again = await c.takeRequest(key, 3, T + MIN);
       assert.equal(again.allowed, true, "the request at T has left the window");
       assert.equal(again.remaining, 0);
-      assert.equal(again.resetMs, 1_000, "next room when the request at T+1s leaves");
-      assert.deepEqual(await c.takeRequest(key, 3, T + MIN + 1), { allowed: false, limit: 3, remaining: 0, resetMs: 999 });
+      assert.equal(again.resetMs, MIN);
+      assert.deepEqual(await c.takeRequest(key, 3, T + MIN + 1), { allowed: false, limit: 3, remaining: 0, resetMs: MIN - 1, retryMs: 999 });
       // Long after: the whole window is free.
       assert.equal((await c.takeRequest(key, 3, T + 10 * MIN)).remaining, 2);
     });
@@ -93,34 +96,49 @@ function counterSuite(backend: Backend): void {
       assert.equal((await c.takeRequest(a, 4, T + 5_000)).allowed, false);
       assert.equal((await c.takeRequest(b, 4, T + 5_000)).remaining, 3);
       // 4 counted, limit now 2: room once 3 of them left, i.e. at T+2s+60s.
-      assert.deepEqual(await c.takeRequest(a, 2, T + 5_000), { allowed: false, limit: 2, remaining: 0, resetMs: 2_000 + MIN - 5_000 });
+      assert.equal((await c.takeRequest(a, 2, T + 5_000)).retryMs, 2_000 + MIN - 5_000);
       // Limit 0: never room; "try again in a window".
-      assert.deepEqual(await c.takeRequest(a, 0, T + 5_000), { allowed: false, limit: 0, remaining: 0, resetMs: MIN });
+      assert.equal((await c.takeRequest(a, 0, T + 5_000)).retryMs, MIN);
     });
 
-    it("token window: check sums the last 60 s, refuses at the limit, and says when enough expires", async () => {
+    it("token window: a reservation holds up to what it wants if what it needs fits, counting what others hold", async () => {
       const key = uniqueKey("tpm");
-      assert.deepEqual(await c.checkTokens(key, 1_000, T), { allowed: true, limit: 1_000, remaining: 1_000, resetMs: 0 });
-      await c.addTokens(key, 300, T);
-      await c.addTokens(key, 500, T + 10_000);
-      assert.deepEqual(await c.checkTokens(key, 1_000, T + 15_000), { allowed: true, limit: 1_000, remaining: 200, resetMs: 0 });
-      await c.addTokens(key, 200, T + 20_000);
-      // 1000 used: room when the 300 at T leaves.
-      assert.deepEqual(await c.checkTokens(key, 1_000, T + 30_000), { allowed: false, limit: 1_000, remaining: 0, resetMs: 30_000 });
-      // Limit 500: 700 left after the 300 expires, 200 after the 500 at T+10s expires.
-      assert.deepEqual(await c.checkTokens(key, 500, T + 30_000), { allowed: false, limit: 500, remaining: 0, resetMs: 40_000 });
-      assert.deepEqual(await c.checkTokens(key, 1_000, T + MIN), { allowed: true, limit: 1_000, remaining: 300, resetMs: 0 });
-      // A check counts nothing itself.
-      assert.equal((await c.checkTokens(key, 1_000, T + MIN)).remaining, 300);
-      assert.equal((await c.checkTokens(key, 1_000, T + MIN + 20_000)).remaining, 1_000);
-    });
-
-    it("token counts may repeat and be fractional; 0 adds nothing", async () => {
-      const key = uniqueKey("tok-repeat");
-      for (let i = 0; i < 3; i++) await c.addTokens(key, 7, T);
-      await c.addTokens(key, 0.5, T);
-      await c.addTokens(key, 0, T);
-      assert.equal((await c.checkTokens(key, 100, T + 1)).remaining, 100 - 21.5);
+      const first = await c.reserveTokens(key, 1_000, { need: 100, want: 300 }, T);
+      assert.equal(first.allowed, true);
+      assert.equal(first.granted, 300);
+      assert.equal(first.remaining, 700);
+      assert.equal(first.resetMs, MIN);
+      assert.ok(first.entry !== null);
+      // Only 700 left: granted less than wanted.
+      const second = await c.reserveTokens(key, 1_000, { need: 100, want: 900 }, T + 10_000);
+      assert.equal(second.granted, 700);
+      assert.equal(second.remaining, 0);
+      // Full: room when the 300 held at T leaves; empty when the entry at T+10s leaves.
+      assert.deepEqual(await c.reserveTokens(key, 1_000, { need: 1, want: 1 }, T + 20_000), {
+        allowed: false,
+        limit: 1_000,
+        remaining: 0,
+        resetMs: 50_000,
+        retryMs: 40_000,
+        granted: 0,
+        entry: null,
+      });
+      // The first request used 120 of its 300: 180 free now.
+      await c.settleTokens(key, first.entry!, 120);
+      const refused = await c.reserveTokens(key, 1_000, { need: 200, want: 200 }, T + 20_000);
+      assert.equal(refused.allowed, false);
+      assert.equal(refused.remaining, 180);
+      assert.equal(refused.retryMs, 40_000, "200 fit once the 120 at T leave");
+      const third = await c.reserveTokens(key, 1_000, { need: 150, want: 400 }, T + 20_000);
+      assert.equal(third.granted, 180);
+      // Settled to 0, an entry leaves the window; settling an entry that left does nothing.
+      await c.settleTokens(key, third.entry!, 0);
+      await c.settleTokens(key, second.entry!, 0.5);
+      assert.equal((await c.reserveTokens(key, 1_000, { need: 0, want: 0 }, T + 20_000)).remaining, 1_000 - 120 - 0.5);
+      await c.settleTokens(key, first.entry!, 5);
+      assert.equal((await c.reserveTokens(key, 1_000, { need: 0, want: 0 }, T + MIN + 1)).remaining, 1_000 - 0.5, "the entry at T left");
+      // A claim over the limit never fits.
+      assert.equal((await c.reserveTokens(key, 1_000, { need: 1_001, want: 1_001 }, T + MIN + 1)).retryMs, MIN);
     });
 
     it("rejects nonsense arguments with a RangeError", async () => {
@@ -128,24 +146,27 @@ function counterSuite(backend: Backend): void {
       await assert.rejects(c.takeRequest(key, -1, T), RangeError);
       await assert.rejects(c.takeRequest(key, 2.5, T), RangeError);
       await assert.rejects(c.takeRequest(key, 5, Number.NaN), RangeError);
-      await assert.rejects(c.addTokens(key, -3, T), RangeError);
-      await assert.rejects(c.addSpent(key, "total", Number.POSITIVE_INFINITY), RangeError);
+      await assert.rejects(c.reserveTokens(key, 5, { need: 2, want: 1 }, T), RangeError);
+      await assert.rejects(c.reserveTokens(key, 5, { need: -1, want: 1 }, T), RangeError);
+      await assert.rejects(c.settleTokens(key, "x:1", -3), RangeError);
       await assert.rejects(c.initSpent(key, "total", 1, 0), RangeError);
-      await assert.rejects(c.reserve(key, "total", -1), RangeError);
+      await assert.rejects(c.reserveBudget(key, "total", 10, { need: 1, want: 1 }, 0, T), RangeError);
+      await assert.rejects(c.settleBudget(key, "total", "x:1", Number.POSITIVE_INFINITY), RangeError);
     });
 
-    it("spent: null until loaded, init only once (NX), add only to a loaded counter", async () => {
+    it("spent: null until loaded, init only once (NX), settle adds only to a loaded counter", async () => {
       const key = uniqueKey("spent");
       assert.equal(await c.getSpent(key, "2026-11"), null);
+      assert.deepEqual(await c.reserveBudget(key, "2026-11", 100, { need: 1, want: 1 }, MIN, T), { loaded: false });
       // Adding to an unloaded counter must not make a partial sum look loaded.
-      await c.addSpent(key, "2026-11", 5);
+      await c.settleBudget(key, "2026-11", "gone:1", 5);
       assert.equal(await c.getSpent(key, "2026-11"), null);
       await c.initSpent(key, "2026-11", 12.5, 3_600);
       assert.equal(await c.getSpent(key, "2026-11"), 12.5);
       await c.initSpent(key, "2026-11", 99, 3_600);
       assert.equal(await c.getSpent(key, "2026-11"), 12.5, "another replica's init does not overwrite");
-      await c.addSpent(key, "2026-11", 0.25);
-      await c.addSpent(key, "2026-11", 1);
+      await c.settleBudget(key, "2026-11", "gone:1", 0.25);
+      await c.settleBudget(key, "2026-11", "gone:2", 1);
       assert.equal(await c.getSpent(key, "2026-11"), 13.75);
       assert.equal(await c.getSpent(key, "2026-12"), null, "periods are separate");
       await c.initSpent(key, "total", 0, null);
@@ -161,21 +182,69 @@ function counterSuite(backend: Backend): void {
       assert.equal(await c.getSpent(key, "2026-11-22"), null);
     });
 
-    it("reserve/release: returns the total in flight and never goes below 0", async () => {
+    it("budget: reservations count against what is left until settled or released", async () => {
       const key = uniqueKey("resv");
-      assert.equal(await c.reserve(key, "2026-11", 1.5), 1.5);
-      assert.equal(await c.reserve(key, "2026-11", 2), 3.5);
-      assert.equal(await c.reserve(key, "2026-12", 1), 1, "periods are separate");
-      await c.release(key, "2026-11", 1);
-      assert.equal(await c.reserve(key, "2026-11", 0), 2.5);
-      await c.release(key, "2026-11", 10);
-      assert.equal(await c.reserve(key, "2026-11", 0), 0, "over-release stops at 0");
-      await c.release(uniqueKey("never"), "2026-11", 3);
-      const other = uniqueKey("resv-dust");
-      await c.reserve(other, "total", 0.1);
-      await c.reserve(other, "total", 0.2);
-      await c.release(other, "total", 0.3);
-      assert.equal(await c.reserve(other, "total", 0), 0, "float dust counts as nothing");
+      await c.initSpent(key, "2026-11", 100, 3_600);
+      const first = await c.reserveBudget(key, "2026-11", 1_000, { need: 10, want: 500 }, MIN, T);
+      assert.deepEqual({ ...first, reservation: null }, { loaded: true, granted: 500, reservation: null, spent: 100, reserved: 0 });
+      const second = await c.reserveBudget(key, "2026-11", 1_000, { need: 10, want: 500 }, MIN, T);
+      assert.ok(second.loaded);
+      assert.equal(second.granted, 400, "what is left after the spent and the other reservation");
+      assert.equal(second.reserved, 500);
+      const refused = await c.reserveBudget(key, "2026-11", 1_000, { need: 1, want: 1 }, MIN, T);
+      assert.deepEqual(refused, { loaded: true, granted: 0, reservation: null, spent: 100, reserved: 900 });
+      assert.ok(first.loaded && first.reservation !== null && second.reservation !== null);
+      // The first used 50 of its 500; the second was refused further along (released).
+      await c.settleBudget(key, "2026-11", first.reservation, 50);
+      await c.releaseBudget(key, "2026-11", second.reservation);
+      await c.releaseBudget(key, "2026-11", second.reservation);
+      assert.equal(await c.getSpent(key, "2026-11"), 150);
+      const third = await c.reserveBudget(key, "2026-11", 1_000, { need: 850, want: 900 }, MIN, T);
+      assert.ok(third.loaded);
+      assert.equal(third.granted, 850);
+      await c.initSpent(key, "2026-12", 0, 3_600);
+      assert.ok((await c.reserveBudget(key, "2026-12", 1_000, { need: 1_000, want: 1_000 }, MIN, T)).loaded, "periods are separate");
+      // Nothing left at all: refused even when nothing is needed (a free completion).
+      await c.initSpent(key, "total", 1_000, null);
+      assert.deepEqual(await c.reserveBudget(key, "total", 1_000, { need: 0, want: 0 }, MIN, T), {
+        loaded: true,
+        granted: 0,
+        reservation: null,
+        spent: 1_000,
+        reserved: 0,
+      });
+    });
+
+    it("budget: each reservation expires on its own after its TTL, however busy the key is (a dead replica's too)", async () => {
+      const key = uniqueKey("resv-expiry");
+      await c.initSpent(key, "total", 0, null);
+      const ttl = 10_000;
+      // A replica reserves 600 and dies: never settled, never renewed.
+      const dead = await c.reserveBudget(key, "total", 1_000, { need: 600, want: 600 }, ttl, T);
+      assert.ok(dead.loaded && dead.granted === 600);
+      // A request in flight on a live replica renews its reservation.
+      const live = await c.reserveBudget(key, "total", 1_000, { need: 100, want: 100 }, ttl, T);
+      assert.ok(live.loaded && live.reservation !== null);
+      // Traffic on the key all along: none of it may keep the dead reservation alive.
+      for (let t = T + 1_000; t < T + ttl; t += 1_000) {
+        const busy = await c.reserveBudget(key, "total", 1_000, { need: 300, want: 300 }, ttl, t);
+        assert.ok(busy.loaded && busy.reservation !== null, `room for 300 at +${t - T} ms`);
+        assert.equal(busy.reserved, 700, "the dead 600 and the live 100 are still held");
+        await c.releaseBudget(key, "total", busy.reservation);
+        if (t === T + 5_000) await c.renewBudget(key, "total", live.reservation, ttl, t);
+      }
+      assert.equal(reservationOf(await c.reserveBudget(key, "total", 1_000, { need: 301, want: 301 }, ttl, T + ttl - 1)), null);
+      // The TTL has passed: the dead reservation is gone, the renewed one is not.
+      const after = await c.reserveBudget(key, "total", 1_000, { need: 900, want: 900 }, ttl, T + ttl);
+      assert.ok(after.loaded);
+      assert.equal(after.reserved, 100);
+      assert.equal(after.granted, 900);
+      // Renewing an expired reservation does not bring it back.
+      await c.renewBudget(key, "total", dead.reservation!, ttl, T + ttl);
+      assert.equal(reservationOf(await c.reserveBudget(key, "total", 1_000, { need: 1, want: 1 }, ttl, T + ttl)), null, "900 + 100 held");
+      assert.equal((await c.reserveBudget(key, "total", 1_000, { need: 0, want: 0 }, ttl, T + 5_000 + ttl)).loaded, true);
+      const late = await c.reserveBudget(key, "total", 1_000, { need: 100, want: 100 }, ttl, T + 5_000 + ttl);
+      assert.ok(late.loaded && late.reserved === 900, "the renewed reservation expired a TTL after its renewal");
     });
 
     it("key changes reach listeners, asynchronously", async () => {
@@ -259,9 +328,9 @@ describe("limits counters in memory", () => {
       try {
         for (let i = 0; i < 1_000; i++) {
           await m.takeRequest(`k${i}`, 10);
-          await m.addTokens(`k${i}`, 5);
+          await m.reserveTokens(`k${i}`, 10, { need: 5, want: 5 });
           await m.initSpent(`k${i}`, "2026-11-22", 1, 300);
-          await m.reserve(`k${i}`, "2026-11-22", 1);
+          await m.reserveBudget(`k${i}`, "2026-11-22", 10, { need: 1, want: 1 }, 10 * MIN);
         }
         await m.initSpent("forever", "total", 1, null);
         assert.deepEqual(m.stats(), { requestWindows: 1_000, tokenWindows: 1_000, spent: 1_001, reserved: 1_000 });
@@ -337,13 +406,13 @@ describe("limits counters on Redis", () => {
       await c.close();
     });
 
-    it("keys live under the prefix and expire: windows after 60 s, reservations 10 min after the last reserve", async () => {
+    it("keys live under the prefix and expire: windows after 60 s, reservations with their latest", async () => {
       const key = uniqueKey("ttl");
       await c.takeRequest(key, 5);
-      await c.addTokens(key, 10);
-      await c.reserve(key, "2026-11", 1);
+      await c.reserveTokens(key, 10, { need: 1, want: 1 });
       await c.initSpent(key, "2026-11", 1, 3_600);
       await c.initSpent(key, "total", 1, null);
+      const held = await c.reserveBudget(key, "2026-11", 10, { need: 1, want: 1 }, 30_000);
       const keys = (await admin.keys(`${PREFIX}*${key}`)).sort();
       assert.deepEqual(keys, [
         `${PREFIX}req:${key}`,
@@ -354,12 +423,35 @@ describe("limits counters on Redis", () => {
       ]);
       const pttl = async (k: string): Promise<number> => admin.pttl(`${PREFIX}${k}`);
       for (const k of [`req:${key}`, `tok:${key}`]) assert.ok((await pttl(k)) > 55_000 && (await pttl(k)) <= MIN, k);
-      assert.ok((await pttl(`resv:2026-11:${key}`)) > 9 * MIN);
+      assert.ok((await pttl(`resv:2026-11:${key}`)) > 25_000 && (await pttl(`resv:2026-11:${key}`)) <= 30_000);
       assert.ok((await pttl(`spent:2026-11:${key}`)) > 3_500_000);
       assert.equal(await pttl(`spent:total:${key}`), -1, "total never expires");
-      // addSpent keeps the TTL.
-      await c.addSpent(key, "2026-11", 2);
+      // Settling keeps the spent counter's TTL.
+      assert.ok(held.loaded && held.reservation !== null);
+      await c.settleBudget(key, "2026-11", held.reservation, 2);
       assert.ok((await pttl(`spent:2026-11:${key}`)) > 3_500_000);
+    });
+
+    it("a replica killed with reservations in flight: they expire on their own while another replica keeps the key busy", async () => {
+      const key = uniqueKey("dead-replica");
+      const ttlMs = 1_500;
+      const dying = new RedisCounters({ url: REDIS_URL, prefix: PREFIX });
+      await dying.open();
+      await dying.initSpent(key, "total", 0, null);
+      for (let i = 0; i < 3; i++) assert.ok((await dying.reserveBudget(key, "total", 1_000, { need: 300, want: 300 }, ttlMs)).loaded);
+      // Killed: it never settles, releases or renews.
+      await dying.close();
+      const start = Date.now();
+      let room = 0;
+      // The survivor's traffic on the same key, until the bound has passed.
+      while (Date.now() - start <= ttlMs + 100) {
+        const d = await c.reserveBudget(key, "total", 1_000, { need: 1, want: 1_000 }, ttlMs);
+        assert.ok(d.loaded && d.reservation !== null);
+        room = d.granted;
+        await c.releaseBudget(key, "total", d.reservation);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.equal(room, 1_000, "the whole budget is free once the dead replica's reservations expired");
     });
 
     it("key ids with separators cannot collide", async () => {
@@ -368,14 +460,18 @@ describe("limits counters on Redis", () => {
       assert.equal(await c.getSpent(base, "2026:11"), null);
     });
 
-    it("a Redis that is down makes calls reject with a clear error, within seconds", async () => {
+    it("a Redis that is down makes calls reject with a clear error (a 503 for the client), within seconds", async () => {
       const down = new RedisCounters({ url: "redis://127.0.0.1:1", prefix: PREFIX });
       const start = Date.now();
       try {
         await assert.rejects(down.takeRequest("k", 1, T), (error: Error) => {
-          assert.match(error.message, /127\.0\.0\.1:1/);
-          assert.match(error.message, /takeRequest failed/);
-          assert.match(error.message, /ECONNREFUSED/);
+          assert.ok(error instanceof StorageUnavailableError);
+          assert.equal(error.status, 503);
+          assert.equal(error.headers["retry-after"], "5");
+          assert.match(error.detail, /127\.0\.0\.1:1/);
+          assert.match(error.detail, /takeRequest failed/);
+          assert.match(error.detail, /ECONNREFUSED/);
+          assert.doesNotMatch(error.message, /127\.0\.0\.1/, "the client is not told where Redis is");
           return true;
         });
         assert.ok(Date.now() - start < 5_000, `took ${Date.now() - start} ms`);

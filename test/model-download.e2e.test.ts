@@ -124,19 +124,32 @@ async function deadEndpoint(): Promise<string> {
   return `http://127.0.0.1:${port}/`;
 }
 
-test("an unreachable hub is a clear startup error, not a hang or a stack trace", async () => {
+test("an unreachable hub is a clear startup error at once, not a hang or a stack trace; the log first says what is fetched", async () => {
   const emptyCache = fs.mkdtempSync(path.join(os.tmpdir(), "chatport-empty-"));
-  const child = spawn(process.execPath, [cliPath, "serve", "--port", "0", "--model", "x=hf:acme/missing/model.gguf"], {
+  const child = spawn(process.execPath, [cliPath, "serve", "--port", "0", "--db-path", path.join(emptyCache, "db.sqlite"), "--model", "x=hf:acme/missing/model.gguf"], {
     cwd: repoRoot,
-    env: { ...process.env, HF_ENDPOINT: await deadEndpoint(), CHATPORT_CACHE_DIR: emptyCache, CHATPORT_DOWNLOAD_STALL_SECONDS: "3" },
+    // The stall watchdog is far away: the error must come from the reachability check, not from waiting it out.
+    env: { ...process.env, HF_ENDPOINT: await deadEndpoint(), CHATPORT_CACHE_DIR: emptyCache, CHATPORT_DOWNLOAD_STALL_SECONDS: "3600" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
+  let stdout = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  // A guard, not a measurement: without the check the process would wait an hour.
+  const guard = setTimeout(() => child.kill("SIGKILL"), 120_000);
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  clearTimeout(guard);
   fs.rmSync(emptyCache, { recursive: true, force: true });
-  assert.equal(code, 1);
+  assert.equal(code, 1, `exited by itself (stdout: ${stdout.slice(-500)})`);
   assert.match(stderr, /Could not download hf:acme\/missing\/model\.gguf/);
+  assert.match(stderr, /cannot reach 127\.0\.0\.1:\d+: ECONNREFUSED/);
   assert.match(stderr, /offline/);
   assert.doesNotMatch(stderr, /\n\s+at .*\(/, "no stack trace");
+  const fetching = stdout
+    .split("\n")
+    .flatMap((line) => (line.startsWith("{") ? [JSON.parse(line) as Record<string, unknown>] : []))
+    .find((entry) => entry.msg === "model not in the cache: downloading it");
+  assert.equal(fetching?.source, "hf:acme/missing/model.gguf");
+  assert.match(String(fetching?.from), /^127\.0\.0\.1:\d+$/);
 });

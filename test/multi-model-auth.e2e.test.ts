@@ -1,24 +1,29 @@
 /**
  * One server, two models — the generated tiny model and the llama-2 GGUF made
- * elsewhere (SPM tokenizer, no chat template) — behind an API key.
+ * elsewhere (SPM tokenizer, no chat template) — behind an API key. Without the
+ * llama-2 file (a fresh clone: see helpers/shared-files.ts) the server has the
+ * tiny model only and the llama-2 tests are skipped.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { resolveChatWrapper, type LlamaModel } from "node-llama-cpp";
 import OpenAI from "openai";
-import { sharedLlama2Path, tinyModelPath } from "./helpers/models.js";
+import { tinyModelPath } from "./helpers/models.js";
 import { assertMatchesSchema } from "./helpers/openapi.js";
 import { postJson, startServer, type RunningServer } from "./helpers/server.js";
+import { foreignLlama2Path, missingSharedFile } from "./helpers/shared-files.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 
 const apiKey = "sk-test-secret-key-123";
+const llama2Path = foreignLlama2Path();
+const needsLlama2 = { skip: llama2Path === null ? missingSharedFile("models/llama-2-tiny-random.gguf") : false };
 let server: RunningServer;
 let llama2: LlamaModel;
 
 before(async () => {
-  llama2 = await loadVocab(sharedLlama2Path);
+  if (llama2Path !== null) llama2 = await loadVocab(llama2Path);
   server = await startServer({
-    models: { tiny: await tinyModelPath(), llama2: sharedLlama2Path },
+    models: { tiny: await tinyModelPath(), ...(llama2Path === null ? {} : { llama2: llama2Path }) },
     args: ["--threads", "1", "--parallel", "2", "--ctx", "1024"],
     apiKey,
   });
@@ -53,7 +58,7 @@ describe("API key", () => {
 });
 
 describe("several models in one process", () => {
-  test("both are listed and each answers under its own id", async () => {
+  test("both are listed and each answers under its own id", needsLlama2, async () => {
     const ids = (await server.client.models.list()).data.map((m) => m.id).sort();
     assert.deepEqual(ids, ["llama2", "tiny"]);
     for (const model of ids) {
@@ -63,7 +68,7 @@ describe("several models in one process", () => {
     }
   });
 
-  test("llama-2 SPM model: prompt tokens match its chat wrapper's rendering, streaming agrees", async () => {
+  test("llama-2 SPM model: prompt tokens match its chat wrapper's rendering, streaming agrees", needsLlama2, async () => {
     const messages = [
       { role: "system" as const, content: "Be brief." },
       { role: "user" as const, content: "Grüße aus 東京 🚀" },
@@ -98,7 +103,7 @@ describe("several models in one process", () => {
     assert.equal(usage?.completion_tokens, res.usage?.completion_tokens);
   });
 
-  test("llama-2 model: stop strings and max_tokens behave the same as on the BPE model", async () => {
+  test("llama-2 model: stop strings and max_tokens behave the same as on the BPE model", needsLlama2, async () => {
     const base = { model: "llama2", messages: [{ role: "user" as const, content: "Count" }], max_tokens: 30, seed: 5, ignore_eos: true } as OpenAI.ChatCompletionCreateParamsNonStreaming;
     const free = await server.client.chat.completions.create(base);
     assert.equal(free.choices[0]?.finish_reason, "length");

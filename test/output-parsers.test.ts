@@ -309,6 +309,33 @@ const CASES: Case[] = [
     ],
   },
   {
+    title: "granite: <|tool_call|> JSON list, several calls, text before is content",
+    syntax: "granite",
+    text: 'Checking.<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Par]is"}}, {"arguments": {"tz": "CET"}, "name": "get_time"}]',
+    content: "Checking.",
+    calls: [
+      { name: "get_weather", args: { city: "Par]is" } },
+      { name: "get_time", raw: '{"tz": "CET"}', args: { tz: "CET" } },
+    ],
+  },
+  {
+    title: "granite: no name[ARGS] form, so a name after the marker is content",
+    syntax: "granite",
+    text: '<|tool_call|>get_weather[ARGS]{"city": "Paris"}',
+    content: '<|tool_call|>get_weather[ARGS]{"city": "Paris"}',
+    calls: [],
+  },
+  {
+    title: "phi4-mini: functools[JSON list]",
+    syntax: "phi4-mini",
+    text: 'functools[{"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "get_time", "arguments": {"tz": "UTC"}}]',
+    content: "",
+    calls: [
+      { name: "get_weather", args: { city: "Paris" } },
+      { name: "get_time", args: { tz: "UTC" } },
+    ],
+  },
+  {
     title: "mistral: a marker followed by prose is content",
     syntax: "mistral",
     text: "The [TOOL_CALLS] token is a marker [TOOL_",

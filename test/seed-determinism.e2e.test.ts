@@ -14,7 +14,7 @@ import { startServer, type RunningServer } from "./helpers/server.js";
 let server: RunningServer;
 
 before(async () => {
-  server = await startServer({ models: { m: await qwenShapedModelPath() }, args: ["--threads", "2", "--parallel", "4", "--ctx", "2048"] });
+  server = await startServer({ models: { m: await qwenShapedModelPath() }, args: ["--threads", "1", "--parallel", "4", "--ctx", "2048"] });
 });
 after(async () => server?.stop());
 
@@ -33,7 +33,7 @@ async function text(params: OpenAI.ChatCompletionCreateParamsNonStreaming): Prom
   return res.choices[0]?.message.content ?? "";
 }
 
-test("a seeded request gives the same output cold, with its prompt cached, with a shared prefix cached, and in a burst", async () => {
+test("a seeded request gives the same output cold, with its prompt cached, with a shared prefix cached, in a burst and beside decoding streams", async () => {
   const cold = await text(seeded);
   assert.ok(cold.length > 0);
   assert.equal(await text(seeded), cold, "with the whole prompt in the cache");
@@ -46,6 +46,18 @@ test("a seeded request gives the same output cold, with its prompt cached, with 
     ...[1, 2, 3].map((i) => text({ ...seeded, messages: [{ role: "user", content: `noise ${i} `.repeat(10 * i) }], seed: i })),
   ]);
   assert.equal(burst[0], cold, "beside a burst of other prompts");
+  // Arriving while other streams decode (their tokens would share its prefill step).
+  const decoding = await Promise.all(
+    [1, 2, 3].map(async (i) => {
+      const stream = await server.client.chat.completions.create({ ...seeded, messages: [{ role: "user", content: `busy ${i}` }], seed: i, max_tokens: 48, stream: true });
+      const reader = stream[Symbol.asyncIterator]();
+      await reader.next(); // the stream is generating
+      return reader;
+    }),
+  );
+  const beside = await text(seeded);
+  for (const reader of decoding) while (!(await reader.next()).done);
+  assert.equal(beside, cold, "while other streams decode");
   assert.notEqual(await text({ ...seeded, seed: 78 }), cold, "another seed gives another output");
 });
 

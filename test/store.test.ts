@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import SqliteDatabase from "better-sqlite3";
 import pg from "pg";
 import { openStore } from "../src/store/open-store.js";
+import { settingDefault } from "../src/settings.js";
 import type { LedgerRow, Store, UsageRow } from "../src/store/types.js";
 import { createTestSchema, type TestSchema } from "./helpers/postgres.js";
 
@@ -39,7 +40,7 @@ function sqliteBackend(): Backend {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), "chatport-store-"));
     },
     teardown: async () => fs.rmSync(dir, { recursive: true, force: true }),
-    open: () => openStore({ databaseUrl: null, sqlitePath: file() }),
+    open: () => openStore({ databaseUrl: null, sqlitePath: file(), sqliteSync: settingDefault("sqliteSync") }),
     rawRows: async (table) => {
       const db = new SqliteDatabase(file(), { readonly: true });
       try {
@@ -63,7 +64,7 @@ function postgresBackend(): Backend {
       schema = await createTestSchema();
     },
     teardown: async () => schema?.drop(),
-    open: () => openStore({ databaseUrl: current().url, sqlitePath: "/nonexistent/never-used.db" }),
+    open: () => openStore({ databaseUrl: current().url, sqlitePath: "/nonexistent/never-used.db", sqliteSync: settingDefault("sqliteSync") }),
     rawRows: (table) => current().query(`select * from ${current().name}.${table}`),
   };
 }
@@ -87,13 +88,14 @@ function ledgerRow(id: string, fields: Partial<LedgerRow>): LedgerRow {
     latencyMs: 10,
     ttftMs: null,
     createdAt: new Date(),
+    usageEstimated: false,
     ...fields,
   };
 }
 
 /** A usage row from its counts; totalTokens is derived. */
-function usage(group: string | null, requests: number, prompt: number, cached: number, completion: number, reasoning: number, cost: number): UsageRow {
-  return { group, requests, promptTokens: prompt, cachedTokens: cached, completionTokens: completion, reasoningTokens: reasoning, totalTokens: prompt + completion, cost };
+function usage(group: string | null, requests: number, prompt: number, cached: number, completion: number, reasoning: number, cost: number, estimated = 0): UsageRow {
+  return { group, requests, promptTokens: prompt, cachedTokens: cached, completionTokens: completion, reasoningTokens: reasoning, totalTokens: prompt + completion, cost, estimatedRequests: estimated };
 }
 
 for (const backend of [sqliteBackend(), postgresBackend()]) {
@@ -125,12 +127,16 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       it("concurrent openStore calls on one fresh schema all succeed", async () => {
         const fresh = await createTestSchema();
         try {
-          const stores = await Promise.all(Array.from({ length: 4 }, () => openStore({ databaseUrl: fresh.url, sqlitePath: "/nonexistent" })));
+          const stores = await Promise.all(Array.from({ length: 4 }, () => openStore({ databaseUrl: fresh.url, sqlitePath: "/nonexistent", sqliteSync: settingDefault("sqliteSync") })));
           await stores[0]!.keys.create({ name: "one" });
           for (const s of stores) assert.equal(await s.keys.count(), 1);
           await Promise.all(stores.map((s) => s.close()));
-          const migrations = await fresh.query(`select name from ${fresh.name}.kysely_migration`);
-          assert.equal(migrations.length, 1, "the migration ran exactly once");
+          const migrations = await fresh.query(`select name from ${fresh.name}.kysely_migration order by name`);
+          assert.deepEqual(
+            migrations.map((m) => m.name),
+            ["0001_keys_and_ledger", "0002_ledger_usage_estimated", "0003_responses"],
+            "each migration ran exactly once",
+          );
         } finally {
           await fresh.drop();
         }
@@ -249,7 +255,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       const rows: LedgerRow[] = [
         ledgerRow("r1", { keyId: A, model: "m1", createdAt: new Date("2024-03-01T10:00:00.000Z"), promptTokens: 100, cachedTokens: 10, completionTokens: 50, reasoningTokens: 5, cost: 0.25, stream: true, ttftMs: 12 }),
         ledgerRow("r2", { keyId: A, model: "m2", createdAt: r2Time, promptTokens: 200, completionTokens: 20, cost: 0.5, status: "error", httpStatus: 502 }),
-        ledgerRow("r3", { keyId: B, model: "m1", createdAt: day("2024-03-02"), promptTokens: 300, cachedTokens: 30, completionTokens: 70, reasoningTokens: 7, cost: 0.125 }),
+        ledgerRow("r3", { keyId: B, model: "m1", createdAt: day("2024-03-02"), promptTokens: 300, cachedTokens: 30, completionTokens: 70, reasoningTokens: 7, cost: 0.125, usageEstimated: true }),
         ledgerRow("r4", { keyId: null, model: "m1", createdAt: new Date("2024-03-02T12:00:00.000Z"), promptTokens: 1, completionTokens: 2, cost: 2, status: "client_disconnected" }),
         ledgerRow("r5", { keyId: A, model: "m1", createdAt: day("2024-03-03"), promptTokens: 1000, completionTokens: 1000, cost: 1.5, stream: true }),
       ];
@@ -266,12 +272,15 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
         assert.equal(Boolean(raw.stream), true);
         assert.equal(Number(raw.ttft_ms), 12);
         assert.equal(raw.request_id, "req-r1");
+        assert.equal(Boolean(raw.usage_estimated), false);
+        const estimated = (await backend.rawRows("ledger")).find((r) => r.id === "r3");
+        assert.equal(Boolean(estimated?.usage_estimated), true);
       });
 
       it("groups usage by UTC day", async () => {
         assert.deepEqual(await store.ledger.usage({ ...window, groupBy: "day" }), [
           usage("2024-03-01", 2, 300, 10, 70, 5, 0.75),
-          usage("2024-03-02", 2, 301, 30, 72, 7, 2.125),
+          usage("2024-03-02", 2, 301, 30, 72, 7, 2.125, 1),
           usage("2024-03-03", 1, 1000, 0, 1000, 0, 1.5),
         ]);
       });
@@ -280,7 +289,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
         assert.deepEqual(await store.ledger.usage({ ...window, groupBy: "hour" }), [
           usage("2024-03-01T10", 1, 100, 10, 50, 5, 0.25),
           usage("2024-03-01T23", 1, 200, 0, 20, 0, 0.5),
-          usage("2024-03-02T00", 1, 300, 30, 70, 7, 0.125),
+          usage("2024-03-02T00", 1, 300, 30, 70, 7, 0.125, 1),
           usage("2024-03-02T12", 1, 1, 0, 2, 0, 2),
           usage("2024-03-03T00", 1, 1000, 0, 1000, 0, 1.5),
         ]);
@@ -288,7 +297,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
 
       it("groups usage by model; `to` is exclusive", async () => {
         assert.deepEqual(await store.ledger.usage({ from: window.from, to: day("2024-03-03"), groupBy: "model" }), [
-          usage("m1", 3, 401, 40, 122, 12, 2.375),
+          usage("m1", 3, 401, 40, 122, 12, 2.375, 1),
           usage("m2", 1, 200, 0, 20, 0, 0.5),
         ]);
       });
@@ -296,7 +305,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       it("groups usage by key (keyless last); `from` is inclusive", async () => {
         assert.deepEqual(await store.ledger.usage({ from: r2Time, to: window.to, groupBy: "key" }), [
           usage(A, 2, 1200, 0, 1020, 0, 2),
-          usage(B, 1, 300, 30, 70, 7, 0.125),
+          usage(B, 1, 300, 30, 70, 7, 0.125, 1),
           usage(null, 1, 1, 0, 2, 0, 2),
         ]);
       });
@@ -389,7 +398,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
           const printed = out.split("\n").slice(0, -1);
           assert.ok(printed.length >= 200, `only ${printed.length} ids printed`);
 
-          const reopened = await openStore({ sqlitePath: file });
+          const reopened = await openStore({ sqlitePath: file, sqliteSync: settingDefault("sqliteSync") });
           try {
             const [total] = await reopened.ledger.usage({ keyId: "key_durable" });
             assert.ok(total && total.requests >= printed.length, `${total?.requests} rows for ${printed.length} printed ids`);

@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { startFakeUpstream, type FakeFault, type FakeUpstream, type RecordedRequest } from "../src/upstream/fake-upstream.js";
 import { openStore } from "../src/store/open-store.js";
+import { settingDefault } from "../src/settings.js";
 import type { Store } from "../src/store/types.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { assertMatchesSchema } from "./helpers/openapi.js";
@@ -86,7 +87,7 @@ before(async () => {
     adminKey,
     env: { UP_KEY: upstreamKey, FAKE_KEY: fakeKey, WRONG_KEY: "sk-wrong-provider-key-3" },
   });
-  store = await openStore({ sqlitePath: dbPath });
+  store = await openStore({ sqlitePath: dbPath, sqliteSync: settingDefault("sqliteSync") });
   const key = await createKey({ name: "tests" });
   client = new OpenAI({ baseURL: gateway.baseURL, apiKey: key.secret, maxRetries: 0, timeout: 60_000 });
 });

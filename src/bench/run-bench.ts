@@ -3,7 +3,9 @@
  * the `openai` SDK, and llama.cpp's `llama-server` when one is available —
  * measured side by side in one run, same model file, threads and context.
  */
+import fs from "node:fs";
 import os from "node:os";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import OpenAI from "openai";
@@ -120,6 +122,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     }
   }
 
+  // The chatport under test meters into a throwaway ledger, never the one of the checkout it runs in.
+  const ledgerDir = fs.mkdtempSync(path.join(os.tmpdir(), "chatport-bench-ledger-"));
   const systems: Array<{ name: string; start: () => Promise<ServerProcess>; model: string }> = [
     {
       name: "chatport",
@@ -127,6 +131,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       start: () =>
         startChatport([
           "--model", `bench=${options.modelPath}`,
+          "--db-path", path.join(ledgerDir, "chatport.sqlite"),
           "--threads", String(options.threads),
           "--parallel", String(maxConcurrency),
           "--ctx", String(options.contextSize),
@@ -210,6 +215,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   } finally {
     clearInterval(sampler);
     for (const { system } of running) await system.server.stop();
+    fs.rmSync(ledgerDir, { recursive: true, force: true });
   }
   // Rows grouped by system (in the order they were started), then by level.
   const rank = (name: string): number => ["node-llama-cpp", ...systems.map((s) => s.name)].indexOf(name);

@@ -3,8 +3,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { defaultGatewayBenchOptions, gatewayTable, PHASES, type PhaseName, profileTable, runGatewayBench, writeGatewayReport } from "../bench/gateway-bench.js";
-import { runBench } from "../bench/run-bench.js";
-import { table, writeReport } from "../bench/report.js";
+import type * as BenchReport from "../bench/report.js";
+import type { runBench as runBenchFn } from "../bench/run-bench.js";
 import { defaultThreads } from "../engines/llama/llama-runtime.js";
 import { writeTestModel, type TestModelType } from "../gguf/test-model.js";
 
@@ -42,6 +42,21 @@ const nonNegative = (value: string): number => {
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError("must be a number, 0 or more");
   return n;
 };
+
+/**
+ * The side-by-side bench drives its systems with the `openai` SDK, a
+ * devDependency: it is loaded only when that bench runs, so that every other
+ * command works from a production install (`npm ci --omit=dev`).
+ */
+async function loadSideBySideBench(): Promise<{ runBench: typeof runBenchFn; report: typeof BenchReport }> {
+  try {
+    const [{ runBench }, report] = await Promise.all([import("../bench/run-bench.js"), import("../bench/report.js")]);
+    return { runBench, report };
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== "ERR_MODULE_NOT_FOUND") throw err;
+    throw new Error(`chatport bench needs the development dependencies (npm install without --omit=dev): ${(err as Error).message}`, { cause: err });
+  }
+}
 
 const progress = (line: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -212,6 +227,43 @@ function schemaBenchCommand(): Command {
     });
 }
 
+interface StructuredFlags {
+  rounds: number;
+  seeds: number;
+  tokens: number;
+  out: string;
+}
+
+/** `chatport bench structured` (and `npm run bench -- structured`): decode speed under grammars against unconstrained decoding. */
+function structuredBenchCommand(): Command {
+  return new Command("structured")
+    .description("decode tokens/s under grammars (json_schema, tool calls, json_object) against unconstrained decoding, on the qwen2.5-0.5b-shaped model")
+    .option("--rounds <n>", "rounds; the modes alternate within each", int, 3)
+    .option("--seeds <n>", "requests per mode per round", int, 3)
+    .option("--tokens <n>", "max_tokens per request", int, 128)
+    .option("--out <dir>", "where the JSON / Markdown reports go", "bench/results")
+    .action(async (flags: StructuredFlags, command: Command) => {
+      // --model, --type, --threads and --out are also options of `bench`, where the parser leaves them.
+      const parent = command.parent?.opts<BenchFlags>();
+      const out = command.parent?.getOptionValueSource("out") === "cli" ? (parent?.out ?? flags.out) : flags.out;
+      const type = parent?.type ?? "q8_0";
+      if (type !== "f16" && type !== "q8_0") throw new InvalidArgumentError("--type must be f16 or q8_0");
+      const modelPath = parent?.model !== undefined ? path.resolve(parent.model) : await benchModel(command.parent?.getOptionValueSource("type") === "cli" ? type : "q8_0");
+      const { runStructuredBench, structuredTable, writeStructuredReport } = await import("../bench/structured-bench.js");
+      const report = await runStructuredBench({
+        modelPath,
+        threads: parent?.threads ?? defaultThreads(),
+        maxTokens: flags.tokens,
+        rounds: flags.rounds,
+        seeds: flags.seeds,
+        progress,
+      });
+      process.stdout.write(`${structuredTable(report)}\n`);
+      const files = writeStructuredReport(report, path.resolve(out));
+      progress(`wrote ${files.markdown}, ${files.json}`);
+    });
+}
+
 export function benchCommand(): Command {
   return new Command("bench")
     .description("benchmark chatport against node-llama-cpp directly and llama-server, side by side")
@@ -231,8 +283,10 @@ export function benchCommand(): Command {
     .option("--out <dir>", "where the JSON / Markdown / SVG reports go", "bench/results")
     .addCommand(gatewayBenchCommand())
     .addCommand(schemaBenchCommand())
+    .addCommand(structuredBenchCommand())
     .action(async (flags: BenchFlags) => {
       if (flags.type !== "f16" && flags.type !== "q8_0") throw new InvalidArgumentError("--type must be f16 or q8_0");
+      const { runBench, report: reports } = await loadSideBySideBench();
       const modelPath = flags.model !== undefined ? path.resolve(flags.model) : await benchModel(flags.type);
       const report = await runBench({
         modelPath,
@@ -247,8 +301,8 @@ export function benchCommand(): Command {
         staggerMs: flags.staggerMs,
         progress,
       });
-      process.stdout.write(`${table(report)}\n`);
-      const files = writeReport(report, path.resolve(flags.out));
+      process.stdout.write(`${reports.table(report)}\n`);
+      const files = reports.writeReport(report, path.resolve(flags.out));
       progress(`wrote ${files.markdown}, ${files.json}, ${files.svg}`);
     });
 }

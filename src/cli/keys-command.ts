@@ -7,30 +7,25 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { resolveConfig, type ServeConfig } from "../config.js";
-import { keyState, keyToWire, usageToWire } from "../gateway/key-wire.js";
+import { keyState, keyToWire, storedTextProblem, usageToWire } from "../gateway/key-wire.js";
 import type { Counters } from "../limits/types.js";
 import type { KeyBudget, KeyRecord, NewKey, Store, UsageGroup } from "../store/types.js";
+import type { SettingKey } from "../settings.js";
+import { addSettingOptions } from "./setting-options.js";
 import { openGatewayStorage } from "./storage.js";
 
-interface StorageFlags {
-  config?: string;
-  databaseUrl?: string;
-  dbPath?: string;
-  redisUrl?: string;
-  json?: boolean;
-}
+/** The server's storage settings: its flags here have the same names as on `serve` (attribute = setting key). */
+const storageSettings = ["databaseUrl", "dbPath", "sqliteSync", "redisUrl", "redisPrefix"] as const satisfies readonly SettingKey[];
+
+type StorageFlags = { config?: string; json?: boolean } & Partial<Record<(typeof storageSettings)[number], unknown>>;
 
 function storageOptions(command: Command): Command {
-  return command
-    .option("--config <file>", "JSON config file (the server's)")
-    .option("--database-url <url>", "postgres://… (default: SQLite at --db-path, or DATABASE_URL)")
-    .option("--db-path <file>", "SQLite file (default .chatport/chatport.sqlite)")
-    .option("--redis-url <url>", "redis://… to tell running replicas about revocations")
-    .option("--json", "print JSON");
+  command.option("--config <file>", "JSON config file (the server's)");
+  return addSettingOptions(command, storageSettings).option("--json", "print JSON");
 }
 
 function configFrom(flags: StorageFlags): ServeConfig {
-  return resolveConfig({ databaseUrl: flags.databaseUrl, dbPath: flags.dbPath, redisUrl: flags.redisUrl }, flags.config);
+  return resolveConfig(Object.fromEntries(storageSettings.map((key) => [key, flags[key]])), flags.config);
 }
 
 async function withStorage<T>(flags: StorageFlags, work: (store: Store, counters: Counters) => Promise<T>): Promise<T> {
@@ -62,6 +57,13 @@ const positiveNumber =
     if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number.`);
     return n;
   };
+
+/** Text the admin API would refuse is refused here too; the message names the flag and never echoes the value (it may hold escapes). */
+function checkText(flag: string, value: string | undefined): void {
+  if (value === undefined) return;
+  const problem = storedTextProblem(value);
+  if (problem !== null) throw new Error(`${flag} ${problem}.`);
+}
 
 /** `2026-12-31`, an ISO time, or a duration from now: `30d`, `12h`, `90m`. */
 export function parseExpiry(value: string, now = Date.now()): Date {
@@ -112,6 +114,9 @@ interface CreateFlags extends StorageFlags {
 }
 
 function newKeyFromFlags(flags: CreateFlags): NewKey {
+  checkText("--name", flags.name);
+  checkText("--owner", flags.owner);
+  checkText("--models", flags.models);
   let budget: KeyBudget | null = null;
   if (flags.budgetTokens !== undefined) budget = { unit: "tokens", amount: flags.budgetTokens, period: flags.budgetPeriod };
   if (flags.budgetUsd !== undefined) budget = { unit: "usd", amount: flags.budgetUsd, period: flags.budgetPeriod };
@@ -148,8 +153,9 @@ export function keysCommand(): Command {
       .option("--expires <when>", "expiry: 2026-12-31 or 30d / 12h / 90m from now", (v: string) => parseExpiry(v))
       .option("--disabled", "create it disabled")
       .action(async (flags: CreateFlags) => {
+        const key = newKeyFromFlags(flags);
         await withStorage(flags, async (store) => {
-          const created = await store.keys.create(newKeyFromFlags(flags));
+          const created = await store.keys.create(key);
           if (flags.json === true) print(JSON.stringify({ ...keyToWire(created.record), secret: created.secret }, null, 2));
           else print(`${describeKey(created.record)}\nsecret:   ${created.secret}\n\nStore the secret now: it is not shown again.`);
         });
@@ -189,6 +195,7 @@ export function keysCommand(): Command {
       .description("Show one key and its usage")
       .argument("<id>", "key id (key_…)")
       .action(async (id: string, flags: StorageFlags) => {
+        checkText("<id>", id);
         await withStorage(flags, async (store) => {
           const key = await store.keys.get(id);
           if (key === null) throw new Error(`No API key with id ${id}.`);
@@ -209,6 +216,7 @@ export function keysCommand(): Command {
       .description("Revoke a key (it stays in the ledger)")
       .argument("<id>", "key id (key_…)")
       .action(async (id: string, flags: StorageFlags) => {
+        checkText("<id>", id);
         await withStorage(flags, async (store, counters) => {
           const key = await store.keys.revoke(id);
           if (key === null) throw new Error(`No API key with id ${id}.`);
@@ -244,6 +252,8 @@ export function usageCommand(): Command {
     .option("--to <date>", "to (exclusive): ISO date/time or Unix seconds", dateArg("--to"))
     .addOption(new Option("--group-by <what>", "group rows").choices(["hour", "day", "model", "key"]))
     .action(async (flags: UsageFlags) => {
+      checkText("--key", flags.key);
+      checkText("--model", flags.model);
       await withStorage(flags, async (store) => {
         const rows = await store.ledger.usage({ keyId: flags.key, model: flags.model, from: flags.from, to: flags.to, groupBy: flags.groupBy });
         if (flags.json === true) return print(JSON.stringify(rows.map(usageToWire), null, 2));

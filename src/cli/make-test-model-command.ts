@@ -5,22 +5,16 @@
 import { mkdir, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import {
-  TEST_MODEL_SHAPES,
-  TEST_MODEL_TEMPLATES,
-  TEST_MODEL_TYPES,
-  writeTestModel,
-  type TestModelShapeName,
-  type TestModelTemplate,
-  type TestModelType,
-} from "../gguf/test-model.js";
+import { TEST_MODEL_SHAPES, TEST_MODEL_TYPES, writeTestModel, type TestModelShapeName, type TestModelType } from "../gguf/test-model.js";
+import { defaultTemplatesDir, resolveTestModelTemplate } from "./test-model-template.js";
 
 interface MakeTestModelOptions {
   out: string;
   shape: TestModelShapeName;
   seed: number;
   type: TestModelType;
-  template: TestModelTemplate;
+  template: string;
+  templatesDir: string;
 }
 
 /** Files at least this big get a progress display. */
@@ -28,7 +22,7 @@ const PROGRESS_MIN_BYTES = 64 << 20;
 
 export function makeTestModelCommand(): Command {
   const command = new Command("make-test-model")
-    .description("write a GGUF model with random weights, a byte-level BPE tokenizer and a ChatML chat template")
+    .description("write a GGUF model with random weights, a byte-level BPE tokenizer and a chat template")
     .requiredOption("--out <file>", "where to write the .gguf file")
     .addOption(
       new Option("--shape <shape>", "model shape")
@@ -38,10 +32,12 @@ export function makeTestModelCommand(): Command {
     .addOption(new Option("--seed <n>", "random seed (same seed and options give identical bytes)").argParser(parseSeed).default(1))
     .addOption(new Option("--type <type>", "storage type of the weight matrices").choices(TEST_MODEL_TYPES).default("f16"))
     .addOption(
-      new Option("--template <template>", "chat template: ChatML with tools, or that plus Qwen3-style thinking")
-        .choices(TEST_MODEL_TEMPLATES)
-        .default("chatml"),
+      new Option(
+        "--template <name|file.jinja>",
+        "chat template: chatml (ChatML with tools), thinking (plus Qwen3-style thinking), a family's template by name (NAME.jinja in --templates-dir), or a .jinja file; the model gets the special tokens it uses",
+      ).default("chatml"),
     )
+    .addOption(new Option("--templates-dir <dir>", "where --template NAME looks for NAME.jinja").default(defaultTemplatesDir(), "$CHATPORT_TEMPLATES_DIR or ../shared/templates"))
     .action(async (options: MakeTestModelOptions) => {
       const out = resolve(options.out);
       const started = performance.now();
@@ -53,12 +49,14 @@ export function makeTestModelCommand(): Command {
       try {
         await mkdir(dirname(out), { recursive: true });
         if ((await stat(out).catch(() => undefined))?.isDirectory()) throw new Error("it is a directory");
-        const { bytes } = await writeTestModel({ ...options, out, onProgress: progress.update });
+        const template = await resolveTestModelTemplate(options.template, options.templatesDir);
+        const { bytes } = await writeTestModel({ out, shape: options.shape, seed: options.seed, type: options.type, template, onProgress: progress.update });
         progress.done();
         const seconds = (performance.now() - started) / 1000;
-        const template = options.template === "chatml" ? "" : `, ${options.template} template`;
+        const templateName = typeof template === "string" ? template : template.name;
+        const described = templateName === "chatml" ? "" : `, ${templateName} template`;
         writeOut(
-          `wrote ${out} (${formatMb(bytes)}, ${options.shape} ${options.type}, seed ${options.seed}${template}) in ${seconds.toFixed(1)} s\n`,
+          `wrote ${out} (${formatMb(bytes)}, ${options.shape} ${options.type}, seed ${options.seed}${described}) in ${seconds.toFixed(1)} s\n`,
         );
       } catch (err) {
         progress.done();

@@ -1,7 +1,8 @@
 /** `chatport serve`: load the configured models and serve the OpenAI API. */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { readFile } from "node:fs/promises";
+import { Command } from "commander";
 import pino from "pino";
-import { parseModelArg, resolveConfig, type ModelSpec, type ServeConfig } from "../config.js";
+import { resolveConfig, type ServeConfig } from "../config.js";
 import { LlamaEngine } from "../engines/llama/llama-engine.js";
 import { getRuntime } from "../engines/llama/llama-runtime.js";
 import { resolveModelSource } from "../engines/llama/model-source.js";
@@ -12,37 +13,9 @@ import { providersFrom, upstreamModelsFrom } from "../gateway/upstream-config.js
 import { ProviderPool } from "../upstream/provider-pool.js";
 import { UpstreamEngine } from "../upstream/upstream-engine.js";
 import { buildServer } from "../server/app.js";
+import { settingKeys } from "../settings.js";
+import { addSettingOptions, settingFlagValues } from "./setting-options.js";
 import { openGatewayStorage } from "./storage.js";
-
-function intArg(name: string): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer.`);
-    return n;
-  };
-}
-
-interface ServeFlags {
-  config?: string;
-  model: ModelSpec[];
-  upstream: string[];
-  host?: string;
-  port?: number;
-  apiKey?: string;
-  adminKey?: string;
-  databaseUrl?: string;
-  dbPath?: string;
-  redisUrl?: string;
-  cors?: string[];
-  parallel?: number;
-  ctx?: number;
-  threads?: number;
-  maxWaiting?: number;
-  prefillChunk?: number;
-  batchSize?: number;
-  maxStall?: number;
-  flashAttn?: "on" | "off";
-}
 
 export async function serve(config: ServeConfig): Promise<void> {
   const logger = pino({ level: config.logLevel, redact: ["req.headers.authorization", "apiKey", "adminKey", "secret"] });
@@ -61,6 +34,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       cacheDir: config.cacheDir,
       progressBar: process.stderr.isTTY === true,
       stallSeconds: config.downloadStallSeconds,
+      onFetch: ({ source, host, cacheDir }) => logger.info({ model: spec.id, source, from: host, cacheDir }, "model not in the cache: downloading it"),
       onProgress: (done, total) => {
         if (process.stderr.isTTY === true || total <= 0 || done < nextReport) return;
         nextReport = done + total / 10;
@@ -71,6 +45,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       await LlamaEngine.load(llama, {
         id: spec.id,
         modelPath,
+        chatTemplate: spec.chatTemplate === undefined ? null : await readFile(spec.chatTemplate, "utf8"),
         parallel: config.parallel,
         contextSize: config.ctx,
         threads: config.threads,
@@ -95,11 +70,14 @@ export async function serve(config: ServeConfig): Promise<void> {
     deployments: () => providers.snapshot(),
     logger,
     store,
+    counters,
     gatekeeper,
     adminKey: config.adminKey,
     bodyLimit: config.bodyLimit,
     corsOrigins: config.corsOrigins,
     clientTimeoutMs: config.clientTimeoutMs,
+    responseRetentionHours: config.responseRetentionHours,
+    responseMaxBytes: config.responseMaxBytes,
   });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
@@ -152,64 +130,12 @@ export async function serve(config: ServeConfig): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
+/** Every setting of the table but the storage-only ones the other commands share is a flag here too. */
 export function serveCommand(): Command {
-  return new Command("serve")
-    .description("Serve OpenAI-compatible chat completions from GGUF models")
-    .option("--config <file>", "JSON config file")
-    .option(
-      "--model <ID=SOURCE>",
-      "model to serve: ID=./file.gguf or ID=hf:owner/repo/file.gguf (repeatable)",
-      (value: string, previous: ModelSpec[]) => [...previous, parseModelArg(value)],
-      [] as ModelSpec[],
-    )
-    .option(
-      "--upstream <ID=URL[#MODEL]>",
-      "route model ID to an OpenAI-compatible server at URL (its model name MODEL, default ID; key from CHATPORT_UPSTREAM_API_KEY) (repeatable)",
-      (value: string, previous: string[]) => [...previous, value],
-      [] as string[],
-    )
-    .option("--cors <origins>", "comma-separated origins allowed to call from a browser (`*` for any; default: CORS off)", (v: string) =>
-      v.split(",").map((o) => o.trim()).filter((o) => o !== ""),
-    )
-    .option("--host <host>", "address to listen on (default 127.0.0.1)")
-    .option("--port <port>", "port (default 8000; 0 picks a free one)", intArg("--port"))
-    .option("--api-key <key>", "a static key accepted on /v1 routes with no limits (managed keys: `chatport keys`)")
-    .option("--admin-key <key>", "enables the /admin/ API (keys, usage) for `Authorization: Bearer <key>`")
-    .option("--database-url <url>", "postgres://… for PostgreSQL (default: SQLite at --db-path)")
-    .option("--db-path <file>", "SQLite file for keys and the ledger (default .chatport/chatport.sqlite)")
-    .option("--redis-url <url>", "redis://… to share rate-limit counters and revocations between replicas")
-    .option("--parallel <n>", "sequences decoded together per model (default 4)", intArg("--parallel"))
-    .option("--ctx <n>", "context tokens per sequence (default 4096)", intArg("--ctx"))
-    .option("--threads <n>", "CPU threads (default: the cores this process may use)", intArg("--threads"))
-    .option("--max-waiting <n>", "requests that may queue per model before 503 (default 64)", intArg("--max-waiting"))
-    .option("--prefill-chunk <n>", "experimental: prompt tokens per batch while others decode, oldest prompt first (default 0: node-llama-cpp's scheduling)", intArg("--prefill-chunk"))
-    .option("--batch-size <n>", "tokens per llama.cpp decode: prompts waiting together are prefilled together up to this (default 2048)", intArg("--batch-size"))
-    .option("--max-stall <x>", "while others decode, a step that also prefills takes at most this × a decode-only step (0: no limit)", Number)
-    .addOption(new Option("--flash-attn <mode>", "flash attention (default on)").choices(["on", "off"]))
-    .action(async (flags: ServeFlags) => {
-      const config = resolveConfig(
-        {
-          host: flags.host,
-          port: flags.port,
-          apiKey: flags.apiKey,
-          adminKey: flags.adminKey,
-          databaseUrl: flags.databaseUrl,
-          dbPath: flags.dbPath,
-          redisUrl: flags.redisUrl,
-          corsOrigins: flags.cors,
-          models: flags.model.length > 0 ? flags.model : undefined,
-          upstream: flags.upstream,
-          parallel: flags.parallel,
-          ctx: flags.ctx,
-          threads: flags.threads,
-          maxWaiting: flags.maxWaiting,
-          prefillChunk: flags.prefillChunk,
-          batchSize: flags.batchSize,
-          maxStall: flags.maxStall,
-          flashAttention: flags.flashAttn === undefined ? undefined : flags.flashAttn === "on",
-        },
-        flags.config,
-      );
-      await serve(config);
-    });
+  const command = new Command("serve")
+    .description("Serve OpenAI-compatible chat completions from GGUF models and upstream servers")
+    .option("--config <file>", "JSON config file (keys as in the README's configuration table)");
+  return addSettingOptions(command, settingKeys).action(async (flags: { config?: string }, self: Command) => {
+    await serve(resolveConfig(settingFlagValues(self), flags.config));
+  });
 }

@@ -5,9 +5,15 @@
  * server turns the same events into either one JSON body or SSE chunks, so
  * streaming and non-streaming responses cannot disagree.
  *
+ * Before admission the gateway asks the engine to {@link Engine.prepare} the
+ * request: how many tokens its prompt is (what a budget must reserve) and
+ * how much completion the context leaves. `generate` takes that preparation
+ * back, so the prompt is rendered and tokenized once.
+ *
  * Errors that are the request's fault (context too long, bad token id,
- * unsupported schema) or overload are thrown as ApiError *before* the first
- * event, so the server can still answer with a proper HTTP status.
+ * unsupported schema) or overload are thrown as ApiError by `prepare` or
+ * *before* the first event, so the server can still answer with a proper
+ * HTTP status.
  *
  * Once a request is admitted, its last event is always `usage` with what was
  * generated, also when it was cancelled or failed (the error follows it), so
@@ -26,14 +32,60 @@ export interface ModelCard {
   acceptsMedia?: boolean;
 }
 
+/** What an engine knows of a request before it runs it: what admission reserves. */
+export interface PreparedChat {
+  /**
+   * Prompt tokens: counted exactly (local models), or estimated where the
+   * tokenizer is elsewhere (upstreams) — an estimate that no usual tokenizer
+   * exceeds, so reserving it never falls short.
+   */
+  readonly promptTokens: number;
+  readonly promptEstimated: boolean;
+  /** Completion tokens per choice the model's context leaves after the prompt. */
+  readonly completionRoom: number;
+}
+
+/** What serves a model: llama.cpp in this process, or OpenAI-compatible servers elsewhere. */
+export type EngineKind = "local" | "upstream";
+
+/** One upstream deployment of a model: a provider and the model id it knows. */
+export interface DeploymentRef {
+  provider: string;
+  model: string;
+}
+
+/** What a grammar was compiled for: a response_format, or tool calls (tools' parameters). */
+export type GrammarKind = "response_format" | "tool_calls";
+
+/** What an engine reports about grammar-constrained outputs, for metrics. */
+export interface StructuredOutputObserver {
+  /** A grammar was compiled (not served from the cache), taking `seconds`. */
+  grammarCompiled(model: string, kind: GrammarKind, seconds: number): void;
+  /** A grammar was looked up in the cache. */
+  grammarLookup(model: string, kind: GrammarKind, hit: boolean): void;
+  /** A finished constrained output was checked against its schemas. */
+  outputChecked(model: string, kind: GrammarKind, valid: boolean): void;
+}
+
 export interface Engine {
+  readonly kind: EngineKind;
   readonly card: ModelCard;
   /** Stable for a model file + build; goes out as `system_fingerprint`. */
   readonly systemFingerprint: string;
-  generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void>;
+  /** Checks the request and measures its prompt; throws ApiError for what it refuses. */
+  prepare(request: ChatRequest): Promise<PreparedChat>;
+  /**
+   * Runs the request. `prepared` is this engine's {@link prepare} of the same
+   * messages (max tokens may have been capped since); without it the engine prepares itself.
+   */
+  generate(request: ChatRequest, signal: AbortSignal, prepared?: PreparedChat): AsyncGenerator<ChatEvent, void, void>;
   /** Sequences busy and requests waiting, for /health. */
   load(): { active: number; waiting: number; capacity: number };
   /** Tokens held in the KV cache and its size (local models), for metrics. */
   kvCache?(): { used: number; size: number };
+  /** The deployments an upstream model balances over (upstream engines), for /admin/models. */
+  upstreamDeployments?(): readonly DeploymentRef[];
+  /** Engines that constrain outputs with grammars report to `observer` (local models). */
+  observeStructuredOutputs?(observer: StructuredOutputObserver): void;
   close(): Promise<void>;
 }

@@ -10,7 +10,9 @@
 import { createHash } from "node:crypto";
 import type { ModelPrices } from "../config.js";
 import { budgetPeriodKey, periodStart, periodTtlSeconds } from "../limits/periods.js";
+import { RESERVATION_TTL_MS } from "../limits/common.js";
 import type { Counters, WindowDecision } from "../limits/types.js";
+import type { PreparedChat } from "../engines/engine.js";
 import {
   insufficientQuota,
   invalidApiKey,
@@ -20,7 +22,7 @@ import {
   unusableApiKey,
 } from "../protocol/errors.js";
 import type { KeyRecord, KeyStore, Ledger } from "../store/types.js";
-import { outputTokenPrice } from "./pricing.js";
+import { inputTokenPrice, outputTokenPrice } from "./pricing.js";
 import { bearerToken, secretMatcher } from "./secrets.js";
 
 /** The authenticated caller: a managed key, or null for the static key / an open server. */
@@ -34,10 +36,17 @@ export interface AdmitRequest {
   canonical: string;
   /** Choices requested. */
   n: number;
-  /** Completion tokens per choice the client asked for (null: up to the context). */
+  /** Completion tokens per choice the client asked for (null: none said). */
   maxTokens: number | null;
-  contextLength: number;
+  /** The prompt as the engine prepared it: its tokens (counted, or estimated for upstreams) and the completion room its context leaves. */
+  prompt: PreparedChat;
   prices: ModelPrices | undefined;
+  /**
+   * The request window already counted this request (an earlier model of its
+   * fallback chain was admitted, then refused the prompt): one request is one
+   * request, however many models it was offered to.
+   */
+  requestCounted?: boolean;
 }
 
 export interface SettledUsage {
@@ -46,10 +55,14 @@ export interface SettledUsage {
   cost: number;
 }
 
-/** A request let through: headers to send, the completion cap a budget imposes, and how to settle. */
+/** A request let through: headers to send, the completion cap its limits impose, and how to settle. */
 export interface Admission {
   headers: Record<string, string>;
-  /** Completion tokens per choice the budget allows (null: no budget cap). */
+  /**
+   * Completion tokens per choice the key's token window and budget allow,
+   * never more than the context leaves after the prompt nor than the client
+   * asked for (null: no limit applies, the client's max_tokens stands).
+   */
   maxTokens: number | null;
   /** Books what the request used against the key's windows and budget; releases its reservation. */
   settle(usage: SettledUsage): Promise<void>;
@@ -63,10 +76,13 @@ export interface GatekeeperOptions {
   adminKey: string | null;
   /** How long a looked-up key is trusted without asking the store again. */
   cacheMs?: number;
+  /**
+   * A budget reservation expires this long after it was made or last renewed;
+   * requests in flight renew theirs every third of it (default {@link RESERVATION_TTL_MS}).
+   */
+  reservationTtlMs?: number;
   now?: () => number;
 }
-
-const WINDOW_MS = 60_000;
 
 /** OpenAI's duration style for x-ratelimit-reset-*: `20ms`, `1.5s`, `6m0s`. */
 export function formatResetDuration(ms: number): string {
@@ -82,7 +98,23 @@ const retryAfterSeconds = (ms: number): string => String(Math.max(1, Math.ceil(m
 
 const hashSecret = (secret: string): string => createHash("sha256").update(secret).digest("hex");
 
-const noLimits: Admission = { headers: {}, maxTokens: null, settle: async () => {} };
+/** The admission of a caller no limit applies to. */
+export const noLimits: Admission = { headers: {}, maxTokens: null, settle: async () => {} };
+
+/** A budget reservation held by a request in flight here, renewed until it is settled or released. */
+interface HeldReservation {
+  keyId: string;
+  period: string;
+  reservation: string;
+  /** this.now() when it was made. */
+  since: number;
+}
+
+/**
+ * Reservations are renewed for at most this long: a request that somehow
+ * never settles (a bug) cannot hold a budget for longer than this plus a TTL.
+ */
+const MAX_RENEWAL_MS = 60 * 60_000;
 
 export class Gatekeeper {
   private readonly keys: KeyStore;
@@ -92,7 +124,10 @@ export class Gatekeeper {
   private readonly adminConfigured: boolean;
   private readonly isAdminKey: ((presented: string | null) => boolean) | null;
   private readonly cacheMs: number;
+  private readonly reservationTtlMs: number;
   private readonly now: () => number;
+  private readonly held = new Set<HeldReservation>();
+  private renewTimer: NodeJS.Timeout | null = null;
   private readonly cache = new Map<string, { record: KeyRecord; at: number }>();
   private keyCount: { value: number; at: number } | null = null;
 
@@ -104,6 +139,7 @@ export class Gatekeeper {
     this.adminConfigured = options.adminKey !== null;
     this.isAdminKey = options.adminKey === null ? null : secretMatcher(options.adminKey);
     this.cacheMs = options.cacheMs ?? 500;
+    this.reservationTtlMs = options.reservationTtlMs ?? RESERVATION_TTL_MS;
     this.now = options.now ?? Date.now;
     this.counters.onKeyChange((keyId) => this.forget(keyId));
   }
@@ -166,123 +202,188 @@ export class Gatekeeper {
     return allowed == null || allowed.includes(model) || allowed.includes(canonical);
   }
 
+  /** Throws 403 model_not_permitted unless the caller may use the model. */
+  checkModel(caller: Caller, model: string, canonical: string = model): void {
+    if (!this.mayUse(caller, model, canonical)) throw modelNotPermitted(model);
+  }
+
   /**
    * Checks the key's model list, token window, budget and request window, in
    * that order (the request window is the only one that counts on a check, so
    * a request refused for tokens or budget does not use up a request).
+   *
+   * The token window and the budget are reserved, not just checked: each
+   * holds the prompt plus the largest completion it lets through, atomically
+   * with the decision, and caps the completion at what it could hold. So
+   * concurrent requests, on any number of replicas, cannot together spend
+   * more than the window or the budget (by more than an upstream's prompt
+   * exceeding its estimate, which the estimate is made never to do).
    */
   async admit(caller: Caller, request: AdmitRequest): Promise<Admission> {
     const key = caller.key;
     if (key === null) return noLimits;
-    if (!this.mayUse(caller, request.model, request.canonical)) throw modelNotPermitted(request.model);
+    this.checkModel(caller, request.model, request.canonical);
     const now = this.now();
     const headers: Record<string, string> = {};
+    const { n } = request;
+    const promptTokens = request.prompt.promptTokens;
+    // Per choice: what the client asked for, else what the context leaves after the prompt.
+    let cap = request.maxTokens ?? request.prompt.completionRoom;
+    let capped = false;
 
+    let tokenEntry: string | null = null;
     if (key.tpm !== null) {
-      const tokens = await this.counters.checkTokens(key.id, key.tpm, now);
+      const tokens = await this.counters.reserveTokens(key.id, key.tpm, { need: promptTokens + n, want: promptTokens + n * cap }, now);
       Object.assign(headers, windowHeaders("tokens", tokens));
-      if (!tokens.allowed) throw rateLimited("tokens", key.tpm, { ...headers, "retry-after": retryAfterSeconds(tokens.resetMs) });
+      if (!tokens.allowed) throw rateLimited("tokens", key.tpm, { ...headers, "retry-after": retryAfterSeconds(tokens.retryMs) });
+      tokenEntry = tokens.entry;
+      cap = Math.floor((tokens.granted - promptTokens) / n);
+      capped = true;
+    }
+    const settleTokens = async (used: number): Promise<void> => {
+      if (tokenEntry !== null) await this.counters.settleTokens(key.id, tokenEntry, used);
+      tokenEntry = null;
+    };
+
+    let budget: BudgetHold | null = null;
+    if (key.budget !== null) {
+      try {
+        budget = await this.reserveBudget(key, request, promptTokens, cap, now);
+      } catch (err) {
+        await settleTokens(0);
+        throw err;
+      }
+      if (budget.maxTokens !== null) {
+        cap = Math.min(cap, budget.maxTokens);
+        capped = true;
+      }
     }
 
-    const budget = key.budget === null ? null : await this.budgetRoom(key, request, now);
-
-    if (key.rpm !== null) {
+    if (key.rpm !== null && request.requestCounted !== true) {
       const requests = await this.counters.takeRequest(key.id, key.rpm, now);
       Object.assign(headers, windowHeaders("requests", requests));
       if (!requests.allowed) {
-        await budget?.release();
-        throw rateLimited("requests", key.rpm, { ...headers, "retry-after": retryAfterSeconds(requests.resetMs) });
+        await Promise.all([budget?.release(), settleTokens(0)]);
+        throw rateLimited("requests", key.rpm, { ...headers, "retry-after": retryAfterSeconds(requests.retryMs) });
       }
     }
 
     let settled = false;
     return {
       headers,
-      maxTokens: budget?.maxTokens ?? null,
+      maxTokens: capped ? cap : null,
       settle: async (usage) => {
         if (settled) return;
         settled = true;
-        const tasks: Array<Promise<void>> = [];
-        if (key.tpm !== null) tasks.push(this.counters.addTokens(key.id, usage.promptTokens + usage.completionTokens, this.now()));
-        if (budget !== null) tasks.push(budget.settle(usage));
-        await Promise.all(tasks);
+        await Promise.all([settleTokens(usage.promptTokens + usage.completionTokens), budget?.settle(usage)]);
       },
     };
   }
 
   /**
-   * Reserves room in the key's budget for this request. The cap on completion
-   * tokens is what is left after what was spent and what other requests in
-   * flight have reserved, so concurrent requests cannot overshoot together;
-   * the prompt is booked when it is known, after the request.
+   * Reserves the prompt and the completion in the key's budget, up to what
+   * is left after what was spent and what other requests in flight hold. The
+   * completion cap is what the reservation covers; the reservation is
+   * renewed while the request runs and settled to its real cost after it.
    */
-  private async budgetRoom(
-    key: KeyRecord,
-    request: AdmitRequest,
-    now: number,
-  ): Promise<{ maxTokens: number | null; release(): Promise<void>; settle(usage: SettledUsage): Promise<void> }> {
+  private async reserveBudget(key: KeyRecord, request: AdmitRequest, promptTokens: number, cap: number, now: number): Promise<BudgetHold> {
     const budget = key.budget;
-    if (budget === null) throw new Error("budgetRoom without a budget");
+    if (budget === null) throw new Error("reserveBudget without a budget");
     const date = new Date(now);
     const period = budgetPeriodKey(budget.period, date);
-    const resetHeaders = (): Record<string, string> => {
-      const ttl = periodTtlSeconds(budget.period, date);
-      return ttl === null ? {} : { "retry-after": String(Math.max(1, Math.ceil(ttl))) };
-    };
+    const { n } = request;
+    // In the budget's unit: per completion token (0: completions are free, no cap from a USD budget) and for the prompt.
+    const perToken = budget.unit === "tokens" ? 1 : outputTokenPrice(request.prices);
+    const promptCost = budget.unit === "tokens" ? promptTokens : inputTokenPrice(request.prices) * promptTokens;
+    const claim = perToken === 0 ? { need: promptCost, want: promptCost } : { need: promptCost + n * perToken, want: promptCost + n * cap * perToken };
 
-    let spent = await this.counters.getSpent(key.id, period);
-    if (spent === null) {
+    let decision = await this.counters.reserveBudget(key.id, period, budget.amount, claim, this.reservationTtlMs, now);
+    if (!decision.loaded) {
       const fromLedger = await this.ledger.spent(key.id, periodStart(budget.period, date));
       await this.counters.initSpent(key.id, period, budget.unit === "tokens" ? fromLedger.tokens : fromLedger.cost, periodTtlSeconds(budget.period, date));
-      spent = (await this.counters.getSpent(key.id, period)) ?? 0;
+      decision = await this.counters.reserveBudget(key.id, period, budget.amount, claim, this.reservationTtlMs, now);
+      if (!decision.loaded) throw new Error(`budget counter of key ${key.id} did not load`);
     }
-    const left = budget.amount - spent;
-    const unitLabel = budget.unit === "tokens" ? "tokens" : "USD";
-    if (left <= 0) {
+    const reservation = decision.reservation;
+    if (reservation === null) {
+      const unitLabel = budget.unit === "tokens" ? "tokens" : "USD";
+      if (decision.spent >= budget.amount) {
+        const ttl = periodTtlSeconds(budget.period, date);
+        throw insufficientQuota(
+          `This API key has used its ${budget.period} budget of ${budget.amount} ${unitLabel}.`,
+          ttl === null ? {} : { "retry-after": String(Math.max(1, Math.ceil(ttl))) },
+        );
+      }
       throw insufficientQuota(
-        `This API key has used its ${budget.period} budget of ${budget.amount} ${unitLabel}.`,
-        resetHeaders(),
-      );
-    }
-
-    // Per completion token, in the budget's unit; 0 means completions are free (no cap from a USD budget).
-    const perToken = budget.unit === "tokens" ? 1 : outputTokenPrice(request.prices);
-    const wantTokens = request.n * (request.maxTokens ?? request.contextLength);
-    const want = wantTokens * perToken;
-    const reservedTotal = await this.counters.reserve(key.id, period, want);
-    const room = left - (reservedTotal - want);
-    const granted = Math.max(0, Math.min(want, room));
-    if (granted < want) await this.counters.release(key.id, period, want - granted);
-    const perChoice = perToken === 0 ? null : Math.floor(granted / perToken / request.n);
-    if (perChoice !== null && perChoice < 1) {
-      await this.counters.release(key.id, period, granted);
-      throw insufficientQuota(
-        `This API key's ${budget.period} budget of ${budget.amount} ${unitLabel} is used up or reserved by requests in flight.`,
+        `This API key's ${budget.period} budget of ${budget.amount} ${unitLabel} has ${formatAmount(budget.amount - decision.spent - decision.reserved)} left ` +
+          `after requests in flight, less than this request needs (${formatAmount(claim.need)}: its prompt and one completion token per choice).`,
         { "retry-after": "1" },
       );
     }
 
-    let released = false;
-    const release = async (): Promise<void> => {
-      if (released) return;
-      released = true;
-      await this.counters.release(key.id, period, granted);
+    const held: HeldReservation = { keyId: key.id, period, reservation, since: now };
+    this.hold(held);
+    let ended = false;
+    const end = async (spent: number | null): Promise<void> => {
+      if (ended) return;
+      ended = true;
+      this.unhold(held);
+      if (spent === null) await this.counters.releaseBudget(key.id, period, reservation);
+      else await this.counters.settleBudget(key.id, period, reservation, spent);
     };
+    // A float a hair under a whole token must not lose it.
+    const maxTokens = perToken === 0 ? null : Math.floor((decision.granted - promptCost) / perToken / n + 1e-9);
     return {
-      maxTokens: perChoice,
-      release,
-      settle: async (usage) => {
-        const used = budget.unit === "tokens" ? usage.promptTokens + usage.completionTokens : usage.cost;
-        await Promise.all([release(), this.counters.addSpent(key.id, period, used)]);
-      },
+      maxTokens,
+      release: () => end(null),
+      settle: (usage) => end(budget.unit === "tokens" ? usage.promptTokens + usage.completionTokens : usage.cost),
     };
+  }
+
+  /** Keeps a reservation alive while its request runs: one timer renews all of them every third of their TTL. */
+  private hold(held: HeldReservation): void {
+    this.held.add(held);
+    if (this.renewTimer !== null) return;
+    this.renewTimer = setInterval(() => {
+      const now = this.now();
+      for (const h of this.held) {
+        if (now - h.since > MAX_RENEWAL_MS) {
+          this.unhold(h);
+          continue;
+        }
+        // A failed renewal is tried again at the next tick; the reservation lasts a whole TTL meanwhile.
+        this.counters.renewBudget(h.keyId, h.period, h.reservation, this.reservationTtlMs, now).catch(() => {});
+      }
+    }, Math.max(1, Math.floor(this.reservationTtlMs / 3)));
+    this.renewTimer.unref();
+  }
+
+  private unhold(held: HeldReservation): void {
+    this.held.delete(held);
+    if (this.held.size === 0 && this.renewTimer !== null) {
+      clearInterval(this.renewTimer);
+      this.renewTimer = null;
+    }
   }
 }
 
+interface BudgetHold {
+  /** Completion tokens per choice the reservation covers (null: completions are free). */
+  maxTokens: number | null;
+  release(): Promise<void>;
+  settle(usage: SettledUsage): Promise<void>;
+}
+
+/** A budget amount for a message: tokens whole, USD to 6 decimals. */
+function formatAmount(amount: number): string {
+  return String(Number(Math.max(0, amount).toFixed(6)));
+}
+
+/** OpenAI's x-ratelimit-* headers; reset is the time until the window is back to its full limit, as OpenAI means it. */
 function windowHeaders(what: "requests" | "tokens", decision: WindowDecision): Record<string, string> {
   return {
     [`x-ratelimit-limit-${what}`]: String(decision.limit),
-    [`x-ratelimit-remaining-${what}`]: String(Math.max(0, decision.remaining)),
-    [`x-ratelimit-reset-${what}`]: formatResetDuration(decision.allowed && decision.remaining > 0 ? 0 : Math.min(decision.resetMs, WINDOW_MS)),
+    [`x-ratelimit-remaining-${what}`]: String(Math.max(0, Math.floor(decision.remaining))),
+    [`x-ratelimit-reset-${what}`]: formatResetDuration(decision.resetMs),
   };
 }

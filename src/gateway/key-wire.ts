@@ -8,6 +8,36 @@ import type { KeyRecord, KeyUpdate, NewKey, UsageRow } from "../store/types.js";
 
 const limit = z.number().int().positive().nullable();
 
+/** C0 controls (NUL included), DEL and C1 controls. */
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return true;
+  }
+  return false;
+}
+
+const loneSurrogate = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Why `value` may not be stored as text an admin gave (a name, an owner, a
+ * model id, a key id), or null when it may. PostgreSQL refuses NUL outright,
+ * SQLite would keep it, lone surrogates would be silently replaced, and
+ * control characters garble the CLI's tables and terminals: every store
+ * refuses the same strings, before they reach it.
+ */
+export function storedTextProblem(value: string): string | null {
+  if (hasControlCharacter(value)) return "must not contain NUL or other control characters";
+  if (loneSurrogate.test(value)) return "must be well-formed Unicode (it contains a lone surrogate)";
+  return null;
+}
+
+/** Holds a zod string to {@link storedTextProblem} (after any trimming before it). */
+export function checkStoredText(value: string, ctx: z.RefinementCtx): void {
+  const problem = storedTextProblem(value);
+  if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
+}
+
 const budgetSchema = z
   .object({
     unit: z.enum(["tokens", "usd"]),
@@ -20,9 +50,9 @@ const budgetSchema = z
 const timeSchema = z.union([z.number().int().positive(), z.iso.datetime({ offset: true }), z.iso.date()]).nullable();
 
 const keyFields = {
-  name: z.string().trim().min(1).max(200),
-  owner: z.string().trim().min(1).max(200).nullable(),
-  models: z.array(z.string().min(1)).min(1).nullable(),
+  name: z.string().trim().min(1).max(200).superRefine(checkStoredText),
+  owner: z.string().trim().min(1).max(200).superRefine(checkStoredText).nullable(),
+  models: z.array(z.string().min(1).superRefine(checkStoredText)).min(1).nullable(),
   expires_at: timeSchema,
   rpm: limit,
   tpm: limit,
@@ -103,5 +133,6 @@ export function usageToWire(row: UsageRow): Record<string, unknown> {
     reasoning_tokens: row.reasoningTokens,
     total_tokens: row.totalTokens,
     cost_usd: row.cost,
+    estimated_requests: row.estimatedRequests,
   };
 }

@@ -6,6 +6,7 @@
  * before it sends the end of a response, so no response reaches the client as
  * complete without its row.
  */
+import { randomUUID } from "node:crypto";
 import type { ModelPrices } from "../config.js";
 import type { UsageCounts } from "../protocol/chat-events.js";
 import type { Ledger, LedgerStatus } from "../store/types.js";
@@ -44,13 +45,23 @@ export class RequestMeter {
     this.options = options;
   }
 
+  /** The admission whose reservation the row settles (the request's last, after a fallback). */
+  setAdmission(admission: Admission): void {
+    this.options.admission = admission;
+  }
+
   /** The model that served (after aliases and fallbacks), and its prices. */
   setModel(model: string, prices: ModelPrices | undefined): void {
     this.options.model = model;
     this.options.prices = prices;
   }
 
-  /** The response id (`chatcmpl-…`); the ledger row's primary key. */
+  /**
+   * The response id (`chatcmpl-…`); the ledger row's primary key. A request
+   * that fails before it has one is keyed by an id of our own: the client's
+   * x-request-id is only a correlation id (`request_id`), as clients may
+   * repeat it.
+   */
   setCompletionId(id: string): void {
     this.completionId = id;
   }
@@ -92,7 +103,7 @@ export class RequestMeter {
     });
     await Promise.all([
       o.ledger.record({
-        id: this.completionId ?? `req-${o.requestId}`,
+        id: this.completionId ?? `req_${randomUUID().replaceAll("-", "")}`,
         requestId: o.requestId,
         keyId: o.keyId,
         model: o.model,
@@ -104,6 +115,7 @@ export class RequestMeter {
         latencyMs,
         ttftMs: this.ttftMs === null ? null : Math.round(this.ttftMs),
         createdAt: new Date(),
+        usageEstimated: usage?.estimated === true,
       }),
       o.admission.settle({ promptTokens: tokens.promptTokens, completionTokens: tokens.completionTokens, cost }),
     ]);

@@ -5,6 +5,7 @@
  * raw URLs; request ids, prompts and users never become labels.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { GrammarKind, StructuredOutputObserver } from "../engines/engine.js";
 import type { UsageCounts } from "../protocol/chat-events.js";
 import type { LedgerStatus } from "../store/types.js";
 import type { ProviderPool, Verdict } from "../upstream/provider-pool.js";
@@ -24,6 +25,7 @@ export interface RequestObservation {
 
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 const tokenGapBuckets = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.5, 5];
+const compileBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const breakerValue = { closed: 0, "half-open": 1, open: 2 } as const;
 
 /** Requests and output tokens of the last `windowMs`, for requests/s and tokens/s. */
@@ -126,12 +128,40 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  private readonly grammarCompile = new Histogram({
+    name: "chatport_grammar_compile_seconds",
+    help: "Time to compile a JSON Schema (response_format, or tools' parameters) into a grammar, by model and kind; cache hits are not compiles.",
+    labelNames: ["model", "kind"] as const,
+    buckets: compileBuckets,
+    registers: [this.registry],
+  });
+  private readonly grammarLookups = new Counter({
+    name: "chatport_grammar_cache_lookups_total",
+    help: "Grammar cache lookups by model, kind and result (hit or miss).",
+    labelNames: ["model", "kind", "result"] as const,
+    registers: [this.registry],
+  });
+  private readonly outputChecks = new Counter({
+    name: "chatport_structured_output_checks_total",
+    help: "Grammar-constrained outputs checked against their schemas before the response ended, by model, kind and result; result=\"invalid\" is a bug (the client got a 500).",
+    labelNames: ["model", "kind", "result"] as const,
+    registers: [this.registry],
+  });
+
+  /** What local engines report about grammars and constrained outputs. */
+  readonly structuredOutputs: StructuredOutputObserver = {
+    grammarCompiled: (model: string, kind: GrammarKind, seconds: number) => this.grammarCompile.observe({ model, kind }, seconds),
+    grammarLookup: (model: string, kind: GrammarKind, hit: boolean) => this.grammarLookups.inc({ model, kind, result: hit ? "hit" : "miss" }),
+    outputChecked: (model: string, kind: GrammarKind, valid: boolean) => this.outputChecks.inc({ model, kind, result: valid ? "valid" : "invalid" }),
+  };
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "chatport_process_" });
   }
 
-  /** Gauges read at scrape time from the engines and the upstream pool. */
+  /** Gauges read at scrape time from the engines and the upstream pool; the engines' grammar reports. */
   attach(models: ModelRegistry, pool: ProviderPool): void {
+    for (const engine of models.list()) engine.observeStructuredOutputs?.(this.structuredOutputs);
     const load = (pick: (l: { active: number; waiting: number; capacity: number }) => number) =>
       function (this: Gauge<"model">): void {
         this.reset();

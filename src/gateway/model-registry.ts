@@ -7,6 +7,16 @@ import type { ModelPrices } from "../config.js";
 import { modelNotFound } from "../protocol/errors.js";
 import type { Engine } from "../engines/engine.js";
 
+/** A public id looked up once: the engine serving it, the served model's id and its prices. */
+export interface ModelRoute {
+  /** The id as the client named it (a served model or an alias). */
+  id: string;
+  /** The served model it names. */
+  canonical: string;
+  engine: Engine;
+  prices: ModelPrices | undefined;
+}
+
 export class ModelRegistry {
   private readonly engines = new Map<string, Engine>();
   private readonly priceList = new Map<string, ModelPrices>();
@@ -44,6 +54,13 @@ export class ModelRegistry {
     const engine = this.engines.get(this.canonical(id));
     if (engine === undefined) throw modelNotFound(id);
     return engine;
+  }
+
+  /** Everything a request needs to know about a model id, or null when no model has it. */
+  lookup(id: string): ModelRoute | null {
+    const canonical = this.canonical(id);
+    const engine = this.engines.get(canonical);
+    return engine === undefined ? null : { id, canonical, engine, prices: this.priceList.get(canonical) };
   }
 
   tryResolve(id: string): Engine | null {

@@ -23,3 +23,8 @@ export function costOf(tokens: BilledTokens, prices: ModelPrices | undefined): n
 export function outputTokenPrice(prices: ModelPrices | undefined): number {
   return prices === undefined ? 0 : prices.output / 1e6;
 }
+
+/** USD one uncached prompt token costs; 0 when the model is free. */
+export function inputTokenPrice(prices: ModelPrices | undefined): number {
+  return prices === undefined ? 0 : prices.input / 1e6;
+}

@@ -44,15 +44,22 @@ export const SPECIAL_TOKENS = [
   { text: "</think>", type: TokenType.USER_DEFINED },
 ] as const;
 
+export interface SpecialTokenSpec {
+  text: string;
+  type: number;
+}
+
 export interface BpeVocabOptions {
   /** Total token count, specials and padding included. */
   size: number;
   seed: number;
   /**
    * Byte tokens plus merge tokens; the special tokens get the ids right after
-   * them, padding fills the rest. Defaults to `size - SPECIAL_TOKENS.length`.
+   * them, padding fills the rest. Defaults to `size - specialTokens.length`.
    */
   regularTokens?: number;
+  /** The special tokens, in id order (default: the ChatML set, SPECIAL_TOKENS). */
+  specialTokens?: readonly SpecialTokenSpec[];
 }
 
 export interface BpeVocab {
@@ -60,6 +67,9 @@ export interface BpeVocab {
   tokenTypes: Int32Array;
   /** "left right" strings in priority order. */
   merges: string[];
+  /** Each special token's id, by its text. */
+  specialIds: ReadonlyMap<string, number>;
+  /** The ChatML set's ids; null when the vocabulary was built with other special tokens. */
   special: {
     endOfText: number;
     imStart: number;
@@ -68,7 +78,7 @@ export interface BpeVocab {
     toolCallEnd: number;
     thinkStart: number;
     thinkEnd: number;
-  };
+  } | null;
 }
 
 let byteTable: string[] | undefined;
@@ -111,10 +121,12 @@ function byteTokens(): string[] {
 
 export function buildBpeVocab(options: BpeVocabOptions): BpeVocab {
   const { size, seed } = options;
-  const regularTokens = options.regularTokens ?? size - SPECIAL_TOKENS.length;
-  if (!Number.isInteger(size) || !Number.isInteger(regularTokens) || regularTokens < 256 || regularTokens + SPECIAL_TOKENS.length > size) {
-    throw new RangeError(`vocabulary of ${size} tokens cannot hold ${regularTokens} regular tokens (>= 256) and ${SPECIAL_TOKENS.length} special ones`);
+  const specials = options.specialTokens ?? SPECIAL_TOKENS;
+  const regularTokens = options.regularTokens ?? size - specials.length;
+  if (!Number.isInteger(size) || !Number.isInteger(regularTokens) || regularTokens < 256 || regularTokens + specials.length > size) {
+    throw new RangeError(`vocabulary of ${size} tokens cannot hold ${regularTokens} regular tokens (>= 256) and ${specials.length} special ones`);
   }
+  if (new Set(specials.map((s) => s.text)).size !== specials.length) throw new RangeError("special tokens must be distinct");
   const rng = new Xoshiro128(seed, 0x42504556); // "BPEV"
   const tokens = byteTokens();
   const ids = new Map<string, number>(tokens.map((t, i) => [t, i]));
@@ -130,9 +142,9 @@ export function buildBpeVocab(options: BpeVocabOptions): BpeVocab {
   growRandomLetterMerges(tokens, ids, addMerge, regularTokens, rng);
 
   const tokenTypes = new Int32Array(size).fill(TokenType.NORMAL);
-  const specialIds: number[] = [];
-  for (const special of SPECIAL_TOKENS) {
-    specialIds.push(tokens.length);
+  const specialIds = new Map<string, number>();
+  for (const special of specials) {
+    specialIds.set(special.text, tokens.length);
     tokenTypes[tokens.length] = special.type;
     tokens.push(special.text);
   }
@@ -140,10 +152,15 @@ export function buildBpeVocab(options: BpeVocabOptions): BpeVocab {
     tokenTypes[tokens.length] = TokenType.CONTROL;
     tokens.push(`[PAD${tokens.length}]`);
   }
-  const [endOfText, imStart, imEnd, toolCallStart, toolCallEnd, thinkStart, thinkEnd] = specialIds as [
-    number, number, number, number, number, number, number,
-  ];
-  return { tokens, tokenTypes, merges, special: { endOfText, imStart, imEnd, toolCallStart, toolCallEnd, thinkStart, thinkEnd } };
+  const id = (text: string): number | undefined => specialIds.get(text);
+  const chatml = SPECIAL_TOKENS.map((t) => id(t.text));
+  const [endOfText, imStart, imEnd, toolCallStart, toolCallEnd, thinkStart, thinkEnd] = chatml;
+  const special =
+    endOfText === undefined || imStart === undefined || imEnd === undefined || toolCallStart === undefined ||
+    toolCallEnd === undefined || thinkStart === undefined || thinkEnd === undefined
+      ? null
+      : { endOfText, imStart, imEnd, toolCallStart, toolCallEnd, thinkStart, thinkEnd };
+  return { tokens, tokenTypes, merges, specialIds, special };
 }
 
 // ---------------------------------------------------------------------------

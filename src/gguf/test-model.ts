@@ -5,7 +5,7 @@
  * benchmarks that must not download anything. A random model of a real shape
  * runs exactly as fast as the trained one; its text is gibberish.
  */
-import { buildBpeVocab } from "./bpe-vocab.js";
+import { buildBpeVocab, TokenType } from "./bpe-vocab.js";
 import { CHATML_THINKING_TOOLS_TEMPLATE, CHATML_TOOLS_TEMPLATE } from "./chatml-template.js";
 import { GgmlType, gguf, writeGgufFile, type GgufTensorSpec, type GgufValue } from "./gguf-writer.js";
 import {
@@ -75,13 +75,29 @@ const CHAT_TEMPLATES: Record<TestModelTemplate, string> = {
   thinking: CHATML_THINKING_TOOLS_TEMPLATE,
 };
 
+/**
+ * Any other chat template (a model family's real one): its text, and the
+ * special tokens it uses, each written as one CONTROL token, with bos, eos
+ * and end-of-turn among them.
+ */
+export interface CustomChatTemplate {
+  /** For the model's name: a family or file name. */
+  name: string;
+  text: string;
+  specialTokens: readonly string[];
+  bos: string;
+  eos: string;
+  eot: string;
+  addBos: boolean;
+}
+
 export interface WriteTestModelOptions {
   out: string;
   shape: TestModelShapeName;
   seed: number;
   type: TestModelType;
   /** Defaults to "chatml". */
-  template?: TestModelTemplate;
+  template?: TestModelTemplate | CustomChatTemplate;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
@@ -98,7 +114,9 @@ export async function writeTestModel(opts: WriteTestModelOptions): Promise<{ pat
   if (!TEST_MODEL_TYPES.includes(opts.type)) throw new RangeError(`unknown type ${opts.type}; expected f16 or q8_0`);
   if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${opts.seed}`);
   const template = opts.template ?? "chatml";
-  if (!TEST_MODEL_TEMPLATES.includes(template)) throw new RangeError(`unknown template ${template}; expected chatml or thinking`);
+  if (typeof template === "string" && !TEST_MODEL_TEMPLATES.includes(template)) {
+    throw new RangeError(`unknown template ${template}; expected chatml or thinking`);
+  }
   return writeGgufFile({
     path: opts.out,
     metadata: testModelMetadata(opts.shape, shape, opts.type, opts.seed, template),
@@ -112,14 +130,74 @@ export function testModelMetadata(
   shape: TestModelShape,
   type: TestModelType,
   seed: number,
-  template: TestModelTemplate = "chatml",
+  template: TestModelTemplate | CustomChatTemplate = "chatml",
 ): [string, GgufValue][] {
-  const vocab = buildBpeVocab({ size: shape.vocab, seed, regularTokens: shape.regularTokens });
   const arch = "qwen2";
+  if (typeof template !== "string") return customTemplateMetadata(shapeName, shape, type, seed, template, arch);
+  const vocab = buildBpeVocab({ size: shape.vocab, seed, regularTokens: shape.regularTokens });
+  const special = vocab.special;
+  if (special === null) throw new Error("unreachable: the default vocabulary has the ChatML tokens");
+  return [
+    ...modelMetadata(shapeName, shape, type, seed, arch),
+    ["tokenizer.ggml.model", gguf.string("gpt2")],
+    ["tokenizer.ggml.pre", gguf.string("qwen2")],
+    ["tokenizer.ggml.tokens", gguf.array("string", vocab.tokens)],
+    ["tokenizer.ggml.token_type", gguf.array("i32", vocab.tokenTypes)],
+    ["tokenizer.ggml.merges", gguf.array("string", vocab.merges)],
+    ["tokenizer.ggml.eos_token_id", gguf.u32(special.imEnd)],
+    // Without this llama.cpp guesses the end-of-turn token by scanning a hash map
+    // for known texts, so it may pick <|endoftext|> instead of <|im_end|>.
+    ["tokenizer.ggml.eot_token_id", gguf.u32(special.imEnd)],
+    ["tokenizer.ggml.padding_token_id", gguf.u32(special.endOfText)],
+    ["tokenizer.ggml.bos_token_id", gguf.u32(special.endOfText)],
+    ["tokenizer.ggml.add_bos_token", gguf.bool(false)],
+    ["tokenizer.chat_template", gguf.string(CHAT_TEMPLATES[template])],
+  ];
+}
+
+/** A model with another family's chat template and special tokens (bos, eos and eot among them). */
+function customTemplateMetadata(
+  shapeName: string,
+  shape: TestModelShape,
+  type: TestModelType,
+  seed: number,
+  template: CustomChatTemplate,
+  arch: string,
+): [string, GgufValue][] {
+  const texts = [...new Set([template.bos, template.eos, template.eot, ...template.specialTokens])];
+  const vocab = buildBpeVocab({
+    size: shape.vocab,
+    seed,
+    regularTokens: shape.regularTokens,
+    specialTokens: texts.map((text) => ({ text, type: TokenType.CONTROL })),
+  });
+  const id = (text: string): number => {
+    const found = vocab.specialIds.get(text);
+    if (found === undefined) throw new Error(`unreachable: ${text} is a special token`);
+    return found;
+  };
+  return [
+    ...modelMetadata(shapeName, shape, type, seed, arch, template.name),
+    ["tokenizer.ggml.model", gguf.string("gpt2")],
+    ["tokenizer.ggml.pre", gguf.string("qwen2")],
+    ["tokenizer.ggml.tokens", gguf.array("string", vocab.tokens)],
+    ["tokenizer.ggml.token_type", gguf.array("i32", vocab.tokenTypes)],
+    ["tokenizer.ggml.merges", gguf.array("string", vocab.merges)],
+    ["tokenizer.ggml.eos_token_id", gguf.u32(id(template.eos))],
+    ["tokenizer.ggml.eot_token_id", gguf.u32(id(template.eot))],
+    ["tokenizer.ggml.padding_token_id", gguf.u32(id(template.bos))],
+    ["tokenizer.ggml.bos_token_id", gguf.u32(id(template.bos))],
+    ["tokenizer.ggml.add_bos_token", gguf.bool(template.addBos)],
+    ["tokenizer.chat_template", gguf.string(template.text)],
+  ];
+}
+
+function modelMetadata(shapeName: string, shape: TestModelShape, type: TestModelType, seed: number, arch: string, templateName?: string): [string, GgufValue][] {
+  const name = `chatport test model ${shapeName} ${type} seed ${seed}${templateName === undefined ? "" : ` ${templateName} template`}`;
   return [
     ["general.architecture", gguf.string(arch)],
     ["general.type", gguf.string("model")],
-    ["general.name", gguf.string(`chatport test model ${shapeName} ${type} seed ${seed}`)],
+    ["general.name", gguf.string(name)],
     ["general.description", gguf.string("Random weights from `chatport make-test-model`; produces gibberish by design.")],
     ["general.file_type", gguf.u32(FILE_TYPE[type])],
     ["general.quantization_version", gguf.u32(2)],
@@ -132,19 +210,6 @@ export function testModelMetadata(
     [`${arch}.attention.head_count_kv`, gguf.u32(shape.kvHeads)],
     [`${arch}.rope.freq_base`, gguf.f32(1_000_000)],
     [`${arch}.attention.layer_norm_rms_epsilon`, gguf.f32(1e-6)],
-    ["tokenizer.ggml.model", gguf.string("gpt2")],
-    ["tokenizer.ggml.pre", gguf.string("qwen2")],
-    ["tokenizer.ggml.tokens", gguf.array("string", vocab.tokens)],
-    ["tokenizer.ggml.token_type", gguf.array("i32", vocab.tokenTypes)],
-    ["tokenizer.ggml.merges", gguf.array("string", vocab.merges)],
-    ["tokenizer.ggml.eos_token_id", gguf.u32(vocab.special.imEnd)],
-    // Without this llama.cpp guesses the end-of-turn token by scanning a hash map
-    // for known texts, so it may pick <|endoftext|> instead of <|im_end|>.
-    ["tokenizer.ggml.eot_token_id", gguf.u32(vocab.special.imEnd)],
-    ["tokenizer.ggml.padding_token_id", gguf.u32(vocab.special.endOfText)],
-    ["tokenizer.ggml.bos_token_id", gguf.u32(vocab.special.endOfText)],
-    ["tokenizer.ggml.add_bos_token", gguf.bool(false)],
-    ["tokenizer.chat_template", gguf.string(CHAT_TEMPLATES[template])],
   ];
 }
 

@@ -8,10 +8,11 @@
 export const WINDOW_MS = 60_000;
 
 /**
- * A reservation lives this long after its last `reserve`: a replica that
- * crashed with requests in flight cannot pin a key's budget forever.
+ * A budget reservation lives this long unless renewed; the replica that holds
+ * it renews it every third of this while its request runs, so one that died
+ * (kill -9, partition) pins a key's budget for at most this long.
  */
-export const RESERVATION_TTL_MS = 10 * 60_000;
+export const RESERVATION_TTL_MS = 30_000;
 
 /** Resolves the optional `now` argument of the window methods. */
 export function resolveNow(now: number | undefined): number {
@@ -31,6 +32,16 @@ export function checkNonNegative(value: number, name: string): void {
 /** Request limits are whole numbers of requests. */
 export function checkRequestLimit(limit: number): void {
   if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`limit must be an integer >= 0, got ${limit}`);
+}
+
+export function checkClaim(claim: { need: number; want: number }): void {
+  checkNonNegative(claim.need, "claim.need");
+  checkNonNegative(claim.want, "claim.want");
+  if (claim.want < claim.need) throw new RangeError(`claim.want (${claim.want}) must be >= claim.need (${claim.need})`);
+}
+
+export function checkTtlMs(ttlMs: number): void {
+  if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
 }
 
 export function checkTtl(ttlSeconds: number | null): void {

@@ -1,26 +1,30 @@
 /**
- * Counters for a single server process: sliding windows, spent and reserved
- * budgets in Maps. Same behaviour as the Redis counters (one shared test
- * suite), but nothing is shared between processes, so with several replicas
- * use Redis.
+ * Counters for a single server process: sliding windows, spent budgets and
+ * budget reservations in Maps. Same behaviour as the Redis counters (one
+ * shared test suite), but nothing is shared between processes, so with
+ * several replicas use Redis.
  *
  * Memory stays bounded: each window drops its expired entries whenever it is
- * touched, and about once a minute a sweep drops keys nobody touched for a
- * window length, spent counters past their TTL and expired reservations.
+ * touched, each budget its expired reservations, and about once a minute a
+ * sweep drops keys nobody touched for a window length, spent counters past
+ * their TTL and expired reservations.
  */
 import {
-  RESERVATION_TTL_MS,
   WINDOW_MS,
+  checkClaim,
   checkFinite,
   checkNonNegative,
   checkRequestLimit,
   checkTtl,
+  checkTtlMs,
   resolveNow,
   warnError,
 } from "./common.js";
-import type { Counters, WindowDecision } from "./types.js";
+import type { BudgetDecision, Claim, Counters, TokenWindowGrant, WindowDecision } from "./types.js";
 
 interface WindowEntry {
+  /** Names the entry (token windows settle it). */
+  id: string;
   /** The caller's clock (the `now` argument), ms. */
   at: number;
   /** 1 for a request, the token count for a token window. */
@@ -40,6 +44,12 @@ interface Expiring {
   expiresAt: number | null;
 }
 
+interface Reservation {
+  amount: number;
+  /** The caller's clock (`now` + ttl), ms. */
+  expiresAt: number;
+}
+
 export interface MemoryCountersOptions {
   /** Where a key-change listener's exception goes; default: a process warning. */
   onError?: (error: unknown) => void;
@@ -51,10 +61,12 @@ export class MemoryCounters implements Counters {
   private readonly requests = new Map<string, Window>();
   private readonly tokens = new Map<string, Window>();
   private readonly spent = new Map<string, Expiring>();
-  private readonly reserved = new Map<string, Expiring>();
+  /** Per budget (key and period), its reservations by id. */
+  private readonly reserved = new Map<string, Map<string, Reservation>>();
   private readonly listeners: ((keyId: string) => void)[] = [];
   private readonly onError: (error: unknown) => void;
   private lastSweep = Date.now();
+  private seq = 0;
   private closed = false;
 
   constructor(options: MemoryCountersOptions = {}) {
@@ -67,38 +79,54 @@ export class MemoryCounters implements Counters {
     const window = this.window(this.requests, keyId, t);
     const count = window.entries.length;
     if (count >= limit) {
-      return { allowed: false, limit, remaining: 0, resetMs: resetAfter(window.entries, t, count - limit + 1) };
+      return { allowed: false, limit, remaining: 0, resetMs: untilEmpty(window.entries, t), retryMs: resetAfter(window.entries, t, count - limit + 1) };
     }
-    insertSorted(window.entries, { at: t, amount: 1 });
-    const remaining = Math.max(0, limit - count - 1);
-    // The last slot was just taken: room again when the oldest entry expires.
-    return { allowed: true, limit, remaining, resetMs: remaining > 0 ? 0 : resetAfter(window.entries, t, 1) };
+    insertSorted(window.entries, { id: this.unique(), at: t, amount: 1 });
+    return { allowed: true, limit, remaining: Math.max(0, limit - count - 1), resetMs: untilEmpty(window.entries, t), retryMs: 0 };
   }
 
-  async checkTokens(keyId: string, limit: number, now?: number): Promise<WindowDecision> {
+  async reserveTokens(keyId: string, limit: number, claim: Claim, now?: number): Promise<TokenWindowGrant> {
     const t = this.begin(now);
     checkNonNegative(limit, "limit");
-    // A check alone does not create a window.
-    if (!this.tokens.has(keyId)) return limit > 0 ? { allowed: true, limit, remaining: limit, resetMs: 0 } : { allowed: false, limit, remaining: 0, resetMs: WINDOW_MS };
+    checkClaim(claim);
     const window = this.window(this.tokens, keyId, t);
     const used = window.entries.reduce((sum, e) => sum + e.amount, 0);
-    if (used < limit) return { allowed: true, limit, remaining: limit - used, resetMs: 0 };
-    // Room again once enough of the oldest entries expired that less than `limit` is left.
+    const room = limit - used;
+    if (room > 0 && room >= claim.need) {
+      const granted = Math.min(claim.want, room);
+      const entry: WindowEntry = { id: this.unique(), at: t, amount: granted };
+      insertSorted(window.entries, entry);
+      return { allowed: true, limit, remaining: room - granted, resetMs: untilEmpty(window.entries, t), retryMs: 0, granted, entry: entry.id };
+    }
+    // Room again once enough of the oldest entries expired that the claim fits.
     let left = used;
     let expiring = 0;
     for (const entry of window.entries) {
       left -= entry.amount;
       expiring++;
-      if (left < limit) break;
+      if (limit - left > 0 && limit - left >= claim.need) break;
     }
-    return { allowed: false, limit, remaining: 0, resetMs: left < limit ? resetAfter(window.entries, t, expiring) : WINDOW_MS };
+    const fits = limit - left > 0 && limit - left >= claim.need;
+    return {
+      allowed: false,
+      limit,
+      remaining: Math.max(0, room),
+      resetMs: untilEmpty(window.entries, t),
+      retryMs: fits ? resetAfter(window.entries, t, expiring) : WINDOW_MS,
+      granted: 0,
+      entry: null,
+    };
   }
 
-  async addTokens(keyId: string, tokens: number, now?: number): Promise<void> {
-    const t = this.begin(now);
+  async settleTokens(keyId: string, entry: string, tokens: number): Promise<void> {
+    this.begin(undefined);
     checkNonNegative(tokens, "tokens");
-    const window = this.window(this.tokens, keyId, t);
-    if (tokens > 0) insertSorted(window.entries, { at: t, amount: tokens });
+    const window = this.tokens.get(keyId);
+    if (window === undefined) return;
+    const i = window.entries.findIndex((e) => e.id === entry);
+    if (i < 0) return;
+    if (tokens > 0) window.entries[i]!.amount = tokens;
+    else window.entries.splice(i, 1);
   }
 
   async getSpent(keyId: string, periodKey: string): Promise<number | null> {
@@ -115,36 +143,53 @@ export class MemoryCounters implements Counters {
     this.spent.set(key, { value, expiresAt: ttlSeconds === null ? null : Date.now() + ttlSeconds * 1000 });
   }
 
+  async reserveBudget(keyId: string, periodKey: string, limit: number, claim: Claim, ttlMs: number, now?: number): Promise<BudgetDecision> {
+    const t = this.begin(now);
+    checkFinite(limit, "limit");
+    checkClaim(claim);
+    checkTtlMs(ttlMs);
+    const key = budgetKey(keyId, periodKey);
+    const spent = live(this.spent, key);
+    if (spent === undefined) return { loaded: false };
+    const reservations = this.reserved.get(key) ?? new Map<string, Reservation>();
+    let reserved = 0;
+    for (const [id, r] of reservations) {
+      if (r.expiresAt <= t) reservations.delete(id);
+      else reserved += r.amount;
+    }
+    const room = limit - spent.value - reserved;
+    if (!(room > 0 && room >= claim.need)) return { loaded: true, granted: 0, reservation: null, spent: spent.value, reserved };
+    const granted = Math.min(claim.want, room);
+    const id = this.unique();
+    reservations.set(id, { amount: granted, expiresAt: t + ttlMs });
+    this.reserved.set(key, reservations);
+    return { loaded: true, granted, reservation: id, spent: spent.value, reserved };
+  }
+
+  async renewBudget(keyId: string, periodKey: string, reservation: string, ttlMs: number, now?: number): Promise<void> {
+    const t = this.begin(now);
+    checkTtlMs(ttlMs);
+    const entry = this.reserved.get(budgetKey(keyId, periodKey))?.get(reservation);
+    if (entry !== undefined && entry.expiresAt > t) entry.expiresAt = t + ttlMs;
+  }
+
   /**
    * Adds to a loaded counter; a counter that is not loaded (never, or its TTL
-   * passed) stays unloaded, so the next getSpent returns null and the caller
+   * passed) stays unloaded, so the next reservation says so and the caller
    * reloads it from the ledger instead of trusting a partial sum.
    */
-  async addSpent(keyId: string, periodKey: string, amount: number): Promise<void> {
+  async settleBudget(keyId: string, periodKey: string, reservation: string, amount: number): Promise<void> {
     this.begin(undefined);
     checkFinite(amount, "amount");
-    const entry = live(this.spent, budgetKey(keyId, periodKey));
+    const key = budgetKey(keyId, periodKey);
+    this.dropReservation(key, reservation);
+    const entry = live(this.spent, key);
     if (entry !== undefined) entry.value += amount;
   }
 
-  async reserve(keyId: string, periodKey: string, amount: number): Promise<number> {
+  async releaseBudget(keyId: string, periodKey: string, reservation: string): Promise<void> {
     this.begin(undefined);
-    checkNonNegative(amount, "amount");
-    const key = budgetKey(keyId, periodKey);
-    const value = (live(this.reserved, key)?.value ?? 0) + amount;
-    this.reserved.set(key, { value, expiresAt: Date.now() + RESERVATION_TTL_MS });
-    return value;
-  }
-
-  async release(keyId: string, periodKey: string, amount: number): Promise<void> {
-    this.begin(undefined);
-    checkNonNegative(amount, "amount");
-    const key = budgetKey(keyId, periodKey);
-    const entry = live(this.reserved, key);
-    if (entry === undefined) return;
-    entry.value -= amount;
-    // Never below 0; float dust left by e.g. 0.1 + 0.2 - 0.3 counts as nothing.
-    if (entry.value <= 1e-9) this.reserved.delete(key);
+    this.dropReservation(budgetKey(keyId, periodKey), reservation);
   }
 
   async publishKeyChange(keyId: string): Promise<void> {
@@ -164,6 +209,9 @@ export class MemoryCounters implements Counters {
     this.listeners.push(listener);
   }
 
+  /** In process: always reachable. */
+  async ping(): Promise<void> {}
+
   async close(): Promise<void> {
     this.closed = true;
     this.requests.clear();
@@ -175,7 +223,21 @@ export class MemoryCounters implements Counters {
 
   /** How many entries it holds (monitoring, and the tests that check memory stays bounded). */
   stats(): { requestWindows: number; tokenWindows: number; spent: number; reserved: number } {
-    return { requestWindows: this.requests.size, tokenWindows: this.tokens.size, spent: this.spent.size, reserved: this.reserved.size };
+    let reserved = 0;
+    for (const reservations of this.reserved.values()) reserved += reservations.size;
+    return { requestWindows: this.requests.size, tokenWindows: this.tokens.size, spent: this.spent.size, reserved };
+  }
+
+  private dropReservation(key: string, reservation: string): void {
+    const reservations = this.reserved.get(key);
+    if (reservations === undefined) return;
+    reservations.delete(reservation);
+    if (reservations.size === 0) this.reserved.delete(key);
+  }
+
+  private unique(): string {
+    this.seq += 1;
+    return String(this.seq);
   }
 
   /** Common start of every call: refuses after close, resolves `now`, sweeps now and then. */
@@ -217,10 +279,14 @@ export class MemoryCounters implements Counters {
         if (real - window.touchedAt >= WINDOW_MS) map.delete(key);
       }
     }
-    for (const map of [this.spent, this.reserved]) {
-      for (const [key, entry] of map) {
-        if (entry.expiresAt !== null && entry.expiresAt <= real) map.delete(key);
-      }
+    for (const [key, entry] of this.spent) {
+      if (entry.expiresAt !== null && entry.expiresAt <= real) this.spent.delete(key);
+    }
+    // Reservations expire by the callers' clock, which follows the real one
+    // outside tests (fake-time tests keep only a few).
+    for (const [key, reservations] of this.reserved) {
+      for (const [id, r] of reservations) if (r.expiresAt <= real) reservations.delete(id);
+      if (reservations.size === 0) this.reserved.delete(key);
     }
   }
 }
@@ -239,6 +305,12 @@ function live(map: Map<string, Expiring>, key: string): Expiring | undefined {
     return undefined;
   }
   return entry;
+}
+
+/** ms from `now` until every entry has left the window (0 when it is empty). */
+function untilEmpty(entries: WindowEntry[], now: number): number {
+  const newest = entries[entries.length - 1];
+  return newest === undefined ? 0 : Math.max(0, newest.at + WINDOW_MS - now);
 }
 
 /** ms from `now` until the `count` oldest entries have left the window. */

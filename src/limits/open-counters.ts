@@ -2,6 +2,7 @@
  * Picks the counters for this server: Redis when a Redis URL is configured
  * (replicas then share one limit per key), otherwise in-process Maps.
  */
+import { StorageUnavailableError } from "../protocol/errors.js";
 import { MemoryCounters } from "./memory-counters.js";
 import { RedisCounters } from "./redis-counters.js";
 import type { Counters } from "./types.js";
@@ -31,7 +32,8 @@ export async function openCounters(options: OpenCountersOptions): Promise<Counte
     // Stop its reconnect attempts, which would otherwise keep the process alive.
     await counters.close();
     // `error` comes from RedisCounters, which already left out anything secret.
-    const reason = error instanceof Error ? error.message.replace(/^Redis counters at \S+: /, "") : String(error);
+    const said = error instanceof StorageUnavailableError ? error.detail : error instanceof Error ? error.message : String(error);
+    const reason = said.replace(/^Redis counters at \S+: /, "");
     throw new Error(`cannot use Redis at ${counters.where} for limits: ${reason}`, { cause: error });
   }
   return counters;

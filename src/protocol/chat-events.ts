@@ -18,6 +18,8 @@ export interface UsageCounts {
   prefillMs: number;
   /** ms between consecutive tokens of choice 0. */
   decodeMs: number[];
+  /** True when the counts are an estimate (an upstream that reported no usage), not a tokenizer's; absent = exact. */
+  estimated?: boolean;
 }
 
 export interface TopLogprob {

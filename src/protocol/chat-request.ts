@@ -29,6 +29,9 @@ const responseFormatSchema = z.discriminatedUnion("type", [
 
 const intTokens = z.number().int().min(1);
 
+/** Template variables a request's own fields set, which `chat_template_kwargs` may not. */
+const reservedTemplateVariables = new Set(["messages", "tools", "add_generation_prompt"]);
+
 /** OpenAI's own limit; prompt rendering is quadratic in the message count. */
 export const maxMessages = 2048;
 
@@ -63,6 +66,14 @@ export const chatCompletionRequestSchema = z.object({
   functions: z.array(functionSchema).max(128, "at most 128 functions").nullable().optional(),
   function_call: functionCallChoiceSchema.nullable().optional(),
   reasoning_effort: z.enum(["none", "minimal", "low", "medium", "high", "xhigh", "max"]).nullable().optional(),
+  /** vLLM / llama-server extension: extra variables for the model's chat template, e.g. `{"enable_thinking": false}`. */
+  chat_template_kwargs: z
+    .record(z.string(), z.unknown())
+    .refine((kwargs) => !Object.keys(kwargs).some((key) => reservedTemplateVariables.has(key)), {
+      message: `must not set ${[...reservedTemplateVariables].join(", ")}: they come from the request itself`,
+    })
+    .nullable()
+    .optional(),
   /** Output modalities and options chatport cannot produce: refused by {@link refuseUnsupportedOutputs}, never ignored. */
   modalities: z.array(z.string()).nullable().optional(),
   audio: z.unknown().optional(),
@@ -142,6 +153,8 @@ export interface ChatRequest {
   /** Null: no logprobs; otherwise how many alternatives per token (0–20). */
   logprobs: { top: number } | null;
   reasoningEffort: ReasoningEffort | null;
+  /** Extra chat-template variables (`chat_template_kwargs`); empty when none. */
+  chatTemplateKwargs: Record<string, unknown>;
   ignoreEos: boolean;
   user: string | null;
   extras: { fullText: boolean; usageTimings: boolean };
@@ -168,7 +181,8 @@ export function formatParamPath(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-function issueToError(issue: z.core.$ZodIssue): ApiError {
+/** A zod issue → a 400 whose `param` names the field. */
+export function issueToError(issue: z.core.$ZodIssue): ApiError {
   const param = formatParamPath(issue.path);
   let message = issue.message;
   const options = (issue as { options?: unknown }).options;
@@ -239,8 +253,8 @@ function tooDeep(body: object, limit: number): string | null {
   return null;
 }
 
-/** Parse an untrusted JSON body into a ChatRequest, or throw an ApiError (400). */
-export function parseChatRequest(raw: unknown, options: ParseOptions = {}): ChatRequest {
+/** Throws a 400 unless the body is a JSON object nested at most {@link maxNestingDepth} levels deep. */
+export function assertBodyObject(raw: unknown): asserts raw is Record<string, unknown> {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw invalidRequest("The request body must be a JSON object.", null, "invalid_body");
   }
@@ -248,6 +262,11 @@ export function parseChatRequest(raw: unknown, options: ParseOptions = {}): Chat
   if (deep !== null) {
     throw invalidRequest(`Invalid '${deep}': nested more than ${maxNestingDepth} levels deep.`, deep, "invalid_value");
   }
+}
+
+/** Parse an untrusted JSON body into a ChatRequest, or throw an ApiError (400). */
+export function parseChatRequest(raw: unknown, options: ParseOptions = {}): ChatRequest {
+  assertBodyObject(raw);
   const parsed = chatCompletionRequestSchema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
@@ -290,6 +309,7 @@ export function parseChatRequest(raw: unknown, options: ParseOptions = {}): Chat
     tools: normaliseTools(body),
     logprobs: body.logprobs === true ? { top: body.top_logprobs ?? 0 } : null,
     reasoningEffort: normaliseReasoningEffort(body.reasoning_effort),
+    chatTemplateKwargs: body.chat_template_kwargs ?? {},
     ignoreEos: body.ignore_eos === true,
     user: body.user ?? null,
     extras: { fullText: body.fullTextEnabled === true, usageTimings: body.usage_timings === true },

@@ -63,6 +63,11 @@ export function modelNotFound(model: string): ApiError {
   });
 }
 
+/** A stored response that does not exist, expired, or belongs to another key (they are not told apart). */
+export function responseNotFound(id: string, param: string | null = null): ApiError {
+  return new ApiError(404, "invalid_request_error", `No response with id '${id}' was found.`, { param, code: param === null ? "response_not_found" : "previous_response_not_found" });
+}
+
 export function invalidApiKey(): ApiError {
   return new ApiError(401, "invalid_request_error", "Incorrect API key provided. Pass it as `Authorization: Bearer <key>`.", {
     code: "invalid_api_key",
@@ -117,6 +122,31 @@ export function overloaded(message: string, retryAfterSeconds: number): ApiError
     code: "server_overloaded",
     headers: { "retry-after": String(retryAfterSeconds) },
   });
+}
+
+/** Seconds a client is told to wait when storage is unreachable. */
+export const STORAGE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The database or Redis did not answer in time (or refused): the request is
+ * refused with 503 + Retry-After rather than served unmetered, unlimited or
+ * left hanging. Raised by the store and limits layers; this is the one place
+ * where such an outage becomes an HTTP status.
+ */
+export class StorageUnavailableError extends ApiError {
+  /** What failed where, for the log only (never sent to clients; carries no secrets). */
+  readonly detail: string;
+  readonly storage: "database" | "redis";
+
+  constructor(storage: "database" | "redis", detail: string) {
+    super(503, "server_error", `The server's ${storage} is unreachable, so the request cannot be accounted for. Retry after the time in Retry-After.`, {
+      code: "storage_unavailable",
+      headers: { "retry-after": String(STORAGE_RETRY_AFTER_SECONDS) },
+    });
+    this.name = "StorageUnavailableError";
+    this.storage = storage;
+    this.detail = detail;
+  }
 }
 
 export function contextLengthExceeded(limit: number, promptTokens: number, requestedCompletion: number | null): ApiError {

@@ -4,24 +4,29 @@
  */
 import { randomUUID } from "node:crypto";
 import cors from "@fastify/cors";
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { Logger } from "pino";
+import { Dispatcher } from "../gateway/dispatcher.js";
 import type { Caller, Gatekeeper } from "../gateway/gatekeeper.js";
 import type { GatewayMetrics } from "../gateway/metrics.js";
 import type { ModelRegistry } from "../gateway/model-registry.js";
+import type { Counters } from "../limits/types.js";
 import { ApiError, overloaded, toApiError } from "../protocol/errors.js";
 import type { Store } from "../store/types.js";
 import type { DeploymentSnapshot } from "../upstream/provider-pool.js";
 import { InflightRequests } from "./inflight.js";
+import { registerRequestLog } from "./request-log.js";
 import { registerAdmin } from "./routes/admin.js";
 import { registerChatCompletions } from "./routes/chat-completions.js";
 import { defaultDashboardRoot, registerDashboard } from "./routes/dashboard.js";
 import { registerHealth } from "./routes/health.js";
 import { registerModels } from "./routes/models.js";
+import { registerResponses } from "./routes/responses.js";
+import { RouteGuard } from "./route-guard.js";
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** Set by the auth hook on /v1/ routes. */
+    /** Set by the authentication hook of the /v1 routes (null elsewhere). */
     caller: Caller;
   }
   interface FastifyInstance {
@@ -37,6 +42,8 @@ export interface ServerOptions {
   metrics: GatewayMetrics;
   logger: Logger;
   store: Store;
+  /** The limit counters (for the readiness check). */
+  counters: Counters;
   gatekeeper: Gatekeeper;
   adminKey: string | null;
   /** Largest accepted request body, bytes. */
@@ -45,6 +52,10 @@ export interface ServerOptions {
   corsOrigins: readonly string[];
   /** Headers within this, the body within 3×, no stream write stalled longer than this. */
   clientTimeoutMs: number;
+  /** How long a stored Responses API response lives (0: until deleted). */
+  responseRetentionHours: number;
+  /** Largest stored response, its conversation included (JSON bytes). */
+  responseMaxBytes: number;
   /** Upstream deployments' state, for /admin/models. */
   deployments: () => DeploymentSnapshot[];
 }
@@ -77,6 +88,8 @@ function fromFastifyError(err: FastifyError): ApiError | null {
 export function buildServer(options: ServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
+    // One line per request instead of Fastify's two: request-log.ts.
+    disableRequestLogging: true,
     bodyLimit: options.bodyLimit,
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
@@ -87,9 +100,23 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     keepAliveTimeout: 5000,
     // Our own 503 (below) speaks OpenAI's envelope; Fastify's would not.
     return503OnClosing: false,
+    // A path the router cannot decode (bad percent-encoding) or a path segment
+    // too long for it: refused before any route is matched, in OpenAI's
+    // envelope, without echoing the path.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const tooLong = error.code === "FST_ERR_MAX_PARAM_LENGTH";
+      const apiError = new ApiError(
+        tooLong ? 414 : 400,
+        "invalid_request_error",
+        tooLong ? "A segment of the request path is too long." : "The request path is not a valid URL (malformed percent-encoding).",
+        { code: "invalid_url" },
+      );
+      void reply.code(apiError.status).header("x-request-id", request.id).send(apiError.toBody());
+    },
   });
   app.decorate("clientTimeoutMs", options.clientTimeoutMs);
   app.decorate("inflight", new InflightRequests());
+  registerRequestLog(app);
 
   if (options.corsOrigins.length > 0) {
     void app.register(cors, {
@@ -145,16 +172,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     throw overloaded("The server is shutting down. Retry on another replica.", 1);
   });
 
-  const anonymous: Caller = { key: null };
-  // Fastify wants decorators declared up front; the hook sets a value on every request.
+  // Fastify wants decorators declared up front; the /v1 scope's hook sets it on each of its requests.
   app.decorateRequest("caller", null as unknown as Caller);
-  app.addHook("onRequest", async (request) => {
-    request.caller = anonymous;
-    if (request.url.startsWith("/v1/")) request.caller = await options.gatekeeper.authenticate(request.headers.authorization);
-  });
+  // Routes under /v1 and /admin are served only from scopes whose own hook authenticates.
+  const guard = new RouteGuard(app, ["/v1", "/admin"]);
 
-  registerHealth(app, options.registry);
-  registerModels(app, options.registry, options.gatekeeper);
+  registerHealth(app, { registry: options.registry, store: options.store, counters: options.counters });
   // Every response carries its request id (the client's x-request-id, or ours).
   app.addHook("onSend", async (request, reply) => {
     void reply.header("x-request-id", request.id);
@@ -167,13 +190,28 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return reply.type(contentType).send(body);
   });
 
-  registerChatCompletions(app, {
+  // One dispatch path for every API surface.
+  const dispatcher = new Dispatcher({
     registry: options.registry,
     gatekeeper: options.gatekeeper,
     ledger: options.store.ledger,
     metrics: options.metrics,
   });
-  registerAdmin(app, {
+  // The OpenAI API: authenticated by the hook of this scope, whatever spelling of a path the router matched.
+  void app.register(async (api) => {
+    guard.guard(api, async (request) => {
+      request.caller = await options.gatekeeper.authenticate(request.headers.authorization);
+    });
+    registerModels(api, options.registry, options.gatekeeper);
+    registerChatCompletions(api, dispatcher);
+    registerResponses(api, {
+      dispatcher,
+      responses: options.store.responses,
+      retentionMs: options.responseRetentionHours * 3_600_000,
+      maxBytes: options.responseMaxBytes,
+    });
+  });
+  registerAdmin(app, guard, {
     store: options.store,
     gatekeeper: options.gatekeeper,
     adminKey: options.adminKey,

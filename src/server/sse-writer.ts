@@ -1,6 +1,7 @@
 /**
- * Server-sent events on a raw Node response: `data: <json>\n\n` per event,
- * `data: [DONE]\n\n` at the end, honouring back-pressure so a slow reader
+ * Server-sent events on a raw Node response: `data: <json>\n\n` per event
+ * (after `event: <name>\n` when it is named), `data: [DONE]\n\n` at the end
+ * of a chat stream, honouring back-pressure so a slow reader
  * never makes us buffer without bound. A client that stops reading for longer
  * than `stallMs` is dropped (its socket destroyed), which cancels its
  * generation and frees its sequence for others.
@@ -23,7 +24,7 @@ export class SseWriter {
   /** Set while the socket is over its high-water mark: resolves on drain or close. */
   private blocked: Promise<void> | null = null;
 
-  constructor(res: ServerResponse, headers: Record<string, string> = {}, stallMs = 30_000) {
+  constructor(res: ServerResponse, headers: Record<string, string>, stallMs: number) {
     this.res = res;
     this.stallMs = stallMs;
     res.writeHead(200, {
@@ -44,9 +45,9 @@ export class SseWriter {
    * client has not taken the previous writes yet (back-pressure): then once
    * it has, or once it is dropped for stalling.
    */
-  send(payload: unknown): Promise<void> {
+  send(payload: unknown, event?: string): Promise<void> {
     if (this.closed) return settled;
-    this.pending += `data: ${JSON.stringify(payload)}\n\n`;
+    this.pending += `${event === undefined ? "" : `event: ${event}\n`}data: ${JSON.stringify(payload)}\n\n`;
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flush);
@@ -54,8 +55,8 @@ export class SseWriter {
     return this.blocked ?? settled;
   }
 
-  async done(): Promise<void> {
-    this.end("data: [DONE]\n\n");
+  async done(terminator = "[DONE]"): Promise<void> {
+    this.end(`data: ${terminator}\n\n`);
   }
 
   /** Ends the response; a client that never reads the rest loses its socket after `stallMs`. */

@@ -4,8 +4,15 @@
  * row's promise only after that commit. Rows that arrive while a commit is in
  * flight go into the next one, so load raises the batch size instead of the
  * number of commits.
+ *
+ * A row not committed within {@link LEDGER_DEADLINE_MS} is given up with
+ * StorageUnavailableError (the request fails with 503 instead of hanging on a
+ * database that does not answer): taken out of the queue if its commit has
+ * not started, so the client's error and the ledger agree; a commit already
+ * on the wire may still land.
  */
 import { sql, type Kysely, type RawBuilder, type Transaction } from "kysely";
+import { StorageUnavailableError } from "../protocol/errors.js";
 import type { Database, LedgerTable } from "./schema.js";
 import type { SqliteWriterClient } from "./sqlite-writer-client.js";
 import type { Ledger, LedgerRow, UsageGroup, UsageQuery, UsageRow } from "./types.js";
@@ -16,9 +23,12 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+/** How long `record()` may take before the row is given up. */
+export const LEDGER_DEADLINE_MS = 5_000;
+
 /** Rows per transaction; anything beyond waits for the next commit. */
 const MAX_BATCH = 1000;
-/** Rows per INSERT statement: 15 parameters each stays under SQLite's and PostgreSQL's bind limits. */
+/** Rows per INSERT statement: 16 parameters each stays under SQLite's and PostgreSQL's bind limits. */
 const ROWS_PER_INSERT = 500;
 
 export class SqlLedger implements Ledger {
@@ -37,7 +47,23 @@ export class SqlLedger implements Ledger {
   record(row: LedgerRow): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("ledger is closed"));
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ row: this.#toTable(row), resolve, reject });
+      const pending: Pending = {
+        row: this.#toTable(row),
+        resolve: () => {
+          clearTimeout(deadline);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(deadline);
+          reject(error);
+        },
+      };
+      const deadline = setTimeout(() => {
+        const queued = this.#queue.indexOf(pending);
+        if (queued >= 0) this.#queue.splice(queued, 1);
+        reject(new StorageUnavailableError("database", `ledger row not committed within ${LEDGER_DEADLINE_MS} ms${queued >= 0 ? "" : " (its commit is still in flight)"}`));
+      }, LEDGER_DEADLINE_MS);
+      this.#queue.push(pending);
       this.#kick();
     });
   }
@@ -72,8 +98,9 @@ export class SqlLedger implements Ledger {
       for (const p of batch) p.resolve();
       return;
     } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
+      // One row, or the database is unreachable: retrying row by row would only fail slower.
+      if (batch.length === 1 || error instanceof StorageUnavailableError) {
+        for (const p of batch) p.reject(error);
         return;
       }
     }
@@ -119,6 +146,7 @@ export class SqlLedger implements Ledger {
       latency_ms: Math.round(row.latencyMs),
       ttft_ms: row.ttftMs == null ? null : Math.round(row.ttftMs),
       created_at: row.createdAt.getTime(),
+      usage_estimated: this.bool(row.usageEstimated),
     };
   }
 
@@ -139,6 +167,7 @@ export class SqlLedger implements Ledger {
       sql<number>`cast(coalesce(sum(completion_tokens), 0) as bigint)`.as("completionTokens"),
       sql<number>`cast(coalesce(sum(reasoning_tokens), 0) as bigint)`.as("reasoningTokens"),
       sql<number>`cast(coalesce(sum(cost), 0) as double precision)`.as("cost"),
+      sql<number>`cast(coalesce(sum(case when usage_estimated then 1 else 0 end), 0) as bigint)`.as("estimatedRequests"),
     ]);
     const group = query.groupBy ? this.#groupExpression(query.groupBy) : null;
     const rows = group ? await totals.select(group.as("group")).groupBy(group).execute() : await totals.select(sql<null>`null`.as("group")).execute();
@@ -156,6 +185,7 @@ export class SqlLedger implements Ledger {
           reasoningTokens: Number(r.reasoningTokens),
           totalTokens: promptTokens + completionTokens,
           cost: Number(r.cost),
+          estimatedRequests: Number(r.estimatedRequests),
         };
       })
       .sort((a, b) => compareGroups(a.group, b.group));

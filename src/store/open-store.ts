@@ -5,13 +5,13 @@
  * are serialised by kysely's migration lock (an advisory lock).
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import SqliteDatabase from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
-import pg from "pg";
 import { SqlKeyStore } from "./key-store.js";
 import { SqlLedger } from "./ledger.js";
+import { SqlResponseStore } from "./response-store.js";
+import { openPgPool } from "./pg-pool.js";
 import { SqliteWriterClient } from "./sqlite-writer-client.js";
 import { migrationProvider, type Database } from "./schema.js";
 import type { Store } from "./types.js";
@@ -21,20 +21,19 @@ export interface OpenStoreOptions {
   databaseUrl?: string | null;
   sqlitePath: string;
   /**
-   * SQLite only. `full` (default): every commit is fsynced before a ledger row
-   * counts as written, so it survives power loss. `normal`: WAL commits reach
-   * the OS but are fsynced at checkpoints — they survive a crash or kill -9 of
-   * chatport, not of the machine — and cost ~25x less on the request path.
+   * SQLite only (its default is the `sqliteSync` setting's, settings.ts).
+   * `full`: every commit is fsynced before a ledger row counts as written, so
+   * it survives power loss. `normal`: WAL commits reach the OS but are fsynced
+   * at checkpoints — they survive a crash or kill -9 of chatport, not of the
+   * machine — and cost ~25x less on the request path.
    */
-  sqliteSync?: "full" | "normal";
+  sqliteSync: "full" | "normal";
 }
-
-const INT8_OID = 20;
 
 export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const url = options.databaseUrl ?? "";
   const dialect = /^postgres(ql)?:\/\//i.test(url) ? "postgres" : "sqlite";
-  const db = dialect === "postgres" ? openPostgres(url) : openSqlite(options.sqlitePath, options.sqliteSync ?? "full");
+  const db = dialect === "postgres" ? openPostgres(url) : openSqlite(options.sqlitePath, options.sqliteSync);
   try {
     await migrate(db, dialect);
   } catch (error) {
@@ -45,13 +44,17 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const bool = dialect === "sqlite" ? (b: boolean) => (b ? 1 : 0) : (b: boolean) => b;
   const keys = new SqlKeyStore(db, bool);
   // SQLite: ledger commits (and their fsyncs) run on a worker thread, after the migrations made the table.
-  const writer = dialect === "sqlite" ? new SqliteWriterClient({ file: options.sqlitePath, sync: options.sqliteSync ?? "full" }) : null;
+  const writer = dialect === "sqlite" ? new SqliteWriterClient({ file: options.sqlitePath, sync: options.sqliteSync }) : null;
   const ledger = new SqlLedger(db, dialect, bool, writer);
   let closing: Promise<void> | null = null;
   return {
     dialect,
     keys,
     ledger,
+    responses: new SqlResponseStore(db),
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
     close: () =>
       (closing ??= (async () => {
         await ledger.close();
@@ -72,36 +75,7 @@ function openSqlite(file: string, sync: "full" | "normal"): Kysely<Database> {
 }
 
 function openPostgres(databaseUrl: string): Kysely<Database> {
-  const pool = new pg.Pool({
-    connectionString: withDefaultUser(databaseUrl),
-    // int8 (bigint epoch ms, counts, sums) as JS numbers for this pool only;
-    // pg's global parsers stay untouched. Values here stay far below 2^53.
-    types: {
-      getTypeParser: (oid: number, format?: "text" | "binary") =>
-        oid === INT8_OID && format !== "binary" ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format),
-    },
-  });
-  // An idle client losing its connection emits 'error' on the pool; unhandled,
-  // that would crash the process. The next query reports the problem instead.
-  pool.on("error", () => {});
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-}
-
-/**
- * pg takes the user from the URL, else PGUSER, else $USER; with none of them
- * (containers often have no $USER) the server refuses the connection. Fall
- * back to the OS user name, as libpq and psql do.
- */
-export function withDefaultUser(databaseUrl: string): string {
-  if (process.env.PGUSER || process.env.USER) return databaseUrl;
-  try {
-    const url = new URL(databaseUrl);
-    if (url.username || !url.host) return databaseUrl;
-    url.username = encodeURIComponent(os.userInfo().username);
-    return url.toString();
-  } catch {
-    return databaseUrl;
-  }
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: openPgPool(databaseUrl) }) });
 }
 
 async function migrate(db: Kysely<Database>, dialect: "sqlite" | "postgres"): Promise<void> {

@@ -43,11 +43,31 @@ export interface LedgerTable {
   latency_ms: number;
   ttft_ms: number | null;
   created_at: number;
+  /** The token counts are an estimate (an upstream that reported no usage). boolean on PostgreSQL, 0/1 on SQLite. */
+  usage_estimated: boolean | number;
+}
+
+/** Stored Responses API responses: each row holds its whole conversation, so it continues even when earlier turns are gone. */
+export interface ResponsesTable {
+  id: string;
+  /** The managed key that created it (null: the static or admin key); only it may read, continue or delete it. */
+  key_id: string | null;
+  model: string;
+  created_at: number;
+  /** Gone (unreadable, purged) from this time on; null: kept until deleted. */
+  expires_at: number | null;
+  /** JSON array: the items of the turns before this one, outputs included. */
+  history: string;
+  /** JSON array: this turn's input items. */
+  input: string;
+  /** JSON: the response object. */
+  response: string;
 }
 
 export interface Database {
   api_keys: ApiKeysTable;
   ledger: LedgerTable;
+  responses: ResponsesTable;
 }
 
 const migrations: Record<string, Migration> = {
@@ -95,6 +115,30 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex("ledger_key_time").on("ledger").columns(["key_id", "created_at"]).execute();
       await db.schema.createIndex("ledger_time").on("ledger").column("created_at").execute();
       await db.schema.createIndex("ledger_model_time").on("ledger").columns(["model", "created_at"]).execute();
+    },
+  },
+  "0002_ledger_usage_estimated": {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .alterTable("ledger")
+        .addColumn("usage_estimated", "boolean", (c) => c.notNull().defaultTo(false))
+        .execute();
+    },
+  },
+  "0003_responses": {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable("responses")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("key_id", "text")
+        .addColumn("model", "text", (c) => c.notNull())
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("expires_at", "bigint")
+        .addColumn("history", "text", (c) => c.notNull())
+        .addColumn("input", "text", (c) => c.notNull())
+        .addColumn("response", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("responses_expiry").on("responses").column("expires_at").execute();
     },
   },
 };

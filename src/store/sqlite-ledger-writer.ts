@@ -23,23 +23,26 @@ export interface WriteResult {
   error: string | null;
 }
 
-const columns: ReadonlyArray<keyof LedgerTable> = [
-  "id",
-  "request_id",
-  "key_id",
-  "model",
-  "prompt_tokens",
-  "cached_tokens",
-  "completion_tokens",
-  "reasoning_tokens",
-  "cost",
-  "status",
-  "http_status",
-  "stream",
-  "latency_ms",
-  "ttft_ms",
-  "created_at",
-];
+/** Every column of the table, once: a column added to LedgerTable but not here does not compile. */
+const columnSet: Record<keyof LedgerTable, true> = {
+  id: true,
+  request_id: true,
+  key_id: true,
+  model: true,
+  prompt_tokens: true,
+  cached_tokens: true,
+  completion_tokens: true,
+  reasoning_tokens: true,
+  cost: true,
+  status: true,
+  http_status: true,
+  stream: true,
+  latency_ms: true,
+  ttft_ms: true,
+  created_at: true,
+  usage_estimated: true,
+};
+const columns = Object.keys(columnSet);
 
 if (parentPort !== null) {
   const port = parentPort;

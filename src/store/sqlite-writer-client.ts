@@ -1,5 +1,6 @@
 /** The main thread's side of {@link ./sqlite-ledger-writer.ts}: batches of rows in, one promise per batch out. */
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { startWorker } from "../worker-thread.js";
 import type { LedgerTable } from "./schema.js";
 import type { WriteRequest, WriteResult, WriterData } from "./sqlite-ledger-writer.js";
 
@@ -10,16 +11,7 @@ export class SqliteWriterClient {
   private failure: Error | null = null;
 
   constructor(data: WriterData) {
-    // Built: ./sqlite-ledger-writer.js. Run from source (tests, through tsx): the
-    // .ts next to this file, with tsx registered in the worker first.
-    if (import.meta.url.endsWith(".ts")) {
-      const entry = new URL("./sqlite-ledger-writer.ts", import.meta.url).href;
-      const tsx = import.meta.resolve("tsx/esm/api");
-      const boot = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
-      this.worker = new Worker(boot, { eval: true, workerData: data });
-    } else {
-      this.worker = new Worker(new URL("./sqlite-ledger-writer.js", import.meta.url), { workerData: data });
-    }
+    this.worker = startWorker(import.meta.url, "sqlite-ledger-writer", data);
     this.worker.on("message", (result: WriteResult) => {
       const waiter = this.pending.get(result.id);
       this.pending.delete(result.id);

@@ -71,9 +71,9 @@ export type LedgerStatus = "ok" | "error" | "client_disconnected";
 
 /** One row per request that reached a model, whatever its outcome. */
 export interface LedgerRow {
-  /** The completion id (`chatcmpl-…`); unique. */
+  /** The completion id (`chatcmpl-…`), or `req_…` for a request that failed before it had one; made by the server, unique. */
   id: string;
-  /** `x-request-id` of the HTTP request. */
+  /** `x-request-id` of the HTTP request: the client's (a correlation id, not unique) or ours. */
   requestId: string;
   keyId: string | null;
   model: string;
@@ -92,6 +92,8 @@ export interface LedgerRow {
   /** ms from request arrival to the first generated token; null when none. */
   ttftMs: number | null;
   createdAt: Date;
+  /** The token counts are an estimate (an upstream that reported no usage), not a tokenizer's. */
+  usageEstimated: boolean;
 }
 
 export type UsageGroup = "hour" | "day" | "model" | "key";
@@ -114,6 +116,8 @@ export interface UsageTotals {
   reasoningTokens: number;
   totalTokens: number;
   cost: number;
+  /** Of `requests`, those whose token counts are an estimate. */
+  estimatedRequests: number;
 }
 
 export interface UsageRow extends UsageTotals {
@@ -129,10 +133,37 @@ export interface Ledger {
   spent(keyId: string, from: Date | null): Promise<{ tokens: number; cost: number }>;
 }
 
+/** A stored Responses API response and the conversation it ends. Items and the response are JSON values, stored as they are given. */
+export interface StoredResponse {
+  id: string;
+  keyId: string | null;
+  model: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+  /** The items of the turns before this one, their outputs included. */
+  history: unknown[];
+  /** This turn's input items. */
+  input: unknown[];
+  response: Record<string, unknown>;
+}
+
+export interface ResponseStore {
+  save(response: StoredResponse): Promise<void>;
+  /** The response if `keyId` created it and it has not expired; null otherwise (so another key cannot tell it exists). */
+  get(id: string, keyId: string | null, now?: Date): Promise<StoredResponse | null>;
+  /** Deletes it if `keyId` created it; false when there was nothing to delete. */
+  delete(id: string, keyId: string | null): Promise<boolean>;
+  /** Deletes the expired rows; how many. */
+  purgeExpired(now?: Date): Promise<number>;
+}
+
 export interface Store {
   readonly dialect: "sqlite" | "postgres";
   readonly keys: KeyStore;
   readonly ledger: Ledger;
+  readonly responses: ResponseStore;
+  /** Resolves when the database answers; rejects (StorageUnavailableError on PostgreSQL) when it cannot be reached. */
+  ping(): Promise<void>;
   /** Flushes pending ledger writes and closes the connection. */
   close(): Promise<void>;
 }

@@ -12,8 +12,12 @@
  *
  * Faults, per server (`fault`) or per request (`queue`, consumed first):
  * status codes with any body and headers (500, 429 + Retry-After, 400
- * context_length_exceeded), hang, drop mid-stream after K chunks, reset the
- * socket, slow first byte, delay between chunks. `stop()` refuses
+ * context_length_exceeded), an error event in a 200 (after K chunks then
+ * `[DONE]`, or as the body), hang, drop mid-stream after K chunks, reset the
+ * socket, slow first byte, delay between chunks; and streams that fail part
+ * way: stall (connection kept open, nothing more sent), an in-band error
+ * event that ends the response, a data event that is not JSON, no usage
+ * chunk. `stop()` refuses
  * connections until `start()`. Requests are recorded (headers + body) and
  * requests the client abandoned are counted in `aborted`.
  */
@@ -36,7 +40,21 @@ export type FakeBehaviour =
   /** Streaming: destroy the socket after this many content chunks (non-streaming: before answering). */
   | { kind: "drop"; afterChunks: number }
   /** Destroy the socket without answering. */
-  | { kind: "reset" };
+  | { kind: "reset" }
+  /**
+   * A 200 that carries an error: streaming, `data: {"error":…}` after this
+   * many content chunks (0: before the role chunk), then `[DONE]`;
+   * non-streaming, `{"error":…}` as the body.
+   */
+  | { kind: "error-event"; afterChunks: number; error: unknown }
+  /** Streaming: after this many content chunks send nothing more, keeping the connection open. */
+  | { kind: "stall"; afterChunks: number }
+  /** Streaming: after this many content chunks send an in-band error event (`data: {"error":…}`) and end the response. */
+  | { kind: "streamError"; afterChunks: number; error?: unknown }
+  /** Streaming: after this many content chunks send a data event that is not JSON (default `{"choices":[`), then carry on. */
+  | { kind: "garbage"; afterChunks: number; data?: string }
+  /** Streaming: a complete stream without the usage chunk, even when `include_usage` asked for it. */
+  | { kind: "noUsage" };
 
 export type FakeFault = FakeBehaviour & {
   /** Wait this long before the response headers. */
@@ -327,6 +345,11 @@ export class FakeUpstream {
         req.socket.destroy();
         return;
       }
+      if (fault.kind === "error-event") {
+        this.json(res, 200, { error: fault.error });
+        finished = true;
+        return;
+      }
       const message: JsonRecord = { role: "assistant", content: null };
       const content = reply.pieces.map((p) => p.content ?? "").join("");
       const reasoning = reply.pieces.map((p) => p.reasoning ?? "").join("");
@@ -358,9 +381,16 @@ export class FakeUpstream {
       const line = `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_fake", ...chunk })}\n\n`;
       flushed = new Promise((resolve) => res.write(line, () => resolve()));
     };
+    const sendError = (error: unknown): void => {
+      res.write(`data: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`);
+      finished = true;
+      res.end();
+    };
+    if (fault.kind === "error-event" && fault.afterChunks === 0) return sendError(fault.error);
     send({ choices: Array.from({ length: n }, (_, index) => ({ index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null })) });
     const chunkDelay = fault.chunkDelayMs ?? 0;
     for (let i = 0; i < reply.pieces.length; i++) {
+      if (fault.kind === "error-event" && i >= fault.afterChunks) return sendError(fault.error);
       if (fault.kind === "drop" && i >= fault.afterChunks) {
         // Let what was written reach the client first: destroy() discards unflushed writes.
         await flushed;
@@ -369,6 +399,19 @@ export class FakeUpstream {
         req.socket.destroy();
         return;
       }
+      if (fault.kind === "stall" && i >= fault.afterChunks) {
+        // Hold the connection open and silent until the client gives up.
+        await new Promise<void>((resolve) => (gone() ? resolve() : res.once("close", () => resolve())));
+        return;
+      }
+      if (fault.kind === "streamError" && i >= fault.afterChunks) {
+        const error = fault.error ?? { error: { message: "fake upstream failed mid-stream", type: "server_error", param: null, code: null } };
+        res.write(`data: ${JSON.stringify(error)}\n\n`);
+        finished = true;
+        res.end();
+        return;
+      }
+      if (fault.kind === "garbage" && i === fault.afterChunks) res.write(`data: ${fault.data ?? '{"choices":['}\n\n`);
       if (i > 0 && chunkDelay > 0) await delay(chunkDelay);
       if (gone()) return;
       const piece = reply.pieces[i] as FakePiece;
@@ -388,7 +431,7 @@ export class FakeUpstream {
     }
     send({ choices: Array.from({ length: n }, (_, index) => ({ index, delta: {}, logprobs: null, finish_reason: reply.finishReason })) });
     const streamOptions = body.stream_options;
-    if (isRecord(streamOptions) && streamOptions.include_usage === true) send({ choices: [], usage: usageOf(reply, n) });
+    if (isRecord(streamOptions) && streamOptions.include_usage === true && fault.kind !== "noUsage") send({ choices: [], usage: usageOf(reply, n) });
     res.write("data: [DONE]\n\n");
     finished = true;
     res.end();

@@ -14,7 +14,6 @@ import type { BreakerConfig, DeploymentConfig, ProviderConfig } from "./types.js
 
 export type BreakerState = "closed" | "open" | "half-open";
 
-export const defaultBreakerConfig: BreakerConfig = { failureThreshold: 5, cooldownMs: 10_000 };
 
 /**
  * closed → open after `failureThreshold` consecutive failures → after
@@ -120,7 +119,10 @@ export class ProviderState {
       keepAliveTimeout: 30_000,
     });
     const common: Record<string, string> = { ...lowerKeys(config.headers), "content-type": "application/json" };
-    const secrets: string[] = [];
+    // A provider's own credential headers (`api-key`, `x-api-key`, …) are as secret as its key.
+    const secrets: string[] = Object.entries(common)
+      .filter(([name]) => credentialHeader.test(name))
+      .map(([, value]) => value.replace(/^(Bearer|Basic)\s+/i, ""));
     if (config.apiKey !== null && config.apiKey !== "") {
       common.authorization = `Bearer ${config.apiKey}`;
       secrets.push(config.apiKey);
@@ -135,6 +137,9 @@ export class ProviderState {
     return this.outstanding < this.config.maxConcurrent;
   }
 }
+
+/** Header names that carry credentials. */
+const credentialHeader = /auth|key|token|secret|password|signature|cookie/i;
 
 function lowerKeys(headers: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -209,7 +214,8 @@ export interface DeploymentSnapshot {
 }
 
 export interface ProviderPoolOptions {
-  breaker?: BreakerConfig;
+  /** The `breaker` setting (its default is declared in settings.ts). */
+  breaker: BreakerConfig;
   /** Clock for breakers and Retry-After (tests); default Date.now. */
   now?: () => number;
 }
@@ -229,8 +235,8 @@ export class ProviderPool {
   readonly now: () => number;
   private closed = false;
 
-  constructor(providers: readonly ProviderConfig[], options: ProviderPoolOptions = {}) {
-    this.breakerConfig = options.breaker ?? defaultBreakerConfig;
+  constructor(providers: readonly ProviderConfig[], options: ProviderPoolOptions) {
+    this.breakerConfig = options.breaker;
     this.now = options.now ?? Date.now;
     for (const config of providers) {
       if (this.providers.has(config.id)) throw new Error(`Duplicate upstream provider id: ${config.id}`);

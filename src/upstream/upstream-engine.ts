@@ -13,10 +13,11 @@
 import { createHash } from "node:crypto";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { Dispatcher } from "undici";
-import type { Engine, ModelCard } from "../engines/engine.js";
+import type { DeploymentRef, Engine, ModelCard, PreparedChat } from "../engines/engine.js";
 import type { ChatEvent } from "../protocol/chat-events.js";
 import type { ChatRequest } from "../protocol/chat-request.js";
 import { overloaded } from "../protocol/errors.js";
+import { estimatePromptTokens, promptTokensUpperBound } from "../protocol/prompt-estimate.js";
 import { chooseDeployment, type BalancerCandidate } from "./balancer.js";
 import type { DeploymentState, ProviderPool, ProviderState, Verdict } from "./provider-pool.js";
 import type { UpstreamModelConfig } from "./types.js";
@@ -82,6 +83,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
 }
 
 export class UpstreamEngine implements Engine {
+  readonly kind = "upstream";
   readonly card: ModelCard;
   readonly systemFingerprint: string;
   readonly config: UpstreamModelConfig;
@@ -119,6 +121,10 @@ export class UpstreamEngine implements Engine {
     this.random = options.random ?? Math.random;
   }
 
+  upstreamDeployments(): readonly DeploymentRef[] {
+    return this.config.deployments;
+  }
+
   load(): { active: number; waiting: number; capacity: number } {
     let active = 0;
     for (const d of this.deployments) active += d.outstanding;
@@ -127,6 +133,18 @@ export class UpstreamEngine implements Engine {
 
   /** The engine owns nothing: the shared ProviderPool is closed by its owner. */
   async close(): Promise<void> {}
+
+  /**
+   * The prompt is counted by the upstream, so here it is estimated from
+   * above (prompt-estimate.ts); the completion room is what the configured
+   * context leaves after the estimate — or the whole context when the
+   * estimate alone fills it, and the upstream judges the prompt itself.
+   */
+  async prepare(request: ChatRequest): Promise<PreparedChat> {
+    const promptTokens = promptTokensUpperBound(request.wire);
+    const contextLength = this.card.contextLength;
+    return { promptTokens, promptEstimated: true, completionRoom: promptTokens < contextLength ? contextLength - promptTokens : contextLength };
+  }
 
   async *generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void> {
     // Overload: beyond the providers' concurrency plus as many again waiting in
@@ -139,7 +157,8 @@ export class UpstreamEngine implements Engine {
     const tried = new Set<DeploymentState>();
     const failures: AttemptFailure[] = [];
     const bodies = new Map<string, string>();
-    let decoder = new ResponseDecoder(request.n, startedAt);
+    const promptEstimate = estimatePromptTokens(request);
+    let decoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
 
     for (let attempt = 0; attempt <= this.config.retries; attempt++) {
       if (signal.aborted) {
@@ -181,7 +200,7 @@ export class UpstreamEngine implements Engine {
         body = this.upstreamBody(request, deployment.model);
         bodies.set(deployment.model, body);
       }
-      decoder = new ResponseDecoder(request.n, startedAt);
+      decoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
       const outcome = yield* this.attempt(deployment, body, request.stream, signal, decoder);
 
       if (outcome.kind !== "failed") {
@@ -353,20 +372,25 @@ export class UpstreamEngine implements Engine {
       // Streaming: every network chunk is parsed and its events yielded at once.
       const pending: ChatEvent[] = [];
       let streamError: unknown = null;
+      // A data event that is not JSON: the stream cannot be trusted past it.
+      let malformed = false;
       const parser = createParser({
         onEvent: (message: EventSourceMessage) => {
-          if (streamError !== null || decoder.done) return;
+          if (streamError !== null || malformed || decoder.done) return;
           const data = message.data.trim();
           if (data === "[DONE]") {
             decoder.done = true;
             return;
           }
+          // (Keep-alive comments, `: ping`, never reach here; an empty data event carries nothing.)
+          if (data === "") return;
           let json: unknown;
           try {
             json = JSON.parse(data);
           } catch {
             if (message.event === "error") streamError = { error: { message: data } };
-            return; // keep-alives and other non-JSON lines
+            else malformed = true;
+            return;
           }
           if (message.event === "error") {
             streamError = json;
@@ -409,6 +433,7 @@ export class UpstreamEngine implements Engine {
           const failure = inBand(streamError);
           return failed(failure, yielded || retryPolicy(failure) !== "never");
         }
+        if (malformed) return failed({ kind: "protocol", provider: providerId, detail: "a stream event is not JSON" });
       }
       if (!decoder.done && !decoder.allFinished()) {
         return failed({ kind: "protocol", provider: providerId, detail: "stream ended before it was complete" });

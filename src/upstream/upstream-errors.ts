@@ -1,9 +1,10 @@
 /**
  * What can go wrong talking to an upstream, and how it reaches the client.
  *
- * Every attempt that fails becomes an {@link AttemptFailure} (already scrubbed
- * of the provider's key); the engine retries the retryable ones and, when it
- * gives up, turns them into one ApiError:
+ * Every attempt that fails becomes an {@link AttemptFailure} (every field of
+ * the upstream's error already scrubbed of the provider's secrets); the
+ * engine retries the retryable ones and, when it gives up, turns them into
+ * one ApiError:
  *
  * | upstream                                   | retried?          | client sees                                   |
  * |--------------------------------------------|-------------------|-----------------------------------------------|
@@ -48,12 +49,21 @@ export function retryPolicy(failure: AttemptFailure): RetryPolicy {
 }
 
 const MAX_MESSAGE = 1000;
+/** Shorter secrets are not searched for (they would match ordinary words). */
+const MIN_SECRET = 4;
 
-/** Remove secrets (and anything that looks like a bearer token) from text bound for a client. */
+/**
+ * Remove secrets from text bound for a client (or a log, or a metric): each
+ * secret as sent and percent-encoded, and anything that looks like a bearer
+ * or basic credential.
+ */
 export function scrub(text: string, secrets: readonly string[]): string {
   let out = text;
-  for (const secret of secrets) if (secret.length >= 4) out = out.split(secret).join("[redacted]");
-  out = out.replace(/Bearer\s+[^\s"',;]+/gi, "Bearer [redacted]");
+  for (const secret of secrets) {
+    if (secret.length < MIN_SECRET) continue;
+    for (const spelling of new Set([secret, encodeURIComponent(secret)])) out = out.split(spelling).join("[redacted]");
+  }
+  out = out.replace(/\b(Bearer|Basic)\s+[^\s"',;]+/gi, "$1 [redacted]");
   return out.length > MAX_MESSAGE ? `${out.slice(0, MAX_MESSAGE)}…` : out;
 }
 
@@ -80,12 +90,16 @@ export function parseUpstreamError(body: unknown, secrets: readonly string[]): U
     else if (json.detail !== undefined) source = { message: JSON.stringify(json.detail) };
     else source = json;
   }
-  const message = stringOrNull(source.message);
+  // Every field reaches the client (and logs): each is scrubbed, not just the message.
+  const field = (value: unknown): string | null => {
+    const text = stringOrNull(value);
+    return text === null ? null : scrub(text, secrets);
+  };
   const info: UpstreamErrorInfo = {
-    message: message === null ? null : scrub(message, secrets),
-    type: stringOrNull(source.type),
-    code: stringOrNull(source.code),
-    param: stringOrNull(source.param),
+    message: field(source.message),
+    type: field(source.type),
+    code: field(source.code),
+    param: field(source.param),
   };
   if (isContextLengthError(info)) info.code = "context_length_exceeded";
   return info;

@@ -121,6 +121,8 @@ export class ResponseDecoder {
     private readonly n: number,
     /** performance.now() when the request was admitted (prefill time is measured from it). */
     private readonly startedAt: number,
+    /** The prompt's estimated size, reported when the upstream reports no usage. */
+    private readonly promptEstimate: number,
   ) {
     this.finished = Array.from({ length: n }, () => false);
     this.seenCalls = Array.from({ length: n }, () => new Set<number>());
@@ -238,9 +240,10 @@ export class ResponseDecoder {
 
   /**
    * The usage event: the upstream's own numbers when it reported them;
-   * otherwise an estimate — prompt tokens 0 (unknown), completion tokens =
-   * the number of content/reasoning/tool-call deltas received (servers stream
-   * about one token per chunk), reasoning tokens likewise.
+   * otherwise an estimate, marked as one — prompt tokens as given to the
+   * constructor (protocol/prompt-estimate.ts), completion tokens = the number
+   * of content/reasoning/tool-call deltas received (servers stream about one
+   * token per chunk), reasoning tokens likewise.
    */
   usageCounts(): UsageCounts {
     const timing = {
@@ -248,6 +251,13 @@ export class ResponseDecoder {
       decodeMs: this.decodeMs,
     };
     if (this.usage !== null) return { ...this.usage, ...timing };
-    return { promptTokens: 0, completionTokens: this.tokenDeltas, cachedTokens: 0, reasoningTokens: this.reasoningDeltas, ...timing };
+    return {
+      promptTokens: this.promptEstimate,
+      completionTokens: this.tokenDeltas,
+      cachedTokens: 0,
+      reasoningTokens: this.reasoningDeltas,
+      ...timing,
+      estimated: true,
+    };
   }
 }

@@ -1,10 +1,10 @@
-/** Test models: generated once per checkout into .cache/, plus the GGUF made elsewhere in ../shared/models. */
+/** Test models: generated once per checkout into .cache/ (the GGUF made by other tools is in ./shared-files.ts). */
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
+import { customChatTemplate } from "../../src/cli/test-model-template.js";
 import { writeTestModel } from "../../src/gguf/test-model.js";
 import { repoRoot } from "./server.js";
-
-export const sharedLlama2Path = path.resolve(repoRoot, "../shared/models/llama-2-tiny-random.gguf");
 
 /**
  * The tiny generated model; `template: "thinking"` gives the variant whose chat
@@ -32,4 +32,22 @@ export async function qwenShapedModelPath(): Promise<string> {
     await writeTestModel({ out, shape: "qwen2.5-0.5b", seed: 1, type: "q8_0", template: "chatml" });
   }
   return out;
+}
+
+/** A test model with a chat template from a file (a family's real template, or a fixture), and the special tokens it uses. */
+export async function templateModelPath(templateFile: string, seed = 1): Promise<string> {
+  const text = fs.readFileSync(templateFile, "utf8");
+  const name = path.basename(templateFile, ".jinja");
+  const hash = createHash("sha256").update(text).digest("hex").slice(0, 8);
+  const out = path.join(repoRoot, ".cache", "test-models", `tiny-${name}-${hash}-seed${seed}.gguf`);
+  if (!fs.existsSync(out)) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    await writeTestModel({ out, shape: "tiny", seed, type: "f16", template: customChatTemplate(name, text) });
+  }
+  return out;
+}
+
+/** chatport's own templates in the families' styles, for runs without ../shared. */
+export function fixtureTemplate(name: "mistral-style" | "llama3-style" | "granite-style"): string {
+  return path.join(repoRoot, "test", "fixtures", "templates", `${name}.jinja`);
 }

@@ -5,7 +5,7 @@
  */
 import crypto from "node:crypto";
 import pg from "pg";
-import { withDefaultUser } from "../../src/store/open-store.js";
+import { withDefaultUser } from "../../src/store/pg-pool.js";
 
 export const testPostgresUrl = process.env.CHATPORT_TEST_DATABASE_URL ?? "postgres://127.0.0.1:5432/test";
 

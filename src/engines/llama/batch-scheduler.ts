@@ -113,15 +113,21 @@ function fillBatch(
   decodersExist: boolean,
   isIsolated: (item: BatchItem) => boolean = () => false,
 ): PrioritizedBatchItem[] {
+  // The oldest prompt wants a step of its own: it goes in whole (as far as the
+  // batch allows) with nothing beside it — llama.cpp splits a batch of several
+  // sequences into micro-batches by sequence, so even one decoder's token
+  // beside it would change how its prompt is split. Isolated prompts behind
+  // other prompts wait for their turn at the head of the queue.
+  const head = items.find(isPrompt);
+  if (head !== undefined && isIsolated(head)) return [{ item: head, processAmount: Math.min(head.tokens.length, size) }];
+
   const batch: PrioritizedBatchItem[] = [];
   const prompts: BatchItem[] = [];
-  let isolated: BatchItem | null = null;
   let free = size;
   let decoding = 0;
   for (const item of items) {
     if (isPrompt(item)) {
       if (!isIsolated(item)) prompts.push(item);
-      else if (isolated === null && prompts.length === 0) isolated = item;
       continue;
     }
     if (free === 0) continue;
@@ -130,15 +136,7 @@ function fillBatch(
     free -= amount;
     decoding++;
   }
-  if (free === 0) return batch;
-  // The oldest prompt wants a step of its own: it goes in whole (as far as the
-  // batch allows), with no other prompt beside it. Isolated prompts behind
-  // other prompts wait for their turn at the head of the queue.
-  if (isolated !== null) {
-    batch.push({ item: isolated, processAmount: Math.min(isolated.tokens.length, free) });
-    return batch;
-  }
-  if (prompts.length === 0) return batch;
+  if (prompts.length === 0 || free === 0) return batch;
   if (decoding > 0 || decodersExist) {
     const limit = chunk();
     let budget = limit > 0 ? Math.min(free, limit) : free;

@@ -8,12 +8,14 @@ import { LlamaGrammarEvaluationState, type LlamaContextSequence, type LlamaGramm
 import type { Logger } from "pino";
 import type { ChatEvent, FinishReason, TokenLogprob } from "../../protocol/chat-events.js";
 import type { ChatRequest } from "../../protocol/chat-request.js";
-import { newCallId } from "../../protocol/ids.js";
+import type { GrammarKind } from "../engine.js";
 import type { EventChannel } from "../event-channel.js";
 import type { GenerationHandle } from "./batch-scheduler.js";
 import { ChoiceOutput, isEmptyPiece, type OutputPiece } from "./output/choice-output.js";
+import type { ReasoningFormat } from "./families/model-family.js";
 import { ReasoningSplitter } from "./output/reasoning-splitter.js";
 import { ToolCallStreamParser, type ToolCallSyntax } from "./output/tool-call-parser.js";
+import { invalidConstrainedOutput, type OutputContract } from "./output-validation.js";
 import { buildEvaluateOptions, buildTokenBias, resolveSeed } from "./sampling-options.js";
 import { malformedUtf8Tokens } from "./malformed-utf8-tokens.js";
 import type { TokenBytes } from "./token-bytes.js";
@@ -26,10 +28,12 @@ export interface ChoicePlan {
   stops: string[];
   trimTrailingWhitespace: boolean;
   grammar: LlamaGrammar | null;
+  /** What the output of `grammar` must satisfy, checked before the choice finishes. */
+  contract: OutputContract | null;
   maxNewTokens: number;
   /** Parse a thought out of the output (the template can think). */
-  reasoning: { startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
-  tools: { syntax: ToolCallSyntax; parallel: boolean; lazyGrammar: { marker: string; grammar: LlamaGrammar } | null } | null;
+  reasoning: { format: ReasoningFormat; startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
+  tools: { syntax: ToolCallSyntax; newId: () => string; parallel: boolean; lazyGrammar: { marker: string; grammar: LlamaGrammar; contract: OutputContract } | null } | null;
 }
 
 export interface RequestStats {
@@ -45,6 +49,8 @@ export interface ChoiceContext {
   modelId: string;
   model: LlamaModel;
   tokenBytes: () => TokenBytes;
+  /** Special tokens decoded as text: the markers the output parsers read. */
+  markerTokens: ReadonlySet<Token>;
   logger: Logger;
   /** Marks a sequence as generating (prompt first) for the batch planner. */
   /** `isolatedPrompt`: prefill the prompt in a step with no other prompt (see BatchPlanner). */
@@ -58,6 +64,8 @@ export interface ChoiceContext {
   beforePrompt: () => Promise<void> | null;
   /** While a cache edit waits, resolves once it is done (null: none waits). */
   afterCacheEdits: () => Promise<void> | null;
+  /** A constrained output was checked against its contract. */
+  outputChecked: (kind: GrammarKind, valid: boolean) => void;
 }
 
 
@@ -121,17 +129,22 @@ export async function runChoice(
     () => grammarState,
     generated,
   );
-  const decoder = new TokenTextDecoder(model);
+  const decoder = new TokenTextDecoder(model, context.markerTokens);
   const output = new ChoiceOutput({
     stops: plan.stops,
     trimTrailingWhitespace: plan.trimTrailingWhitespace,
-    reasoning: plan.reasoning === null ? null : new ReasoningSplitter({ startInReasoning: plan.reasoning.startsInside }),
-    tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: newCallId, parallel: plan.tools.parallel }),
+    reasoning:
+      plan.reasoning === null
+        ? null
+        : new ReasoningSplitter({ startInReasoning: plan.reasoning.startsInside, openTag: plan.reasoning.format.open, closeTag: plan.reasoning.format.close }),
+    tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: plan.tools.newId, parallel: plan.tools.parallel }),
   });
   const logprobs = request.logprobs;
   let pendingLogprobs: TokenLogprob[] = [];
+  let content = "";
   const emit = (piece: OutputPiece): void => {
     if (isEmptyPiece(piece)) return;
+    content += piece.content;
     const event: ChatEvent = { type: "delta", index, ...piece };
     if (logprobs !== null) {
       event.logprobs = pendingLogprobs;
@@ -150,6 +163,8 @@ export async function runChoice(
 
   let finish: FinishReason | null = null;
   let stoppedByString = false;
+  /** Stopped at one of the client's own stop strings (a cut the client asked for). */
+  let clientStop = false;
   let last = 0;
   const metadata = logprobs === null ? {} : logprobs.top > 0 ? { probabilities: true } : { confidence: true };
   const generation = context.enterGeneration(sequence, { isolatedPrompt: seeded });
@@ -171,7 +186,9 @@ export async function runChoice(
         const close = plan.reasoning.closeTokens;
         generated.push(...close);
         for (const _ of close) countToken(true);
-        emit(output.push(model.detokenize(close, false)).piece);
+        // Chosen by chatport, not drawn from a distribution: probability 1 (logprob 0), no alternatives.
+        if (logprobs !== null) for (const t of close) pendingLogprobs.push(tokenLogprob(context.tokenBytes(), t, 1, undefined, 0));
+        emit(output.push(close.map((t) => decoder.push(t)).join("")).piece);
         const paused = context.afterCacheEdits();
         if (paused !== null) await paused;
         step = await iterator.next(close);
@@ -192,12 +209,13 @@ export async function runChoice(
       }
       const text = endOfGeneration ? "" : decoder.push(token);
       watchForCall(text);
-      const pushed = endOfGeneration ? { piece: null, stopped: false } : output.push(text);
+      const pushed: { piece: OutputPiece | null; stopped: boolean; stop?: string } = endOfGeneration ? { piece: null, stopped: false } : output.push(text);
       countToken(wasReasoning || output.inReasoning);
       if (pushed.piece !== null) emit(pushed.piece);
       if (pushed.stopped) {
         finish = "stop";
         stoppedByString = true;
+        clientStop = pushed.stop !== undefined && request.stop.includes(pushed.stop);
         break;
       }
       if (generated.length >= plan.maxNewTokens) {
@@ -223,10 +241,24 @@ export async function runChoice(
   else {
     const tail = output.push(decoder.flush());
     emit(tail.piece);
-    if (tail.stopped) finish = "stop";
+    if (tail.stopped) {
+      finish = "stop";
+      clientStop = tail.stop !== undefined && request.stop.includes(tail.stop);
+    }
   }
   emit(output.finish());
   if (pendingLogprobs.length > 0) channel.push({ type: "delta", index, logprobs: pendingLogprobs });
+  // The grammar that was on: the whole output's, or the tool-call grammar once the model opened a call.
+  const contract = plan.contract ?? (lazy !== null && grammarState !== undefined ? lazy.contract : null);
+  if (contract !== null && finish !== "length" && !clientStop) {
+    const problem = await contract.check({ content, toolCalls: output.toolCalls });
+    context.outputChecked(contract.kind, problem === null);
+    if (problem !== null) {
+      // Where it failed and which keyword: never the generated text itself.
+      context.logger.error({ model: context.modelId, choice: index, kind: contract.kind, problem }, "constrained output does not match its schema");
+      throw invalidConstrainedOutput();
+    }
+  }
   if (finish !== "length" && output.toolCallCount > 0) finish = "tool_calls";
   channel.push({ type: "finish", index, reason: finish ?? "stop" });
 }

@@ -13,11 +13,17 @@ import type { Logger } from "pino";
 import type { ChatEvent } from "../../protocol/chat-events.js";
 import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.js";
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
-import type { Engine, ModelCard } from "../engine.js";
+import { newCallId, newShortCallId } from "../../protocol/ids.js";
+import type { Engine, GrammarKind, ModelCard, PreparedChat, StructuredOutputObserver } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
 import { BatchPlanner, sequenceIdOf, type PlannedStep } from "./batch-scheduler.js";
 import { runChoice, type ChoiceContext, type ChoicePlan, type RequestStats } from "./choice-run.js";
-import { createPromptRenderer, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
+import { contentKey } from "./content-key.js";
+import { GrammarCache } from "./grammar-cache.js";
+import { OutputSchemaChecker, SchemaNotCheckable, type PreparedSchema } from "./output-schema-checker.js";
+import { responseFormatContract, toolCallContract, type OutputContract } from "./output-validation.js";
+import { parserMarkers } from "./families/registry.js";
+import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
 import { SlotPool } from "./slot-pool.js";
 import { TokenBytes } from "./token-bytes.js";
@@ -26,6 +32,8 @@ import { callMarker, toolCallGrammar } from "./tool-call-grammar.js";
 export interface LlamaEngineOptions {
   id: string;
   modelPath: string;
+  /** A chat template used instead of the GGUF's own (`--chat-template`); null: the GGUF's. */
+  chatTemplate?: string | null;
   /** Sequences decoded together (slots). */
   parallel: number;
   /** Tokens per sequence. */
@@ -43,6 +51,20 @@ export interface LlamaEngineOptions {
   flashAttention?: boolean;
   logger: Logger;
 }
+
+/** A choice plan but its completion length. */
+type PromptPlan = Omit<ChoicePlan, "maxNewTokens">;
+
+/** Compiled grammars kept per engine (most recently used). */
+const grammarCacheCapacity = 128;
+
+/** A grammar for the output and what the output must then satisfy. */
+interface ConstrainedOutput {
+  grammar: LlamaGrammar;
+  contract: OutputContract;
+}
+
+type ToolGrammarOptions = Parameters<typeof toolCallGrammar>[2];
 
 /** Thinking-token budgets per reasoning_effort; when spent, the thought is closed for the model. */
 const thinkingBudget: Record<ReasoningEffort, number | null> = { none: 0, minimal: 64, low: 512, medium: 2048, high: null };
@@ -69,7 +91,19 @@ async function fingerprint(llama: Llama, modelPath: string): Promise<string> {
   return `fp_${hash.digest("hex").slice(0, 10)}`;
 }
 
+/** The parser markers that are special tokens of this model, which detokenizing would otherwise hide. */
+function markerTokens(model: LlamaModel, renderer: PromptRenderer): ReadonlySet<Token> {
+  const out = new Set<Token>();
+  for (const marker of parserMarkers(renderer.family, renderer.reasoning)) {
+    if (!isSingleToken(model, marker)) continue;
+    const [token] = model.tokenize(marker, true);
+    if (token !== undefined && model.detokenize([token], false) !== marker) out.add(token);
+  }
+  return out;
+}
+
 export class LlamaEngine implements Engine {
+  readonly kind = "local";
   readonly card: ModelCard;
   readonly systemFingerprint: string;
   private readonly llama: Llama;
@@ -82,6 +116,11 @@ export class LlamaEngine implements Engine {
   private readonly choiceContext: ChoiceContext;
   private readonly planner: BatchPlanner;
   private readonly logger: Logger;
+  /** Plans made by prepare(), for the generate() that follows (gone with the preparation). */
+  private readonly plans = new WeakMap<PreparedChat, PromptPlan>();
+  private readonly grammars: GrammarCache;
+  private readonly checker = new OutputSchemaChecker();
+  private observer: StructuredOutputObserver | null = null;
 
   private constructor(
     card: ModelCard,
@@ -99,22 +138,29 @@ export class LlamaEngine implements Engine {
     this.context = context;
     this.planner = planner;
     this.logger = options.logger;
-    this.renderer = createPromptRenderer(model);
+    this.renderer = createPromptRenderer(model, options.chatTemplate ?? null);
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.sequences = sequences;
     this.pool = new SlotPool(sequences, options.maxWaiting);
     const tokens = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
     this.vocabSize = Array.isArray(tokens) ? tokens.length : Number.MAX_SAFE_INTEGER;
     let tokenBytes: TokenBytes | null = null;
+    this.grammars = new GrammarCache({
+      capacity: grammarCacheCapacity,
+      onCompiled: (kind, seconds) => this.observer?.grammarCompiled(card.id, kind, seconds),
+      onLookup: (kind, hit) => this.observer?.grammarLookup(card.id, kind, hit),
+    });
     this.choiceContext = {
       modelId: card.id,
       model,
       tokenBytes: () => (tokenBytes ??= TokenBytes.fromModel(model)),
+      markerTokens: markerTokens(model, this.renderer),
       logger: options.logger,
       enterGeneration: (sequence, options) => planner.enter(sequenceIdOf(sequence), options),
       beginCacheEdit: () => planner.beginCacheEdit(),
       afterCacheEdits: () => planner.afterCacheEdits(),
       beforePrompt: () => planner.beforePrompt(),
+      outputChecked: (kind: GrammarKind, valid: boolean) => this.observer?.outputChecked(card.id, kind, valid),
     };
   }
 
@@ -153,8 +199,9 @@ export class LlamaEngine implements Engine {
         prefillChunk: options.prefillChunk,
         binary: llama.buildType,
         chatTemplate: engine.renderer.name,
-        toolSyntax: engine.renderer.toolSyntax,
-        thinking: engine.renderer.supportsThinking,
+        family: engine.renderer.family.name,
+        toolSyntax: engine.renderer.family.toolCalls.name,
+        reasoning: engine.renderer.reasoning?.open ?? null,
       },
       "model loaded",
     );
@@ -172,39 +219,112 @@ export class LlamaEngine implements Engine {
     return { active: this.pool.active, waiting: this.pool.waiting, capacity: this.pool.capacity };
   }
 
+  observeStructuredOutputs(observer: StructuredOutputObserver): void {
+    this.observer = observer;
+  }
+
   async close(): Promise<void> {
     this.logger.info({ model: this.card.id, batching: this.planner.stats }, "batch planner");
+    await this.checker.close();
     await this.context.dispose();
     await this.model.dispose();
   }
 
+  /** Ids for the calls this model makes, in the form its family's template takes back. */
+  private readonly newCallId = (): string => {
+    const length = this.renderer.family.callIdLength;
+    return length === null ? newCallId() : newShortCallId(length);
+  };
+
   /** The grammar that constrains the whole output, if any: forced tool calls, or a JSON response format. */
-  private async outputGrammar(request: ChatRequest): Promise<LlamaGrammar | null> {
+  private async outputGrammar(request: ChatRequest): Promise<ConstrainedOutput | null> {
     const { tools, choice, parallel } = request.tools;
     if (choice.type === "required" || choice.type === "function") {
       const onlyName = choice.type === "function" ? choice.name : null;
-      return toolCallGrammar(this.llama, tools, { onlyName, syntax: this.renderer.toolSyntax, parallel: parallel && onlyName === null, afterMarker: false });
+      return this.toolCallOutput(tools, { onlyName, syntax: this.renderer.family.toolCalls.name, parallel: parallel && onlyName === null, afterMarker: false }, true);
     }
-    return grammarForResponseFormat(this.llama, request.responseFormat);
+    const format = request.responseFormat;
+    if (format.type === "text") return null;
+    const schema = format.type === "json_schema" ? format.schema : null;
+    const schemaKey = schema === null ? null : contentKey(schema);
+    const checking = schema === null || schemaKey === null ? null : this.prepareCheck(schema, "response_format.json_schema.schema", schemaKey);
+    const grammar = await this.compiledFirst(checking, () =>
+      this.grammars.get(`response_format:${schemaKey ?? "json_object"}`, "response_format", async () => {
+        const compiled = await grammarForResponseFormat(this.llama, format);
+        if (compiled === null) throw new Error("no grammar for a JSON response format");
+        return compiled;
+      }),
+    );
+    return { grammar, contract: responseFormatContract(this.checker, await checking) };
   }
 
-  /** Everything that can be refused is checked here, before the first event. */
-  private async plan(request: ChatRequest): Promise<ChoicePlan> {
+  /**
+   * The grammar, while the validators compile on the worker: a schema both
+   * refuse gets the grammar compiler's 400 (it names the keyword), whichever
+   * finishes first.
+   */
+  private async compiledFirst(checking: Promise<unknown> | null, compile: () => Promise<LlamaGrammar>): Promise<LlamaGrammar> {
+    // Awaited after the grammar; until then its rejection must not count as unhandled.
+    checking?.catch(() => undefined);
+    return compile();
+  }
+
+  /** Tool calls under a grammar; `forced`: the whole output is calls. */
+  private async toolCallOutput(tools: ChatRequest["tools"]["tools"], options: ToolGrammarOptions, forced: boolean): Promise<ConstrainedOutput> {
+    const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => options.onlyName === null || tool.name === options.onlyName);
+    const key = contentKey(["tool_calls", tools.map((t) => [t.name, t.parameters]), options]);
+    const checking = Promise.all(allowed.map(({ tool, index }) => this.prepareCheck(tool.parameters, `tools[${index}].function.parameters`)));
+    const grammar = await this.compiledFirst(checking, () => this.grammars.get(key, "tool_calls", () => toolCallGrammar(this.llama, tools, options)));
+    const prepared = await checking;
+    const schemas = new Map(allowed.map(({ tool }, i) => [tool.name, prepared[i] as PreparedSchema]));
+    return { grammar, contract: toolCallContract(this.checker, schemas, forced) };
+  }
+
+  /** The validator of a client's schema; a schema Ajv cannot compile is the client's 400. */
+  private async prepareCheck(schema: unknown, param: string, key?: string): Promise<PreparedSchema> {
+    try {
+      return await this.checker.prepare(schema, key);
+    } catch (err) {
+      if (!(err instanceof SchemaNotCheckable)) throw err;
+      throw invalidRequest(`The JSON Schema at '${param}' cannot be compiled for validation: ${err.message}`, param, "invalid_json_schema");
+    }
+  }
+
+  /**
+   * Everything that can be refused is checked here, before admission: the
+   * prompt is rendered and tokenized (its exact count is what a budget
+   * reserves) and the plan kept for {@link generate}.
+   */
+  async prepare(request: ChatRequest): Promise<PreparedChat> {
+    const plan = await this.planPrompt(request);
+    const prepared: PreparedChat = { promptTokens: plan.prompt.length, promptEstimated: false, completionRoom: this.context.contextSize - plan.prompt.length };
+    this.plans.set(prepared, plan);
+    return prepared;
+  }
+
+  /** The plan of a request but its completion length, which admission may still cap. */
+  private async planPrompt(request: ChatRequest): Promise<PromptPlan> {
     for (const token of request.sampling.logitBias.keys()) {
       if (token >= this.vocabSize) {
         throw invalidRequest(`logit_bias token id ${token} is outside the vocabulary (size ${this.vocabSize}).`, "logit_bias", "invalid_value");
       }
     }
-    const grammar = await this.outputGrammar(request);
+    const constrained = await this.outputGrammar(request);
+    const grammar = constrained?.grammar ?? null;
     const toolsActive = request.tools.tools.length > 0 && request.tools.choice.type !== "none";
     // A grammar shapes the output from its first token, so there is no room for a thought.
     const effort = request.reasoningEffort;
-    const thinking = !this.renderer.supportsThinking ? null : grammar !== null || effort === "none" ? false : effort === null ? null : true;
+    const reasoning = this.renderer.reasoning;
+    // The family's switch may also come in chat_template_kwargs ({"enable_thinking": false}).
+    const switchValue = reasoning?.switchVariable == null ? undefined : request.chatTemplateKwargs[reasoning.switchVariable];
+    const asked = typeof switchValue === "boolean" ? switchValue : effort === null ? null : effort !== "none";
+    const thinking = reasoning === null ? null : grammar !== null ? false : asked;
     const rendered = this.renderer.render({
       messages: request.messages,
       tools: toolsActive ? request.tools.tools : null,
       thinking,
       reasoningEffort: effort,
+      templateKwargs: request.chatTemplateKwargs,
     });
 
     const limit = this.context.contextSize;
@@ -212,23 +332,23 @@ export class LlamaEngine implements Engine {
     if (promptLength >= limit || (request.maxTokens !== null && promptLength + request.maxTokens > limit)) {
       throw contextLengthExceeded(limit, promptLength, request.maxTokens);
     }
-    const room = limit - promptLength;
     const parallel = request.tools.parallel && !request.tools.legacy;
     return {
       prompt: rendered.tokens,
       stops: [...request.stop, ...rendered.stopTexts, ...(grammar === null ? [] : plainTexts(grammar.stopGenerationTriggers))],
       trimTrailingWhitespace: grammar?.trimWhitespaceSuffix === true,
       grammar,
-      maxNewTokens: Math.min(request.maxTokens ?? room, room),
+      contract: constrained?.contract ?? null,
       reasoning:
-        this.renderer.supportsThinking && thinking !== false
+        reasoning !== null && thinking !== false
           ? {
+              format: reasoning,
               startsInside: rendered.startsInReasoning,
               budget: effort === null ? null : thinkingBudget[effort],
-              closeTokens: this.model.tokenize("\n</think>\n\n", true),
+              closeTokens: this.model.tokenize(`\n${reasoning.close}\n\n`, true),
             }
           : null,
-      tools: toolsActive ? { syntax: this.renderer.toolSyntax, parallel, lazyGrammar: grammar === null ? await this.lazyToolGrammar(request, parallel) : null } : null,
+      tools: toolsActive ? { syntax: this.renderer.family.toolCalls.name, newId: this.newCallId, parallel, lazyGrammar: grammar === null ? await this.lazyToolGrammar(request, parallel) : null } : null,
     };
   }
 
@@ -237,16 +357,22 @@ export class LlamaEngine implements Engine {
    * but once it writes the call marker the rest is grammar-constrained, so a
    * call it starts always names a tool and has valid arguments.
    */
-  private async lazyToolGrammar(request: ChatRequest, parallel: boolean): Promise<{ marker: string; grammar: LlamaGrammar } | null> {
+  private async lazyToolGrammar(request: ChatRequest, parallel: boolean): Promise<({ marker: string } & ConstrainedOutput) | null> {
     const { tools, choice } = request.tools;
-    const marker = callMarker(this.renderer.toolSyntax);
+    const syntax = this.renderer.family.toolCalls.name;
+    const marker = callMarker(syntax);
     if (choice.type !== "auto" || marker === null || !tools.every((t) => t.strict)) return null;
-    const grammar = await toolCallGrammar(this.llama, tools, { onlyName: null, syntax: this.renderer.toolSyntax, parallel, afterMarker: true });
-    return { marker, grammar };
+    const output = await this.toolCallOutput(tools, { onlyName: null, syntax, parallel, afterMarker: true }, false);
+    return { marker, ...output };
   }
 
-  async *generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void> {
-    const plan = await this.plan(request);
+  async *generate(request: ChatRequest, signal: AbortSignal, prepared?: PreparedChat): AsyncGenerator<ChatEvent, void, void> {
+    const promptPlan = (prepared === undefined ? undefined : this.plans.get(prepared)) ?? (await this.planPrompt(request));
+    const limit = this.context.contextSize;
+    const promptLength = promptPlan.prompt.length;
+    if (request.maxTokens !== null && promptLength + request.maxTokens > limit) throw contextLengthExceeded(limit, promptLength, request.maxTokens);
+    const room = limit - promptLength;
+    const plan: ChoicePlan = { ...promptPlan, maxNewTokens: Math.min(request.maxTokens ?? room, room) };
     this.pool.admit(request.n);
 
     const cancel = new AbortController();

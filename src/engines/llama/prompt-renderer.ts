@@ -4,13 +4,17 @@
  * (the GGUF's `tokenizer.chat_template`, run with @huggingface/jinja as
  * llama-server's --jinja does). Models without a template fall back to
  * node-llama-cpp's matching chat wrapper, with tools described in a system
- * message. The token count of this rendering is `usage.prompt_tokens`.
+ * message. The model's family (`families/`) is detected here once: it says
+ * how the model writes tool calls and marks its reasoning. The token count of
+ * this rendering is `usage.prompt_tokens`.
  */
 import { Template } from "@huggingface/jinja";
 import { LlamaText, resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type Token } from "node-llama-cpp";
 import type { ChatMessage, ReasoningEffort, ToolDefinition } from "../../protocol/chat-request.js";
 import { ApiError, invalidRequest } from "../../protocol/errors.js";
-import type { ToolCallSyntax } from "./output/tool-call-parser.js";
+import { fallbackTurns, withToolPrompt } from "./families/fallback.js";
+import type { ModelFamily, ReasoningFormat } from "./families/model-family.js";
+import { detectFamily, reasoningOf } from "./families/registry.js";
 
 export interface RenderRequest {
   messages: readonly ChatMessage[];
@@ -19,6 +23,8 @@ export interface RenderRequest {
   /** Null: the template's default. */
   thinking: boolean | null;
   reasoningEffort: ReasoningEffort | null;
+  /** Extra template variables from the request (`chat_template_kwargs`); the request's own fields win. */
+  templateKwargs: Readonly<Record<string, unknown>>;
 }
 
 export interface RenderedPrompt {
@@ -31,10 +37,10 @@ export interface RenderedPrompt {
 
 export interface PromptRenderer {
   readonly name: string;
-  /** How this model writes tool calls. */
-  readonly toolSyntax: ToolCallSyntax;
-  /** The template has a thinking switch (enable_thinking / <think>). */
-  readonly supportsThinking: boolean;
+  /** The model's family: how it writes tool calls. */
+  readonly family: ModelFamily;
+  /** How this model marks a thought; null when it does not reason. */
+  readonly reasoning: ReasoningFormat | null;
   render(request: RenderRequest): RenderedPrompt;
 }
 
@@ -46,34 +52,6 @@ export function plainTexts(triggers: ReadonlyArray<LlamaText | string | Readonly
     if (values.length > 0 && values.every((v) => typeof v === "string")) out.push(values.join(""));
   }
   return out;
-}
-
-export function detectToolSyntax(template: string): ToolCallSyntax {
-  if (template.includes("[TOOL_CALLS]")) return "mistral";
-  if (template.includes("<|python_tag|>") || (template.includes("<|start_header_id|>") && template.includes("ipython"))) return "llama3-json";
-  return "hermes";
-}
-
-/** For templates (or models) that know nothing of tools: describe them in a system message, Hermes style. */
-export function toolSystemPrompt(tools: readonly ToolDefinition[]): string {
-  const lines = tools.map((t) =>
-    JSON.stringify({ type: "function", function: { name: t.name, description: t.description ?? "", parameters: t.parameters } }),
-  );
-  return [
-    "You may call functions. Their definitions, one JSON object per line:",
-    "<tools>",
-    ...lines,
-    "</tools>",
-    "To call one, answer only with a block per call:",
-    '<tool_call>\n{"name": "<function name>", "arguments": {<arguments>}}\n</tool_call>',
-  ].join("\n");
-}
-
-function withToolPrompt(messages: readonly ChatMessage[], tools: readonly ToolDefinition[]): ChatMessage[] {
-  const prompt = toolSystemPrompt(tools);
-  const [first, ...rest] = messages;
-  if (first?.role === "system") return [{ role: "system", content: `${first.content}\n\n${prompt}` }, ...rest];
-  return [{ role: "system", content: prompt }, ...messages];
 }
 
 function parseArguments(text: string): unknown {
@@ -106,8 +84,8 @@ function templateMessages(messages: readonly ChatMessage[]): Array<Record<string
 
 class JinjaPromptRenderer implements PromptRenderer {
   readonly name = "jinja";
-  readonly toolSyntax: ToolCallSyntax;
-  readonly supportsThinking: boolean;
+  readonly family: ModelFamily;
+  readonly reasoning: ReasoningFormat | null;
   private readonly template: Template;
   private readonly templateKnowsTools: boolean;
   private readonly model: LlamaModel;
@@ -115,27 +93,35 @@ class JinjaPromptRenderer implements PromptRenderer {
   constructor(model: LlamaModel, source: string) {
     this.model = model;
     this.template = new Template(source);
-    this.toolSyntax = detectToolSyntax(source);
+    this.family = detectFamily({ template: source, architecture: architectureOf(model), hasToken: (text) => isSingleToken(model, text) });
     this.templateKnowsTools = /\btools\b/.test(source);
-    this.supportsThinking = source.includes("enable_thinking") || source.includes("<think>");
+    this.reasoning = reasoningOf(this.family, source);
   }
 
   render(request: RenderRequest): RenderedPrompt {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
     const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
+    const dicts = templateMessages(messages);
+    const definitions =
+      tools === null
+        ? null
+        : tools.map((t) => ({ type: "function", function: { name: t.name, description: t.description ?? "", parameters: t.parameters } }));
+    if (definitions !== null && this.templateKnowsTools && this.family.toolDefinitions === "system-message-field") {
+      // Phi-4-mini style: the tools as a JSON string on the system message (one is added where there is none).
+      const system = dicts[0]?.role === "system" ? dicts[0] : undefined;
+      if (system === undefined) dicts.unshift({ role: "system", content: "", tools: JSON.stringify(definitions) });
+      else system.tools = JSON.stringify(definitions);
+    }
     const context: Record<string, unknown> = {
-      messages: templateMessages(messages),
+      ...request.templateKwargs,
+      messages: dicts,
       add_generation_prompt: true,
       bos_token: this.model.tokens.bosString ?? "",
       eos_token: this.model.tokens.eosString ?? "",
     };
-    if (tools !== null && this.templateKnowsTools) {
-      context.tools = tools.map((t) => ({
-        type: "function",
-        function: { name: t.name, description: t.description ?? "", parameters: t.parameters },
-      }));
-    }
-    if (request.thinking !== null) context.enable_thinking = request.thinking;
+    if (definitions !== null && this.templateKnowsTools) context.tools = definitions;
+    const switchVariable = this.reasoning?.switchVariable ?? null;
+    if (request.thinking !== null && switchVariable !== null) context[switchVariable] = request.thinking;
     if (request.reasoningEffort !== null) context.reasoning_effort = request.reasoningEffort;
 
     let text: string;
@@ -152,14 +138,14 @@ class JinjaPromptRenderer implements PromptRenderer {
     const tokens = this.model.tokenize(text, true);
     const bos = this.model.tokens.bos;
     if (bos !== null && this.model.tokens.shouldPrependBosToken && tokens[0] !== bos) tokens.unshift(bos);
-    return { tokens, stopTexts: [], startsInReasoning: /<think>\s*$/.test(text) };
+    return { tokens, stopTexts: [], startsInReasoning: this.reasoning !== null && text.trimEnd().endsWith(this.reasoning.open) };
   }
 }
 
 /** Models without a chat template: node-llama-cpp's wrapper for the architecture. */
 class WrapperPromptRenderer implements PromptRenderer {
-  readonly toolSyntax: ToolCallSyntax = "hermes";
-  readonly supportsThinking = false;
+  readonly family: ModelFamily;
+  readonly reasoning = null;
   readonly name: string;
   private readonly wrapper: ChatWrapper;
   private readonly model: LlamaModel;
@@ -168,6 +154,7 @@ class WrapperPromptRenderer implements PromptRenderer {
     this.model = model;
     this.wrapper = resolveChatWrapper(model);
     this.name = this.wrapper.wrapperName;
+    this.family = detectFamily({ template: "", architecture: architectureOf(model), hasToken: (text) => isSingleToken(model, text) });
   }
 
   render(request: RenderRequest): RenderedPrompt {
@@ -180,9 +167,9 @@ class WrapperPromptRenderer implements PromptRenderer {
         case "user":
           return { type: "user", text: m.content };
         case "tool":
-          return { type: "user", text: `<tool_response>\n${m.content}\n</tool_response>` };
+          return { type: "user", text: fallbackTurns.result(m.content) };
         case "assistant": {
-          const calls = m.toolCalls.map((c) => `<tool_call>\n{"name": ${JSON.stringify(c.name)}, "arguments": ${c.arguments}}\n</tool_call>`);
+          const calls = m.toolCalls.map((c) => fallbackTurns.call(c.name, c.arguments));
           return { type: "model", response: [[m.content, ...calls].filter((s) => s !== "").join("\n")] };
         }
       }
@@ -193,7 +180,17 @@ class WrapperPromptRenderer implements PromptRenderer {
   }
 }
 
-export function createPromptRenderer(model: LlamaModel): PromptRenderer {
-  const template = model.fileInfo.metadata.tokenizer?.chat_template;
+function architectureOf(model: LlamaModel): string {
+  return String(model.fileInfo.metadata.general?.architecture ?? "");
+}
+
+/** Whether `text` is one token of the model's vocabulary (special tokens included). */
+export function isSingleToken(model: LlamaModel, text: string): boolean {
+  return model.tokenize(text, true).length === 1 && model.detokenize(model.tokenize(text, true), true) === text;
+}
+
+/** The renderer of `model`'s chat template, or of `override` (`--chat-template`) where given. */
+export function createPromptRenderer(model: LlamaModel, override: string | null = null): PromptRenderer {
+  const template = override ?? model.fileInfo.metadata.tokenizer?.chat_template;
   return typeof template === "string" && template.trim() !== "" ? new JinjaPromptRenderer(model, template) : new WrapperPromptRenderer(model);
 }

@@ -42,6 +42,20 @@ export function resolveSeed(sampling: SamplingParams, choiceIndex: number): numb
   return (base + choiceIndex) >>> 0;
 }
 
+/**
+ * top_k off (OpenAI's default) means no top-k sampler at all. node-llama-cpp
+ * turns a top_k of 0 into a top-k of the whole vocabulary, which sorts every
+ * candidate on every token: 10-30 ms a token on Qwen's 151k vocabulary, and
+ * twice when a grammar rejects the first pick and the chain runs again. A
+ * null top_k leaves the sampler out (node-llama-cpp drops null settings
+ * before they reach llama.cpp; only `undefined` becomes its default of 40).
+ * Without it the chain draws from the same distribution, over the
+ * candidates in vocabulary order rather than sorted.
+ */
+function topKOption(topK: number): number | undefined {
+  return topK > 0 ? topK : (null as unknown as undefined);
+}
+
 export function buildEvaluateOptions(
   sampling: SamplingParams,
   seed: number,
@@ -53,7 +67,7 @@ export function buildEvaluateOptions(
     sampling.repetitionPenalty !== 1 || sampling.presencePenalty !== 0 || sampling.frequencyPenalty !== 0;
   return {
     temperature: sampling.temperature,
-    topK: sampling.topK,
+    topK: topKOption(sampling.topK),
     topP: sampling.topP,
     minP: sampling.minP,
     seed,

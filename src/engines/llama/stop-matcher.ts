@@ -12,6 +12,8 @@ export interface StopScan {
   emit: string;
   /** True when a stop sequence was found; nothing after it is emitted. */
   stopped: boolean;
+  /** The stop sequence found (the first in the text), when stopped. */
+  stop?: string;
 }
 
 export class StopMatcher {
@@ -27,14 +29,18 @@ export class StopMatcher {
   push(text: string): StopScan {
     const buffer = this.held + text;
     let cut = -1;
+    let found = "";
     for (const stop of this.stops) {
       const at = buffer.indexOf(stop);
-      if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+      if (at >= 0 && (cut < 0 || at < cut)) {
+        cut = at;
+        found = stop;
+      }
     }
     if (cut >= 0) {
       this.held = "";
       const emit = buffer.slice(0, cut);
-      return { emit: this.trim ? emit.trimEnd() : emit, stopped: true };
+      return { emit: this.trim ? emit.trimEnd() : emit, stopped: true, stop: found };
     }
     let keep = this.partialSuffixLength(buffer);
     if (this.trim) keep = Math.max(keep, buffer.length - buffer.trimEnd().length);

@@ -7,17 +7,28 @@ const maxHeldTokens = 4;
  * Turns generated tokens into text incrementally. A multi-byte character can
  * be split across tokens; until it is complete the detokenized text ends with
  * U+FFFD, so those tokens are held back and decoded together with the next.
+ *
+ * Special tokens are not text, except `markers`: the special tokens the
+ * output parsers read (a family's tool-call and reasoning markers, which
+ * real GGUFs often store as control tokens, e.g. Mistral's `[TOOL_CALLS]`).
  */
 export class TokenTextDecoder {
   private readonly model: LlamaModel;
+  private readonly markers: ReadonlySet<Token>;
   private pending: Token[] = [];
   private context: Token[] = [];
 
-  constructor(model: LlamaModel) {
+  constructor(model: LlamaModel, markers: ReadonlySet<Token> = new Set()) {
     this.model = model;
+    this.markers = markers;
   }
 
   push(token: Token): string {
+    if (this.markers.has(token)) {
+      const before = this.flush();
+      this.context = [token];
+      return before + this.model.detokenize([token], true);
+    }
     this.pending.push(token);
     const text = this.model.detokenize(this.pending, false, this.context);
     if (text.endsWith("\uFFFD") && this.pending.length < maxHeldTokens) return "";

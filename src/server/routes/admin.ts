@@ -7,10 +7,12 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { Gatekeeper } from "../../gateway/gatekeeper.js";
 import {
+  checkStoredText,
   createKeySchema,
   keyToWire,
   keyUpdateFromBody,
   newKeyFromBody,
+  storedTextProblem,
   updateKeySchema,
   usageToWire,
 } from "../../gateway/key-wire.js";
@@ -19,8 +21,8 @@ import { ApiError, adminForbidden, invalidRequest } from "../../protocol/errors.
 import type { Store, UsageQuery } from "../../store/types.js";
 import type { GatewayMetrics } from "../../gateway/metrics.js";
 import type { ModelRegistry } from "../../gateway/model-registry.js";
-import { UpstreamEngine } from "../../upstream/upstream-engine.js";
 import type { DeploymentSnapshot } from "../../upstream/provider-pool.js";
+import type { RouteGuard } from "../route-guard.js";
 
 export interface AdminDeps {
   store: Store;
@@ -31,12 +33,24 @@ export interface AdminDeps {
   deployments: () => DeploymentSnapshot[];
 }
 
+/** A zod issue's path as OpenAI names a param: `models[1]`, `budget.amount`. */
+function paramName(path: readonly PropertyKey[]): string {
+  return path.map((part, i) => (typeof part === "number" ? `[${part}]` : `${i === 0 ? "" : "."}${String(part)}`)).join("");
+}
+
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const parsed = schema.safeParse(body ?? {});
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  const param = issue?.path.join(".") ?? null;
-  throw invalidRequest(`${param === null || param === "" ? "body" : param}: ${issue?.message ?? "invalid"}`, param === "" ? null : param);
+  const param = issue === undefined ? "" : paramName(issue.path);
+  throw invalidRequest(`${param === "" ? "body" : param}: ${issue?.message ?? "invalid"}`, param === "" ? null : param);
+}
+
+/** The `:id` of a key route: refused (400, param `id`) when no store could hold it. */
+function keyIdParam(params: { id: string }): string {
+  const problem = storedTextProblem(params.id);
+  if (problem !== null) throw invalidRequest(`id: ${problem}`, "id");
+  return params.id;
 }
 
 /** Unix seconds or an ISO date/time in a query string. */
@@ -54,8 +68,8 @@ const queryTime = z
 
 const usageQuerySchema = z
   .object({
-    key: z.string().min(1).optional(),
-    model: z.string().min(1).optional(),
+    key: z.string().min(1).superRefine(checkStoredText).optional(),
+    model: z.string().min(1).superRefine(checkStoredText).optional(),
     from: queryTime,
     to: queryTime,
     group_by: z.enum(["hour", "day", "model", "key"]).optional(),
@@ -66,13 +80,13 @@ function notFound(id: string): ApiError {
   return new ApiError(404, "not_found_error", `No API key with id \`${id}\`.`, { param: "id", code: "key_not_found" });
 }
 
-export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
+export function registerAdmin(app: FastifyInstance, guard: RouteGuard, deps: AdminDeps): void {
   const { store, gatekeeper } = deps;
   const isAdmin = deps.adminKey === null ? null : secretMatcher(deps.adminKey);
 
   app.register(
     async (admin) => {
-      admin.addHook("onRequest", async (request) => {
+      guard.guard(admin, async (request) => {
         if (isAdmin === null) throw adminForbidden(false);
         if (!isAdmin(bearerToken(request.headers.authorization))) throw adminForbidden(true);
       });
@@ -87,16 +101,18 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
       admin.get("/keys", async () => ({ object: "list", data: (await store.keys.list()).map(keyToWire) }));
 
       admin.get<{ Params: { id: string } }>("/keys/:id", async (request) => {
-        const key = await store.keys.get(request.params.id);
-        if (key === null) throw notFound(request.params.id);
+        const id = keyIdParam(request.params);
+        const key = await store.keys.get(id);
+        if (key === null) throw notFound(id);
         const [usage] = await store.ledger.usage({ keyId: key.id });
         return { ...keyToWire(key), usage: usage === undefined ? null : usageToWire(usage) };
       });
 
       admin.patch<{ Params: { id: string } }>("/keys/:id", async (request) => {
+        const id = keyIdParam(request.params);
         const change = keyUpdateFromBody(parseBody(updateKeySchema, request.body));
-        const key = await store.keys.update(request.params.id, change);
-        if (key === null) throw notFound(request.params.id);
+        const key = await store.keys.update(id, change);
+        if (key === null) throw notFound(id);
         await gatekeeper.keyChanged(key.id);
         request.log.info({ keyId: key.id }, "api key updated");
         return keyToWire(key);
@@ -109,12 +125,12 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
         return keyToWire(key);
       };
       admin.post<{ Params: { id: string } }>("/keys/:id/revoke", async (request) => {
-        const key = await revoke(request.params.id);
+        const key = await revoke(keyIdParam(request.params));
         request.log.info({ keyId: request.params.id }, "api key revoked");
         return key;
       });
       admin.delete<{ Params: { id: string } }>("/keys/:id", async (request) => {
-        const key = await revoke(request.params.id);
+        const key = await revoke(keyIdParam(request.params));
         request.log.info({ keyId: request.params.id }, "api key revoked");
         return key;
       });
@@ -124,11 +140,10 @@ export function registerAdmin(app: FastifyInstance, deps: AdminDeps): void {
         return {
           object: "list",
           data: deps.registry.publicIds().map(({ id, engine }) => {
-            const upstream = engine instanceof UpstreamEngine ? engine : null;
-            const mine = upstream?.config.deployments ?? [];
+            const mine = engine.upstreamDeployments?.() ?? [];
             return {
               id,
-              kind: id !== engine.card.id ? "alias" : upstream !== null ? "upstream" : "local",
+              kind: id !== engine.card.id ? "alias" : engine.kind,
               alias_of: id !== engine.card.id ? engine.card.id : null,
               context_length: engine.card.contextLength,
               owned_by: engine.card.ownedBy,

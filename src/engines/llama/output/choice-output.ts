@@ -7,7 +7,7 @@
 import type { ToolCallDelta } from "../../../protocol/chat-events.js";
 import { StopMatcher } from "../stop-matcher.js";
 import type { ReasoningSplitter } from "./reasoning-splitter.js";
-import type { ToolCallStreamParser } from "./tool-call-parser.js";
+import type { ParsedToolCall, ToolCallStreamParser } from "./tool-call-parser.js";
 
 export interface OutputPiece {
   content: string;
@@ -46,11 +46,16 @@ export class ChoiceOutput {
     return this.tools?.calls.length ?? 0;
   }
 
-  /** Feed decoded text; `stopped` says a stop sequence ended the output. */
-  push(text: string): { piece: OutputPiece; stopped: boolean } {
+  /** The complete tool calls so far. */
+  get toolCalls(): readonly ParsedToolCall[] {
+    return this.tools?.calls ?? [];
+  }
+
+  /** Feed decoded text; `stopped` says a stop sequence (`stop`) ended the output. */
+  push(text: string): { piece: OutputPiece; stopped: boolean; stop?: string } {
     const scan = this.stops.push(text);
     if (scan.stopped) this.stopped = true;
-    return { piece: this.route(scan.emit), stopped: scan.stopped };
+    return { piece: this.route(scan.emit), stopped: scan.stopped, ...(scan.stop === undefined ? {} : { stop: scan.stop }) };
   }
 
   /** End of generation: release everything still held. */

@@ -7,25 +7,28 @@
  * machines (strings with escapes, nesting), never re-parsed, so the cost is
  * linear in the output length.
  *
- * Syntaxes:
- * - `hermes` (Qwen 2.5/3, Hermes): `<tool_call>{"name": …, "arguments": {…}}</tool_call>`,
+ * The markers come from the model family (`../families/`); the parser knows
+ * the shapes they are used in:
+ * - `tagged-json` (Hermes, Qwen): `OPEN{"name": …, "arguments": {…}}CLOSE`,
  *   repeated; text before the first call is content.
- * - `mistral`: `[TOOL_CALLS][{"name": …, "arguments": {…}}, …]`, or
- *   `[TOOL_CALLS]name[ARGS]{…}` (an optional `[CALL_ID]id` before `[ARGS]`
- *   is skipped), repeated.
- * - `llama3-json`: only at the start of the output, after optional whitespace
- *   and `<|python_tag|>`: `{"name": …, "parameters": {…}}`, several separated
- *   by `;`. Otherwise the whole output is content.
+ * - `marker-list` (Mistral): `MARKER[{"name": …, "arguments": {…}}, …]`, or
+ *   `MARKERname[ARGS]{…}` (an optional `[CALL_ID]id` before `[ARGS]` is
+ *   skipped), repeated.
+ * - `leading-json` (Llama 3): only at the start of the output, after optional
+ *   whitespace and the prefix tag: `{"name": …, "parameters": {…}}`, several
+ *   separated by the separator. Otherwise the whole output is content.
  *
  * A call is emitted the moment its name is known: `{index, id, name,
  * arguments: ""}`, then the raw text of its arguments value in fragments.
  * Text that started like a call but never got a name goes back to content.
  */
 import type { ToolCallDelta } from "../../../protocol/chat-events.js";
+import type { ToolCallShape, ToolCallSyntaxName } from "../families/model-family.js";
+import { toolCallSyntax } from "../families/registry.js";
 
 export type { ToolCallDelta };
 
-export type ToolCallSyntax = "hermes" | "mistral" | "llama3-json";
+export type ToolCallSyntax = ToolCallSyntaxName;
 
 /** What one push releases: content text, and tool-call deltas (the first of call i has id and name; later ones argument fragments). */
 export interface ToolCallPiece {
@@ -47,28 +50,21 @@ export interface ToolCallParserOptions {
   parallel: boolean;
 }
 
-const HERMES_OPEN = "<tool_call>";
-const HERMES_CLOSE = "</tool_call>";
-const MISTRAL_CALLS = "[TOOL_CALLS]";
-const MISTRAL_ARGS = "[ARGS]";
-const MISTRAL_CALL_ID = "[CALL_ID]";
-const PYTHON_TAG = "<|python_tag|>";
-
 type State =
   | "content" // free text, watching for the start marker
   | "text" // free text, nothing is recognised any more
   | "between" // after a call: whitespace held, then more calls or content
-  | "hermesClose" // after a hermes call object: whitespace and `</tool_call>`
+  | "closeTag" // tagged-json: after a call object, whitespace and the close tag
   | "afterMarker" // after the start marker: whitespace, then the call(s)
   | "object" // inside a call object `{…}`
-  | "arrayItem" // mistral array: expecting a call object
-  | "arrayNext" // mistral array: expecting `,` or `]`
-  | "mistralName" // `[TOOL_CALLS]name`
-  | "mistralTag" // `[ARGS]` or `[CALL_ID]` after the name
-  | "mistralCallId" // the id after `[CALL_ID]`, up to `[ARGS]`
-  | "mistralArgs" // the arguments value after `[ARGS]`
-  | "llamaStart" // llama3: leading whitespace and `<|python_tag|>`, then `{`
-  | "llamaNext"; // llama3: after `;`, whitespace then `{`
+  | "arrayItem" // marker-list array: expecting a call object
+  | "arrayNext" // marker-list array: expecting `,` or `]`
+  | "listName" // marker-list: `MARKERname`
+  | "listTag" // marker-list: the args or call-id tag after the name
+  | "listCallId" // marker-list: the id after the call-id tag, up to the args tag
+  | "listArgs" // marker-list: the arguments value after the args tag
+  | "leadingStart" // leading-json: leading whitespace and the prefix tag, then `{`
+  | "leadingNext"; // leading-json: after the separator, whitespace then `{`
 
 interface CallInProgress {
   index: number;
@@ -79,10 +75,10 @@ interface CallInProgress {
 }
 
 export class ToolCallStreamParser {
-  private readonly syntax: ToolCallSyntax;
+  private readonly shape: ToolCallShape;
   private readonly newId: () => string;
   private readonly parallel: boolean;
-  /** What starts calls anywhere in the text; null for llama3-json (calls only at the start). */
+  /** What starts calls anywhere in the text; null for leading-json (calls only at the start). */
   private readonly startMarker: string | null;
   private readonly done: ParsedToolCall[] = [];
   private state: State;
@@ -98,11 +94,11 @@ export class ToolCallStreamParser {
   private leadingSpace = "";
   /** Whitespace after a call: dropped if only whitespace or a call follows. */
   private pendingSpace = "";
-  /** Characters of a small tag matched so far (`</tool_call>`, `[ARGS]`, `<|python_tag|>`…). */
+  /** Characters of a small tag matched so far (the close tag, the args tag, the prefix tag…). */
   private tag = "";
-  private pythonTagSeen = false;
-  private mistralCallName = "";
-  private mistralNameEnded = false;
+  private prefixSeen = false;
+  private listCallName = "";
+  private listNameEnded = false;
   private inArray = false;
   private call: CallInProgress | null = null;
   /** Arguments text that arrived before the name. */
@@ -111,12 +107,13 @@ export class ToolCallStreamParser {
   private value: JsonValueScanner | null = null;
 
   constructor(syntax: ToolCallSyntax, options: ToolCallParserOptions) {
-    this.syntax = syntax;
+    const shape = toolCallSyntax(syntax).shape;
+    this.shape = shape;
     this.newId = options.newId;
     this.parallel = options.parallel;
-    this.startMarker = syntax === "hermes" ? HERMES_OPEN : syntax === "mistral" ? MISTRAL_CALLS : null;
-    if (syntax === "llama3-json") {
-      this.state = "llamaStart";
+    this.startMarker = shape.kind === "tagged-json" ? shape.open : shape.kind === "marker-list" ? shape.marker : null;
+    if (shape.kind === "leading-json") {
+      this.state = "leadingStart";
       this.capturing = true;
     } else {
       this.state = "content";
@@ -142,7 +139,7 @@ export class ToolCallStreamParser {
       // Started like a call but never got a name: it was text after all,
       // unless it is only a separator (`;`, `,`) left after the last call.
       const separatorOnly =
-        (this.state === "llamaNext" || this.state === "arrayItem") && this.done.length > 0 && /^\s*[;,]\s*$/.test(this.pending);
+        (this.state === "leadingNext" || this.state === "arrayItem") && this.done.length > 0 && /^\s*[;,]\s*$/.test(this.pending);
       if (!separatorOnly) this.emitContent(this.pending);
     } else if (this.call !== null) {
       // Name known, arguments cut off: keep whatever arrived.
@@ -207,14 +204,14 @@ export class ToolCallStreamParser {
       case "afterMarker":
         if (isSpace(ch)) return true;
         if (ch === "{") return this.openObject(false);
-        if (this.syntax === "mistral" && ch === "[") {
+        if (this.shape.kind === "marker-list" && ch === "[") {
           this.state = "arrayItem";
           return true;
         }
-        if (this.syntax === "mistral" && isNameChar(ch)) {
-          this.mistralCallName = ch;
-          this.mistralNameEnded = false;
-          this.state = "mistralName";
+        if (this.shape.kind === "marker-list" && this.shape.nameForm !== null && isNameChar(ch)) {
+          this.listCallName = ch;
+          this.listNameEnded = false;
+          this.state = "listName";
           return true;
         }
         return this.fail();
@@ -243,69 +240,77 @@ export class ToolCallStreamParser {
         }
         this.state = "between";
         return false;
-      case "mistralName":
-        if (isNameChar(ch) && !this.mistralNameEnded) {
-          this.mistralCallName += ch;
+      case "listName":
+        if (isNameChar(ch) && !this.listNameEnded) {
+          this.listCallName += ch;
           return true;
         }
         if (isSpace(ch)) {
-          this.mistralNameEnded = true; // only `[` may follow now
+          this.listNameEnded = true; // only a tag may follow now
           return true;
         }
-        if (ch === "[") {
-          this.tag = "[";
-          this.state = "mistralTag";
-          return true;
+        if (this.shape.kind === "marker-list" && this.shape.nameForm !== null && (ch === this.shape.nameForm.argsTag.charAt(0) || ch === this.shape.nameForm.callIdTag.charAt(0))) {
+          this.tag = "";
+          this.state = "listTag";
+          return false;
         }
         return this.fail();
-      case "mistralTag": {
+      case "listTag": {
+        if (this.shape.kind !== "marker-list" || this.shape.nameForm === null) throw new Error("unreachable: tags belong to marker-list's name form");
+        const { argsTag, callIdTag } = this.shape.nameForm;
         const tag = this.tag + ch;
-        if (tag === MISTRAL_ARGS || tag === MISTRAL_CALL_ID) {
+        if (tag === argsTag || tag === callIdTag) {
           this.tag = "";
           this.startCall(false);
-          this.nameKnown(this.mistralCallName);
-          this.state = tag === MISTRAL_ARGS ? "mistralArgs" : "mistralCallId";
+          this.nameKnown(this.listCallName);
+          this.state = tag === argsTag ? "listArgs" : "listCallId";
           this.value = null;
           return true;
         }
-        if (MISTRAL_ARGS.startsWith(tag) || MISTRAL_CALL_ID.startsWith(tag)) {
+        if (argsTag.startsWith(tag) || callIdTag.startsWith(tag)) {
           this.tag = tag;
           return true;
         }
         return this.fail();
       }
-      case "mistralCallId":
-        if (ch === MISTRAL_ARGS.charAt(this.tag.length)) {
+      case "listCallId": {
+        if (this.shape.kind !== "marker-list" || this.shape.nameForm === null) throw new Error("unreachable: tags belong to marker-list's name form");
+        const { argsTag } = this.shape.nameForm;
+        if (ch === argsTag.charAt(this.tag.length)) {
           this.tag += ch;
-          if (this.tag === MISTRAL_ARGS) {
+          if (this.tag === argsTag) {
             this.tag = "";
-            this.state = "mistralArgs";
+            this.state = "listArgs";
             this.value = null;
           }
           return true;
         }
         if (this.tag !== "") return this.abandon();
         return true; // part of the id, which is ignored
-      case "mistralArgs":
-        return this.stepMistralArgs(ch);
-      case "hermesClose":
-        return this.stepHermesClose(ch);
+      }
+      case "listArgs":
+        return this.stepListArgs(ch);
+      case "closeTag":
+        return this.stepCloseTag(ch);
       case "between":
         return this.stepBetween(ch);
-      case "llamaStart":
+      case "leadingStart": {
+        if (this.shape.kind !== "leading-json") throw new Error("unreachable: a prefix belongs to leading-json");
+        const { prefix } = this.shape;
         if (this.tag === "" && isSpace(ch)) return true;
-        if (!this.pythonTagSeen && (this.tag !== "" || ch === "<")) {
-          if (ch !== PYTHON_TAG.charAt(this.tag.length)) return this.fail();
+        if (!this.prefixSeen && (this.tag !== "" || ch === prefix.charAt(0))) {
+          if (ch !== prefix.charAt(this.tag.length)) return this.fail();
           this.tag += ch;
-          if (this.tag === PYTHON_TAG) {
+          if (this.tag === prefix) {
             this.tag = "";
-            this.pythonTagSeen = true;
+            this.prefixSeen = true;
           }
           return true;
         }
         if (ch === "{") return this.openObject(false);
         return this.fail();
-      case "llamaNext":
+      }
+      case "leadingNext":
         if (isSpace(ch)) return true;
         if (ch === "{") return this.openObject(false);
         return this.fail();
@@ -328,8 +333,8 @@ export class ToolCallStreamParser {
       return true;
     }
     this.completeCall();
-    if (this.syntax === "hermes") {
-      this.state = "hermesClose";
+    if (this.shape.kind === "tagged-json") {
+      this.state = "closeTag";
     } else if (this.inArray) {
       this.state = "arrayNext";
     } else {
@@ -338,7 +343,7 @@ export class ToolCallStreamParser {
     return true;
   }
 
-  private stepMistralArgs(ch: string): boolean {
+  private stepListArgs(ch: string): boolean {
     if (this.value === null) {
       if (isJsonSpace(ch)) return true;
       this.value = new JsonValueScanner();
@@ -358,14 +363,16 @@ export class ToolCallStreamParser {
     return true;
   }
 
-  private stepHermesClose(ch: string): boolean {
+  private stepCloseTag(ch: string): boolean {
+    if (this.shape.kind !== "tagged-json") throw new Error("unreachable: a close tag belongs to tagged-json");
+    const { close } = this.shape;
     if (this.tag === "" && isSpace(ch)) {
       this.pendingSpace += ch;
       return true;
     }
-    if (ch === HERMES_CLOSE.charAt(this.tag.length)) {
+    if (ch === close.charAt(this.tag.length)) {
       this.tag += ch;
-      if (this.tag === HERMES_CLOSE) {
+      if (this.tag === close) {
         this.tag = "";
         this.pendingSpace = "";
         this.state = "between";
@@ -385,11 +392,11 @@ export class ToolCallStreamParser {
       this.pendingSpace += ch;
       return true;
     }
-    if (this.parallel && this.syntax === "llama3-json" && ch === ";") {
+    if (this.parallel && this.shape.kind === "leading-json" && ch === this.shape.separator) {
       this.pending = this.pendingSpace;
       this.pendingSpace = "";
       this.capturing = true;
-      this.state = "llamaNext";
+      this.state = "leadingNext";
       return true;
     }
     if (this.parallel && this.startMarker !== null) {
@@ -459,7 +466,7 @@ export class ToolCallStreamParser {
   /** An uncommitted attempt failed: its raw text is content; rescan from here. */
   private fail(): boolean {
     this.emitContent(this.pending);
-    const textOnly = this.syntax === "llama3-json" || (!this.parallel && this.done.length > 0);
+    const textOnly = this.shape.kind === "leading-json" || (!this.parallel && this.done.length > 0);
     this.reset(textOnly ? "text" : "content");
     return false;
   }
@@ -711,7 +718,7 @@ function isSpace(ch: string): boolean {
   return /\s/.test(ch);
 }
 
-/** Characters of a tool name in `[TOOL_CALLS]name[ARGS]`. */
+/** Characters of a tool name in `MARKERname[ARGS]`. */
 function isNameChar(ch: string): boolean {
   return /[A-Za-z0-9_.-]/.test(ch);
 }

@@ -1,0 +1,49 @@
+/**
+ * IBM Granite. Granite 3.x answers a call as `<|tool_call|>[{"name": …,
+ * "arguments": {…}}, …]` (its template does not write calls back into
+ * history); Granite 4.0 writes Hermes `<tool_call>` blocks. Both use the
+ * `<|start_of_role|>role<|end_of_role|>…<|end_of_text|>` turns. Granite 3.3's
+ * `thinking` switch (a system instruction to answer in `<think>`/`<response>`)
+ * is not parsed: its output stays content.
+ */
+import { hermesToolCalls } from "./hermes.js";
+import { markerListGrammar } from "./mistral.js";
+import type { FamilyTokens, ModelFamily, ToolCallSyntaxDefinition } from "./model-family.js";
+
+const MARKER = "<|tool_call|>";
+const TURN = "<|start_of_role|>";
+
+export const graniteToolCalls: ToolCallSyntaxDefinition = {
+  name: "granite",
+  shape: { kind: "marker-list", marker: MARKER, nameForm: null },
+  argumentsKey: "arguments",
+  callMarker: MARKER,
+  grammarRules: markerListGrammar(MARKER),
+};
+
+const tokens: FamilyTokens = {
+  special: [TURN, "<|end_of_role|>", "<|end_of_text|>", MARKER, "<|start_of_cite|>", "<|end_of_cite|>"],
+  bos: "<|end_of_text|>",
+  eos: "<|end_of_text|>",
+  addBos: false,
+};
+
+export const granite3Family: ModelFamily = {
+  name: "granite3",
+  description: "Granite 3.x: <|tool_call|>[JSON list]",
+  detect: ({ template }) => template.includes(TURN) && template.includes(MARKER),
+  toolCalls: graniteToolCalls,
+  reasoning: null,
+  callIdLength: null,
+  tokens,
+};
+
+export const granite4Family: ModelFamily = {
+  name: "granite4",
+  description: "Granite 4.0: <tool_call> JSON (Hermes) in Granite turns",
+  detect: ({ template }) => template.includes(TURN) && template.includes("<tool_call>"),
+  toolCalls: hermesToolCalls,
+  reasoning: null,
+  callIdLength: null,
+  tokens,
+};

@@ -1,0 +1,118 @@
+/**
+ * What chatport knows about one model family: how to recognise it in a GGUF,
+ * how its models write tool calls (and how a grammar forces one), how they
+ * mark reasoning, and which special tokens a test model of the family needs.
+ * Each family is one file in this folder; `registry.ts` lists them.
+ *
+ * Pure data and small pure functions: the shared streaming parser
+ * (`output/tool-call-parser.ts`), the reasoning splitter and the grammar
+ * wrapper read a family's declarations, so no marker is spelled twice.
+ */
+
+/** What detection can see of a GGUF. */
+export interface GgufFacts {
+  /** `tokenizer.chat_template` ("" when there is none). */
+  template: string;
+  /** `general.architecture`. */
+  architecture: string;
+  /** Whether the vocabulary has this text as one token. */
+  hasToken: (text: string) => boolean;
+}
+
+/**
+ * Calls wrapped in an open and a close tag, each holding one JSON object
+ * `{"name": …, "arguments": {…}}`, repeated; text before the first call is
+ * content (Hermes, Qwen).
+ */
+export interface TaggedJsonCalls {
+  kind: "tagged-json";
+  open: string;
+  close: string;
+}
+
+/**
+ * One marker, then a JSON list of call objects, or (where the family has an
+ * args tag) `name[ARGS]{…}` with an optional `[CALL_ID]id` before the
+ * arguments, which is skipped; repeated (Mistral, Granite 3).
+ */
+export interface MarkerListCalls {
+  kind: "marker-list";
+  marker: string;
+  /** Null: only the JSON-list form. */
+  nameForm: { argsTag: string; callIdTag: string } | null;
+}
+
+/**
+ * Calls only at the very start of the output, after an optional prefix tag:
+ * JSON objects `{"name": …, "parameters": {…}}` separated by `separator`;
+ * otherwise the whole output is content (Llama 3.x).
+ */
+export interface LeadingJsonCalls {
+  kind: "leading-json";
+  prefix: string;
+  separator: string;
+}
+
+export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls;
+
+/** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
+export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini";
+
+export interface ToolCallSyntaxDefinition {
+  /** The name parsers and grammars are asked for. */
+  name: ToolCallSyntaxName;
+  shape: ToolCallShape;
+  /** The key of a call object's arguments in a grammar-forced call (parsers accept `arguments` and `parameters`). */
+  argumentsKey: "arguments" | "parameters";
+  /** The text that opens a call anywhere in the output, for a grammar switched on lazily; null where calls can only start the output. */
+  callMarker: string | null;
+  /**
+   * GBNF rules for the whole output (`afterMarker` false), or for what follows
+   * `callMarker` once the model wrote it; `objectRule` names the rule of one
+   * call object, `root` must be defined.
+   */
+  grammarRules(objectRule: string, options: { parallel: boolean; afterMarker: boolean }): string;
+}
+
+/** How a family marks a thought, and the template variable that switches it. */
+export interface ReasoningFormat {
+  open: string;
+  close: string;
+  /** The chat-template variable that turns thinking off when false (null: none). */
+  switchVariable: string | null;
+}
+
+/** Special tokens a test model of this family needs (the template's control strings). */
+export interface FamilyTokens {
+  /** Every control string the template writes or the model emits, each one token. */
+  special: readonly string[];
+  bos: string;
+  eos: string;
+  /** End of turn (defaults to eos). */
+  eot?: string;
+  /** The tokenizer puts bos in front of a prompt (false where the template writes it, or the family has none). */
+  addBos: boolean;
+}
+
+export interface ModelFamily {
+  name: string;
+  /** What the family covers, for logs and docs. */
+  description: string;
+  detect(facts: GgufFacts): boolean;
+  toolCalls: ToolCallSyntaxDefinition;
+  reasoning: ReasoningFormat | null;
+  /** The length of the tool-call ids the family's templates accept; null for OpenAI's `call_…`. */
+  callIdLength: number | null;
+  /**
+   * Where the template reads the tool definitions: the `tools` variable (most),
+   * or a JSON string in the system message's `tools` field (Phi-4-mini).
+   * Default `variable`.
+   */
+  toolDefinitions?: "variable" | "system-message-field";
+  tokens: FamilyTokens;
+}
+
+/** A GBNF string literal for `text`. */
+export function gbnfLiteral(text: string): string {
+  return JSON.stringify(text);
+}

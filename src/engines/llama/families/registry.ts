@@ -1,0 +1,58 @@
+/**
+ * Every model family chatport knows, in detection order: the first whose
+ * `detect` accepts a GGUF is its family (`fallback` accepts all). Adding a
+ * family is one file in this folder and one line here.
+ */
+import { fallbackFamily } from "./fallback.js";
+import { granite3Family, granite4Family } from "./granite.js";
+import { hermesFamily } from "./hermes.js";
+import { llama3Family } from "./llama3.js";
+import { mistralFamily } from "./mistral.js";
+import { phi4MiniFamily } from "./phi4-mini.js";
+import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./model-family.js";
+import { qwen3Family } from "./qwen3.js";
+
+export const MODEL_FAMILIES: readonly ModelFamily[] = [
+  mistralFamily,
+  llama3Family,
+  granite3Family,
+  granite4Family, // before hermes: its template also spells <tool_call>
+  phi4MiniFamily,
+  qwen3Family,
+  hermesFamily,
+  fallbackFamily, // last: accepts every template
+];
+
+export function detectFamily(facts: GgufFacts): ModelFamily {
+  const family = MODEL_FAMILIES.find((f) => f.detect(facts));
+  if (family === undefined) throw new Error("unreachable: the fallback family accepts every model");
+  return family;
+}
+
+/** The definition of a tool-call syntax by name. */
+export function toolCallSyntax(name: ToolCallSyntaxName): ToolCallSyntaxDefinition {
+  const found = MODEL_FAMILIES.find((f) => f.toolCalls.name === name)?.toolCalls;
+  if (found === undefined) throw new Error(`no family writes tool calls in syntax ${name}`);
+  return found;
+}
+
+/**
+ * The family's reasoning format where this template uses it (mentions its
+ * open tag or its switch); null for a model that does not reason.
+ */
+export function reasoningOf(family: ModelFamily, template: string): ReasoningFormat | null {
+  const format = family.reasoning;
+  if (format === null) return null;
+  const used = template.includes(format.open) || (format.switchVariable !== null && template.includes(format.switchVariable));
+  return used ? format : null;
+}
+
+/** The texts the output parsers read, which must reach them even where they are special tokens. */
+export function parserMarkers(family: ModelFamily, reasoning: ReasoningFormat | null): string[] {
+  const shape = family.toolCalls.shape;
+  const tools =
+    shape.kind === "tagged-json" ? [shape.open, shape.close] : shape.kind === "marker-list"
+        ? [shape.marker, ...(shape.nameForm === null ? [] : [shape.nameForm.argsTag, shape.nameForm.callIdTag])]
+        : [shape.prefix];
+  return [...tools, ...(reasoning === null ? [] : [reasoning.open, reasoning.close])];
+}

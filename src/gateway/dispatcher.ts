@@ -1,0 +1,265 @@
+/**
+ * The one dispatch path every API surface shares: look the model up once,
+ * parse the body for it, then for the model and each of its fallbacks (those
+ * the key may use) prepare the request, admit it against that model's own
+ * prices and context, and start the engine — until one takes the prompt.
+ * Every refusal is typed (an ApiError) and comes before the first event, so
+ * the route can still answer it with a real status. The request is metered
+ * exactly once: one ledger row, written after the engine has ended, with the
+ * status its ending says.
+ *
+ * What the route gets back is a {@link Dispatch}: the request as it is
+ * served, the headers admission set, and the engine's events, with the usage
+ * event held back until the row is committed. The route turns those events
+ * into its surface's wire output and does nothing else.
+ */
+import type { Engine, PreparedChat } from "../engines/engine.js";
+import type { ChatEvent } from "../protocol/chat-events.js";
+import type { ChatRequest, ParseOptions } from "../protocol/chat-request.js";
+import { modelNotFound, toApiError } from "../protocol/errors.js";
+import type { Ledger } from "../store/types.js";
+import { noLimits, type Admission, type Caller, type Gatekeeper } from "./gatekeeper.js";
+import type { GatewayMetrics } from "./metrics.js";
+import { RequestMeter } from "./metering.js";
+import type { ModelRegistry, ModelRoute } from "./model-registry.js";
+
+/** Where the dispatcher reports what it decided (the request's logger). */
+export interface DispatchLog {
+  info(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface DispatchCall {
+  caller: Caller;
+  /** The request's correlation id (x-request-id). */
+  requestId: string;
+  /** The untrusted JSON body. */
+  body: unknown;
+  /** The surface's parser: wire request → internal request, with the target model's options. */
+  parse(body: unknown, options: ParseOptions): ChatRequest;
+  /** Aborts when the client goes away. */
+  signal: AbortSignal;
+  /** ms since the HTTP request arrived. */
+  elapsed(): number;
+  log: DispatchLog;
+}
+
+/** A request admitted and running on an engine. */
+export interface Dispatch {
+  /** The request as served: the model that serves it (after aliases and fallbacks), max tokens capped by the key's limits. */
+  readonly request: ChatRequest;
+  readonly engine: Engine;
+  /** Headers admission set (x-ratelimit-*). */
+  readonly headers: Record<string, string>;
+  /** The response id the surface answers with: the ledger row's key. */
+  setResponseId(id: string): void;
+  /**
+   * The engine's events. The usage event comes after the ledger row is
+   * committed; a failure is thrown after the row (and, when it was written,
+   * after the usage event). Iterate once.
+   */
+  events(): AsyncGenerator<ChatEvent, void, void>;
+  /** Stops the engine if the route leaves before the events are drained. */
+  close(): Promise<void>;
+}
+
+export interface DispatcherDeps {
+  registry: ModelRegistry;
+  gatekeeper: Gatekeeper;
+  ledger: Ledger;
+  metrics: GatewayMetrics;
+}
+
+/** The `model` field of a body not yet validated, to pick the parse options of its engine. */
+function peekModel(body: unknown): string | null {
+  if (typeof body !== "object" || body === null) return null;
+  const model = (body as { model?: unknown }).model;
+  return typeof model === "string" ? model : null;
+}
+
+/** The key's limits cap the completion; the client sees finish_reason "length" when they bite. */
+function capped(request: ChatRequest, admission: Admission): ChatRequest {
+  if (admission.maxTokens === null || (request.maxTokens !== null && request.maxTokens <= admission.maxTokens)) return request;
+  return { ...request, maxTokens: admission.maxTokens };
+}
+
+const released = { promptTokens: 0, completionTokens: 0, cost: 0 };
+
+export class Dispatcher {
+  private readonly deps: DispatcherDeps;
+
+  constructor(deps: DispatcherDeps) {
+    this.deps = deps;
+  }
+
+  async dispatch(call: DispatchCall): Promise<Dispatch> {
+    const { registry, gatekeeper } = this.deps;
+    const peeked = peekModel(call.body);
+    const target = peeked === null ? null : registry.lookup(peeked);
+    const parsed = call.parse(call.body, { media: target?.engine.card.acceptsMedia === true });
+    const route = target !== null && target.id === parsed.model ? target : registry.lookup(parsed.model);
+    if (route === null) throw modelNotFound(parsed.model);
+    gatekeeper.checkModel(call.caller, route.id, route.canonical);
+
+    // The requested model, then its fallbacks (those this key may use), tried
+    // when a model refuses the prompt as too long for its context.
+    const candidates: ModelRoute[] = [route];
+    for (const id of registry.fallbacks(route.id)) {
+      const fallback = registry.lookup(id);
+      if (fallback !== null && gatekeeper.mayUse(call.caller, fallback.id, fallback.canonical)) candidates.push(fallback);
+    }
+    const meter = new RequestMeter({
+      ledger: this.deps.ledger,
+      admission: noLimits,
+      requestId: call.requestId,
+      keyId: call.caller.key?.id ?? null,
+      keyName: call.caller.key?.name ?? "none",
+      metrics: this.deps.metrics,
+      model: route.canonical,
+      stream: parsed.stream,
+      prices: route.prices,
+      elapsed: call.elapsed,
+    });
+    const fallsBack = (i: number, err: unknown): boolean => {
+      if (toApiError(err).code !== "context_length_exceeded" || i >= candidates.length - 1) return false;
+      call.log.info({ model: candidates[i]!.id, fallback: candidates[i + 1]!.id }, "context length exceeded, falling back");
+      return true;
+    };
+    const refuse = async (err: unknown): Promise<never> => {
+      await meter.finish({ status: "error", httpStatus: toApiError(err).status });
+      throw err;
+    };
+
+    let headers: Record<string, string> = {};
+    let reachedEngine = false;
+    for (const [i, candidate] of candidates.entries()) {
+      const chat = candidate.id === parsed.model ? parsed : { ...parsed, model: candidate.id };
+      meter.setModel(candidate.canonical, candidate.prices);
+      // The prompt is rendered and counted before admission: the key's token
+      // window and budget reserve it, with the completion they let through.
+      let prepared: PreparedChat;
+      try {
+        prepared = await candidate.engine.prepare(chat);
+      } catch (err) {
+        if (fallsBack(i, err)) continue;
+        // A request the model refused (too long, bad token id, bad schema) still gets its row.
+        return refuse(err);
+      }
+      let admission: Admission;
+      try {
+        admission = await gatekeeper.admit(call.caller, {
+          model: candidate.id,
+          canonical: candidate.canonical,
+          n: chat.n,
+          maxTokens: chat.maxTokens,
+          prompt: prepared,
+          prices: candidate.prices,
+          requestCounted: reachedEngine,
+        });
+      } catch (err) {
+        // Refused by the key's limits before any model ran: no row (as for a bad key).
+        if (!reachedEngine) throw err;
+        return refuse(err);
+      }
+      headers = { ...headers, ...admission.headers };
+      meter.setAdmission(admission);
+      reachedEngine = true;
+      const served = capped(chat, admission);
+      const events = candidate.engine.generate(served, call.signal, prepared);
+      let first: IteratorResult<ChatEvent, void>;
+      try {
+        // Refusals (context length, overload, bad schema) surface on the first
+        // event, before any byte is sent, so they still get a proper status.
+        first = await events.next();
+      } catch (err) {
+        if (fallsBack(i, err)) {
+          // The next model is admitted against its own prices and context; this one's reservation goes back.
+          await admission.settle(released);
+          continue;
+        }
+        return refuse(err);
+      }
+      return new RunningDispatch(served, candidate.engine, headers, meter, events, first, call);
+    }
+    throw new Error("no candidate model");
+  }
+}
+
+class RunningDispatch implements Dispatch {
+  readonly request: ChatRequest;
+  readonly engine: Engine;
+  readonly headers: Record<string, string>;
+  private readonly meter: RequestMeter;
+  private readonly generator: AsyncGenerator<ChatEvent, void, void>;
+  private readonly first: IteratorResult<ChatEvent, void>;
+  private readonly call: DispatchCall;
+
+  constructor(
+    request: ChatRequest,
+    engine: Engine,
+    headers: Record<string, string>,
+    meter: RequestMeter,
+    generator: AsyncGenerator<ChatEvent, void, void>,
+    first: IteratorResult<ChatEvent, void>,
+    call: DispatchCall,
+  ) {
+    this.request = request;
+    this.engine = engine;
+    this.headers = headers;
+    this.meter = meter;
+    this.generator = generator;
+    this.first = first;
+    this.call = call;
+  }
+
+  setResponseId(id: string): void {
+    this.meter.setCompletionId(id);
+  }
+
+  async *events(): AsyncGenerator<ChatEvent, void, void> {
+    const { meter, call } = this;
+    const stream = this.request.stream;
+    // The engine's usage event comes before it has ended, and a failure may
+    // still follow it: it is held back until the engine is done and the row —
+    // saying how the request really ended — is committed.
+    let usage: ChatEvent | null = null;
+    const note = (event: ChatEvent): boolean => {
+      if (event.type === "delta") meter.firstToken();
+      else if (event.type === "usage") {
+        meter.setUsage(event.usage);
+        usage = event;
+        return false;
+      }
+      return true;
+    };
+    const outcome = (): "ok" | "client_disconnected" => (call.signal.aborted ? "client_disconnected" : "ok");
+    try {
+      if (!this.first.done && note(this.first.value)) yield this.first.value;
+      // After a disconnect keep draining: the engine stops at once and its
+      // final usage event says what was generated, for the ledger.
+      for await (const event of this.generator) if (note(event)) yield event;
+    } catch (err) {
+      if (!stream) {
+        // Nothing was sent: the error's own status is the response's.
+        await meter.finish({ status: "error", httpStatus: toApiError(err).status });
+        throw err;
+      }
+      // A stream already answered 200: it ends with an error, never as a success.
+      let metered = false;
+      try {
+        await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "error", httpStatus: 200 });
+        metered = true;
+      } catch (meterErr) {
+        if (meterErr !== err) call.log.error({ err: meterErr }, "ledger write failed");
+      }
+      if (metered && usage !== null) yield usage;
+      throw err;
+    }
+    await meter.finish({ status: outcome(), httpStatus: 200 });
+    if (usage !== null) yield usage;
+  }
+
+  async close(): Promise<void> {
+    await this.generator.return();
+  }
+}
