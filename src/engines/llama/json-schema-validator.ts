@@ -21,6 +21,7 @@ import { Ajv2019 } from "ajv/dist/2019.js";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import ajvDraft04Module from "ajv-draft-04";
 import ajvFormatsModule, { type FormatsPlugin } from "ajv-formats";
+import { asAjvSchema } from "../../protocol/json-schema.js";
 
 /** These two are CommonJS modules with a default export, which their ESM view may nest once more. */
 function unwrapDefault<T>(module: unknown): T {
@@ -77,11 +78,15 @@ function describe(errors: readonly ErrorObject[] | null | undefined): string {
 export function compileSchemaCheck(schema: unknown): SchemaCheck {
   const $schema = typeof schema === "object" && schema !== null ? (schema as Record<string, unknown>).$schema : undefined;
   let lastError: unknown = null;
-  for (const dialect of dialectsFor($schema)) {
+  // The declared dialect first; then, for schemas that mix drafts (a draft-04
+  // `$schema` over draft-06 numeric bounds, as generators write), the schema
+  // normalised the way the grammar compiler reads it, as 2020-12.
+  const attempts: Array<[Dialect, unknown]> = [...dialectsFor($schema).map((d): [Dialect, unknown] => [d, schema]), ["2020-12", asAjvSchema(schema)]];
+  for (const [dialect, candidate] of attempts) {
     try {
       const ajv = new dialects[dialect](options);
       addFormats(ajv);
-      const validate = ajv.compile(schema as object);
+      const validate = ajv.compile(candidate as object);
       return (value) => {
         const result: unknown = validate(value);
         if (!(result instanceof Promise)) return result === true ? null : describe(validate.errors);
