@@ -199,18 +199,8 @@ describe("validated before it leaves", () => {
   });
 });
 
-/**
- * Known bug (issue 15, open): a string's maxLength can be exceeded when the
- * model writes a UTF-8 lead byte in one token and non-continuation bytes in
- * the next — llama.cpp's grammar counts the ill-formed sequence as one
- * character, the client decodes one U+FFFD per byte. Output validation
- * catches it (a 500, never an invalid 200); these tests pass once the
- * sampler bans non-continuation tokens while a sequence is open.
- */
-const splitUtf8Bug = "maxLength exceeded by ill-formed UTF-8 split across tokens (issue 15)";
-
 describe("the clients users use", () => {
-  test("openai SDK: zodResponseFormat with int, email, uuid, regex, optional/nullable, unions, enums, nested arrays and a recursive type", { todo: splitUtf8Bug }, async () => {
+  test("openai SDK: zodResponseFormat with int, email, uuid, regex, optional/nullable, unions, enums, nested arrays and a recursive type", async () => {
     const response_format = zodResponseFormat(Person, "person");
     const validate = validatorFor(response_format.json_schema.schema as object);
     const parsed = await firstComplete(async (seed) => {
@@ -241,7 +231,7 @@ describe("the clients users use", () => {
     }
   });
 
-  test("LangChain.js: ChatOpenAI.withStructuredOutput and bindTools with zod 4", { todo: splitUtf8Bug }, async () => {
+  test("LangChain.js: ChatOpenAI.withStructuredOutput and bindTools with zod 4", async () => {
     const chat = (seed: number): ChatOpenAI =>
       new ChatOpenAI({ model, apiKey, configuration: { baseURL: server.baseURL }, maxRetries: 0, maxTokens, temperature: 1, modelKwargs: { seed } });
     const person = await firstComplete(async (seed) => {
@@ -265,7 +255,7 @@ describe("the clients users use", () => {
     assert.ok(Weather.safeParse(call?.args).success, JSON.stringify(call?.args));
   });
 
-  test("Vercel AI SDK: generateObject on the chat completions API", { todo: splitUtf8Bug }, async () => {
+  test("Vercel AI SDK: generateObject on the chat completions API", async () => {
     const provider = createOpenAI({ baseURL: server.baseURL, apiKey });
     const object = await firstComplete(async (seed) => {
       try {

@@ -16,10 +16,11 @@ import type { ReasoningFormat } from "./families/model-family.js";
 import { ReasoningSplitter } from "./output/reasoning-splitter.js";
 import { ToolCallStreamParser, type ToolCallSyntax } from "./output/tool-call-parser.js";
 import { invalidConstrainedOutput, type OutputContract } from "./output-validation.js";
-import { buildEvaluateOptions, buildTokenBias, resolveSeed } from "./sampling-options.js";
+import { applyTokenBias, bannedUnderGrammar, buildEvaluateOptions, buildTokenBias, resolveSeed } from "./sampling-options.js";
 import { malformedUtf8Tokens } from "./malformed-utf8-tokens.js";
 import type { TokenBytes } from "./token-bytes.js";
 import { tokenLogprob } from "./token-logprobs.js";
+import { Utf8SequenceGuard } from "./utf8-sequence-guard.js";
 import { TokenTextDecoder } from "./token-text-decoder.js";
 
 /** Everything decided once per request and shared by its choices. */
@@ -122,10 +123,17 @@ export async function runChoice(
     recentText = (recentText + text).slice(-4 * lazy.marker.length);
     if (recentText.includes(lazy.marker)) grammarState = new LlamaGrammarEvaluationState({ model, grammar: lazy.grammar });
   };
+  const constrained = plan.grammar !== null || lazy !== null;
+  const malformed = constrained ? malformedUtf8Tokens(context.tokenBytes()) : [];
+  const tokenBias = buildTokenBias(model, request.sampling.logitBias, constrained, malformed);
+  // Under a grammar, a character begun in one token must be finished by the next (see Utf8SequenceGuard).
+  const utf8 = constrained
+    ? new Utf8SequenceGuard(model, context.tokenBytes(), (bias) => applyTokenBias(bias, request.sampling.logitBias, true, malformed), bannedUnderGrammar)
+    : null;
   const options = buildEvaluateOptions(
     request.sampling,
     resolveSeed(request.sampling, index),
-    buildTokenBias(model, request.sampling.logitBias, plan.grammar !== null || lazy !== null, plan.grammar !== null || lazy !== null ? malformedUtf8Tokens(context.tokenBytes()) : []),
+    utf8 === null ? tokenBias : () => (grammarState === undefined ? (tokenBias ?? utf8.unbiased()) : utf8.bias()),
     () => grammarState,
     generated,
   );
@@ -185,6 +193,7 @@ export async function runChoice(
       if (budget !== null && output.inReasoning && reasoningTokens >= budget && plan.reasoning !== null) {
         const close = plan.reasoning.closeTokens;
         generated.push(...close);
+        for (const t of close) utf8?.accept(t);
         for (const _ of close) countToken(true);
         // Chosen by chatport, not drawn from a distribution: probability 1 (logprob 0), no alternatives.
         if (logprobs !== null) for (const t of close) pendingLogprobs.push(tokenLogprob(context.tokenBytes(), t, 1, undefined, 0));
@@ -196,6 +205,7 @@ export async function runChoice(
       }
 
       generated.push(token);
+      utf8?.accept(token);
       const wasReasoning = output.inReasoning;
       const endOfGeneration = model.isEogToken(token);
       if (endOfGeneration && !request.ignoreEos) {

@@ -11,8 +11,9 @@
  * token for every byte, so a model can write them. Our grammars' classes
  * exclude surrogates and values past U+10FFFF; this bans the tokens holding
  * a byte no UTF-8 has (C0, C1, F5–FF) or an ill-formed sequence within the
- * token. (A three- or four-byte overlong split across two tokens is left: the
- * grammar cannot see it, the check before an output leaves must.)
+ * token. Across a token boundary, Utf8SequenceGuard makes the next token
+ * finish a character the last one began; an overlong lead split from its
+ * second byte is left to the check before an output leaves.
  */
 import type { Token } from "node-llama-cpp";
 import type { TokenBytes } from "./token-bytes.js";

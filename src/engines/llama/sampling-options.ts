@@ -20,7 +20,7 @@ const penaltyWindow = 64;
  * native failure into a rejection nothing catches — the process exits. So the
  * grammar wins that conflict and the least-bad banned token is used.
  */
-const bannedUnderGrammar = -1e4;
+export const bannedUnderGrammar = -1e4;
 
 /**
  * The request's logit_bias, and under a grammar the tokens that can never be
@@ -30,11 +30,16 @@ const bannedUnderGrammar = -1e4;
 export function buildTokenBias(model: LlamaModel, logitBias: ReadonlyMap<number, number>, grammar: boolean, malformed: readonly Token[] = []): TokenBias | undefined {
   if (logitBias.size === 0 && (!grammar || malformed.length === 0)) return undefined;
   const bias = new TokenBias(model.tokenizer);
+  applyTokenBias(bias, logitBias, grammar, malformed);
+  return bias;
+}
+
+/** Sets the biases {@link buildTokenBias} describes on `bias` (over what it holds already). */
+export function applyTokenBias(bias: TokenBias, logitBias: ReadonlyMap<number, number>, grammar: boolean, malformed: readonly Token[] = []): void {
   if (grammar) for (const token of malformed) bias.set(token, { logit: bannedUnderGrammar });
   for (const [token, logit] of logitBias) {
     bias.set(token as Token, logit > -100 ? { logit } : grammar ? { logit: bannedUnderGrammar } : "never");
   }
-  return bias;
 }
 
 export function resolveSeed(sampling: SamplingParams, choiceIndex: number): number {
@@ -59,7 +64,7 @@ function topKOption(topK: number): number | undefined {
 export function buildEvaluateOptions(
   sampling: SamplingParams,
   seed: number,
-  tokenBias: TokenBias | undefined,
+  tokenBias: TokenBias | (() => TokenBias) | undefined,
   grammarState: () => LlamaGrammarEvaluationState | undefined,
   generated: readonly Token[],
 ): SequenceEvaluateOptions {
