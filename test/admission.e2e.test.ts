@@ -13,7 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { startFakeUpstream, type FakeUpstream } from "../src/upstream/fake-upstream.js";
 import { promptTokensUpperBound } from "../src/protocol/prompt-estimate.js";
 import { tinyModelPath } from "./helpers/models.js";
-import { postJson, startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
+import { postJson, startServer, tempDbPath, type RunningServer, createKey as createManagedKey } from "./helpers/server.js";
 
 const adminKey = "admin-admission-tests-0123456789";
 const fakeKey = "sk-fake-admission-provider-1";
@@ -48,15 +48,7 @@ after(async () => {
   await fake?.close();
 });
 
-async function createKey(body: Record<string, unknown>): Promise<{ id: string; secret: string }> {
-  const res = await fetch(server.baseURL.replace("/v1", "/admin/keys"), {
-    method: "POST",
-    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  assert.equal(res.status, 201);
-  return (await res.json()) as { id: string; secret: string };
-}
+const createKey = (body: Record<string, unknown>): Promise<{ id: string; secret: string }> => createManagedKey(server, adminKey, body);
 
 interface Completion {
   choices: Array<{ finish_reason: string }>;

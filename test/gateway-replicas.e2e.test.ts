@@ -11,22 +11,14 @@ import Database from "better-sqlite3";
 import { tinyModelPath } from "./helpers/models.js";
 import { createTestSchema, type TestSchema } from "./helpers/postgres.js";
 import { deleteRedisPrefix, testRedisPrefix, testRedisUrl } from "./helpers/redis.js";
-import { postJson, startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
+import { postJson, startServer, tempDbPath, type RunningServer, createKey as createManagedKey } from "./helpers/server.js";
 
 const adminKey = "admin-replicas-0123456789abcdef";
 const serverArgs = ["--threads", "1", "--parallel", "2", "--ctx", "512"];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function createKey(server: RunningServer, body: Record<string, unknown>): Promise<{ id: string; secret: string }> {
-  const res = await fetch(server.baseURL.replace("/v1", "/admin/keys"), {
-    method: "POST",
-    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  assert.equal(res.status, 201);
-  return (await res.json()) as { id: string; secret: string };
-}
+const createKey = (server: RunningServer, body: Record<string, unknown>): Promise<{ id: string; secret: string }> => createManagedKey(server, adminKey, body);
 
 const chat = (server: RunningServer, secret: string, body: Record<string, unknown> = {}): Promise<Response> =>
   postJson(server.baseURL, "/chat/completions", { model: "tiny", messages: [{ role: "user", content: "hi" }], max_tokens: 2, ...body }, {

@@ -13,22 +13,14 @@ import { Ajv } from "ajv";
 import OpenAI from "openai";
 import { tinyModelPath } from "./helpers/models.js";
 import { assertMatchesSchema } from "./helpers/openapi.js";
-import { postJson, startServer, type RunningServer } from "./helpers/server.js";
+import { postJson, startServer, type RunningServer, createKey as createManagedKey } from "./helpers/server.js";
 
 const adminKey = "sk-admin-responses-tests";
 let server: RunningServer;
 let client: OpenAI;
 let keyId: string;
 
-async function createKey(body: Record<string, unknown>): Promise<{ id: string; secret: string }> {
-  const res = await fetch(server.baseURL.replace("/v1", "/admin/keys"), {
-    method: "POST",
-    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  assert.equal(res.status, 201);
-  return (await res.json()) as { id: string; secret: string };
-}
+const createKey = (body: Record<string, unknown>): Promise<{ id: string; secret: string }> => createManagedKey(server, adminKey, body);
 
 async function requestsOf(key: string): Promise<number> {
   const res = await fetch(server.baseURL.replace("/v1", `/admin/usage?key=${key}`), { headers: { authorization: `Bearer ${adminKey}` } });

@@ -70,3 +70,14 @@ export async function postJson(baseURL: string, route: string, body: unknown, he
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
 }
+
+/** Creates a managed key through the admin API of a running server; the secret is in the answer. */
+export async function createKey(server: { baseURL: string }, adminKey: string, body: Record<string, unknown>): Promise<{ id: string; secret: string }> {
+  const res = await fetch(server.baseURL.replace("/v1", "/admin/keys"), {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 201) throw new Error(`creating a key: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { id: string; secret: string };
+}
