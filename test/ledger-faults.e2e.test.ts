@@ -124,7 +124,7 @@ describe("a stream cut by a failure is booked as an error with the tokens genera
   const cut: Array<[string, FakeFault]> = [
     ["reset after 3 chunks", { kind: "drop", afterChunks: 3 }],
     ["stalled after 3 chunks", { kind: "stall", afterChunks: 3 }],
-    ["an in-band error after 3 chunks", { kind: "streamError", afterChunks: 3 }],
+    ["an in-band error after 3 chunks", { kind: "error-event", afterChunks: 3 }],
   ];
   for (const [name, fault] of cut) {
     for (const includeUsage of [true, false]) {

@@ -104,7 +104,7 @@ describe("Responses API on upstream models (translated to chat completions)", ()
   });
 
   test("an upstream failure mid-stream: an error event, then response.failed", async () => {
-    fake.queue.push({ kind: "streamError", afterChunks: 2 });
+    fake.queue.push({ kind: "error-event", afterChunks: 2 });
     const res = await fetch(`${gateway.baseURL}/responses`, {
       method: "POST",
       headers: { "content-type": "application/json" },

@@ -15,9 +15,8 @@
  * context_length_exceeded), an error event in a 200 (after K chunks then
  * `[DONE]`, or as the body), hang, drop mid-stream after K chunks, reset the
  * socket, slow first byte, delay between chunks; and streams that fail part
- * way: stall (connection kept open, nothing more sent), an in-band error
- * event that ends the response, a data event that is not JSON, no usage
- * chunk. `stop()` refuses
+ * way: stall (connection kept open, nothing more sent), a data event that is
+ * not JSON, no usage chunk. `stop()` refuses
  * connections until `start()`. Requests are recorded (headers + body) and
  * requests the client abandoned are counted in `aborted`.
  */
@@ -31,6 +30,9 @@ function isRecord(value: unknown): value is JsonRecord {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** What an `error-event` fault sends when it names no error. */
+const defaultStreamError = { message: "fake upstream failed mid-stream", type: "server_error", param: null, code: null };
+
 export type FakeBehaviour =
   | { kind: "ok" }
   /** Answer with this status, JSON body (default: an OpenAI error) and headers. */
@@ -42,15 +44,13 @@ export type FakeBehaviour =
   /** Destroy the socket without answering. */
   | { kind: "reset" }
   /**
-   * A 200 that carries an error: streaming, `data: {"error":…}` after this
-   * many content chunks (0: before the role chunk), then `[DONE]`;
-   * non-streaming, `{"error":…}` as the body.
+   * A 200 that carries an error (by default a server_error): streaming,
+   * `data: {"error":…}` after this many content chunks (0: before the role
+   * chunk), then `[DONE]`; non-streaming, `{"error":…}` as the body.
    */
-  | { kind: "error-event"; afterChunks: number; error: unknown }
+  | { kind: "error-event"; afterChunks: number; error?: unknown }
   /** Streaming: after this many content chunks send nothing more, keeping the connection open. */
   | { kind: "stall"; afterChunks: number }
-  /** Streaming: after this many content chunks send an in-band error event (`data: {"error":…}`) and end the response. */
-  | { kind: "streamError"; afterChunks: number; error?: unknown }
   /** Streaming: after this many content chunks send a data event that is not JSON (default `{"choices":[`), then carry on. */
   | { kind: "garbage"; afterChunks: number; data?: string }
   /** Streaming: a complete stream without the usage chunk, even when `include_usage` asked for it. */
@@ -346,7 +346,7 @@ export class FakeUpstream {
         return;
       }
       if (fault.kind === "error-event") {
-        this.json(res, 200, { error: fault.error });
+        this.json(res, 200, { error: fault.error ?? defaultStreamError });
         finished = true;
         return;
       }
@@ -381,7 +381,7 @@ export class FakeUpstream {
       const line = `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model, system_fingerprint: "fp_fake", ...chunk })}\n\n`;
       flushed = new Promise((resolve) => res.write(line, () => resolve()));
     };
-    const sendError = (error: unknown): void => {
+    const sendError = (error: unknown = defaultStreamError): void => {
       res.write(`data: ${JSON.stringify({ error })}\n\ndata: [DONE]\n\n`);
       finished = true;
       res.end();
@@ -402,13 +402,6 @@ export class FakeUpstream {
       if (fault.kind === "stall" && i >= fault.afterChunks) {
         // Hold the connection open and silent until the client gives up.
         await new Promise<void>((resolve) => (gone() ? resolve() : res.once("close", () => resolve())));
-        return;
-      }
-      if (fault.kind === "streamError" && i >= fault.afterChunks) {
-        const error = fault.error ?? { error: { message: "fake upstream failed mid-stream", type: "server_error", param: null, code: null } };
-        res.write(`data: ${JSON.stringify(error)}\n\n`);
-        finished = true;
-        res.end();
         return;
       }
       if (fault.kind === "garbage" && i === fault.afterChunks) res.write(`data: ${fault.data ?? '{"choices":['}\n\n`);
