@@ -24,24 +24,22 @@ draft07Validator.addMetaSchema(draft06MetaSchema);
 const draft2019Validator = new Ajv2019(metaOptions);
 const draft2020Validator = new Ajv2020(metaOptions);
 
-type MetaDraft = "draft-04" | "draft-07" | "2019-09" | "2020-12";
+/** The JSON Schema drafts chatport reads. */
+export type SchemaDraft = "draft-04" | "draft-06" | "draft-07" | "2019-09" | "2020-12";
 
-/** `$schema` values meta-validation understands (with or without the trailing `#`), and which validator reads them. */
-const drafts: ReadonlyMap<string, MetaDraft> = new Map([
-  ["http://json-schema.org/draft-04/schema", "draft-04"],
-  ["http://json-schema.org/draft-06/schema", "draft-07"],
-  ["http://json-schema.org/draft-07/schema", "draft-07"],
-  ["https://json-schema.org/draft/2019-09/schema", "2019-09"],
-  ["https://json-schema.org/draft/2020-12/schema", "2020-12"],
-]);
+/** `$schema` values of the supported drafts (http or https, with or without the trailing `#`). */
+const draftsBySchemaUri: ReadonlyArray<[RegExp, SchemaDraft]> = [
+  [/^https?:\/\/json-schema\.org\/draft-04\/schema#?$/, "draft-04"],
+  [/^https?:\/\/json-schema\.org\/draft-06\/schema#?$/, "draft-06"],
+  [/^https?:\/\/json-schema\.org\/draft-07\/schema#?$/, "draft-07"],
+  [/^https?:\/\/json-schema\.org\/draft\/2019-09\/schema#?$/, "2019-09"],
+  [/^https?:\/\/json-schema\.org\/draft\/2020-12\/schema#?$/, "2020-12"],
+];
 
-function draftOf($schema: string): MetaDraft | undefined {
-  if ($schema === "") return "draft-07";
-  const uri = $schema
-    .replace(/#$/, "")
-    .replace(/^https:\/\/json-schema\.org\/draft-0/, "http://json-schema.org/draft-0")
-    .replace(/^http:\/\/json-schema\.org\/draft\//, "https://json-schema.org/draft/");
-  return drafts.get(uri);
+/** The draft a `$schema` value names; null when it is absent or names no supported draft. */
+export function declaredDraft($schema: unknown): SchemaDraft | null {
+  if (typeof $schema !== "string") return null;
+  return draftsBySchemaUri.find(([pattern]) => pattern.test($schema))?.[1] ?? null;
 }
 
 /**
@@ -72,10 +70,10 @@ export function asAjvSchema(schema: unknown): unknown {
   return out;
 }
 
-/** Keywords whose value is a schema, a list of schemas, or a map of names to schemas. */
-const schemaKeywords = new Set(["items", "additionalItems", "additionalProperties", "contains", "propertyNames", "if", "then", "else", "not", "unevaluatedItems", "unevaluatedProperties"]);
-const schemaListKeywords = new Set(["items", "allOf", "anyOf", "oneOf", "prefixItems"]);
-const schemaMapKeywords = new Set(["properties", "patternProperties", "definitions", "$defs", "dependencies", "dependentSchemas"]);
+/** Keywords whose value is a schema, a list of schemas, or a map of names to schemas (every draft's). */
+export const schemaKeywords: ReadonlySet<string> = new Set(["items", "additionalItems", "additionalProperties", "contains", "propertyNames", "if", "then", "else", "not", "unevaluatedItems", "unevaluatedProperties"]);
+export const schemaListKeywords: ReadonlySet<string> = new Set(["items", "allOf", "anyOf", "oneOf", "prefixItems"]);
+export const schemaMapKeywords: ReadonlySet<string> = new Set(["properties", "patternProperties", "definitions", "$defs", "dependencies", "dependentSchemas"]);
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -113,8 +111,8 @@ function metaProblem(schema: unknown): string | null {
   if (typeof schema === "boolean") return null;
   if (!isObject(schema)) return "a schema must be an object or a boolean";
   const $schema = schema.$schema ?? "";
-  const draft = typeof $schema === "string" ? draftOf($schema) : undefined;
-  if (draft === undefined) {
+  const draft = $schema === "" ? "draft-07" : declaredDraft($schema);
+  if (draft === null) {
     return `unsupported $schema ${typeof $schema === "string" ? JSON.stringify($schema.slice(0, 100)) : typeof $schema}: drafts 04, 06, 07, 2019-09 and 2020-12 are supported`;
   }
   try {

@@ -21,7 +21,7 @@ import { Ajv2019 } from "ajv/dist/2019.js";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import ajvDraft04Module from "ajv-draft-04";
 import ajvFormatsModule, { type FormatsPlugin } from "ajv-formats";
-import { asAjvSchema } from "../../protocol/json-schema.js";
+import { asAjvSchema, declaredDraft } from "../../protocol/json-schema.js";
 
 /** These two are CommonJS modules with a default export, which their ESM view may nest once more. */
 function unwrapDefault<T>(module: unknown): T {
@@ -48,15 +48,11 @@ const options: Options = {
   validateSchema: false,
 };
 
-/** The dialects to try for a `$schema` value, in order. */
+/** The dialects to try for a `$schema` value, in order (every one when it names none). */
 function dialectsFor($schema: unknown): Dialect[] {
-  if (typeof $schema === "string") {
-    if ($schema.includes("draft-04") || $schema.includes("draft-03")) return ["draft-04"];
-    if ($schema.includes("draft-06") || $schema.includes("draft-07")) return ["draft-07"];
-    if ($schema.includes("2019-09")) return ["2019-09"];
-    if ($schema.includes("2020-12")) return ["2020-12"];
-  }
-  return ["2020-12", "draft-07", "draft-04"];
+  const draft = declaredDraft($schema);
+  if (draft === null) return ["2020-12", "draft-07", "draft-04"];
+  return [draft === "draft-06" ? "draft-07" : draft];
 }
 
 /**

@@ -6,33 +6,20 @@
  * references to resources embedded in the document. A reference outside the
  * document cannot be resolved (nothing is fetched).
  */
+import { declaredDraft, schemaKeywords, schemaListKeywords, schemaMapKeywords, type SchemaDraft } from "../../../protocol/json-schema.js";
 import { SchemaRefusal } from "./schema-refusal.js";
 
-export type Draft = "draft-04" | "draft-06" | "draft-07" | "2019-09" | "2020-12";
-
-const draftsBySchemaUri: ReadonlyArray<[RegExp, Draft]> = [
-  [/json-schema\.org\/draft-04\/schema/, "draft-04"],
-  [/json-schema\.org\/draft-03\/schema/, "draft-04"],
-  [/json-schema\.org\/draft-06\/schema/, "draft-06"],
-  [/json-schema\.org\/draft-07\/schema/, "draft-07"],
-  [/json-schema\.org\/draft\/2019-09\/schema/, "2019-09"],
-  [/json-schema\.org\/draft\/2020-12\/schema/, "2020-12"],
-];
+export type Draft = SchemaDraft;
 
 /** The draft a `$schema` names; a missing or unrecognised one reads as draft-07, the default of OpenAI and Ajv. */
 export function draftOf(schema: unknown): Draft {
-  const uri = isObject(schema) && typeof schema.$schema === "string" ? schema.$schema : "";
-  return draftsBySchemaUri.find(([pattern]) => pattern.test(uri))?.[1] ?? "draft-07";
+  return (isObject(schema) ? declaredDraft(schema.$schema) : null) ?? "draft-07";
 }
 
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** Keywords whose value is one schema, a list of schemas, or a map of names to schemas. */
-const schemaKeywords = ["items", "additionalItems", "additionalProperties", "contains", "propertyNames", "if", "then", "else", "not", "unevaluatedItems", "unevaluatedProperties"];
-const schemaListKeywords = ["items", "allOf", "anyOf", "oneOf", "prefixItems"];
-const schemaMapKeywords = ["properties", "patternProperties", "definitions", "$defs", "dependentSchemas", "dependencies"];
 
 const escapeToken = (token: string): string => token.replaceAll("~", "~0").replaceAll("/", "~1");
 const defaultBase = "https://chatport.invalid/schema.json";
