@@ -164,7 +164,15 @@ export interface ChatRequest {
    * parts and extensions included.
    */
   wire: Readonly<Record<string, unknown>>;
+  /**
+   * The upstream endpoint (relative to a provider's base URL) that `wire` is
+   * written for: chat completions, unless a surface forwards its own API.
+   */
+  upstreamEndpoint: UpstreamEndpoint;
 }
+
+/** Endpoints of an OpenAI-compatible upstream that a request body can be forwarded to. */
+export type UpstreamEndpoint = "chat/completions" | "completions" | "responses" | "embeddings" | "messages";
 
 export interface ParseOptions {
   /** The model accepts non-text content parts (an upstream multimodal model). */
@@ -314,5 +322,6 @@ export function parseChatRequest(raw: unknown, options: ParseOptions = {}): Chat
     user: body.user ?? null,
     extras: { fullText: body.fullTextEnabled === true, usageTimings: body.usage_timings === true },
     wire: raw as Record<string, unknown>,
+    upstreamEndpoint: "chat/completions",
   };
 }

@@ -10,6 +10,7 @@
  * they never keep the process alive.
  */
 import { Pool } from "undici";
+import type { UpstreamEndpoint } from "../protocol/chat-request.js";
 import type { BreakerConfig, DeploymentConfig, ProviderConfig } from "./types.js";
 
 export type BreakerState = "closed" | "open" | "half-open";
@@ -90,8 +91,9 @@ export class CircuitBreaker {
 export class ProviderState {
   readonly config: ProviderConfig;
   readonly pool: Pool;
-  /** Path of `POST …/chat/completions` on the pool's origin. */
-  readonly chatPath: string;
+  /** The pool's base path (`/v1`), and the query string every call keeps. */
+  private readonly basePath: string;
+  private readonly query: string;
   readonly modelsPath: string;
   /** Request headers (auth and the provider's own) for streaming and non-streaming calls. */
   readonly streamHeaders: Record<string, string>;
@@ -103,11 +105,17 @@ export class ProviderState {
   /** Set while a health check is in flight. */
   checking = false;
 
+  /** Path of `POST …/<endpoint>` on the pool's origin (`chat/completions`, `responses`, …). */
+  pathFor(endpoint: UpstreamEndpoint): string {
+    return `${this.basePath}/${endpoint}${this.query}`;
+  }
+
   constructor(config: ProviderConfig) {
     this.config = config;
     const url = new URL(config.baseUrl);
     const base = url.pathname.replace(/\/+$/, "");
-    this.chatPath = `${base}/chat/completions${url.search}`;
+    this.basePath = base;
+    this.query = url.search;
     this.modelsPath = `${base}/models${url.search}`;
     this.pool = new Pool(url.origin, {
       connections: Math.max(1, config.maxConcurrent),

@@ -15,7 +15,7 @@ import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { Dispatcher } from "undici";
 import type { DeploymentRef, Engine, ModelCard, PreparedChat } from "../engines/engine.js";
 import type { ChatEvent } from "../protocol/chat-events.js";
-import type { ChatRequest } from "../protocol/chat-request.js";
+import type { ChatRequest, UpstreamEndpoint } from "../protocol/chat-request.js";
 import { overloaded } from "../protocol/errors.js";
 import { estimatePromptTokens, promptTokensUpperBound } from "../protocol/prompt-estimate.js";
 import { chooseDeployment, type BalancerCandidate } from "./balancer.js";
@@ -201,7 +201,7 @@ export class UpstreamEngine implements Engine {
         bodies.set(deployment.model, body);
       }
       decoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
-      const outcome = yield* this.attempt(deployment, body, request.stream, signal, decoder);
+      const outcome = yield* this.attempt(deployment, body, request.upstreamEndpoint, request.stream, signal, decoder);
 
       if (outcome.kind !== "failed") {
         yield { type: "usage", usage: decoder.usageCounts() };
@@ -257,6 +257,7 @@ export class UpstreamEngine implements Engine {
   private async *attempt(
     deployment: DeploymentState,
     body: string,
+    endpoint: UpstreamEndpoint,
     stream: boolean,
     signal: AbortSignal,
     decoder: ResponseDecoder,
@@ -308,7 +309,7 @@ export class UpstreamEngine implements Engine {
       try {
         res = await provider.pool.request({
           method: "POST",
-          path: provider.chatPath,
+          path: provider.pathFor(endpoint),
           headers: stream ? provider.streamHeaders : provider.jsonHeaders,
           body,
           signal: controller.signal,
