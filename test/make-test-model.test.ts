@@ -18,8 +18,9 @@ import { makeTestModelCommand } from "../src/cli/make-test-model-command.js";
 import { CHATML_THINKING_TOOLS_TEMPLATE, CHATML_TOOLS_TEMPLATE } from "../src/gguf/chatml-template.js";
 import { buildBpeVocab, SPECIAL_TOKENS, TokenType, toByteLevel } from "../src/gguf/bpe-vocab.js";
 import { GgmlType, gguf, layoutGguf, writeGgufFile, type GgufTensorSpec } from "../src/gguf/gguf-writer.js";
-import { f16BitsToF32, f32ToF16Bits } from "../src/gguf/random-weights.js";
-import { TEST_MODEL_SHAPES, writeTestModel } from "../src/gguf/test-model.js";
+import { f16BitsToF32, f32ToF16Bits, Xoshiro128 } from "../src/gguf/random-weights.js";
+import { Q4_0_FORMAT, Q4_K_FORMAT, Q5_0_FORMAT, Q6_K_FORMAT, randomQuantBlocks } from "../src/gguf/random-quant-blocks.js";
+import { TEST_MODEL_SHAPES, testModelTensors, writeTestModel } from "../src/gguf/test-model.js";
 
 const threads = os.availableParallelism();
 let dir: string;
@@ -410,6 +411,122 @@ test("qwen2.5-0.5b shape, Q8_0: real tensor shapes, loads and evaluates", { time
     }
   } finally {
     await rm(path, { force: true });
+  }
+});
+
+test("q4_k_m and q4_0: llama.cpp's tensor-type mix, rows that K-quants cannot hold fall back", () => {
+  const typeOf = (type: "q4_k_m" | "q4_0", shapeName: "tiny" | "qwen2.5-0.5b"): Map<string, string> =>
+    new Map(testModelTensors(TEST_MODEL_SHAPES[shapeName], type, 1).map((t) => [t.name, t.type.name]));
+  const qwen = typeOf("q4_k_m", "qwen2.5-0.5b");
+  // Rows of 896 cannot hold 256-value super-blocks: Q6_K → Q8_0, Q4_K → Q5_0, as in the real Qwen2.5-0.5B Q4_K_M file.
+  assert.equal(qwen.get("token_embd.weight"), "Q8_0", "the tied embedding is the output projection");
+  assert.equal(qwen.get("blk.0.attn_q.weight"), "Q5_0");
+  assert.equal(qwen.get("blk.0.attn_v.weight"), "Q8_0", "attn_v of a more-bits layer");
+  assert.equal(qwen.get("blk.4.attn_v.weight"), "Q5_0");
+  // ffn_down rows are 4864 = 19·256 values: K-quants, Q6_K in the more-bits layers (first/last eighth, every third between).
+  const moreBits = [0, 1, 2, 5, 8, 11, 14, 17, 20, 21, 22, 23];
+  for (let layer = 0; layer < 24; layer++) {
+    assert.equal(qwen.get(`blk.${layer}.ffn_down.weight`), moreBits.includes(layer) ? "Q6_K" : "Q4_K", `layer ${layer}`);
+  }
+  assert.equal(qwen.get("output_norm.weight"), "F32");
+  const tiny = typeOf("q4_0", "tiny");
+  assert.equal(tiny.get("blk.0.attn_q.weight"), "Q4_0");
+  assert.equal(tiny.get("token_embd.weight"), "Q8_0", "Q6_K output on rows of 64 falls back to Q8_0");
+});
+
+/** Q4_K's 6-bit scale and min of sub-block j from its 12 packed bytes (ggml's get_scale_min_k4). */
+function q4kScaleMin(bytes: Uint8Array, j: number): [number, number] {
+  if (j < 4) return [bytes[j]! & 63, bytes[j + 4]! & 63];
+  return [(bytes[j + 4]! & 0xf) | ((bytes[j - 4]! >> 6) << 4), (bytes[j + 4]! >> 4) | ((bytes[j]! >> 6) << 4)];
+}
+
+test("q4_k, q6_k, q4_0, q5_0 blocks: weights decode to mean ≈ 0 and the requested std", async () => {
+  const std = 0.05;
+  const decode: Record<string, (block: Uint8Array) => number[]> = {
+    Q4_0: (b) => {
+      const d = f16BitsToF32(b[0]! | (b[1]! << 8));
+      return [...b.subarray(2, 18)].flatMap((q) => [d * ((q & 0xf) - 8), d * ((q >> 4) - 8)]);
+    },
+    Q5_0: (b) => {
+      const d = f16BitsToF32(b[0]! | (b[1]! << 8));
+      const qh = b[2]! | (b[3]! << 8) | (b[4]! << 16) | (b[5]! << 24);
+      const out: number[] = [];
+      for (let j = 0; j < 16; j++) {
+        out.push(d * ((b[6 + j]! & 0xf) + (((qh >>> j) & 1) << 4) - 16), d * ((b[6 + j]! >> 4) + (((qh >>> (j + 16)) & 1) << 4) - 16));
+      }
+      return out;
+    },
+    Q4_K: (b) => {
+      const d = f16BitsToF32(b[0]! | (b[1]! << 8));
+      const dmin = f16BitsToF32(b[2]! | (b[3]! << 8));
+      const scales = b.subarray(4, 16);
+      const out: number[] = [];
+      for (let j = 0; j < 8; j++) {
+        const [sc, m] = q4kScaleMin(scales, j);
+        assert.deepEqual([sc, m], [32, 32], `sub-block ${j} scale and min`);
+        for (let l = 0; l < 32; l++) {
+          const byte = b[16 + Math.floor(j / 2) * 32 + l]!;
+          out.push(d * sc * (j % 2 === 0 ? byte & 0xf : byte >> 4) - dmin * m);
+        }
+      }
+      return out;
+    },
+    Q6_K: (b) => {
+      const d = f16BitsToF32(b[208]! | (b[209]! << 8));
+      const out: number[] = [];
+      for (let i = 0; i < 256; i++) {
+        const low = (b[i % 128]! >> (i >= 128 ? 4 : 0)) & 0xf;
+        const high = (b[128 + (i % 64)]! >> (2 * Math.floor(i / 64))) & 3;
+        out.push(d * (b[192 + Math.floor(i / 16)]! << 24 >> 24) * ((low | (high << 4)) - 32));
+      }
+      return out;
+    },
+  };
+  const formats = { Q4_0: Q4_0_FORMAT, Q5_0: Q5_0_FORMAT, Q4_K: Q4_K_FORMAT, Q6_K: Q6_K_FORMAT };
+  for (const [name, format] of Object.entries(formats)) {
+    const count = format.blockElements * 64;
+    const chunks: Uint8Array[] = [];
+    await randomQuantBlocks(format, count, std, new Xoshiro128(7, 1))({ write: async (bytes) => void chunks.push(bytes.slice()) });
+    const data = Buffer.concat(chunks);
+    assert.equal(data.length, 64 * format.blockBytes, name);
+    const values: number[] = [];
+    for (let block = 0; block < 64; block++) values.push(...decode[name]!(data.subarray(block * format.blockBytes, (block + 1) * format.blockBytes)));
+    const mean = values.reduce((a, v) => a + v, 0) / values.length;
+    const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length);
+    assert.ok(Math.abs(mean) < 0.1 * std, `${name} mean ${mean}`);
+    assert.ok(Math.abs(sd / std - 1) < 0.05, `${name} std ${sd} for ${std}`);
+  }
+});
+
+test("tiny q4_k_m and q4_0 models load, evaluate finite logits and generate deterministically", async () => {
+  for (const type of ["q4_k_m", "q4_0"] as const) {
+    const path = join(dir, `tiny-${type}.gguf`);
+    await writeTestModel({ out: path, shape: "tiny", seed: 1, type });
+    assert.equal(flatten((await readGgufFileInfo(path, { logWarnings: false })).metadata)["general.file_type"], type === "q4_k_m" ? 15 : 2);
+    const model = await (await getTestLlama()).loadModel({ modelPath: path });
+    try {
+      const context = await model.createContext({ contextSize: 128, threads });
+      const greedy = async (): Promise<number[]> => {
+        const sequence = context.getSequence();
+        const out: number[] = [];
+        try {
+          for await (const token of sequence.evaluate(model.tokenize("<|im_start|>user\nHi<|im_end|>\n", true), { temperature: 0 })) {
+            out.push(token);
+            if (out.length >= 8) break;
+          }
+        } finally {
+          sequence.dispose();
+        }
+        return out;
+      };
+      const a = await greedy();
+      assert.deepEqual(await greedy(), a, type);
+      assert.ok(new Set(a).size >= 2, `${type}: greedy output does not collapse onto one token: ${a.join(",")}`);
+      await context.dispose();
+    } finally {
+      await model.dispose();
+      await rm(path, { force: true });
+    }
   }
 });
 

@@ -6,7 +6,7 @@ import { defaultGatewayBenchOptions, gatewayTable, PHASES, type PhaseName, profi
 import type * as BenchReport from "../bench/report.js";
 import type { runBench as runBenchFn } from "../bench/run-bench.js";
 import { defaultThreads } from "../engines/llama/llama-runtime.js";
-import { writeTestModel, type TestModelType } from "../gguf/test-model.js";
+import { TEST_MODEL_TYPES, writeTestModel, type TestModelType } from "../gguf/test-model.js";
 
 interface BenchFlags {
   model?: string;
@@ -247,7 +247,7 @@ function structuredBenchCommand(): Command {
       const parent = command.parent?.opts<BenchFlags>();
       const out = command.parent?.getOptionValueSource("out") === "cli" ? (parent?.out ?? flags.out) : flags.out;
       const type = parent?.type ?? "q8_0";
-      if (type !== "f16" && type !== "q8_0") throw new InvalidArgumentError("--type must be f16 or q8_0");
+      if (!TEST_MODEL_TYPES.includes(type)) throw new InvalidArgumentError(`--type must be one of ${TEST_MODEL_TYPES.join(", ")}`);
       const modelPath = parent?.model !== undefined ? path.resolve(parent.model) : await benchModel(command.parent?.getOptionValueSource("type") === "cli" ? type : "q8_0");
       const { runStructuredBench, structuredTable, writeStructuredReport } = await import("../bench/structured-bench.js");
       const report = await runStructuredBench({
@@ -268,7 +268,7 @@ export function benchCommand(): Command {
   return new Command("bench")
     .description("benchmark chatport against node-llama-cpp directly and llama-server, side by side")
     .option("--model <file>", "GGUF to measure (default: a generated qwen2.5-0.5b-shaped model)")
-    .option("--type <type>", "weights of the generated model: f16 or q8_0", "f16")
+    .option("--type <type>", `weights of the generated model: ${TEST_MODEL_TYPES.join(", ")}`, "f16")
     .option("--llama-server <path>", "llama-server binary to compare against (default: .cache/llama.cpp build if present)")
     .option("--no-llama-server", "do not compare against llama-server")
     .option("--threads <n>", "threads for every system (default: the cores this process may use)", int)
@@ -285,7 +285,7 @@ export function benchCommand(): Command {
     .addCommand(schemaBenchCommand())
     .addCommand(structuredBenchCommand())
     .action(async (flags: BenchFlags) => {
-      if (flags.type !== "f16" && flags.type !== "q8_0") throw new InvalidArgumentError("--type must be f16 or q8_0");
+      if (!TEST_MODEL_TYPES.includes(flags.type)) throw new InvalidArgumentError(`--type must be one of ${TEST_MODEL_TYPES.join(", ")}`);
       const { runBench, report: reports } = await loadSideBySideBench();
       const modelPath = flags.model !== undefined ? path.resolve(flags.model) : await benchModel(flags.type);
       const report = await runBench({

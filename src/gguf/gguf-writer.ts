@@ -92,6 +92,14 @@ export const GgmlType = {
   F16: { code: 1, name: "F16", blockElements: 1, blockBytes: 2 },
   /** Blocks of 32: an F16 scale then 32 int8 quants (34 bytes). */
   Q8_0: { code: 8, name: "Q8_0", blockElements: 32, blockBytes: 34 },
+  /** Blocks of 32: an F16 scale then 16 bytes of nibbles (18 bytes). */
+  Q4_0: { code: 2, name: "Q4_0", blockElements: 32, blockBytes: 18 },
+  /** Blocks of 32: an F16 scale, 4 bytes of fifth bits, 16 bytes of nibbles (22 bytes). */
+  Q5_0: { code: 6, name: "Q5_0", blockElements: 32, blockBytes: 22 },
+  /** Super-blocks of 256: F16 d and dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles (144 bytes). */
+  Q4_K: { code: 12, name: "Q4_K", blockElements: 256, blockBytes: 144 },
+  /** Super-blocks of 256: 128 + 64 bytes of 6-bit quants, 16 int8 scales, F16 d (210 bytes). */
+  Q6_K: { code: 14, name: "Q6_K", blockElements: 256, blockBytes: 210 },
 } as const;
 export type GgmlTypeInfo = (typeof GgmlType)[keyof typeof GgmlType];
 

@@ -7,7 +7,9 @@
  */
 import { buildBpeVocab, TokenType } from "./bpe-vocab.js";
 import { CHATML_THINKING_TOOLS_TEMPLATE, CHATML_TOOLS_TEMPLATE } from "./chatml-template.js";
-import { GgmlType, gguf, writeGgufFile, type GgufTensorSpec, type GgufValue } from "./gguf-writer.js";
+import { GgmlType, gguf, writeGgufFile, type GgmlTypeInfo, type GgufTensorSpec, type GgufValue } from "./gguf-writer.js";
+import { FILE_TYPE, matrixType, TEST_MODEL_TYPES, type TestModelType } from "./quantization-mix.js";
+import { Q4_0_FORMAT, Q4_K_FORMAT, Q5_0_FORMAT, Q6_K_FORMAT, randomQuantBlocks } from "./random-quant-blocks.js";
 import {
   Xoshiro128,
   constantF32Data,
@@ -59,8 +61,7 @@ export const TEST_MODEL_SHAPES = {
 } as const satisfies Record<string, TestModelShape>;
 
 export type TestModelShapeName = keyof typeof TEST_MODEL_SHAPES;
-export type TestModelType = "f16" | "q8_0";
-export const TEST_MODEL_TYPES: readonly TestModelType[] = ["f16", "q8_0"];
+export { TEST_MODEL_TYPES, type TestModelType } from "./quantization-mix.js";
 
 /**
  * The chat template written as `tokenizer.chat_template`: "chatml" is ChatML
@@ -101,9 +102,6 @@ export interface WriteTestModelOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
-/** `general.file_type` values (llama.cpp's llama_ftype): "mostly F16" and "mostly Q8_0". */
-const FILE_TYPE: Record<TestModelType, number> = { f16: 1, q8_0: 7 };
-
 /**
  * Writes the model to `out` (through `out + ".tmp"` and a rename). The same
  * options always give a byte-identical file.
@@ -111,7 +109,7 @@ const FILE_TYPE: Record<TestModelType, number> = { f16: 1, q8_0: 7 };
 export async function writeTestModel(opts: WriteTestModelOptions): Promise<{ path: string; bytes: number }> {
   const shape: TestModelShape | undefined = (TEST_MODEL_SHAPES as Record<string, TestModelShape>)[opts.shape];
   if (!shape) throw new RangeError(`unknown shape ${opts.shape}; expected one of ${Object.keys(TEST_MODEL_SHAPES).join(", ")}`);
-  if (!TEST_MODEL_TYPES.includes(opts.type)) throw new RangeError(`unknown type ${opts.type}; expected f16 or q8_0`);
+  if (!TEST_MODEL_TYPES.includes(opts.type)) throw new RangeError(`unknown type ${opts.type}; expected one of ${TEST_MODEL_TYPES.join(", ")}`);
   if (!Number.isSafeInteger(opts.seed) || opts.seed < 0) throw new RangeError(`seed must be a non-negative integer, got ${opts.seed}`);
   const template = opts.template ?? "chatml";
   if (typeof template === "string" && !TEST_MODEL_TEMPLATES.includes(template)) {
@@ -218,14 +216,15 @@ export function testModelTensors(shape: TestModelShape, type: TestModelType, see
   const headDim = shape.hidden / shape.heads;
   if (!Number.isInteger(headDim)) throw new RangeError("hidden must be a multiple of heads");
   const kvDim = headDim * shape.kvHeads;
-  const matrixType = type === "f16" ? GgmlType.F16 : GgmlType.Q8_0;
   const rngFor = (name: string): Xoshiro128 => new Xoshiro128(seed, hashString(name));
   const count = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 
   const matrix = (name: string, dims: [number, number], std = shape.weightGain / Math.sqrt(dims[0])): GgufTensorSpec => {
-    const n = count(dims);
-    const data: TensorDataWriter = type === "f16" ? randomF16Data(n, std, rngFor(name)) : randomQ8_0Data(n, std, rngFor(name));
-    return { name, dims, type: matrixType, writeData: data };
+    const layer = /^blk\.(\d+)\./.exec(name);
+    // The embedding is tied to the output projection (no output.weight), so the mix treats it as the output.
+    const kind = name === "token_embd.weight" ? "output" : name.endsWith("attn_v.weight") ? "attn_v" : name.endsWith("ffn_down.weight") ? "ffn_down" : "other";
+    const tensorType = matrixType(type, { kind, layer: layer ? Number(layer[1]) : null, layers: shape.blocks, rowLength: dims[0] });
+    return { name, dims, type: tensorType, writeData: randomWeights(tensorType, count(dims), std, rngFor(name)) };
   };
   const norm = (name: string, size: number): GgufTensorSpec => ({
     name, dims: [size], type: GgmlType.F32, writeData: constantF32Data(size, 1),
@@ -255,4 +254,24 @@ export function testModelTensors(shape: TestModelShape, type: TestModelType, see
   }
   tensors.push(norm("output_norm.weight", shape.hidden));
   return tensors;
+}
+
+/** `count` random weights of std ≈ `std` stored as `type`. */
+function randomWeights(type: GgmlTypeInfo, count: number, std: number, rng: Xoshiro128): TensorDataWriter {
+  switch (type.name) {
+    case "F16":
+      return randomF16Data(count, std, rng);
+    case "Q8_0":
+      return randomQ8_0Data(count, std, rng);
+    case "Q4_0":
+      return randomQuantBlocks(Q4_0_FORMAT, count, std, rng);
+    case "Q5_0":
+      return randomQuantBlocks(Q5_0_FORMAT, count, std, rng);
+    case "Q4_K":
+      return randomQuantBlocks(Q4_K_FORMAT, count, std, rng);
+    case "Q6_K":
+      return randomQuantBlocks(Q6_K_FORMAT, count, std, rng);
+    case "F32":
+      throw new RangeError("weight matrices are never F32 in a test model");
+  }
 }
