@@ -90,6 +90,10 @@ export function resolveConfig(flags: SettingsLayer, configFile: string | undefin
   if (!parsed.success) throw new Error(`Invalid configuration: ${z.prettifyError(parsed.error)}`);
   const config = withChatTemplates(parsed.data);
   checkModelIds(config);
+  // llama.cpp cannot keep quantized values without flash attention.
+  if (config.kvCacheType !== "f16" && !config.flashAttention) {
+    throw new Error(`Invalid configuration: --kv-cache-type ${config.kvCacheType} needs flash attention (--flash-attn on)`);
+  }
   return config;
 }
 

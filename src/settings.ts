@@ -14,6 +14,7 @@
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { KV_CACHE_TYPES } from "./engines/llama/kv-cache-memory.js";
 import { defaultThreads } from "./engines/llama/llama-runtime.js";
 
 /** USD per million tokens; cached input defaults to the input price. */
@@ -297,6 +298,14 @@ export const settings = {
     env: "CHATPORT_FLASH_ATTN",
     flag: "--flash-attn <on|off>",
     help: "flash attention (less memory for big batches, a little faster on CPU)",
+  }),
+  kvCacheType: row({
+    kind: "string",
+    schema: z.enum(KV_CACHE_TYPES),
+    default: "f16",
+    env: "CHATPORT_KV_CACHE_TYPE",
+    flag: "--kv-cache-type <type>",
+    help: "element type of the KV cache's keys and values: f16, q8_0 (half the memory) or q4_0 (a quarter), as llama-server's --cache-type-k/-v; quantized types need flash attention. `/admin/models` shows each model's cache memory",
   }),
   maxStall: row({
     kind: "number",

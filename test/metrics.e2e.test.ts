@@ -86,13 +86,25 @@ describe("metrics", () => {
   test("admin views: models with load and deployments, live stats", async () => {
     const headers = { authorization: `Bearer ${adminKey}` };
     const models = (await (await fetch(server.baseURL.replace("/v1", "/admin/models"), { headers })).json()) as {
-      data: Array<{ id: string; kind: string; context_length: number; load: { capacity: number }; deployments: Array<{ breaker: string; healthy: boolean }> }>;
+      data: Array<{
+        id: string;
+        kind: string;
+        context_length: number;
+        load: { capacity: number };
+        kv_cache: { size: number; sequences: number; context_per_sequence: number; type: string; bytes: number; bytes_per_sequence: number } | null;
+        deployments: Array<{ breaker: string; healthy: boolean }>;
+      }>;
     };
     const tiny = models.data.find((m) => m.id === "tiny");
     const remote = models.data.find((m) => m.id === "remote");
     assert.equal(tiny?.kind, "local");
     assert.equal(tiny?.context_length, 256);
     assert.equal(tiny?.load.capacity, 2);
+    // The tiny model: 2 layers × 2 KV heads × (16 + 16) values × 2 bytes (f16) per cell; 256 cells per sequence, 2 sequences.
+    assert.deepEqual(tiny?.kv_cache && { ...tiny.kv_cache, used: undefined }, {
+      used: undefined, size: 512, sequences: 2, context_per_sequence: 256, type: "f16", bytes: 512 * 256, bytes_per_sequence: 256 * 256,
+    });
+    assert.equal(remote?.kv_cache, null);
     assert.equal(remote?.kind, "upstream");
     assert.deepEqual(remote?.deployments.map((d) => [d.breaker, d.healthy]), [["closed", true]]);
     const stats = (await (await fetch(server.baseURL.replace("/v1", "/admin/stats"), { headers })).json()) as { requests_total: number; uptime_s: number };

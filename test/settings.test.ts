@@ -88,6 +88,12 @@ describe("the table of settings", () => {
     assert.deepEqual([config.bodyLimit, config.sqliteSync, config.logLevel], [5000, "full", "warn"]);
   });
 
+  test("a quantized KV cache needs flash attention; an unknown type is refused", () => {
+    assert.equal(resolveConfig(flagsOf(["--model", model, "--kv-cache-type", "q8_0"]), undefined, {}).kvCacheType, "q8_0");
+    assert.throws(() => resolveConfig(flagsOf(["--model", model, "--kv-cache-type", "q4_0", "--flash-attn", "off"]), undefined, {}), /--kv-cache-type q4_0 needs flash attention/);
+    assert.throws(() => resolveConfig({ models: [parseModelArg(model)] }, undefined, { CHATPORT_KV_CACHE_TYPE: "q5_1" }), /kvCacheType/);
+  });
+
   test("a bad value names the setting, from any layer", () => {
     assert.throws(() => resolveConfig({ models: [parseModelArg(model)] }, undefined, { CHATPORT_PORT: "eighty" }), /port/);
     assert.throws(() => resolveConfig({ models: [parseModelArg(model)] }, undefined, { CHATPORT_FLASH_ATTN: "maybe" }), /flashAttention/);

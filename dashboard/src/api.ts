@@ -82,6 +82,16 @@ export interface Deployment {
   failures: number;
 }
 
+export interface KvCache {
+  used: number;
+  size: number;
+  sequences: number;
+  context_per_sequence: number;
+  type: string;
+  bytes: number | null;
+  bytes_per_sequence: number | null;
+}
+
 export interface AdminModel {
   id: string;
   kind: "local" | "upstream" | "alias";
@@ -89,8 +99,8 @@ export interface AdminModel {
   context_length: number | null;
   owned_by: string;
   load: Load | null;
-  /** KV cache cells in use and in all, local models only. */
-  kv_cache?: { used: number; size: number } | null;
+  /** KV cache cells in use and in all, `--ctx × --parallel`, type and memory; local models only. */
+  kv_cache?: KvCache | null;
   deployments: Deployment[];
 }
 

@@ -54,6 +54,7 @@ export async function serve(config: ServeConfig): Promise<void> {
         // Never more than the whole cache: node-llama-cpp sizes its buffers by it.
         batchSize: Math.min(config.batchSize, config.parallel * config.ctx),
         flashAttention: config.flashAttention,
+        kvCacheType: config.kvCacheType,
         maxStall: config.maxStall,
         logger,
       }),

@@ -67,6 +67,22 @@ export interface StructuredOutputObserver {
   outputChecked(model: string, kind: GrammarKind, valid: boolean): void;
 }
 
+/** What `/admin/models`, the dashboard and the metrics show of a local model's KV cache. */
+export interface KvCacheReport {
+  /** Tokens held in the cache now, across sequences (cached prefixes included). */
+  used: number;
+  /** Cells in all: context per sequence × sequences. */
+  size: number;
+  sequences: number;
+  /** Context per sequence (`--ctx`). */
+  contextPerSequence: number;
+  /** Element type of keys and values (`--kv-cache-type`). */
+  type: string;
+  /** Bytes of the whole cache as allocated, and of one sequence's share; null when the model's attention shape is unknown. */
+  bytes: number | null;
+  bytesPerSequence: number | null;
+}
+
 export interface Engine {
   readonly kind: EngineKind;
   readonly card: ModelCard;
@@ -81,8 +97,8 @@ export interface Engine {
   generate(request: ChatRequest, signal: AbortSignal, prepared?: PreparedChat): AsyncGenerator<ChatEvent, void, void>;
   /** Sequences busy and requests waiting, for /health. */
   load(): { active: number; waiting: number; capacity: number };
-  /** Tokens held in the KV cache and its size (local models), for metrics. */
-  kvCache?(): { used: number; size: number };
+  /** The KV cache: tokens held, its size and memory (local models), for metrics and /admin/models. */
+  kvCache?(): KvCacheReport;
   /** The deployments an upstream model balances over (upstream engines), for /admin/models. */
   upstreamDeployments?(): readonly DeploymentRef[];
   /** Engines that constrain outputs with grammars report to `observer` (local models). */

@@ -6,7 +6,7 @@
 import { useState } from "preact/hooks";
 import { ApiError, type AdminModel, type Deployment } from "../api.js";
 import { Badge, ErrorBox, LoadBar, Section, type Tone } from "../components/ui.js";
-import { formatInt } from "../format.js";
+import { formatInt, formatMiB } from "../format.js";
 import { errorText, useApi, useInterval } from "../hooks.js";
 
 const REFRESH_MS = 3000;
@@ -105,6 +105,17 @@ function ModelCard({ model }: { model: AdminModel }) {
             <dt>KV cache</dt>
             <dd data-testid="model-kv">
               {formatInt(model.kv_cache.used)} / {formatInt(model.kv_cache.size)} cells ({Math.round((model.kv_cache.used / model.kv_cache.size) * 100)}%)
+            </dd>
+          </div>
+        )}
+        {model.kv_cache?.context_per_sequence !== undefined && (
+          <div>
+            <dt>KV memory</dt>
+            <dd data-testid="model-kv-memory">
+              {formatInt(model.kv_cache.context_per_sequence)} × {formatInt(model.kv_cache.sequences)} sequences, {model.kv_cache.type}
+              {model.kv_cache.bytes !== null && model.kv_cache.bytes_per_sequence !== null && (
+                <> · {formatMiB(model.kv_cache.bytes)} ({formatMiB(model.kv_cache.bytes_per_sequence)} per sequence)</>
+              )}
             </dd>
           </div>
         )}

@@ -14,7 +14,7 @@ import type { ChatEvent } from "../../protocol/chat-events.js";
 import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.js";
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
 import { newCallId, newShortCallId } from "../../protocol/ids.js";
-import type { Engine, GrammarKind, ModelCard, PreparedChat, StructuredOutputObserver } from "../engine.js";
+import type { Engine, GrammarKind, KvCacheReport, ModelCard, PreparedChat, StructuredOutputObserver } from "../engine.js";
 import { EventChannel } from "../event-channel.js";
 import { BatchPlanner, sequenceIdOf, type PlannedStep } from "./batch-scheduler.js";
 import { runChoice, type ChoiceContext, type ChoicePlan, type RequestStats } from "./choice-run.js";
@@ -24,6 +24,7 @@ import { OutputSchemaChecker, SchemaNotCheckable, type PreparedSchema } from "./
 import { responseFormatContract, toolCallContract, type OutputContract } from "./output-validation.js";
 import { parserMarkers } from "./families/registry.js";
 import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
+import { attentionShape, KV_CACHE_GGML_TYPE, kvBytesPerCell, type KvCacheType } from "./kv-cache-memory.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
 import { SlotPool } from "./slot-pool.js";
 import { TokenBytes } from "./token-bytes.js";
@@ -49,6 +50,8 @@ export interface LlamaEngineOptions {
   batchSize?: number;
   /** Flash attention in llama.cpp. Default: node-llama-cpp's (off). */
   flashAttention?: boolean;
+  /** Element type of the KV cache's keys and values (default f16). */
+  kvCacheType?: KvCacheType;
   logger: Logger;
 }
 
@@ -122,6 +125,10 @@ export class LlamaEngine implements Engine {
   private readonly checker = new OutputSchemaChecker();
   private observer: StructuredOutputObserver | null = null;
 
+  private readonly kvCacheType: KvCacheType;
+  /** Bytes of one KV cell across layers; null when the model's attention shape is unknown. */
+  private readonly kvBytesPerCell: number | null;
+
   private constructor(
     card: ModelCard,
     systemFingerprint: string,
@@ -142,6 +149,9 @@ export class LlamaEngine implements Engine {
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.sequences = sequences;
     this.pool = new SlotPool(sequences, options.maxWaiting);
+    this.kvCacheType = options.kvCacheType ?? "f16";
+    const attention = attentionShape(model.fileInfo.metadata.general.architecture, model.fileInfo.metadata as Record<string, unknown>);
+    this.kvBytesPerCell = attention === null ? null : kvBytesPerCell(attention, this.kvCacheType, this.kvCacheType);
     const tokens = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
     this.vocabSize = Array.isArray(tokens) ? tokens.length : Number.MAX_SAFE_INTEGER;
     let tokenBytes: TokenBytes | null = null;
@@ -172,12 +182,22 @@ export class LlamaEngine implements Engine {
       maxStall: options.maxStall ?? 0,
       ...(log.isLevelEnabled("trace") ? { onStep: (step: PlannedStep) => log.trace({ model: options.id, step }, "engine step") } : {}),
     });
+    const kvType = options.kvCacheType ?? "f16";
+    const attention = attentionShape(model.fileInfo.metadata.general.architecture, model.fileInfo.metadata as Record<string, unknown>);
+    if (kvType !== "f16" && attention !== null && (attention.keyLength % 32 !== 0 || attention.valueLength % 32 !== 0)) {
+      await model.dispose();
+      throw new Error(
+        `--kv-cache-type ${kvType} stores blocks of 32 values, but model ${options.id} has attention heads of ${attention.keyLength} values; use f16`,
+      );
+    }
     const context = await model.createContext({
       sequences: options.parallel,
       contextSize: options.contextSize,
       threads: options.threads,
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
       ...(options.flashAttention === undefined ? {} : { flashAttention: options.flashAttention }),
+      experimentalKvCacheKeyType: KV_CACHE_GGML_TYPE[options.kvCacheType ?? "f16"],
+      experimentalKvCacheValueType: KV_CACHE_GGML_TYPE[options.kvCacheType ?? "f16"],
       batching: { itemPrioritizationStrategy: planner.strategy },
     });
     planner.attach(context);
@@ -197,6 +217,8 @@ export class LlamaEngine implements Engine {
         parallel: context.totalSequences,
         threads: options.threads,
         prefillChunk: options.prefillChunk,
+        kvCacheType: kvType,
+        kvCacheMiB: kvMiB(engine.kvCache().bytes),
         binary: llama.buildType,
         chatTemplate: engine.renderer.name,
         family: engine.renderer.family.name,
@@ -208,11 +230,21 @@ export class LlamaEngine implements Engine {
     return engine;
   }
 
-  /** Tokens held by all sequences (cached prefixes included) against the whole cache. */
-  kvCache(): { used: number; size: number } {
+  /** Tokens held by all sequences (cached prefixes included) against the whole cache, and its memory. */
+  kvCache(): KvCacheReport {
     let used = 0;
     for (const s of this.sequences) used += s.nextTokenIndex;
-    return { used, size: this.context.contextSize * this.sequences.length };
+    const cells = this.context.getAllocatedContextSize();
+    const bytes = this.kvBytesPerCell === null ? null : Math.round(this.kvBytesPerCell * cells);
+    return {
+      used,
+      size: this.context.contextSize * this.sequences.length,
+      sequences: this.sequences.length,
+      contextPerSequence: this.context.contextSize,
+      type: this.kvCacheType,
+      bytes,
+      bytesPerSequence: bytes === null ? null : Math.round(bytes / this.sequences.length),
+    };
   }
 
   load(): { active: number; waiting: number; capacity: number } {
@@ -445,4 +477,8 @@ export class LlamaEngine implements Engine {
       this.pool.release(sequence);
     }
   }
+}
+
+function kvMiB(bytes: number | null): number | null {
+  return bytes === null ? null : Math.round((bytes / 2 ** 20) * 10) / 10;
 }

@@ -3,6 +3,7 @@
  * managed keys (create, list, show, edit, revoke) and usage from the ledger.
  * A key's secret appears in exactly one response: the one that created it.
  */
+import type { KvCacheReport } from "../../engines/engine.js";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { Gatekeeper } from "../../gateway/gatekeeper.js";
@@ -148,7 +149,7 @@ export function registerAdmin(app: FastifyInstance, guard: RouteGuard, deps: Adm
               context_length: engine.card.contextLength,
               owned_by: engine.card.ownedBy,
               load: engine.load(),
-              kv_cache: engine.kvCache?.() ?? null,
+              kv_cache: kvCacheWire(engine.kvCache?.() ?? null),
               deployments: snapshot
                 .filter((d) => mine.some((m) => m.provider === d.provider && m.model === d.model))
                 .map((d) => ({
@@ -176,4 +177,18 @@ export function registerAdmin(app: FastifyInstance, guard: RouteGuard, deps: Adm
     },
     { prefix: "/admin" },
   );
+}
+
+/** A local model's KV cache as `/admin/models` shows it: cells held and in all, `--ctx × --parallel`, its type and memory. */
+function kvCacheWire(kv: KvCacheReport | null): Record<string, unknown> | null {
+  if (kv === null) return null;
+  return {
+    used: kv.used,
+    size: kv.size,
+    sequences: kv.sequences,
+    context_per_sequence: kv.contextPerSequence,
+    type: kv.type,
+    bytes: kv.bytes,
+    bytes_per_sequence: kv.bytesPerSequence,
+  };
 }
