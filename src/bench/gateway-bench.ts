@@ -32,6 +32,7 @@
  * prints `fake upstream listening on URL`.
  */
 import { execFile } from "node:child_process";
+import { createRequire } from "node:module";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -47,7 +48,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** This module, built: the upstream child runs from dist/ with plain node (also when the caller runs from source). */
 const childScript = path.resolve(here, here.endsWith(path.join("src", "bench")) ? "../../dist/bench/gateway-bench.js" : "gateway-bench.js");
 
-export const SYSTEMS = ["direct", "chatport", "chatport+key"] as const;
+export const SYSTEMS = ["direct", "chatport", "chatport+key", "portkey"] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 export const PHASES = ["open-loop", "closed-loop", "streaming", "paced-streaming"] as const;
 export type PhaseName = (typeof PHASES)[number];
@@ -75,6 +76,8 @@ export interface GatewayBenchOptions {
   pacedChunkDelayMs: number;
   /** Also measure a gateway that requires a managed key (auth + per-key metering). */
   keyGateway: boolean;
+  /** Also measure Portkey's open-source gateway (`@portkey-ai/gateway`) as a peer, on the same upstream and load. */
+  portkey: boolean;
   /** Write V8 CPU profiles of the gateways here (slows them: the numbers are then not comparable). */
   profileDir: string | null;
   /** The phases to run (default all). */
@@ -94,6 +97,7 @@ export const defaultGatewayBenchOptions: Omit<GatewayBenchOptions, "progress"> =
   streamChunkDelayMs: 0,
   pacedChunkDelayMs: 1,
   keyGateway: true,
+  portkey: true,
   profileDir: null,
   phases: [...PHASES],
 };
@@ -165,6 +169,7 @@ export interface CpuResult {
   upstreamPct: number | null;
   chatportPct: number | null;
   chatportKeyPct: number | null;
+  portkeyPct: number | null;
   /** % of the whole machine (100 = every core busy). */
   machineBusyPct: number | null;
   /** What processes other than these used, % of the whole machine (other work on the box skews the numbers). */
@@ -207,6 +212,8 @@ export interface GatewayBenchReport {
   ratios: Record<string, number>;
   /** The first few error messages, if any request failed. */
   errorSamples: string[];
+  /** What could not be measured and why (a peer whose streaming fails is measured without it). */
+  notes: string[];
   profiles?: ProfileSummary[];
 }
 
@@ -222,7 +229,11 @@ interface Target {
   streamBody: string;
   /** The same stream from the paced upstream model. */
   pacedStreamBody: string;
+  /** False for a peer whose streams failed the sanity check: it sits out the streaming phases. */
+  streams: boolean;
 }
+
+const STREAMING_PHASES: readonly PhaseName[] = ["streaming", "paced-streaming"];
 
 interface RequestOutcome {
   ok: boolean;
@@ -404,10 +415,13 @@ function machineTicks(): { busy: number; total: number } | null {
   }
 }
 
+const METERED_PROCESSES = ["upstream", "chatport", "chatportKey", "portkey"] as const;
+type MeteredProcess = (typeof METERED_PROCESSES)[number];
+
 interface Snapshot {
   at: number;
   loadgen: NodeJS.CpuUsage;
-  children: Record<"upstream" | "chatport" | "chatportKey", number | null>;
+  children: Record<MeteredProcess, number | null>;
   machine: { busy: number; total: number } | null;
 }
 
@@ -415,11 +429,11 @@ interface Snapshot {
 const LOOP_RESOLUTION_MS = 2;
 
 class CpuMeter {
-  private readonly pids: Record<"upstream" | "chatport" | "chatportKey", number | undefined>;
+  private readonly pids: Record<MeteredProcess, number | undefined>;
   private readonly loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   private readonly totals = new Map<string, { phase: string; system: SystemName; ms: number; loadgenUs: number; children: Record<string, number | null>; busy: number; total: number; machine: boolean; loopP99: number }>();
 
-  constructor(pids: Record<"upstream" | "chatport" | "chatportKey", number | undefined>) {
+  constructor(pids: Record<MeteredProcess, number | undefined>) {
     this.pids = pids;
     this.loop.enable();
   }
@@ -429,7 +443,12 @@ class CpuMeter {
     return {
       at: performance.now(),
       loadgen: process.cpuUsage(),
-      children: { upstream: procTicks(this.pids.upstream), chatport: procTicks(this.pids.chatport), chatportKey: procTicks(this.pids.chatportKey) },
+      children: {
+        upstream: procTicks(this.pids.upstream),
+        chatport: procTicks(this.pids.chatport),
+        chatportKey: procTicks(this.pids.chatportKey),
+        portkey: procTicks(this.pids.portkey),
+      },
       machine: machineTicks(),
     };
   }
@@ -438,11 +457,11 @@ class CpuMeter {
     const loopP99 = Math.max(0, this.loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS);
     const after = this.snapshot();
     const key = `${phase}|${system}`;
-    const entry = this.totals.get(key) ?? { phase, system, ms: 0, loadgenUs: 0, children: { upstream: 0, chatport: 0, chatportKey: 0 }, busy: 0, total: 0, machine: true, loopP99: 0 };
+    const entry = this.totals.get(key) ?? { phase, system, ms: 0, loadgenUs: 0, children: { upstream: 0, chatport: 0, chatportKey: 0, portkey: 0 }, busy: 0, total: 0, machine: true, loopP99: 0 };
     entry.ms += after.at - before.at;
     const used = process.cpuUsage(before.loadgen);
     entry.loadgenUs += used.user + used.system;
-    for (const name of ["upstream", "chatport", "chatportKey"] as const) {
+    for (const name of METERED_PROCESSES) {
       const a = after.children[name];
       const b = before.children[name];
       const acc = entry.children[name];
@@ -468,6 +487,7 @@ class CpuMeter {
         upstreamPct: pct(e.children.upstream),
         chatportPct: this.pids.chatport === undefined ? null : pct(e.children.chatport),
         chatportKeyPct: this.pids.chatportKey === undefined ? null : pct(e.children.chatportKey),
+        portkeyPct: this.pids.portkey === undefined ? null : pct(e.children.portkey),
         machineBusyPct: e.machine && e.total > 0 ? (e.busy / e.total) * 100 : null,
         othersPct:
           e.machine && e.total > 0
@@ -526,6 +546,20 @@ async function startGateway(upstreamURL: string, dbPath: string, profile: { dir:
   );
 }
 
+/** Portkey's open-source gateway (the npm package's Node server) on a free loopback port, ready once `/` answers. */
+async function startPortkey(): Promise<ServerProcess> {
+  let packageJson: string;
+  try {
+    packageJson = createRequire(import.meta.url).resolve("@portkey-ai/gateway/package.json");
+  } catch {
+    throw new Error("@portkey-ai/gateway is not installed (a devDependency: `npm install`); or pass --no-portkey");
+  }
+  const script = path.join(path.dirname(packageJson), "build", "start-server.js");
+  const port = await freePort();
+  const baseURL = `http://127.0.0.1:${port}/v1`;
+  return launch(process.execPath, [script, `--port=${port}`, "--headless"], { baseURL: () => baseURL, healthPath: "/", timeoutMs: 60_000 });
+}
+
 async function createManagedKey(dbPath: string): Promise<string> {
   const { stdout } = await promisify(execFile)(process.execPath, [cliPath, "keys", "create", "--name", "bench", "--json", "--db-path", dbPath]);
   const parsed: unknown = JSON.parse(stdout);
@@ -541,10 +575,11 @@ function makeTarget(
   bearer: string | null,
   options: GatewayBenchOptions,
   connections: number,
+  extraHeaders: Record<string, string> = {},
 ): Target {
   const url = new URL(baseURL);
   const messages = [{ role: "user", content: "Say something short about gateways and latency." }];
-  const headers: Record<string, string> = { "content-type": "application/json" };
+  const headers: Record<string, string> = { "content-type": "application/json", ...extraHeaders };
   if (bearer !== null) headers.authorization = `Bearer ${bearer}`;
   const stream = (model: string): string =>
     JSON.stringify({ model, messages, max_tokens: options.streamTokens, stream: true, stream_options: { include_usage: true } });
@@ -557,18 +592,19 @@ function makeTarget(
     jsonBody: JSON.stringify({ model, messages, max_tokens: options.maxTokens }),
     streamBody: stream(model),
     pacedStreamBody: stream(models.paced),
+    streams: true,
   };
 }
 
 /** One request and one stream per system, checked, so a misconfiguration fails before the measurements. */
-async function sanityCheck(target: Target, options: GatewayBenchOptions): Promise<void> {
+async function sanityCheck(target: Target, options: GatewayBenchOptions, streams = true): Promise<void> {
   const res = await target.pool.request({ path: target.path, method: "POST", headers: target.headers, body: target.jsonBody });
   const text = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`${target.system}: HTTP ${res.statusCode}: ${text}`);
   const body = JSON.parse(text) as { choices?: Array<{ message?: { content?: unknown } }> };
   const content = body.choices?.[0]?.message?.content;
   if (typeof content !== "string" || content === "") throw new Error(`${target.system}: no content in ${text}`);
-  for (const body of [target.streamBody, target.pacedStreamBody]) {
+  for (const body of streams ? [target.streamBody, target.pacedStreamBody] : []) {
     const stream = await oneStream(target, body);
     if (!stream.ok) throw new Error(stream.error);
     if (stream.tokens !== options.streamTokens) throw new Error(`${target.system}: a stream carried ${stream.tokens} content chunks, expected ${options.streamTokens}`);
@@ -704,13 +740,42 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
       servers.push(keyed);
     }
 
+    let portkey: ServerProcess | null = null;
+    if (options.portkey) {
+      progress(`starting Portkey's gateway (@portkey-ai/gateway) → ${upstream.baseURL}`);
+      portkey = await startPortkey();
+      servers.push(portkey);
+    }
+
     const connections = Math.max(64, options.concurrency, options.streamConcurrency) * 2;
     const upstreamModels = { plain: UPSTREAM_MODEL, paced: PACED_UPSTREAM_MODEL };
     const gatewayModels = { plain: GATEWAY_MODEL, paced: PACED_GATEWAY_MODEL };
     targets.push(makeTarget("direct", upstream.baseURL, upstreamModels, UPSTREAM_KEY, options, connections));
     targets.push(makeTarget("chatport", open.baseURL, gatewayModels, null, options, connections));
     if (keyed !== null && secret !== null) targets.push(makeTarget("chatport+key", keyed.baseURL, gatewayModels, secret, options, connections));
-    for (const target of targets) await sanityCheck(target, options);
+    if (portkey !== null) {
+      // Portkey forwards to the upstream named in its headers, with the client's key and model.
+      const route = { "x-portkey-provider": "openai", "x-portkey-custom-host": upstream.baseURL };
+      targets.push(makeTarget("portkey", portkey.baseURL, upstreamModels, UPSTREAM_KEY, options, connections, route));
+    }
+    const notes: string[] = [];
+    for (const target of targets) {
+      if (target.system !== "portkey") {
+        await sanityCheck(target, options);
+        continue;
+      }
+      // A peer that cannot stream here is still measured on the other phases; the report says why.
+      try {
+        await sanityCheck(target, options);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        if (!options.phases.some((p) => STREAMING_PHASES.includes(p))) throw err;
+        await sanityCheck(target, { ...options, phases: options.phases.filter((p) => !STREAMING_PHASES.includes(p)) }, false);
+        target.streams = false;
+        notes.push(`${target.system} sat out the streaming phases: its streams failed (${message.slice(0, 200)})`);
+        progress(notes.at(-1) ?? "");
+      }
+    }
 
     const allPhases: Phase[] = [
       { name: "open-loop", label: `open loop ${options.rate} req/s`, run: (t, ms, into) => openLoopSlice(t, options.rate, ms, into) },
@@ -730,28 +795,30 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
       // Each phase's kind of load, lighter, unrecorded.
       const ms = (options.warmupS * 1000) / phases.length;
       for (const target of targets) {
+        const streams = target.streams;
         if (options.phases.includes("open-loop")) await openLoopSlice(target, options.rate, ms, new Samples());
         if (options.phases.includes("closed-loop")) await closedLoopSlice(target, Math.min(8, options.concurrency), ms, new Samples());
-        if (options.phases.includes("streaming")) await streamSlice(target, target.streamBody, Math.min(4, options.streamConcurrency), ms, new Samples());
-        if (options.phases.includes("paced-streaming")) await streamSlice(target, target.pacedStreamBody, options.streamConcurrency, ms, new Samples());
+        if (streams && options.phases.includes("streaming")) await streamSlice(target, target.streamBody, Math.min(4, options.streamConcurrency), ms, new Samples());
+        if (streams && options.phases.includes("paced-streaming")) await streamSlice(target, target.pacedStreamBody, options.streamConcurrency, ms, new Samples());
       }
     }
 
-    meter = new CpuMeter({ upstream: upstream.child.pid, chatport: open.child.pid, chatportKey: keyed?.child.pid });
+    meter = new CpuMeter({ upstream: upstream.child.pid, chatport: open.child.pid, chatportKey: keyed?.child.pid, portkey: portkey?.child.pid });
     const results = new Map<string, Samples>();
     const rounds = Math.max(1, Math.round(options.durationS / options.sliceS));
     const sliceMs = (options.durationS * 1000) / rounds;
     for (const phase of phases) {
-      for (const t of targets) results.set(`${phase.name}|${t.system}`, new Samples());
+      const measured = targets.filter((t) => t.streams || !STREAMING_PHASES.includes(phase.name));
+      for (const t of measured) results.set(`${phase.name}|${t.system}`, new Samples());
       for (let round = 0; round < rounds; round++) {
-        for (let i = 0; i < targets.length; i++) {
-          const target = targets[(round + i) % targets.length] as Target;
+        for (let i = 0; i < measured.length; i++) {
+          const target = measured[(round + i) % measured.length] as Target;
           const into = results.get(`${phase.name}|${target.system}`) as Samples;
           const before = meter.snapshot();
           await phase.run(target, sliceMs, into);
           meter.add(phase.name, target.system, before);
         }
-        const line = targets.map((t) => {
+        const line = measured.map((t) => {
           const s = results.get(`${phase.name}|${t.system}`) as Samples;
           return `${t.system} ${phase.name.endsWith("streaming") ? `${fmt((s.tokens * 1000) / s.wallMs, 0)} tok/s` : phase.name === "closed-loop" ? `${fmt((s.completed * 1000) / s.wallMs, 0)} req/s` : summary(s)}${s.errors > 0 ? ` (${s.errors} errors)` : ""}`;
         });
@@ -762,7 +829,12 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
     const systems = targets.map((t) => t.system);
     /** Per system, the samples of a phase that ran. */
     const each = <T>(phase: PhaseName, f: (system: SystemName, s: Samples) => T): T[] =>
-      options.phases.includes(phase) ? systems.map((system) => f(system, results.get(`${phase}|${system}`) as Samples)) : [];
+      options.phases.includes(phase)
+        ? systems.flatMap((system) => {
+            const samples = results.get(`${phase}|${system}`);
+            return samples === undefined ? [] : [f(system, samples)];
+          })
+        : [];
     const openLoop: OpenLoopResult[] = each("open-loop", (system, s) => ({
       system,
       rate: options.rate,
@@ -837,6 +909,19 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
         targetChecks.push({ name: `${system}: streaming tokens/s vs direct, ${upstream}`, target: "≥ 0.90", value: ratio, met: ratio >= 0.9 });
       }
     }
+    // Against the peer gateway, in the same run: chatport's added latency below Portkey's, its stream throughput at least Portkey's.
+    const peer = added.find((a) => a.system === "portkey");
+    const ours = added.find((a) => a.system === "chatport");
+    if (peer !== undefined && ours !== undefined) {
+      for (const q of ["p50", "p99"] as const) {
+        targetChecks.push({ name: `chatport − portkey: ${q} added latency @${options.rate} req/s (ms)`, target: "< 0", value: ours[q] - peer[q], met: ours[q] < peer[q] });
+      }
+    }
+    for (const { rows, prefix } of streamPhases) {
+      const r = rows.find((x) => x.system === "chatport");
+      const pk = rows.find((x) => x.system === "portkey");
+      if (r !== undefined && pk !== undefined) ratios[`chatport/portkey ${prefix} tokens/s @${options.streamConcurrency}`] = r.tokensPerSec / pk.tokensPerSec;
+    }
 
     report = {
       date: new Date().toISOString(),
@@ -853,6 +938,7 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
         streamChunkDelayMs: options.streamChunkDelayMs,
         pacedChunkDelayMs: options.pacedChunkDelayMs,
         keyGateway: options.keyGateway,
+        portkey: options.portkey,
         phases: options.phases,
         profiled: options.profileDir !== null,
         upstreamModel: UPSTREAM_MODEL,
@@ -867,6 +953,7 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
       targets: targetChecks,
       ratios,
       errorSamples: [...errorSamples],
+      notes,
     };
   } finally {
     meter?.close();
@@ -933,11 +1020,11 @@ export function gatewayTable(report: GatewayBenchReport): string {
   const cpu = [
     "CPU while each system was measured (% of one core; machine: % of all cores):",
     "",
-    "| phase | system | load generator | upstream | chatport | chatport+key | machine | other processes (of machine) | loadgen loop delay p99 ms |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    "| phase | system | load generator | upstream | chatport | chatport+key | portkey | machine | other processes (of machine) | loadgen loop delay p99 ms |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...report.cpu.map(
       (r) =>
-        `| ${r.phase} | ${r.system} | ${fmt(r.loadgenPct, 0)} | ${fmt(r.upstreamPct, 0)} | ${fmt(r.chatportPct, 0)} | ${fmt(r.chatportKeyPct, 0)} | ${fmt(r.machineBusyPct, 0)} | ${fmt(r.othersPct, 0)} | ${fmt(r.loadgenLoopDelayP99, 1)} |`,
+        `| ${r.phase} | ${r.system} | ${fmt(r.loadgenPct, 0)} | ${fmt(r.upstreamPct, 0)} | ${fmt(r.chatportPct, 0)} | ${fmt(r.chatportKeyPct, 0)} | ${fmt(r.portkeyPct, 0)} | ${fmt(r.machineBusyPct, 0)} | ${fmt(r.othersPct, 0)} | ${fmt(r.loadgenLoopDelayP99, 1)} |`,
     ),
   ];
   const targets = [
@@ -1012,6 +1099,7 @@ export function writeGatewayReport(report: GatewayBenchReport, dir: string): { j
     "",
     gatewayTable(report),
     "",
+    ...(report.notes.length > 0 ? ["Notes:", "", ...report.notes.map((n) => `- ${n}`), ""] : []),
     ...(report.errorSamples.length > 0 ? ["Errors seen (first few):", "", ...report.errorSamples.map((e) => `- ${e}`), ""] : []),
     ...(report.profiles ?? []).flatMap((p) => [profileMarkdown(p), ""]),
   ].join("\n");

@@ -100,6 +100,7 @@ interface GatewayFlags {
   streamChunkDelay: number;
   pacedChunkDelay: number;
   keyGateway: boolean;
+  portkey: boolean;
   profile?: string;
   phases: PhaseName[];
   out: string;
@@ -147,6 +148,7 @@ function gatewayBenchCommand(): Command {
     .option("--stream-chunk-delay <ms>", "the upstream waits this long between stream chunks (0: flat out)", nonNegative, d.streamChunkDelayMs)
     .option("--paced-chunk-delay <ms>", "paced streaming: the upstream waits this long between chunks", nonNegative, d.pacedChunkDelayMs)
     .option("--no-key-gateway", "skip the gateway that requires a managed API key")
+    .option("--no-portkey", "skip Portkey's open-source gateway (@portkey-ai/gateway), the peer measured beside chatport")
     .option("--profile <dir>", "run the gateways under --cpu-prof, write the profiles here and summarise them (slower: numbers not comparable)")
     .option("--phases <list>", `phases to run, comma-separated (default: ${PHASES.join(",")})`, phaseList, [...PHASES])
     .option("--out <dir>", "where the JSON / Markdown reports go", "bench/results")
@@ -164,6 +166,7 @@ function gatewayBenchCommand(): Command {
         streamChunkDelayMs: flags.streamChunkDelay,
         pacedChunkDelayMs: flags.pacedChunkDelay,
         keyGateway: flags.keyGateway,
+        portkey: flags.portkey,
         profileDir: flags.profile === undefined ? null : path.resolve(flags.profile),
         phases: flags.phases,
         progress,
