@@ -89,6 +89,9 @@ export function parseCompletionsRequest(raw: unknown, options: ParseOptions = {}
   const parsed = completionsRequestSchema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
+    if (first?.code === "invalid_union" && first.path.length === 1 && first.path[0] === "prompt") {
+      throw invalidRequest("Invalid 'prompt': expected a string, an array of strings, an array of token ids or an array of token-id arrays, none of them empty.", "prompt", "invalid_value");
+    }
     throw first === undefined ? invalidRequest("Invalid request body.") : issueToError(first);
   }
   const body = parsed.data;
