@@ -126,7 +126,7 @@ describe("POST /v1/completions on upstream models", () => {
 
   test("a real chatport upstream: the same completion as asking it directly, streamed or not", async () => {
     const direct = new OpenAI({ baseURL: upstream.baseURL, apiKey: upstreamKey, maxRetries: 0 });
-    const params = { prompt: ["Once upon", "a time"], temperature: 0, max_tokens: 5, echo: true, logprobs: null } as const;
+    const params = { prompt: ["Once upon", "a time"], temperature: 0, max_tokens: 5, echo: true, logprobs: null };
     const expected = await direct.completions.create({ model: "tiny", ...params });
     const res = await client.completions.create({ model: "remote-tiny", ...params });
     assertMatchesSchema("CreateCompletionResponse", res);
@@ -136,7 +136,7 @@ describe("POST /v1/completions on upstream models", () => {
     );
     assert.equal(res.usage?.prompt_tokens, expected.usage?.prompt_tokens);
     assert.equal(res.usage?.completion_tokens, expected.usage?.completion_tokens);
-    const stream = await client.completions.create({ model: "remote-tiny", ...params, stream: true });
+    const stream = await client.completions.create({ model: "remote-tiny", ...params, stream: true as const });
     const texts = ["", ""];
     for await (const chunk of stream) for (const choice of chunk.choices) texts[choice.index] += choice.text;
     assert.deepEqual(

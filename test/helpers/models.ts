@@ -2,8 +2,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { customChatTemplate } from "../../src/cli/test-model-template.js";
-import { CHATML_TOOLS_TEMPLATE } from "../../src/gguf/chatml-template.js";
+import { customChatTemplate, withFim } from "../../src/cli/test-model-template.js";
 import { writeTestModel } from "../../src/gguf/test-model.js";
 import { repoRoot } from "./server.js";
 
@@ -53,13 +52,12 @@ export function fixtureTemplate(name: "mistral-style" | "llama3-style" | "granit
   return path.join(repoRoot, "test", "fixtures", "templates", `${name}.jinja`);
 }
 
-/** The tiny model (ChatML) with fill-in-the-middle tokens `<|fim_prefix|>`, `<|fim_suffix|>`, `<|fim_middle|>` declared in its GGUF. */
+/** The tiny model (ChatML) with fill-in-the-middle tokens declared in its GGUF, as `make-test-model --fim` writes it. */
 export async function fimModelPath(seed = 1): Promise<string> {
   const out = path.join(repoRoot, ".cache", "test-models", `tiny-fim-seed${seed}.gguf`);
   if (!fs.existsSync(out)) {
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    const template = { ...customChatTemplate("chatml-fim", CHATML_TOOLS_TEMPLATE), fim: { prefix: "<|fim_prefix|>", suffix: "<|fim_suffix|>", middle: "<|fim_middle|>" } };
-    await writeTestModel({ out, shape: "tiny", seed, type: "f16", template });
+    await writeTestModel({ out, shape: "tiny", seed, type: "f16", template: withFim("chatml") });
   }
   return out;
 }
