@@ -730,3 +730,24 @@ test("cli: make-test-model --template thinking writes a model that loads", async
     await model.dispose();
   }
 });
+
+test("cli: make-test-model --fim declares fill-in-the-middle tokens llama.cpp finds", async () => {
+  const path = join(dir, "fim.gguf");
+  const { command } = quietCommand();
+  await command.parseAsync(["--out", path, "--fim"], { from: "user" });
+  const model = await (await getTestLlama()).loadModel({ modelPath: path });
+  try {
+    const { infill } = model.tokens;
+    assert.deepEqual([infill.prefixString, infill.suffixString, infill.middleString], ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"]);
+    for (const token of [infill.prefix, infill.suffix, infill.middle]) assert.ok(token !== null && model.tokenize(model.detokenize([token], true), true).length === 1);
+  } finally {
+    await model.dispose();
+  }
+  // Without --fim a model has none.
+  const plain = await (await getTestLlama()).loadModel({ modelPath: tinyPath });
+  try {
+    assert.equal(plain.tokens.infill.prefix, null);
+  } finally {
+    await plain.dispose();
+  }
+});

@@ -6,7 +6,7 @@ import { mkdir, stat } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { TEST_MODEL_SHAPES, TEST_MODEL_TYPES, writeTestModel, type TestModelShapeName, type TestModelType } from "../gguf/test-model.js";
-import { defaultTemplatesDir, resolveTestModelTemplate } from "./test-model-template.js";
+import { defaultTemplatesDir, resolveTestModelTemplate, withFim } from "./test-model-template.js";
 
 interface MakeTestModelOptions {
   out: string;
@@ -15,6 +15,7 @@ interface MakeTestModelOptions {
   type: TestModelType;
   template: string;
   templatesDir: string;
+  fim?: boolean;
 }
 
 /** Files at least this big get a progress display. */
@@ -38,6 +39,7 @@ export function makeTestModelCommand(): Command {
       ).default("chatml"),
     )
     .addOption(new Option("--templates-dir <dir>", "where --template NAME looks for NAME.jinja").default(defaultTemplatesDir(), "$CHATPORT_TEMPLATES_DIR or ../shared/templates"))
+    .option("--fim", "also declare fill-in-the-middle tokens (<|fim_prefix|>, <|fim_suffix|>, <|fim_middle|>), for /v1/completions' suffix")
     .action(async (options: MakeTestModelOptions) => {
       const out = resolve(options.out);
       const started = performance.now();
@@ -49,7 +51,8 @@ export function makeTestModelCommand(): Command {
       try {
         await mkdir(dirname(out), { recursive: true });
         if ((await stat(out).catch(() => undefined))?.isDirectory()) throw new Error("it is a directory");
-        const template = await resolveTestModelTemplate(options.template, options.templatesDir);
+        const resolved = await resolveTestModelTemplate(options.template, options.templatesDir);
+        const template = options.fim === true ? withFim(resolved) : resolved;
         const { bytes } = await writeTestModel({ out, shape: options.shape, seed: options.seed, type: options.type, template, onProgress: progress.update });
         progress.done();
         const seconds = (performance.now() - started) / 1000;

@@ -11,7 +11,8 @@ import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { detectFamily } from "../engines/llama/families/registry.js";
-import { TEST_MODEL_TEMPLATES, type CustomChatTemplate, type TestModelTemplate } from "../gguf/test-model.js";
+import { CHATML_THINKING_TOOLS_TEMPLATE, CHATML_TOOLS_TEMPLATE } from "../gguf/chatml-template.js";
+import { TEST_MODEL_TEMPLATES, type CustomChatTemplate, type FimTokens, type TestModelTemplate } from "../gguf/test-model.js";
 
 /** `$CHATPORT_TEMPLATES_DIR`, or `../shared/templates` beside the package. */
 export function defaultTemplatesDir(): string {
@@ -42,6 +43,15 @@ export function customChatTemplate(name: string, text: string): CustomChatTempla
     eot: tokens.eot ?? tokens.eos,
     addBos: tokens.addBos,
   };
+}
+
+/** `make-test-model --fim`: fill-in-the-middle tokens as Qwen2.5-Coder spells them, declared in the GGUF (legacy completions' `suffix`). */
+export const TEST_MODEL_FIM_TOKENS: FimTokens = { prefix: "<|fim_prefix|>", suffix: "<|fim_suffix|>", middle: "<|fim_middle|>" };
+
+/** A template whose model also declares {@link TEST_MODEL_FIM_TOKENS} (chatport's own templates as custom ones). */
+export function withFim(template: TestModelTemplate | CustomChatTemplate): CustomChatTemplate {
+  const custom = typeof template === "string" ? customChatTemplate(template, template === "chatml" ? CHATML_TOOLS_TEMPLATE : CHATML_THINKING_TOOLS_TEMPLATE) : template;
+  return { ...custom, fim: TEST_MODEL_FIM_TOKENS };
 }
 
 export async function resolveTestModelTemplate(value: string, templatesDir: string): Promise<TestModelTemplate | CustomChatTemplate> {

@@ -90,6 +90,15 @@ export interface CustomChatTemplate {
   eos: string;
   eot: string;
   addBos: boolean;
+  /** Fill-in-the-middle tokens (written as special tokens and as `tokenizer.ggml.fim_*_token_id`), for legacy completions' `suffix`. */
+  fim?: FimTokens;
+}
+
+/** The texts of a model's fill-in-the-middle tokens: before the prefix, before the suffix, before the middle. */
+export interface FimTokens {
+  prefix: string;
+  suffix: string;
+  middle: string;
 }
 
 export interface WriteTestModelOptions {
@@ -162,7 +171,8 @@ function customTemplateMetadata(
   template: CustomChatTemplate,
   arch: string,
 ): [string, GgufValue][] {
-  const texts = [...new Set([template.bos, template.eos, template.eot, ...template.specialTokens])];
+  const fim = template.fim === undefined ? [] : [template.fim.prefix, template.fim.suffix, template.fim.middle];
+  const texts = [...new Set([template.bos, template.eos, template.eot, ...template.specialTokens, ...fim])];
   const vocab = buildBpeVocab({
     size: shape.vocab,
     seed,
@@ -187,6 +197,13 @@ function customTemplateMetadata(
     ["tokenizer.ggml.bos_token_id", gguf.u32(id(template.bos))],
     ["tokenizer.ggml.add_bos_token", gguf.bool(template.addBos)],
     ["tokenizer.chat_template", gguf.string(template.text)],
+    ...(template.fim === undefined
+      ? []
+      : ([
+          ["tokenizer.ggml.fim_pre_token_id", gguf.u32(id(template.fim.prefix))],
+          ["tokenizer.ggml.fim_suf_token_id", gguf.u32(id(template.fim.suffix))],
+          ["tokenizer.ggml.fim_mid_token_id", gguf.u32(id(template.fim.middle))],
+        ] as [string, GgufValue][])),
   ];
 }
 

@@ -169,6 +169,21 @@ export interface ChatRequest {
    * written for: chat completions, unless a surface forwards its own API.
    */
   upstreamEndpoint: UpstreamEndpoint;
+  /** Legacy completions: raw prompts the engine uses as they are, instead of rendering `messages` through a chat template. */
+  rawPrompt?: RawPrompt;
+}
+
+/**
+ * Raw prompts (`POST /v1/completions`): text or token ids, no chat template.
+ * `n` choices are spread evenly over the prompts: choice i answers prompt
+ * ⌊i / (n / prompts.length)⌋.
+ */
+export interface RawPrompt {
+  prompts: ReadonlyArray<string | readonly number[]>;
+  /** Fill-in-the-middle: the text after the insertion point (models with FIM tokens only). Null: none. */
+  suffix: string | null;
+  /** Each choice first repeats its prompt as content. */
+  echo: boolean;
 }
 
 /** Endpoints of an OpenAI-compatible upstream that a request body can be forwarded to. */

@@ -13,6 +13,9 @@ export const newCompletionId = (): string => `chatcmpl-${random()}`;
 /** `call_` + 32 hex digits, for tool calls the model or the upstream left unnamed. */
 export const newCallId = (): string => `call_${random()}`;
 
+/** `cmpl-` + 32 hex digits: a legacy completions response. */
+export const newTextCompletionId = (): string => `cmpl-${random()}`;
+
 /** `resp_` + 32 hex digits: a Responses API response. */
 export const newResponseId = (): string => `resp_${random()}`;
 

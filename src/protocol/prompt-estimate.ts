@@ -60,12 +60,12 @@ export function estimatePromptTokens(request: Pick<ChatRequest, "messages" | "to
 /** Tokens a chat template may add of its own, beyond the messages' JSON. */
 export const TEMPLATE_PREAMBLE_TOKENS = 64;
 
-/** Fields of a chat request that the upstream renders into the prompt. */
-const PROMPT_FIELDS = ["messages", "tools", "functions", "response_format"] as const;
+/** Fields of a chat (or legacy completions) request that the upstream renders into the prompt. */
+const PROMPT_FIELDS = ["messages", "tools", "functions", "response_format", "prompt", "suffix"] as const;
 
 const utf8 = new TextEncoder();
 
-/** An upper bound of the prompt tokens of a chat-completions request body (see the bound above). */
+/** An upper bound of the prompt tokens of a chat-completions (or completions) request body (see the bound above). */
 export function promptTokensUpperBound(body: Readonly<Record<string, unknown>>): number {
   const parts = PROMPT_FIELDS.map((field) => body[field]).filter((value) => value !== undefined && value !== null);
   return utf8.encode(JSON.stringify(parts)).length + TEMPLATE_PREAMBLE_TOKENS;

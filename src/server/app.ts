@@ -18,6 +18,7 @@ import { InflightRequests } from "./inflight.js";
 import { registerRequestLog } from "./request-log.js";
 import { registerAdmin } from "./routes/admin.js";
 import { registerChatCompletions } from "./routes/chat-completions.js";
+import { registerCompletions } from "./routes/completions.js";
 import { defaultDashboardRoot, registerDashboard } from "./routes/dashboard.js";
 import { registerHealth } from "./routes/health.js";
 import { registerModels } from "./routes/models.js";
@@ -204,6 +205,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
     registerModels(api, options.registry, options.gatekeeper);
     registerChatCompletions(api, dispatcher);
+    registerCompletions(api, dispatcher);
     registerResponses(api, {
       dispatcher,
       responses: options.store.responses,

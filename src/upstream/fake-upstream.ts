@@ -9,6 +9,8 @@
  * {@link fakePromptTokens}. Reasoning (when `reasoning_effort` is set and not
  * "none"), a tool call to the first (or the chosen) tool when `tools` are
  * given, and logprobs when asked, so pass-through can be tested.
+ * `POST /v1/completions` (legacy) answers the same pieces per prompt as
+ * `text_completion` JSON or SSE ({@link fakeTextCompletion}).
  *
  * Faults, per server (`fault`) or per request (`queue`, consumed first):
  * status codes with any body and headers (500, 429 + Retry-After, 400
@@ -265,6 +267,25 @@ export class FakeUpstream {
     res.end(text);
   }
 
+  /** POST /v1/completions, minimally: JSON or SSE of {@link fakeTextCompletion}; of the faults only those answered before it (status, hang, reset) and `noUsage`. */
+  private textCompletion(res: ServerResponse, body: JsonRecord, fault: FakeFault): void {
+    const { choices, usage, pieces } = fakeTextCompletion(body, this.options.defaultTokens);
+    const envelope = { id: `cmpl-fake${this.requests.length}`, object: "text_completion", created: Math.floor(Date.now() / 1000), model: typeof body.model === "string" ? body.model : "fake-model" };
+    if (body.stream !== true) {
+      this.json(res, 200, { ...envelope, choices, usage });
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    const send = (chunk: JsonRecord): boolean => res.write(`data: ${JSON.stringify({ ...envelope, ...chunk })}\n\n`);
+    choices.forEach((choice, i) => {
+      for (const text of pieces[i] ?? []) send({ choices: [{ text, index: choice.index, logprobs: null, finish_reason: null }] });
+      send({ choices: [{ text: "", index: choice.index, logprobs: null, finish_reason: choice.finish_reason }] });
+    });
+    const streamOptions = body.stream_options;
+    if (isRecord(streamOptions) && streamOptions.include_usage === true && fault.kind !== "noUsage") send({ choices: [], usage });
+    res.end("data: [DONE]\n\n");
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     if (req.method === "GET" && path === "/v1/models") {
@@ -279,7 +300,7 @@ export class FakeUpstream {
       this.json(res, 200, { object: "list", data });
       return;
     }
-    if (req.method !== "POST" || path !== "/v1/chat/completions") {
+    if (req.method !== "POST" || (path !== "/v1/chat/completions" && path !== "/v1/completions")) {
       req.resume();
       this.json(res, 404, { error: { message: `no route ${req.method ?? ""} ${path}`, type: "invalid_request_error", param: null, code: null } });
       return;
@@ -332,6 +353,11 @@ export class FakeUpstream {
         break;
     }
 
+    if (path === "/v1/completions") {
+      this.textCompletion(res, body, fault);
+      finished = true;
+      return;
+    }
     const reply = fakeReply(body, this.options.defaultTokens);
     const n = typeof body.n === "number" ? body.n : 1;
     const top = body.logprobs === true ? (typeof body.top_logprobs === "number" ? body.top_logprobs : 0) : -1;
@@ -429,6 +455,59 @@ export class FakeUpstream {
     finished = true;
     res.end();
   }
+}
+
+/** The prompts of a legacy completions body as text (token ids as `t<id>` words). */
+function completionPrompts(body: JsonRecord): string[] {
+  const prompt = body.prompt;
+  const one = (p: unknown): string => (typeof p === "string" ? p : Array.isArray(p) ? p.map((t) => `t${String(t)}`).join(" ") : "");
+  if (Array.isArray(prompt) && prompt.length > 0 && typeof prompt[0] !== "number") return prompt.map(one);
+  return [one(prompt ?? "")];
+}
+
+export interface FakeTextChoice {
+  text: string;
+  index: number;
+  finish_reason: "stop";
+  logprobs: { tokens: string[]; token_logprobs: number[]; top_logprobs: Array<Record<string, number>>; text_offset: number[] } | null;
+}
+
+/**
+ * The answer to a legacy completions body: per prompt, `n` choices of
+ * {@link fakeReply}'s pieces for that prompt (the prompt first with `echo`);
+ * usage is prompt_tokens summed over the prompts, completion_tokens over the
+ * choices (× best_of, which the upstream generates and bills).
+ */
+export function fakeTextCompletion(body: JsonRecord, defaultTokens = 8): { choices: FakeTextChoice[]; usage: JsonRecord; pieces: string[][] } {
+  const n = typeof body.n === "number" ? body.n : 1;
+  const bestOf = typeof body.best_of === "number" ? body.best_of : n;
+  const top = typeof body.logprobs === "number" ? body.logprobs : -1;
+  const choices: FakeTextChoice[] = [];
+  const pieces: string[][] = [];
+  let promptTokens = 0;
+  let completionTokens = 0;
+  completionPrompts(body).forEach((prompt, p) => {
+    const reply = fakeReply({ ...body, messages: [{ role: "user", content: prompt }] }, defaultTokens);
+    const texts = reply.pieces.map((piece) => piece.content ?? "");
+    promptTokens += reply.promptTokens;
+    completionTokens += reply.completionTokens * bestOf;
+    for (let c = 0; c < n; c++) {
+      const own = body.echo === true ? [prompt, ...texts] : texts;
+      pieces.push(own);
+      let offset = 0;
+      const logprobs =
+        top < 0
+          ? null
+          : {
+              tokens: texts,
+              token_logprobs: texts.map((_, i) => -0.1 * (i + 1)),
+              top_logprobs: texts.map((t, i) => Object.fromEntries(Array.from({ length: top }, (_, j) => [j === 0 ? t : `alt${j}`, -0.1 * (i + 1) - j]))),
+              text_offset: texts.map((t) => ((offset += t.length), offset - t.length)),
+            };
+      choices.push({ text: own.join(""), index: p * n + c, finish_reason: "stop", logprobs });
+    }
+  });
+  return { choices, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens }, pieces };
 }
 
 export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {

@@ -10,6 +10,7 @@
  */
 import type { ChatDelta, ChatEvent, FinishReason, ToolCallDelta, TokenLogprob, TopLogprob, UsageCounts } from "../protocol/chat-events.js";
 import { newCallId } from "../protocol/ids.js";
+import { textCompletionAsChat } from "./completions-wire.js";
 
 export type JsonRecord = Record<string, unknown>;
 
@@ -137,7 +138,8 @@ export class ResponseDecoder {
    * One streamed `chat.completion.chunk` → events appended to `out`.
    * Returns the chunk itself when it is an in-stream error object.
    */
-  chunk(json: unknown, out: ChatEvent[]): JsonRecord | null {
+  chunk(chunk: unknown, out: ChatEvent[]): JsonRecord | null {
+    const json = textCompletionAsChat(chunk);
     if (!isRecord(json)) return null;
     if (json.error !== undefined && json.error !== null) return json;
     if (json.object === "error") return json;
@@ -156,7 +158,8 @@ export class ResponseDecoder {
   }
 
   /** A whole `chat.completion` body → events. False when it is not one. */
-  completion(json: unknown, out: ChatEvent[]): boolean {
+  completion(body: unknown, out: ChatEvent[]): boolean {
+    const json = textCompletionAsChat(body);
     if (!isRecord(json) || !Array.isArray(json.choices)) return false;
     const usage = parseUsage(json.usage);
     if (usage !== null) this.usage = usage;

@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { customChatTemplate } from "../../src/cli/test-model-template.js";
+import { customChatTemplate, withFim } from "../../src/cli/test-model-template.js";
 import { writeTestModel } from "../../src/gguf/test-model.js";
 import { repoRoot } from "./server.js";
 
@@ -50,4 +50,14 @@ export async function templateModelPath(templateFile: string, seed = 1): Promise
 /** chatport's own templates in the families' styles, for runs without ../shared. */
 export function fixtureTemplate(name: "mistral-style" | "llama3-style" | "granite-style"): string {
   return path.join(repoRoot, "test", "fixtures", "templates", `${name}.jinja`);
+}
+
+/** The tiny model (ChatML) with fill-in-the-middle tokens declared in its GGUF, as `make-test-model --fim` writes it. */
+export async function fimModelPath(seed = 1): Promise<string> {
+  const out = path.join(repoRoot, ".cache", "test-models", `tiny-fim-seed${seed}.gguf`);
+  if (!fs.existsSync(out)) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    await writeTestModel({ out, shape: "tiny", seed, type: "f16", template: withFim("chatml") });
+  }
+  return out;
 }

@@ -48,3 +48,8 @@ export function sharedTemplatePath(name: string): string | null {
 export function missingSharedFile(what: string): string {
   return `${what} not found: set CHATPORT_TEST_SHARED_DIR (or put ../shared beside the checkout) to run this`;
 }
+
+/** stories260K: a real (tiny) trained base model, without a chat template; or null. */
+export function storiesModelPath(): string | null {
+  return existing(path.join(sharedDir(), "models", "stories260K.gguf"));
+}

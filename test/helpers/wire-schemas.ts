@@ -279,10 +279,44 @@ const ResponseStreamEvent: JsonSchema = {
   ],
 };
 
+/** A legacy completions body, and a stream chunk once its choices have finished (OpenAI's document gives both one shape). */
+const CreateCompletionResponse: JsonSchema = {
+  type: "object",
+  required: ["id", "object", "created", "model", "choices"],
+  properties: {
+    ...completionEnvelope("text_completion"),
+    id: { type: "string", pattern: "^cmpl-" },
+    choices: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["text", "index", "logprobs", "finish_reason"],
+        properties: {
+          text: { type: "string" },
+          index: count,
+          finish_reason: { enum: ["stop", "length", "content_filter"] },
+          logprobs: nullable({
+            type: "object",
+            required: ["tokens", "token_logprobs", "top_logprobs", "text_offset"],
+            properties: {
+              tokens: { type: "array", items: { type: "string" } },
+              token_logprobs: { type: "array", items: { type: "number" } },
+              top_logprobs: { type: "array", items: { type: "object", additionalProperties: { type: "number" } } },
+              text_offset: { type: "array", items: count },
+            },
+          }),
+        },
+      },
+    },
+    usage: nullable(usage),
+  },
+};
+
 /** By the names the official document gives the same shapes (`components.schemas.*`). */
 export const wireSchemas = {
   CreateChatCompletionResponse,
   CreateChatCompletionStreamResponse,
+  CreateCompletionResponse,
   ErrorResponse,
   ListModelsResponse,
   Model,

@@ -32,6 +32,8 @@ export interface ChoicePlan {
   /** What the output of `grammar` must satisfy, checked before the choice finishes. */
   contract: OutputContract | null;
   maxNewTokens: number;
+  /** The output continues the prompt's text (a raw prompt): decode its first tokens after the prompt's last ones. */
+  continuesPrompt?: boolean;
   /** Parse a thought out of the output (the template can think). */
   reasoning: { format: ReasoningFormat; startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
   tools: { syntax: ToolCallSyntax; newId: () => string; parallel: boolean; lazyGrammar: { marker: string; grammar: LlamaGrammar; contract: OutputContract } | null } | null;
@@ -137,7 +139,7 @@ export async function runChoice(
     () => grammarState,
     generated,
   );
-  const decoder = new TokenTextDecoder(model, context.markerTokens);
+  const decoder = new TokenTextDecoder(model, context.markerTokens, plan.continuesPrompt === true ? plan.prompt : []);
   const output = new ChoiceOutput({
     stops: plan.stops,
     trimTrailingWhitespace: plan.trimTrailingWhitespace,

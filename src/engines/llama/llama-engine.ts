@@ -25,6 +25,7 @@ import { responseFormatContract, toolCallContract, type OutputContract } from ".
 import { parserMarkers } from "./families/registry.js";
 import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { attentionShape, KV_CACHE_GGML_TYPE, kvBytesPerCell, type KvCacheType } from "./kv-cache-memory.js";
+import { rawPromptTokens, type RawPromptTokens } from "./raw-prompt.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
 import { SlotPool } from "./slot-pool.js";
 import { TokenBytes } from "./token-bytes.js";
@@ -55,8 +56,14 @@ export interface LlamaEngineOptions {
   logger: Logger;
 }
 
-/** A choice plan but its completion length. */
-type PromptPlan = Omit<ChoicePlan, "maxNewTokens">;
+/** A choice plan but its completion length; `raw`: the prompts of a raw-prompt request (choice i answers prompt ⌊i / (n / prompts)⌋). */
+type PromptPlan = Omit<ChoicePlan, "maxNewTokens"> & { raw?: RawPromptTokens };
+
+/** Prompt tokens a plan bills (every prompt of a raw-prompt request once) and the longest prompt, which the context must hold. */
+function promptSize(plan: PromptPlan): { total: number; longest: number } {
+  const prompts = plan.raw?.prompts ?? [plan.prompt];
+  return { total: prompts.reduce((sum, p) => sum + p.length, 0), longest: Math.max(...prompts.map((p) => p.length)) };
+}
 
 /** Compiled grammars kept per engine (most recently used). */
 const grammarCacheCapacity = 128;
@@ -329,7 +336,8 @@ export class LlamaEngine implements Engine {
    */
   async prepare(request: ChatRequest): Promise<PreparedChat> {
     const plan = await this.planPrompt(request);
-    const prepared: PreparedChat = { promptTokens: plan.prompt.length, promptEstimated: false, completionRoom: this.context.contextSize - plan.prompt.length };
+    const size = promptSize(plan);
+    const prepared: PreparedChat = { promptTokens: size.total, promptEstimated: false, completionRoom: this.context.contextSize - size.longest };
     this.plans.set(prepared, plan);
     return prepared;
   }
@@ -341,6 +349,7 @@ export class LlamaEngine implements Engine {
         throw invalidRequest(`logit_bias token id ${token} is outside the vocabulary (size ${this.vocabSize}).`, "logit_bias", "invalid_value");
       }
     }
+    if (request.rawPrompt !== undefined) return this.planRawPrompt(request, rawPromptTokens(this.model, request.rawPrompt, this.vocabSize));
     const constrained = await this.outputGrammar(request);
     const grammar = constrained?.grammar ?? null;
     const toolsActive = request.tools.tools.length > 0 && request.tools.choice.type !== "none";
@@ -384,6 +393,26 @@ export class LlamaEngine implements Engine {
     };
   }
 
+  /** Raw prompts (legacy completions): no template, no thought, no tools, no grammar. */
+  private planRawPrompt(request: ChatRequest, raw: RawPromptTokens): PromptPlan {
+    const plan: PromptPlan = {
+      prompt: raw.prompts[0] ?? [],
+      stops: request.stop,
+      trimTrailingWhitespace: false,
+      grammar: null,
+      contract: null,
+      reasoning: null,
+      tools: null,
+      continuesPrompt: true,
+      raw,
+    };
+    const longest = promptSize(plan).longest;
+    if (longest >= this.context.contextSize || (request.maxTokens !== null && longest + request.maxTokens > this.context.contextSize)) {
+      throw contextLengthExceeded(this.context.contextSize, longest, request.maxTokens);
+    }
+    return plan;
+  }
+
   /**
    * tool_choice auto with only strict tools: the model decides whether to call,
    * but once it writes the call marker the rest is grammar-constrained, so a
@@ -401,10 +430,11 @@ export class LlamaEngine implements Engine {
   async *generate(request: ChatRequest, signal: AbortSignal, prepared?: PreparedChat): AsyncGenerator<ChatEvent, void, void> {
     const promptPlan = (prepared === undefined ? undefined : this.plans.get(prepared)) ?? (await this.planPrompt(request));
     const limit = this.context.contextSize;
-    const promptLength = promptPlan.prompt.length;
+    const size = promptSize(promptPlan);
+    const promptLength = size.longest;
     if (request.maxTokens !== null && promptLength + request.maxTokens > limit) throw contextLengthExceeded(limit, promptLength, request.maxTokens);
     const room = limit - promptLength;
-    const plan: ChoicePlan = { ...promptPlan, maxNewTokens: Math.min(request.maxTokens ?? room, room) };
+    const plan: PromptPlan & ChoicePlan = { ...promptPlan, maxNewTokens: Math.min(request.maxTokens ?? room, room) };
     this.pool.admit(request.n);
 
     const cancel = new AbortController();
@@ -433,7 +463,7 @@ export class LlamaEngine implements Engine {
     const usage = (): ChatEvent => ({
       type: "usage",
       usage: {
-        promptTokens: plan.prompt.length,
+        promptTokens: size.total,
         completionTokens: stats.completionTokens,
         cachedTokens: stats.cachedTokens,
         reasoningTokens: stats.reasoningTokens,
@@ -459,11 +489,16 @@ export class LlamaEngine implements Engine {
   private async choice(
     index: number,
     request: ChatRequest,
-    plan: ChoicePlan,
+    requestPlan: PromptPlan & ChoicePlan,
     stats: RequestStats,
     channel: EventChannel<ChatEvent>,
     signal: AbortSignal,
   ): Promise<void> {
+    const raw = requestPlan.raw;
+    const promptIndex = raw === undefined ? 0 : Math.floor(index / (request.n / raw.prompts.length));
+    const plan: ChoicePlan = raw === undefined ? requestPlan : { ...requestPlan, prompt: raw.prompts[promptIndex] ?? requestPlan.prompt };
+    const echo = raw?.echoes?.[promptIndex];
+    if (echo !== undefined && echo !== "") channel.push({ type: "delta", index, content: echo });
     let sequence: LlamaContextSequence;
     try {
       sequence = await this.pool.acquire((s) => commonPrefixLength(s.contextTokens, plan.prompt), signal);

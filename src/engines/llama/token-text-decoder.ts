@@ -18,9 +18,11 @@ export class TokenTextDecoder {
   private pending: Token[] = [];
   private context: Token[] = [];
 
-  constructor(model: LlamaModel, markers: ReadonlySet<Token> = new Set()) {
+  /** `after`: tokens the text continues (a raw prompt's tail), so the first token keeps its leading space. */
+  constructor(model: LlamaModel, markers: ReadonlySet<Token> = new Set(), after: readonly Token[] = []) {
     this.model = model;
     this.markers = markers;
+    this.context = after.slice(-maxHeldTokens);
   }
 
   push(token: Token): string {
