@@ -48,8 +48,10 @@ export function anthropicErrorType(status: number): AnthropicErrorType {
   }
 }
 
+/** Anthropic's error has no `param`: the field is named in the message (`messages[1].content[0].type: …`) unless it already is. */
 export function anthropicErrorBody(err: ApiError): AnthropicErrorBody {
-  return { type: "error", error: { type: anthropicErrorType(anthropicStatus(err)), message: err.message } };
+  const message = err.param !== null && !err.message.includes(err.param) ? `${err.param}: ${err.message}` : err.message;
+  return { type: "error", error: { type: anthropicErrorType(anthropicStatus(err)), message } };
 }
 
 export const anthropicErrorEnvelope: ErrorEnvelope = {
