@@ -336,7 +336,9 @@ describe("errors, usage and limits", () => {
     // Raw: no key at all, a Bearer key, and a body without max_tokens.
     const noKey = await postJson(rootOf(server), "/v1/messages", { model: "tiny", max_tokens: 4, messages: ask });
     assert.equal(noKey.status, 401);
-    assert.deepEqual(((await noKey.json()) as { type: string; error: { type: string } }).error.type, "authentication_error");
+    const noKeyBody = (await noKey.json()) as { type: string; error: { type: string; message: string } };
+    assert.equal(noKeyBody.error.type, "authentication_error");
+    assert.match(noKeyBody.error.message, /x-api-key/, "the message says where an Anthropic client's key goes");
     const bearer = await postJson(rootOf(server), "/v1/messages", { model: "tiny", max_tokens: 1, messages: ask }, { authorization: `Bearer ${secret}` });
     assert.equal(bearer.status, 200);
     const missing = await postJson(rootOf(server), "/v1/messages", { model: "tiny", messages: ask }, { "x-api-key": secret });

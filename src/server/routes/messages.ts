@@ -38,6 +38,13 @@ export function presentedKey(request: FastifyRequest): string | null {
   return key !== undefined && key !== "" ? key : bearerToken(request.headers.authorization);
 }
 
+/** A refused key's message tells an Anthropic client where its key goes (the Gatekeeper's speaks of Bearer only). */
+function withKeyHint(err: unknown): unknown {
+  if (!(err instanceof ApiError) || err.code !== "invalid_api_key") return err;
+  const message = err.message.replace("Pass it as `Authorization: Bearer <key>`.", "Pass it in the `x-api-key` header (or as `Authorization: Bearer <key>`).");
+  return new ApiError(err.status, err.type, message, { param: err.param, code: err.code, headers: err.headers });
+}
+
 function peekModel(body: unknown): string | null {
   if (typeof body !== "object" || body === null) return null;
   const model = (body as { model?: unknown }).model;
@@ -47,7 +54,11 @@ function peekModel(body: unknown): string | null {
 export function registerMessages(app: FastifyInstance, guard: RouteGuard, deps: MessagesRouteDeps): void {
   void app.register(async (scope) => {
     guard.guard(scope, async (request) => {
-      request.caller = await deps.gatekeeper.authenticateKey(presentedKey(request));
+      try {
+        request.caller = await deps.gatekeeper.authenticateKey(presentedKey(request));
+      } catch (err) {
+        throw withKeyHint(err);
+      }
     });
     const config = { errorEnvelope: anthropicErrorEnvelope };
 
