@@ -116,6 +116,16 @@ describe("messages.create", () => {
   });
 });
 
+test("output_config.format: the text is the schema's JSON (grammar-enforced)", async () => {
+  const schema = { type: "object", properties: { answer: { enum: ["yes", "no"] }, score: { type: "integer", minimum: 1, maximum: 5 } }, required: ["answer", "score"], additionalProperties: false };
+  const res = await client.messages.create({ model: "tiny", max_tokens: 100, messages: ask, output_config: { format: { type: "json_schema", schema } } });
+  assert.equal(res.stop_reason, "end_turn");
+  const text = res.content[0]?.type === "text" ? res.content[0].text : "";
+  const value = JSON.parse(text) as { answer: string; score: number };
+  assert.deepEqual(Object.keys(value).sort(), ["answer", "score"]);
+  assert.ok(["yes", "no"].includes(value.answer) && Number.isInteger(value.score) && value.score >= 1 && value.score <= 5, text);
+});
+
 describe("tools", () => {
   test("tool_choice any: grammar-constrained calls that name a tool and validate; one with disable_parallel_tool_use", async () => {
     const res = await client.messages.create({ model: "tiny", max_tokens: 200, messages: ask, tools, tool_choice: { type: "any", disable_parallel_tool_use: true } });

@@ -76,6 +76,14 @@ describe("request", () => {
     assert.equal(chat.upstreamEndpoint, "chat/completions");
   });
 
+  test("output_config: a JSON Schema format is the chat response_format; its effort the reasoning effort", () => {
+    const schema = { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"] };
+    const { chat } = parseAnthropicMessagesRequest({ ...base, output_config: { format: { type: "json_schema", schema }, effort: "medium" } }, {});
+    assert.deepEqual(chat.responseFormat, { type: "json_schema", name: "output", schema, strict: true });
+    assert.equal(chat.reasoningEffort, "medium");
+    assert.equal(paramOf({ ...base, output_config: { format: { type: "json_schema", schema: { type: "nonsense" } } } }), "output_config.format.schema");
+  });
+
   test("count_tokens needs no max_tokens; thinking disabled is effort none", () => {
     const { chat } = parseAnthropicCountTokensRequest({ model: "m", messages: base.messages, thinking: { type: "disabled" } }, {});
     assert.equal(chat.maxTokens, null);
