@@ -49,6 +49,8 @@ export interface Dispatch {
   /** The request as served: the model that serves it (after aliases and fallbacks), max tokens capped by the key's limits. */
   readonly request: ChatRequest;
   readonly engine: Engine;
+  /** The prompt as the engine prepared it (its tokens: counted, or estimated upstream). */
+  readonly prompt: PreparedChat;
   /** Headers admission set (x-ratelimit-*). */
   readonly headers: Record<string, string>;
   /** The response id the surface answers with: the ledger row's key. */
@@ -179,7 +181,7 @@ export class Dispatcher {
         }
         return refuse(err);
       }
-      return new RunningDispatch(served, candidate.engine, headers, meter, events, first, call);
+      return new RunningDispatch(served, candidate.engine, headers, meter, events, first, call, prepared);
     }
     throw new Error("no candidate model");
   }
@@ -188,6 +190,7 @@ export class Dispatcher {
 class RunningDispatch implements Dispatch {
   readonly request: ChatRequest;
   readonly engine: Engine;
+  readonly prompt: PreparedChat;
   readonly headers: Record<string, string>;
   private readonly meter: RequestMeter;
   private readonly generator: AsyncGenerator<ChatEvent, void, void>;
@@ -202,7 +205,9 @@ class RunningDispatch implements Dispatch {
     generator: AsyncGenerator<ChatEvent, void, void>,
     first: IteratorResult<ChatEvent, void>,
     call: DispatchCall,
+    prompt: PreparedChat,
   ) {
+    this.prompt = prompt;
     this.request = request;
     this.engine = engine;
     this.headers = headers;

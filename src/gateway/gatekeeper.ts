@@ -183,7 +183,11 @@ export class Gatekeeper {
   }
 
   async authenticate(authorization: string | undefined): Promise<Caller> {
-    const presented = bearerToken(authorization);
+    return this.authenticateKey(bearerToken(authorization));
+  }
+
+  /** Authenticates a presented key however the API carries it (`Authorization: Bearer`, Anthropic's `x-api-key`); null: none presented. */
+  async authenticateKey(presented: string | null): Promise<Caller> {
     // The static key and the admin key (the dashboard's playground) are unlimited and keyless in the ledger.
     if (this.isStaticKey?.(presented) === true || this.isAdminKey?.(presented) === true) return { key: null };
     if (!(await this.authRequired())) return { key: null };

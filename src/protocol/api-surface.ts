@@ -21,6 +21,8 @@ export interface EncoderContext {
   /** The request as it is served: the model that serves it (after aliases and fallbacks), max tokens capped. */
   request: ChatRequest;
   systemFingerprint: string;
+  /** Prompt tokens as the engine prepared them (estimated upstream), for surfaces that announce them before the usage event. */
+  promptTokens?: number;
 }
 
 /** Internal events → one response's wire output. Streaming and non-streaming share it, so they cannot disagree. */

@@ -52,5 +52,5 @@ export interface ChatDelta {
 
 export type ChatEvent =
   | ChatDelta
-  | { type: "finish"; index: number; reason: FinishReason }
+  | { type: "finish"; index: number; reason: FinishReason; /** The client's stop sequence that ended the choice (local models; upstreams do not say). */ stop?: string }
   | { type: "usage"; usage: UsageCounts };

@@ -153,6 +153,8 @@ export interface ChatRequest {
   /** Null: no logprobs; otherwise how many alternatives per token (0–20). */
   logprobs: { top: number } | null;
   reasoningEffort: ReasoningEffort | null;
+  /** Thinking tokens allowed before the thought is closed (Anthropic's `thinking.budget_tokens`); absent: the effort's budget. */
+  thinkingBudget?: number;
   /** Extra chat-template variables (`chat_template_kwargs`); empty when none. */
   chatTemplateKwargs: Record<string, unknown>;
   ignoreEos: boolean;

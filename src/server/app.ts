@@ -11,6 +11,7 @@ import type { Caller, Gatekeeper } from "../gateway/gatekeeper.js";
 import type { GatewayMetrics } from "../gateway/metrics.js";
 import type { ModelRegistry } from "../gateway/model-registry.js";
 import type { Counters } from "../limits/types.js";
+import { openAiErrorEnvelope, type ErrorEnvelope } from "../protocol/error-envelope.js";
 import { ApiError, overloaded, toApiError } from "../protocol/errors.js";
 import type { Store } from "../store/types.js";
 import type { DeploymentSnapshot } from "../upstream/provider-pool.js";
@@ -21,6 +22,7 @@ import { registerChatCompletions } from "./routes/chat-completions.js";
 import { registerCompletions } from "./routes/completions.js";
 import { defaultDashboardRoot, registerDashboard } from "./routes/dashboard.js";
 import { registerHealth } from "./routes/health.js";
+import { registerMessages } from "./routes/messages.js";
 import { registerModels } from "./routes/models.js";
 import { registerResponses } from "./routes/responses.js";
 import { RouteGuard } from "./route-guard.js";
@@ -35,6 +37,10 @@ declare module "fastify" {
     clientTimeoutMs: number;
     /** Chat requests being handled (shutdown waits for them). */
     inflight: InflightRequests;
+  }
+  interface FastifyContextConfig {
+    /** How this route renders its errors (absent: OpenAI's envelope). */
+    errorEnvelope?: ErrorEnvelope;
   }
 }
 
@@ -123,7 +129,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     void app.register(cors, {
       origin: options.corsOrigins.includes("*") ? true : [...options.corsOrigins],
       methods: ["GET", "POST", "PATCH", "DELETE"],
-      allowedHeaders: ["authorization", "content-type", "x-request-id"],
+      allowedHeaders: ["authorization", "content-type", "x-request-id", "x-api-key", "anthropic-version"],
       exposedHeaders: ["x-request-id", "retry-after", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"],
       maxAge: 600,
     });
@@ -153,7 +159,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const apiError = err instanceof ApiError ? err : (fromFastifyError(err) ?? toApiError(err));
     if (apiError.status >= 500) request.log.error({ err }, "request failed");
-    void reply.code(apiError.status).headers(apiError.headers).send(apiError.toBody());
+    const rendered = (request.routeOptions.config.errorEnvelope ?? openAiErrorEnvelope).render(apiError);
+    void reply.code(rendered.status).headers(rendered.headers).send(rendered.body);
   });
   app.setNotFoundHandler((request, reply) => {
     const err = new ApiError(404, "invalid_request_error", `Unknown route: ${request.method} ${request.url.split("?")[0]}`, {
@@ -213,6 +220,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       maxBytes: options.responseMaxBytes,
     });
   });
+  // The Anthropic Messages API: its own scope, authenticated by x-api-key as well as Bearer, errors in Anthropic's shape.
+  registerMessages(app, guard, { dispatcher, registry: options.registry, gatekeeper: options.gatekeeper });
   registerAdmin(app, guard, {
     store: options.store,
     gatekeeper: options.gatekeeper,

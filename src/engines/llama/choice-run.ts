@@ -173,8 +173,8 @@ export async function runChoice(
 
   let finish: FinishReason | null = null;
   let stoppedByString = false;
-  /** Stopped at one of the client's own stop strings (a cut the client asked for). */
-  let clientStop = false;
+  /** The client's own stop string it stopped at (a cut the client asked for), or null. */
+  let clientStop: string | null = null;
   let last = 0;
   const metadata = logprobs === null ? {} : logprobs.top > 0 ? { probabilities: true } : { confidence: true };
   const generation = context.enterGeneration(sequence, { isolatedPrompt: seeded });
@@ -227,7 +227,7 @@ export async function runChoice(
       if (pushed.stopped) {
         finish = "stop";
         stoppedByString = true;
-        clientStop = pushed.stop !== undefined && request.stop.includes(pushed.stop);
+        clientStop = pushed.stop !== undefined && request.stop.includes(pushed.stop) ? pushed.stop : null;
         break;
       }
       if (generated.length >= plan.maxNewTokens) {
@@ -255,14 +255,14 @@ export async function runChoice(
     emit(tail.piece);
     if (tail.stopped) {
       finish = "stop";
-      clientStop = tail.stop !== undefined && request.stop.includes(tail.stop);
+      clientStop = tail.stop !== undefined && request.stop.includes(tail.stop) ? tail.stop : null;
     }
   }
   emit(output.finish());
   if (pendingLogprobs.length > 0) channel.push({ type: "delta", index, logprobs: pendingLogprobs });
   // The grammar that was on: the whole output's, or the tool-call grammar once the model opened a call.
   const contract = plan.contract ?? (lazy !== null && grammarState !== undefined ? lazy.contract : null);
-  if (contract !== null && finish !== "length" && !clientStop) {
+  if (contract !== null && finish !== "length" && clientStop === null) {
     const problem = await contract.check({ content, toolCalls: output.toolCalls });
     context.outputChecked(contract.kind, problem === null);
     if (problem !== null) {
@@ -272,5 +272,5 @@ export async function runChoice(
     }
   }
   if (finish !== "length" && output.toolCallCount > 0) finish = "tool_calls";
-  channel.push({ type: "finish", index, reason: finish ?? "stop" });
+  channel.push({ type: "finish", index, reason: finish ?? "stop", ...(finish === "stop" && clientStop !== null ? { stop: clientStop } : {}) });
 }

@@ -385,7 +385,7 @@ export class LlamaEngine implements Engine {
           ? {
               format: reasoning,
               startsInside: rendered.startsInReasoning,
-              budget: effort === null ? null : thinkingBudget[effort],
+              budget: request.thinkingBudget ?? (effort === null ? null : thinkingBudget[effort]),
               closeTokens: this.model.tokenize(`\n${reasoning.close}\n\n`, true),
             }
           : null,
