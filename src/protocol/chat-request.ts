@@ -169,6 +169,12 @@ export interface ChatRequest {
    * written for: chat completions, unless a surface forwards its own API.
    */
   upstreamEndpoint: UpstreamEndpoint;
+  /**
+   * The request in its surface's own API (the Responses body, a stored
+   * conversation inlined), for an upstream provider that serves that API
+   * (its `apis`): such a provider gets `body` at `endpoint` instead of `wire`.
+   */
+  native?: { endpoint: UpstreamEndpoint; body: Readonly<Record<string, unknown>> };
 }
 
 /** Endpoints of an OpenAI-compatible upstream that a request body can be forwarded to. */

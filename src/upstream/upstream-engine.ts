@@ -33,6 +33,7 @@ import {
   type AttemptFailure,
 } from "./upstream-errors.js";
 import { isRecord, ResponseDecoder, type JsonRecord } from "./upstream-wire.js";
+import { responsesPassThrough, responsesUpstreamBody, ResponsesApiDecoder, type UpstreamDecoder } from "./responses-pass-through.js";
 
 export interface UpstreamEngineOptions {
   /** First retry delay on a deployment already tried; doubles per attempt (with jitter). Default 50. */
@@ -158,7 +159,7 @@ export class UpstreamEngine implements Engine {
     const failures: AttemptFailure[] = [];
     const bodies = new Map<string, string>();
     const promptEstimate = estimatePromptTokens(request);
-    let decoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
+    let decoder: UpstreamDecoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
 
     for (let attempt = 0; attempt <= this.config.retries; attempt++) {
       if (signal.aborted) {
@@ -195,13 +196,16 @@ export class UpstreamEngine implements Engine {
       }
       tried.add(deployment);
 
-      let body = bodies.get(deployment.model);
+      // A provider that serves the request's own API (Responses) gets it as it is, not its chat translation.
+      const native = responsesPassThrough(request, deployment.provider.config);
+      const endpoint = native === null ? request.upstreamEndpoint : "responses";
+      let body = bodies.get(`${endpoint} ${deployment.model}`);
       if (body === undefined) {
-        body = this.upstreamBody(request, deployment.model);
-        bodies.set(deployment.model, body);
+        body = native === null ? this.upstreamBody(request, deployment.model) : responsesUpstreamBody(native, request, deployment.model);
+        bodies.set(`${endpoint} ${deployment.model}`, body);
       }
-      decoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
-      const outcome = yield* this.attempt(deployment, body, request.upstreamEndpoint, request.stream, signal, decoder);
+      decoder = native === null ? new ResponseDecoder(request.n, startedAt, promptEstimate) : new ResponsesApiDecoder(startedAt, promptEstimate);
+      const outcome = yield* this.attempt(deployment, body, endpoint, request.stream, signal, decoder);
 
       if (outcome.kind !== "failed") {
         yield { type: "usage", usage: decoder.usageCounts() };
@@ -260,7 +264,7 @@ export class UpstreamEngine implements Engine {
     endpoint: UpstreamEndpoint,
     stream: boolean,
     signal: AbortSignal,
-    decoder: ResponseDecoder,
+    decoder: UpstreamDecoder,
   ): AsyncGenerator<ChatEvent, AttemptOutcome, void> {
     const provider = deployment.provider;
     const providerId = provider.config.id;
