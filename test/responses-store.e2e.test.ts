@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import SqliteDatabase from "better-sqlite3";
 import OpenAI from "openai";
 import { settingDefault } from "../src/settings.js";
 import { openStore } from "../src/store/open-store.js";
@@ -152,6 +153,36 @@ describe("stored responses on SQLite", () => {
     assert.equal(body.error.param, "store");
     const unstored = await client.responses.create({ model: "tiny", input: big, max_output_tokens: 2, store: false });
     assert.equal(storedFlag(unstored), false);
+  });
+
+  test("a response that outgrows the size limit while it is generated is still answered, says store: false and is not stored; its row is ok", async () => {
+    // Twenty alternatives per token make each output token several hundred bytes: a few tokens pass 4096.
+    const params = { model: "tiny", input: "hi", max_output_tokens: 12, top_logprobs: 20 };
+    const created = await client.responses.create(params);
+    assert.ok((created.usage?.output_tokens ?? 0) > 0);
+    assert.ok(JSON.stringify(created).length > 4096, "the response is past the limit");
+    assert.equal(storedFlag(created), false);
+    assert.equal(created.status === "completed" || created.status === "incomplete", true);
+    await assert.rejects(client.responses.retrieve(created.id), isNotFound);
+
+    const stream = client.responses.stream(params);
+    const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const end = events.at(-1);
+    assert.ok(end?.type === "response.completed" || end?.type === "response.incomplete", `ends well, not with ${end?.type}`);
+    assertMatchesSchema("ResponseStreamEvent", end);
+    assert.equal(storedFlag(end.response), false);
+    await assert.rejects(client.responses.retrieve(end.response.id), isNotFound);
+
+    const db = new SqliteDatabase(dbPath, { readonly: true, fileMustExist: true });
+    try {
+      const ids = [created.id, end.response.id].sort();
+      const rows = (db.prepare("select id, status, http_status from ledger where id in (?, ?) order by id").all(...ids) as object[]).map((row) => ({ ...row }));
+      assert.deepEqual(rows, ids.map((id) => ({ id, status: "ok", http_status: 200 })), "one row each, saying the client got its answer");
+    } finally {
+      db.close();
+    }
+    assert.equal(server.jsonLogs().filter((line) => line.msg === "response not stored: larger than the size limit").length, 2);
   });
 });
 
