@@ -10,13 +10,25 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import SqliteDatabase from "better-sqlite3";
 import OpenAI from "openai";
+import { Agent, fetch as undiciFetch, type RequestInit as UndiciRequestInit } from "undici";
 import { settingDefault } from "../src/settings.js";
 import { openStore } from "../src/store/open-store.js";
 import type { Store } from "../src/store/types.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { assertMatchesSchema } from "./helpers/openapi.js";
 import { createTestSchema, type TestSchema } from "./helpers/postgres.js";
-import { postJson, startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
+import { startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
+
+/**
+ * Every request of this file on a connection of its own: no idle keep-alive
+ * connection is reused. Once in three runs a request right after a long
+ * first generation failed with "Connection error." (a reused connection the
+ * server had closed; Node 20's bundled undici times idle connections on
+ * coarse timers, the server closes them after 5 s), which says nothing of
+ * stored responses.
+ */
+const freshConnections = new Agent({ pipelining: 0 });
+const fetch = ((url: string | URL, init?: RequestInit) => undiciFetch(url, { ...(init as UndiciRequestInit), dispatcher: freshConnections })) as unknown as typeof globalThis.fetch;
 
 const adminKey = "sk-admin-stored-responses";
 const serverArgs = ["--threads", "1", "--parallel", "2", "--ctx", "2048"];
@@ -29,10 +41,10 @@ async function keyClient(server: RunningServer, name: string): Promise<OpenAI> {
   });
   assert.equal(res.status, 201);
   const { secret } = (await res.json()) as { secret: string };
-  return new OpenAI({ baseURL: server.baseURL, apiKey: secret, maxRetries: 0, timeout: 120_000 });
+  return new OpenAI({ baseURL: server.baseURL, apiKey: secret, maxRetries: 0, timeout: 120_000, fetch });
 }
 
-const clientOf = (server: RunningServer, apiKey: string): OpenAI => new OpenAI({ baseURL: server.baseURL, apiKey, maxRetries: 0, timeout: 120_000 });
+const clientOf = (server: RunningServer, apiKey: string): OpenAI => new OpenAI({ baseURL: server.baseURL, apiKey, maxRetries: 0, timeout: 120_000, fetch });
 
 /** `store` is in OpenAI's response object; the SDK's type leaves it out. */
 const storedFlag = (response: OpenAI.Responses.Response): unknown => (response as unknown as { store?: unknown }).store;
@@ -145,7 +157,11 @@ describe("stored responses on SQLite", () => {
 
   test("a conversation larger than the size limit is refused before it runs, unless it is not stored", async () => {
     const big = "word ".repeat(1000);
-    const res = await postJson(server.baseURL, "/responses", { model: "tiny", input: big, max_output_tokens: 2 }, { authorization: `Bearer ${client.apiKey}` });
+    const res = await fetch(`${server.baseURL}/responses`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${client.apiKey}` },
+      body: JSON.stringify({ model: "tiny", input: big, max_output_tokens: 2 }),
+    });
     assert.equal(res.status, 400);
     const body = (await res.json()) as { error: { code: string; param: string } };
     assertMatchesSchema("ErrorResponse", body);
