@@ -21,6 +21,7 @@ import { postJson, startServer, tempDbPath, type RunningServer } from "./helpers
 
 const upstreamKey = "sk-pass-through-upstream-key";
 const fakeKey = "sk-pass-through-fake-key";
+const adminKey = "sk-pass-through-admin-key";
 const timeouts = { connectMs: 1000, firstByteMs: 3000, idleMs: 3000 };
 let upstream: RunningServer;
 let upstreamDb: string;
@@ -79,8 +80,9 @@ before(async () => {
       ],
     }),
   );
-  gateway = await startServer({ models: {}, args: ["--config", configFile, "--db-path", gatewayDb], env: { UP_KEY: upstreamKey, FAKE_KEY: fakeKey } });
-  client = gateway.client;
+  gateway = await startServer({ models: {}, args: ["--config", configFile, "--db-path", gatewayDb], adminKey, env: { UP_KEY: upstreamKey, FAKE_KEY: fakeKey } });
+  // The admin key is unlimited (and keyless in the ledger), as the dashboard's playground uses it.
+  client = new OpenAI({ baseURL: gateway.baseURL, apiKey: adminKey, maxRetries: 0, timeout: 120_000 });
 });
 
 after(async () => {
@@ -183,6 +185,19 @@ describe("Responses API passed through to a fake Responses upstream", () => {
     assert.equal((await client.responses.retrieve(second.id)).output_text, second.output_text, "stored by the gateway");
   });
 
+  test("a key's token window caps the completion: the upstream gets the cap as max_output_tokens", async () => {
+    const created = await postJson(gateway.baseURL.replace("/v1", "/admin"), "/keys", { name: "tpm-capped", tpm: 120 }, { authorization: `Bearer ${adminKey}` });
+    assert.equal(created.status, 201);
+    const { secret } = (await created.json()) as { secret: string };
+    const capped = new OpenAI({ baseURL: gateway.baseURL, apiKey: secret, maxRetries: 0 });
+    const res = await capped.responses.create({ model: "fake", input: "alpha beta", max_output_tokens: 5000, store: false });
+    const sent = lastResponsesBody().max_output_tokens;
+    assert.equal(typeof sent, "number");
+    assert.ok((sent as number) > 0 && (sent as number) < 120, `max_output_tokens ${String(sent)} within the window`);
+    assert.equal(res.usage?.output_tokens, sent, "the fake wrote as many tokens as it was allowed");
+    assert.equal(res.status, "incomplete");
+  });
+
   test("failover: a Responses deployment failing before the first byte hands the request to a chat-only one, translated", async () => {
     fake.queue.push({ kind: "status", status: 500 });
     const before = fake.requests.length;
@@ -197,7 +212,7 @@ describe("Responses API passed through to a fake Responses upstream", () => {
 
   test("an upstream error event mid-stream: our error event, response.failed, and a row that says error", async () => {
     fake.queue.push({ kind: "error-event", afterChunks: 2 });
-    const res = await postJson(gateway.baseURL, "/responses", { model: "fake", input: "one two three four five", max_output_tokens: 5, stream: true, store: false });
+    const res = await postJson(gateway.baseURL, "/responses", { model: "fake", input: "one two three four five", max_output_tokens: 5, stream: true, store: false }, { authorization: `Bearer ${adminKey}` });
     assert.equal(res.status, 200);
     const events = (await res.text())
       .split("\n\n")
