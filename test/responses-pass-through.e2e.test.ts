@@ -15,6 +15,7 @@ import { after, before, describe, test } from "node:test";
 import SqliteDatabase from "better-sqlite3";
 import OpenAI from "openai";
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from "../src/upstream/fake-upstream.js";
+import { freshFetch } from "./helpers/fresh-connections.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { assertMatchesSchema } from "./helpers/openapi.js";
 import { postJson, startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
@@ -82,7 +83,7 @@ before(async () => {
   );
   gateway = await startServer({ models: {}, args: ["--config", configFile, "--db-path", gatewayDb], adminKey, env: { UP_KEY: upstreamKey, FAKE_KEY: fakeKey } });
   // The admin key is unlimited (and keyless in the ledger), as the dashboard's playground uses it.
-  client = new OpenAI({ baseURL: gateway.baseURL, apiKey: adminKey, maxRetries: 0, timeout: 120_000 });
+  client = new OpenAI({ baseURL: gateway.baseURL, apiKey: adminKey, maxRetries: 0, timeout: 120_000, fetch: freshFetch });
 });
 
 after(async () => {

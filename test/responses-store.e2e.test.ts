@@ -10,25 +10,17 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import SqliteDatabase from "better-sqlite3";
 import OpenAI from "openai";
-import { Agent, fetch as undiciFetch, type RequestInit as UndiciRequestInit } from "undici";
 import { settingDefault } from "../src/settings.js";
 import { openStore } from "../src/store/open-store.js";
 import type { Store } from "../src/store/types.js";
+import { freshFetch } from "./helpers/fresh-connections.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { assertMatchesSchema } from "./helpers/openapi.js";
 import { createTestSchema, type TestSchema } from "./helpers/postgres.js";
 import { startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
 
-/**
- * Every request of this file on a connection of its own: no idle keep-alive
- * connection is reused. Once in three runs a request right after a long
- * first generation failed with "Connection error." (a reused connection the
- * server had closed; Node 20's bundled undici times idle connections on
- * coarse timers, the server closes them after 5 s), which says nothing of
- * stored responses.
- */
-const freshConnections = new Agent({ pipelining: 0 });
-const fetch = ((url: string | URL, init?: RequestInit) => undiciFetch(url, { ...(init as UndiciRequestInit), dispatcher: freshConnections })) as unknown as typeof globalThis.fetch;
+/** Every request of this file on a connection of its own (see the helper). */
+const fetch = freshFetch;
 
 const adminKey = "sk-admin-stored-responses";
 const serverArgs = ["--threads", "1", "--parallel", "2", "--ctx", "2048"];
