@@ -6,14 +6,17 @@
  * `/v1/responses` (not chat), the stored conversation inlined, `store:
  * false`; its usage (cached and reasoning tokens included) reaches the
  * response and the gateway's ledger row; failover to a chat-only deployment
- * translates instead.
+ * translates instead. The Vercel AI SDK's default provider through it too.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { createOpenAI } from "@ai-sdk/openai";
+import { generateText, streamText, tool } from "ai";
 import SqliteDatabase from "better-sqlite3";
 import OpenAI from "openai";
+import { z } from "zod";
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from "../src/upstream/fake-upstream.js";
 import { freshFetch } from "./helpers/fresh-connections.js";
 import { tinyModelPath } from "./helpers/models.js";
@@ -227,6 +230,37 @@ describe("Responses API passed through to a fake Responses upstream", () => {
     );
     const id = events.at(-1)?.response?.id ?? "";
     assert.equal(ledgerRow(id)?.status, "error");
+  });
+});
+
+describe("the Vercel AI SDK's default provider through the pass-through", () => {
+  test("generateText, streamText and a required tool call against the fake Responses upstream", async () => {
+    const model = createOpenAI({ baseURL: gateway.baseURL, apiKey: adminKey, fetch: freshFetch })("fake");
+    const generated = await generateText({ model, prompt: "red green blue", maxOutputTokens: 3, maxRetries: 0 });
+    assert.equal(lastResponsesBody().max_output_tokens, 3);
+    assert.equal(generated.text, "red green blue");
+    assert.equal(generated.finishReason, "length");
+    assert.deepEqual([generated.usage.inputTokens, generated.usage.outputTokens], [6, 3]);
+
+    const stream = streamText({ model, prompt: "one two", maxOutputTokens: 2, maxRetries: 0 });
+    let streamed = "";
+    for await (const part of stream.textStream) streamed += part;
+    assert.equal(lastResponsesBody().stream, true);
+    assert.equal(streamed, "one two");
+    assert.equal((await stream.usage).outputTokens, 2);
+
+    const called = await generateText({
+      model,
+      prompt: "lookup",
+      tools: { search: tool({ description: "Search", inputSchema: z.object({ input: z.string() }) }) },
+      toolChoice: "required",
+      maxRetries: 0,
+    });
+    assert.equal(lastResponsesBody().tool_choice, "required");
+    assert.deepEqual(
+      called.toolCalls.map((c) => [c.toolName, c.input]),
+      [["search", { input: "lookup" }]],
+    );
   });
 });
 
