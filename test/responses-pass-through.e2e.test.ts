@@ -21,6 +21,7 @@ import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from "../s
 import { freshFetch } from "./helpers/fresh-connections.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { assertMatchesSchema } from "./helpers/openapi.js";
+import { parseMetrics, sum } from "./helpers/prometheus.js";
 import { postJson, startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
 
 const upstreamKey = "sk-pass-through-upstream-key";
@@ -187,6 +188,27 @@ describe("Responses API passed through to a fake Responses upstream", () => {
     ]);
     assert.equal(second.previous_response_id, first.id);
     assert.equal((await client.responses.retrieve(second.id)).output_text, second.output_text, "stored by the gateway");
+  });
+
+  test("metrics count a passed-through response as any other: prompt, cached and completion tokens of the model", async () => {
+    const scrape = async (): Promise<Record<string, number>> => {
+      const { samples } = parseMetrics(await (await freshFetch(gateway.baseURL.replace("/v1", "/metrics"))).text());
+      const of = (name: string): number => sum(samples, name, { model: "fake" });
+      return {
+        requests: of("chatport_chat_requests_total"),
+        prompt: of("chatport_prompt_tokens_total"),
+        cached: of("chatport_cached_prompt_tokens_total"),
+        completion: of("chatport_completion_tokens_total"),
+      };
+    };
+    const before = await scrape();
+    const res = await client.responses.create({ model: "fake", instructions: "Be brief.", input: "alpha beta", max_output_tokens: 2, store: false });
+    const after = await scrape();
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)])),
+      { requests: 1, prompt: res.usage?.input_tokens, cached: res.usage?.input_tokens_details.cached_tokens, completion: 2 },
+    );
+    assert.equal(res.usage?.input_tokens_details.cached_tokens, 5, "the upstream's cached count");
   });
 
   test("a key's token window caps the completion: the upstream gets the cap as max_output_tokens", async () => {
