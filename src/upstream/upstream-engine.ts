@@ -2,7 +2,9 @@
  * An Engine that serves a public model id from OpenAI-compatible upstream
  * deployments: picks one (balancer.ts), forwards the client's own request
  * body with the upstream model name, and turns the answer — SSE or JSON —
- * into ChatEvents as it arrives.
+ * into ChatEvents as it arrives. A provider that serves the Responses API
+ * itself (`apis: ["responses"]`) gets a Responses request as it is instead
+ * of its chat translation (responses-pass-through.ts).
  *
  * Until the first event has been yielded, failures are retried on the next
  * deployment (failover) with exponential backoff and jitter when a deployment
