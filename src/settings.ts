@@ -52,6 +52,8 @@ const providerSchema = z
     maxConcurrent: z.number().int().min(1).optional(),
     headers: z.record(z.string(), z.string()).optional(),
     healthCheckMs: z.number().int().min(0).optional(),
+    /** APIs besides chat completions the provider serves, forwarded to it as they are (its own endpoint) instead of translated to chat completions. */
+    apis: z.array(z.enum(["responses"])).optional(),
   })
   .strict();
 

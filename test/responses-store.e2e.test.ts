@@ -8,14 +8,19 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import SqliteDatabase from "better-sqlite3";
 import OpenAI from "openai";
 import { settingDefault } from "../src/settings.js";
 import { openStore } from "../src/store/open-store.js";
 import type { Store } from "../src/store/types.js";
+import { freshFetch } from "./helpers/fresh-connections.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { assertMatchesSchema } from "./helpers/openapi.js";
 import { createTestSchema, type TestSchema } from "./helpers/postgres.js";
-import { postJson, startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
+import { startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
+
+/** Every request of this file on a connection of its own (see the helper). */
+const fetch = freshFetch;
 
 const adminKey = "sk-admin-stored-responses";
 const serverArgs = ["--threads", "1", "--parallel", "2", "--ctx", "2048"];
@@ -28,10 +33,10 @@ async function keyClient(server: RunningServer, name: string): Promise<OpenAI> {
   });
   assert.equal(res.status, 201);
   const { secret } = (await res.json()) as { secret: string };
-  return new OpenAI({ baseURL: server.baseURL, apiKey: secret, maxRetries: 0, timeout: 120_000 });
+  return new OpenAI({ baseURL: server.baseURL, apiKey: secret, maxRetries: 0, timeout: 120_000, fetch });
 }
 
-const clientOf = (server: RunningServer, apiKey: string): OpenAI => new OpenAI({ baseURL: server.baseURL, apiKey, maxRetries: 0, timeout: 120_000 });
+const clientOf = (server: RunningServer, apiKey: string): OpenAI => new OpenAI({ baseURL: server.baseURL, apiKey, maxRetries: 0, timeout: 120_000, fetch });
 
 /** `store` is in OpenAI's response object; the SDK's type leaves it out. */
 const storedFlag = (response: OpenAI.Responses.Response): unknown => (response as unknown as { store?: unknown }).store;
@@ -144,7 +149,11 @@ describe("stored responses on SQLite", () => {
 
   test("a conversation larger than the size limit is refused before it runs, unless it is not stored", async () => {
     const big = "word ".repeat(1000);
-    const res = await postJson(server.baseURL, "/responses", { model: "tiny", input: big, max_output_tokens: 2 }, { authorization: `Bearer ${client.apiKey}` });
+    const res = await fetch(`${server.baseURL}/responses`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${client.apiKey}` },
+      body: JSON.stringify({ model: "tiny", input: big, max_output_tokens: 2 }),
+    });
     assert.equal(res.status, 400);
     const body = (await res.json()) as { error: { code: string; param: string } };
     assertMatchesSchema("ErrorResponse", body);
@@ -152,6 +161,36 @@ describe("stored responses on SQLite", () => {
     assert.equal(body.error.param, "store");
     const unstored = await client.responses.create({ model: "tiny", input: big, max_output_tokens: 2, store: false });
     assert.equal(storedFlag(unstored), false);
+  });
+
+  test("a response that outgrows the size limit while it is generated is still answered, says store: false and is not stored; its row is ok", async () => {
+    // Twenty alternatives per token make each output token several hundred bytes: a few tokens pass 4096.
+    const params = { model: "tiny", input: "hi", max_output_tokens: 12, top_logprobs: 20 };
+    const created = await client.responses.create(params);
+    assert.ok((created.usage?.output_tokens ?? 0) > 0);
+    assert.ok(JSON.stringify(created).length > 4096, "the response is past the limit");
+    assert.equal(storedFlag(created), false);
+    assert.equal(created.status === "completed" || created.status === "incomplete", true);
+    await assert.rejects(client.responses.retrieve(created.id), isNotFound);
+
+    const stream = client.responses.stream(params);
+    const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+    for await (const event of stream) events.push(event);
+    const end = events.at(-1);
+    assert.ok(end?.type === "response.completed" || end?.type === "response.incomplete", `ends well, not with ${end?.type}`);
+    assertMatchesSchema("ResponseStreamEvent", end);
+    assert.equal(storedFlag(end.response), false);
+    await assert.rejects(client.responses.retrieve(end.response.id), isNotFound);
+
+    const db = new SqliteDatabase(dbPath, { readonly: true, fileMustExist: true });
+    try {
+      const ids = [created.id, end.response.id].sort();
+      const rows = (db.prepare("select id, status, http_status from ledger where id in (?, ?) order by id").all(...ids) as object[]).map((row) => ({ ...row }));
+      assert.deepEqual(rows, ids.map((id) => ({ id, status: "ok", http_status: 200 })), "one row each, saying the client got its answer");
+    } finally {
+      db.close();
+    }
+    assert.equal(server.jsonLogs().filter((line) => line.msg === "response not stored: larger than the size limit").length, 2);
   });
 });
 

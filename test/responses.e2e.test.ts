@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { Ajv } from "ajv";
 import OpenAI from "openai";
 import { tinyModelPath } from "./helpers/models.js";
+import { freshFetch } from "./helpers/fresh-connections.js";
 import { assertMatchesSchema } from "./helpers/openapi.js";
 import { postJson, startServer, type RunningServer, createKey as createManagedKey } from "./helpers/server.js";
 
@@ -23,7 +24,7 @@ let keyId: string;
 const createKey = (body: Record<string, unknown>): Promise<{ id: string; secret: string }> => createManagedKey(server, adminKey, body);
 
 async function requestsOf(key: string): Promise<number> {
-  const res = await fetch(server.baseURL.replace("/v1", `/admin/usage?key=${key}`), { headers: { authorization: `Bearer ${adminKey}` } });
+  const res = await freshFetch(server.baseURL.replace("/v1", `/admin/usage?key=${key}`), { headers: { authorization: `Bearer ${adminKey}` } });
   const body = (await res.json()) as { data: Array<{ requests: number }> };
   return body.data[0]?.requests ?? 0;
 }
@@ -36,7 +37,7 @@ before(async () => {
   });
   const key = await createKey({ name: "responses" });
   keyId = key.id;
-  client = new OpenAI({ baseURL: server.baseURL, apiKey: key.secret, maxRetries: 0, timeout: 120_000 });
+  client = new OpenAI({ baseURL: server.baseURL, apiKey: key.secret, maxRetries: 0, timeout: 120_000, fetch: freshFetch });
 });
 after(async () => server?.stop());
 

@@ -25,6 +25,7 @@ export function providersFrom(config: ServeConfig, env: NodeJS.ProcessEnv = proc
       maxConcurrent: p.maxConcurrent ?? upstreamDefaults.maxConcurrent,
       headers: p.headers ?? {},
       healthCheckMs: p.healthCheckMs ?? upstreamDefaults.healthCheckMs,
+      apis: p.apis ?? [],
     };
   });
 }

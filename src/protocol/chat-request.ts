@@ -171,6 +171,12 @@ export interface ChatRequest {
    * written for: chat completions, unless a surface forwards its own API.
    */
   upstreamEndpoint: UpstreamEndpoint;
+  /**
+   * The request in its surface's own API (the Responses body, a stored
+   * conversation inlined), for an upstream provider that serves that API
+   * (its `apis`): such a provider gets `body` at `endpoint` instead of `wire`.
+   */
+  native?: { endpoint: UpstreamEndpoint; body: Readonly<Record<string, unknown>> };
   /** Legacy completions: raw prompts the engine uses as they are, instead of rendering `messages` through a chat template. */
   rawPrompt?: RawPrompt;
 }

@@ -269,6 +269,27 @@ function refuseUnsupported(body: ResponsesRequestBody): void {
 }
 
 /**
+ * The body an upstream that serves the Responses API itself gets: the
+ * client's own (unknown fields kept), with the conversation of
+ * `previous_response_id` inlined as input items, because chatport owns the
+ * store — the upstream gets `store: false` and no `previous_response_id`.
+ * The inlined items lose chatport's ids (they name nothing upstream), and
+ * reasoning items without `encrypted_content` are left out: a server that
+ * stores nothing cannot take them back (the chat translation keeps their text).
+ */
+function passThroughBody(raw: Record<string, unknown>, history: readonly ResponseInputItem[]): Record<string, unknown> {
+  const { previous_response_id: _previous, ...body } = raw;
+  const earlier = history
+    .filter((item) => item.type !== "reasoning" || (item.encrypted_content ?? null) !== null)
+    .map((item) => {
+      const { id: _id, ...rest } = item as ResponseInputItem & { id?: string };
+      return rest;
+    });
+  const own = typeof raw.input === "string" ? [{ role: "user", content: raw.input }] : (raw.input as unknown[]);
+  return { ...body, input: history.length === 0 ? raw.input : [...earlier, ...own], store: false };
+}
+
+/**
  * Parses an untrusted Responses body, with the items of the conversation it
  * continues (empty for a new one), or throws an ApiError (400) whose `param`
  * names the Responses field.
@@ -327,5 +348,6 @@ export function parseResponsesRequest(raw: unknown, options: ParseOptions, histo
   } catch (err) {
     throw err instanceof ApiError ? toResponsesError(err) : err;
   }
+  chat.native = { endpoint: "responses", body: passThroughBody(raw as Record<string, unknown>, history) };
   return { chat, body, input, store: body.store ?? true, previousResponseId: body.previous_response_id ?? null };
 }

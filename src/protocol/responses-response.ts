@@ -131,10 +131,18 @@ export class ResponsesEncoder implements ResponseEncoder {
   private readonly calls = new Map<number, Open<CallItem>>();
   private finishReason: FinishReason | null = null;
   private usage: UsageCounts | null = null;
+  /** What the response says of `store`: the request's, until storing it was given up. */
+  private stored: boolean;
 
   constructor(request: ResponsesRequest, context: EncoderContext) {
     this.request = request;
     this.context = context;
+    this.stored = request.store;
+  }
+
+  /** The response will not be stored after all (it grew past the size limit): what is sent from now on says `store: false`. */
+  unstored(): void {
+    this.stored = false;
   }
 
   open(): WireFrame[] {
@@ -202,8 +210,12 @@ export class ResponsesEncoder implements ResponseEncoder {
     return this.snapshot(this.status());
   }
 
-  /** The response as it ended (for storage), once the events are done. */
+  /**
+   * The response as it ended (for storage), once the events are done. Not
+   * streaming, its items are closed here (a stream closed them in its frames).
+   */
   response(): WireResponse {
+    if (!this.context.request.stream) this.closeAll();
     return this.snapshot(this.status());
   }
 
@@ -231,7 +243,7 @@ export class ResponsesEncoder implements ResponseEncoder {
       previous_response_id: this.request.previousResponseId,
       reasoning: { effort: body.reasoning?.effort ?? null, summary: body.reasoning?.summary ?? null },
       service_tier: "default",
-      store: this.request.store,
+      store: this.stored,
       temperature: served.sampling.temperature,
       text: { format: body.text?.format ?? { type: "text" } },
       tool_choice: body.tool_choice ?? "auto",

@@ -72,9 +72,8 @@ export async function sendDispatch(
   try {
     if (!dispatch.request.stream) {
       for await (const event of dispatch.events()) encoder.accept(event);
-      const body = encoder.body();
       await beforeEnd();
-      return reply.headers(headers).send(body);
+      return reply.headers(headers).send(encoder.body());
     }
     reply.hijack();
     const sse = new SseWriter(reply.raw, headers, app.clientTimeoutMs);

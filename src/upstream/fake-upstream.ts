@@ -3,7 +3,8 @@
  * gateway benchmark (node:http, no framework, so it is cheap enough to
  * measure a gateway against).
  *
- * `POST /v1/chat/completions` answers JSON or SSE. The reply is derived from
+ * `POST /v1/chat/completions` answers JSON or SSE; so does `POST /v1/responses`
+ * (the Responses API, fake-responses.ts: the same reply, its typed events). The reply is derived from
  * the request (see {@link fakeReply}): N pieces, one "token" each, N =
  * max_completion_tokens ?? max_tokens ?? defaultTokens; prompt_tokens =
  * {@link fakePromptTokens}. Reasoning (when `reasoning_effort` is set and not
@@ -25,6 +26,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
+import { fakeResponsesAnswer } from "./fake-responses.js";
 
 type JsonRecord = Record<string, unknown>;
 
@@ -300,7 +302,7 @@ export class FakeUpstream {
       this.json(res, 200, { object: "list", data });
       return;
     }
-    if (req.method !== "POST" || (path !== "/v1/chat/completions" && path !== "/v1/completions")) {
+    if (req.method !== "POST" || (path !== "/v1/chat/completions" && path !== "/v1/completions" && path !== "/v1/responses")) {
       req.resume();
       this.json(res, 404, { error: { message: `no route ${req.method ?? ""} ${path}`, type: "invalid_request_error", param: null, code: null } });
       return;
@@ -356,6 +358,10 @@ export class FakeUpstream {
     if (path === "/v1/completions") {
       this.textCompletion(res, body, fault);
       finished = true;
+      return;
+    }
+    if (path === "/v1/responses") {
+      finished = await this.answerResponses(body, fault, req, res, () => (closedByUs = true));
       return;
     }
     const reply = fakeReply(body, this.options.defaultTokens);
@@ -454,6 +460,54 @@ export class FakeUpstream {
     res.write("data: [DONE]\n\n");
     finished = true;
     res.end();
+  }
+
+  /** `POST /v1/responses`: JSON, or the typed events (faults counted on the deltas). True when the answer was complete. */
+  private async answerResponses(body: JsonRecord, fault: FakeFault, req: IncomingMessage, res: ServerResponse, closing: () => void): Promise<boolean> {
+    const { response, events } = fakeResponsesAnswer(body, this.requests.length, this.options.defaultTokens);
+    const failed = { ...response, status: "failed", error: { code: "server_error", message: defaultStreamError.message } };
+    if (body.stream !== true) {
+      if (fault.kind === "drop") {
+        closing();
+        req.socket.destroy();
+        return false;
+      }
+      this.json(res, 200, fault.kind === "error-event" ? failed : response);
+      return true;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    let sequence = 0;
+    let pieces = 0;
+    const write = (type: string, data: JsonRecord): Promise<void> =>
+      new Promise((resolve) => res.write(`event: ${type}\ndata: ${JSON.stringify({ ...data, sequence_number: sequence++ })}\n\n`, () => resolve()));
+    for (const event of events) {
+      if (event.piece) {
+        if (fault.kind === "error-event" && pieces >= fault.afterChunks) {
+          const error = isRecord(fault.error) ? fault.error : defaultStreamError;
+          await write("error", { type: "error", code: error.code ?? null, message: error.message, param: null });
+          res.end();
+          return true;
+        }
+        if (fault.kind === "drop" && pieces >= fault.afterChunks) {
+          await delay(5);
+          closing();
+          req.socket.destroy();
+          return false;
+        }
+        if (fault.kind === "stall" && pieces >= fault.afterChunks) {
+          await new Promise<void>((resolve) => (res.destroyed ? resolve() : res.once("close", () => resolve())));
+          return false;
+        }
+        if (pieces > 0 && (fault.chunkDelayMs ?? 0) > 0) await delay(fault.chunkDelayMs);
+        if (res.destroyed) return false;
+        pieces += 1;
+      }
+      const last = event.type === "response.completed" || event.type === "response.incomplete";
+      const data = last && fault.kind === "noUsage" ? { ...event.data, response: { ...response, usage: null } } : event.data;
+      await write(event.type, data);
+    }
+    res.end();
+    return true;
   }
 }
 

@@ -6,6 +6,7 @@
  * provider.
  */
 import type { ModelPrices } from "../config.js";
+import type { UpstreamEndpoint } from "../protocol/chat-request.js";
 
 export interface ProviderTimeouts {
   /** TCP/TLS connect. */
@@ -29,6 +30,8 @@ export interface ProviderConfig {
   headers: Record<string, string>;
   /** Active health check: GET {baseUrl}/models every this many ms; 0 disables. */
   healthCheckMs: number;
+  /** APIs besides chat completions it serves: a request of such an API is forwarded to its own endpoint, not translated. Absent: none. */
+  apis?: readonly UpstreamEndpoint[];
 }
 
 export interface DeploymentConfig {

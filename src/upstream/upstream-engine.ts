@@ -2,7 +2,9 @@
  * An Engine that serves a public model id from OpenAI-compatible upstream
  * deployments: picks one (balancer.ts), forwards the client's own request
  * body with the upstream model name, and turns the answer — SSE or JSON —
- * into ChatEvents as it arrives.
+ * into ChatEvents as it arrives. A provider that serves the Responses API
+ * itself (`apis: ["responses"]`) gets a Responses request as it is instead
+ * of its chat translation (responses-pass-through.ts).
  *
  * Until the first event has been yielded, failures are retried on the next
  * deployment (failover) with exponential backoff and jitter when a deployment
@@ -33,6 +35,7 @@ import {
   type AttemptFailure,
 } from "./upstream-errors.js";
 import { isRecord, ResponseDecoder, type JsonRecord } from "./upstream-wire.js";
+import { responsesPassThrough, responsesUpstreamBody, ResponsesApiDecoder, type UpstreamDecoder } from "./responses-pass-through.js";
 
 export interface UpstreamEngineOptions {
   /** First retry delay on a deployment already tried; doubles per attempt (with jitter). Default 50. */
@@ -158,7 +161,7 @@ export class UpstreamEngine implements Engine {
     const failures: AttemptFailure[] = [];
     const bodies = new Map<string, string>();
     const promptEstimate = estimatePromptTokens(request);
-    let decoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
+    let decoder: UpstreamDecoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
 
     for (let attempt = 0; attempt <= this.config.retries; attempt++) {
       if (signal.aborted) {
@@ -195,13 +198,16 @@ export class UpstreamEngine implements Engine {
       }
       tried.add(deployment);
 
-      let body = bodies.get(deployment.model);
+      // A provider that serves the request's own API (Responses) gets it as it is, not its chat translation.
+      const native = responsesPassThrough(request, deployment.provider.config);
+      const endpoint = native === null ? request.upstreamEndpoint : "responses";
+      let body = bodies.get(`${endpoint} ${deployment.model}`);
       if (body === undefined) {
-        body = this.upstreamBody(request, deployment.model);
-        bodies.set(deployment.model, body);
+        body = native === null ? this.upstreamBody(request, deployment.model) : responsesUpstreamBody(native, request, deployment.model);
+        bodies.set(`${endpoint} ${deployment.model}`, body);
       }
-      decoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
-      const outcome = yield* this.attempt(deployment, body, request.upstreamEndpoint, request.stream, signal, decoder);
+      decoder = native === null ? new ResponseDecoder(request.n, startedAt, promptEstimate) : new ResponsesApiDecoder(startedAt, promptEstimate);
+      const outcome = yield* this.attempt(deployment, body, endpoint, request.stream, signal, decoder);
 
       if (outcome.kind !== "failed") {
         yield { type: "usage", usage: decoder.usageCounts() };
@@ -260,7 +266,7 @@ export class UpstreamEngine implements Engine {
     endpoint: UpstreamEndpoint,
     stream: boolean,
     signal: AbortSignal,
-    decoder: ResponseDecoder,
+    decoder: UpstreamDecoder,
   ): AsyncGenerator<ChatEvent, AttemptOutcome, void> {
     const provider = deployment.provider;
     const providerId = provider.config.id;

@@ -4,7 +4,10 @@
  * and metering; protocol/responses-*.ts the wire format), and the stored
  * responses: GET and DELETE /v1/responses/{id}, GET
  * /v1/responses/{id}/input_items. A stored response belongs to the key that
- * created it; to every other key it does not exist (404).
+ * created it; to every other key it does not exist (404). A conversation
+ * already past the size limit is refused (400) before it runs; a response
+ * that grows past it while it is generated is answered (and metered) but not
+ * stored, and what is sent of it says `store: false`.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Dispatcher } from "../../gateway/dispatcher.js";
@@ -100,7 +103,13 @@ export function registerResponses(app: FastifyInstance, deps: ResponsesRouteDeps
           response: body as unknown as Record<string, unknown>,
         };
         const bytes = jsonBytes(row.history) + jsonBytes(row.input) + jsonBytes(row.response);
-        if (bytes > deps.maxBytes) tooLarge(bytes);
+        if (bytes > deps.maxBytes) {
+          // Generated, metered and paid for: the client gets its answer, which
+          // says `store: false` — it cannot be retrieved or continued.
+          encoder.unstored();
+          request.log.warn({ responseId: body.id, bytes, maxBytes: deps.maxBytes }, "response not stored: larger than the size limit");
+          return;
+        }
         await responses.save(row);
         if (now - lastPurge > PURGE_EVERY_MS) {
           lastPurge = now;
