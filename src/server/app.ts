@@ -19,6 +19,7 @@ import { registerRequestLog } from "./request-log.js";
 import { registerAdmin } from "./routes/admin.js";
 import { registerChatCompletions } from "./routes/chat-completions.js";
 import { defaultDashboardRoot, registerDashboard } from "./routes/dashboard.js";
+import { registerEmbeddings } from "./routes/embeddings.js";
 import { registerHealth } from "./routes/health.js";
 import { registerModels } from "./routes/models.js";
 import { registerResponses } from "./routes/responses.js";
@@ -204,6 +205,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
     registerModels(api, options.registry, options.gatekeeper);
     registerChatCompletions(api, dispatcher);
+    registerEmbeddings(api, dispatcher);
     registerResponses(api, {
       dispatcher,
       responses: options.store.responses,
