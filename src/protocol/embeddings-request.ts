@@ -99,3 +99,21 @@ export function parseEmbeddingsRequest(raw: unknown): EmbeddingsRequest {
 export function inputParam(request: Pick<EmbeddingsRequest, "inputIsList">, index: number): string {
   return request.inputIsList ? `input[${index}]` : "input";
 }
+
+/** Special tokens a tokenizer may put around one input (BOS and EOS, CLS and SEP). */
+const SPECIAL_TOKENS_PER_INPUT = 2;
+
+const utf8 = new TextEncoder();
+
+/**
+ * How many tokens the inputs will be upstream, at most (the tokenizer is
+ * elsewhere): one token per UTF-8 byte of text at most, as in
+ * prompt-estimate.ts, token ids as given, and the special tokens around each.
+ */
+export function embeddingTokensUpperBound(request: Pick<EmbeddingsRequest, "inputs">): number {
+  let tokens = 0;
+  for (const input of request.inputs) {
+    tokens += SPECIAL_TOKENS_PER_INPUT + (input.kind === "text" ? utf8.encode(input.text).length : input.tokens.length);
+  }
+  return tokens;
+}

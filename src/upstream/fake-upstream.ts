@@ -3,7 +3,8 @@
  * gateway benchmark (node:http, no framework, so it is cheap enough to
  * measure a gateway against).
  *
- * `POST /v1/chat/completions` answers JSON or SSE. The reply is derived from
+ * `POST /v1/chat/completions` answers JSON or SSE; `POST /v1/embeddings`
+ * deterministic vectors (fake-embeddings.ts), with the same faults. The reply is derived from
  * the request (see {@link fakeReply}): N pieces, one "token" each, N =
  * max_completion_tokens ?? max_tokens ?? defaultTokens; prompt_tokens =
  * {@link fakePromptTokens}. Reasoning (when `reasoning_effort` is set and not
@@ -23,6 +24,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
+import { fakeEmbeddingsResponse } from "./fake-embeddings.js";
 
 type JsonRecord = Record<string, unknown>;
 
@@ -279,7 +281,7 @@ export class FakeUpstream {
       this.json(res, 200, { object: "list", data });
       return;
     }
-    if (req.method !== "POST" || path !== "/v1/chat/completions") {
+    if (req.method !== "POST" || (path !== "/v1/chat/completions" && path !== "/v1/embeddings")) {
       req.resume();
       this.json(res, 404, { error: { message: `no route ${req.method ?? ""} ${path}`, type: "invalid_request_error", param: null, code: null } });
       return;
@@ -332,6 +334,11 @@ export class FakeUpstream {
         break;
     }
 
+    if (path === "/v1/embeddings") {
+      this.json(res, 200, fakeEmbeddingsResponse(body));
+      finished = true;
+      return;
+    }
     const reply = fakeReply(body, this.options.defaultTokens);
     const n = typeof body.n === "number" ? body.n : 1;
     const top = body.logprobs === true ? (typeof body.top_logprobs === "number" ? body.top_logprobs : 0) : -1;
