@@ -51,3 +51,13 @@ export async function templateModelPath(templateFile: string, seed = 1): Promise
 export function fixtureTemplate(name: "mistral-style" | "llama3-style" | "granite-style"): string {
   return path.join(repoRoot, "test", "fixtures", "templates", `${name}.jinja`);
 }
+
+/** The tiny generated model declared as an embedding model (mean pooling; `make-test-model --embedding`). */
+export async function tinyEmbeddingModelPath(seed = 1): Promise<string> {
+  const out = path.join(repoRoot, ".cache", "test-models", `tiny-embedding-seed${seed}.gguf`);
+  if (!fs.existsSync(out)) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    await writeTestModel({ out, shape: "tiny", seed, type: "f16", embedding: true });
+  }
+  return out;
+}
