@@ -59,7 +59,8 @@ function readInputs(input: unknown): { inputs: EmbeddingInput[]; list: boolean }
     throw invalidRequest("Invalid 'input': expected a string, an array of strings, an array of token ids or an array of arrays of token ids.", "input", "invalid_value");
   }
   if (input.length === 0) throw invalidRequest("Invalid 'input': the array must not be empty.", "input", "invalid_value");
-  if (input.every((item) => typeof item === "number")) return { inputs: [tokenArray(input, "input")], list: false };
+  // An array that starts with a number is one input of token ids (a bad id is named by its index).
+  if (typeof input[0] === "number") return { inputs: [tokenArray(input, "input")], list: false };
   if (input.length > MAX_EMBEDDING_INPUTS) {
     throw invalidRequest(`Invalid 'input': at most ${MAX_EMBEDDING_INPUTS} inputs per request, got ${input.length}.`, "input", "invalid_value");
   }
