@@ -243,12 +243,8 @@ export class Dispatcher {
       return refuse(err);
     }
     meter.setUsage(embeddings.usage);
-    if (call.signal.aborted) {
-      // What was computed before the client left is metered; nobody is there to answer.
-      await meter.finish({ status: "client_disconnected", httpStatus: 200 });
-      throw call.signal.reason;
-    }
-    await meter.finish({ status: "ok", httpStatus: 200 });
+    // After a disconnect what was computed is metered; the answer goes nowhere (as for chat).
+    await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "ok", httpStatus: 200 });
     return { request, model: route.id, headers: admission.headers, embeddings };
   }
 }

@@ -13,6 +13,7 @@
  * request with several inputs takes at most `parallel` contexts, one input
  * at a time each, so a big batch cannot starve small requests.
  */
+import fs from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import type { Llama, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import type { Logger } from "pino";
@@ -98,7 +99,7 @@ export class EmbeddingEngine implements Engine {
     }
     const card: ModelCard = {
       id: options.id,
-      created: Math.floor(Date.now() / 1000),
+      created: Math.floor((await fs.stat(options.modelPath)).mtimeMs / 1000),
       ownedBy: "chatport",
       contextLength: contextSize,
     };
