@@ -8,8 +8,10 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import http from "node:http";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import Database from "better-sqlite3";
 import OpenAI from "openai";
 import type { LlamaModel } from "node-llama-cpp";
 import { base64Float32, unitVector } from "../src/protocol/embeddings-response.js";
@@ -20,6 +22,7 @@ import { fakeEmbedding, fakeEmbeddingTokens } from "../src/upstream/fake-embeddi
 import { startFakeUpstream, type FakeUpstream } from "../src/upstream/fake-upstream.js";
 import { tinyEmbeddingModelPath, tinyModelPath } from "./helpers/models.js";
 import { createKey, postJson, startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
+import { parseMetrics, sum } from "./helpers/prometheus.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 
 const adminKey = "admin-embeddings-tests-0123456789";
@@ -32,6 +35,7 @@ let fake: FakeUpstream;
 let store: Store;
 let client: OpenAI;
 let vocab: LlamaModel;
+let dbFile: string;
 
 before(async () => {
   const chat = await tinyModelPath();
@@ -39,6 +43,7 @@ before(async () => {
   vocab = await loadVocab(emb);
   fake = await startFakeUpstream({ apiKey: fakeKey, models: ["fake-embedder"] });
   const dbPath = tempDbPath();
+  dbFile = dbPath;
   const configFile = path.join(path.dirname(dbPath), "config.json");
   fs.writeFileSync(
     configFile,
@@ -71,6 +76,12 @@ after(async () => {
 
 const norm = (v: ArrayLike<number>): number => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
 const tokensOf = (text: string): number => vocab.tokenize(text, false).length;
+
+/** The request count and prompt tokens /metrics reports for `model`. */
+async function metricsOf(model: string): Promise<{ requests: number; promptTokens: number }> {
+  const { samples } = parseMetrics(await (await fetch(server.baseURL.replace("/v1", "/metrics"))).text());
+  return { requests: sum(samples, "chatport_chat_requests_total", { model, status: "ok" }), promptTokens: sum(samples, "chatport_prompt_tokens_total", { model }) };
+}
 
 async function totals(model: string): Promise<UsageTotals> {
   const [row] = await store.ledger.usage({ model });
@@ -118,6 +129,7 @@ describe("local embedding model", () => {
   test("a batch: one vector per input in index order, the same text the same vector; usage exact; one ledger row with no completion tokens", async () => {
     const inputs = ["alpha beta gamma", "delta", "alpha beta gamma", "epsilon zeta eta theta"];
     const before = await totals("emb");
+    const metricsBefore = await metricsOf("emb");
     const res = await client.embeddings.create({ model: "emb", input: inputs, encoding_format: "float" });
     assert.deepEqual(res.data.map((d) => d.index), [0, 1, 2, 3]);
     for (const d of res.data) assert.ok(Math.abs(norm(d.embedding) - 1) < 1e-5);
@@ -135,6 +147,9 @@ describe("local embedding model", () => {
     assert.equal(after.completionTokens - before.completionTokens, 0);
     assert.ok(Math.abs(after.cost - before.cost - (expected + tokensOf("delta")) / 1e6) < 1e-12, "priced per input token");
     assert.equal(after.estimatedRequests - before.estimatedRequests, 0);
+    const metricsAfter = await metricsOf("emb");
+    assert.equal(metricsAfter.requests - metricsBefore.requests, 2);
+    assert.equal(metricsAfter.promptTokens - metricsBefore.promptTokens, expected + tokensOf("delta"));
   });
 
   test("token ids: an array of ids, and an array of arrays, embed as the text they tokenize from", async () => {
@@ -203,6 +218,40 @@ describe("local embedding model", () => {
     await refused(() => client.embeddings.create({ model: "chat", input: "x" }), 400, "model", "model_not_supported");
     await refused(() => client.chat.completions.create({ model: "emb", messages: [{ role: "user", content: "hi" }] }), 400, "model", "model_not_supported");
     await refused(() => client.embeddings.create({ model: "nope", input: "x" }), 404, "model", "model_not_found");
+  });
+});
+
+/** The ledger row of the request sent with `x-request-id: requestId`, once it is there. */
+async function rowOf(requestId: string): Promise<{ status: string; prompt_tokens: number; completion_tokens: number } | undefined> {
+  for (let tries = 0; tries < 600; tries++) {
+    const db = new Database(dbFile, { readonly: true });
+    const row = db.prepare("select status, prompt_tokens, completion_tokens from ledger where request_id = ?").get(requestId) as
+      | { status: string; prompt_tokens: number; completion_tokens: number }
+      | undefined;
+    db.close();
+    if (row !== undefined) return row;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return undefined;
+}
+
+describe("a client that leaves", () => {
+  test("stops the work, and what was computed is metered as client_disconnected", async () => {
+    const inputs = Array.from({ length: 2048 }, (_, i) => `input number ${i} of a batch nobody waits for`);
+    const total = inputs.reduce((s, t) => s + tokensOf(t), 0);
+    const requestId = `embeddings-disconnect-${Date.now()}`;
+    const url = new URL(`${server.baseURL}/embeddings`);
+    const req = http.request(url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${client.apiKey}`, "x-request-id": requestId } });
+    req.on("error", () => undefined);
+    req.end(JSON.stringify({ model: "emb", input: inputs, encoding_format: "float" }));
+    // Gone once the server has the request (its first inputs are running), long before 2048 are done.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    req.destroy();
+    const row = await rowOf(requestId);
+    assert.ok(row !== undefined, "the request has its row");
+    assert.equal(row.status, "client_disconnected");
+    assert.equal(row.completion_tokens, 0);
+    assert.ok(row.prompt_tokens < total, `${row.prompt_tokens} of ${total} tokens metered`);
   });
 });
 
