@@ -147,6 +147,7 @@ export class EmbeddingEngine implements Engine {
     const limit = this.card.contextLength - 1;
     const context = this.contexts[0];
     if (context === undefined) throw new Error("an embedding engine without contexts");
+    let promptTokens = 0;
     const plan = request.inputs.map((input, index) => {
       const param = inputParam(request, index);
       if (input.kind === "tokens") {
@@ -159,9 +160,9 @@ export class EmbeddingEngine implements Engine {
       if (length > limit) {
         throw invalidRequest(`Invalid '${param}': it is ${length} tokens, more than this model's limit of ${limit} tokens per input.`, param, "context_length_exceeded");
       }
+      promptTokens += length;
       return tokens;
     });
-    const promptTokens = plan.reduce((sum, tokens) => sum + context.calculateInputLength(tokens), 0);
     const prepared: PreparedChat = { promptTokens, promptEstimated: false, completionRoom: 0 };
     this.plans.set(prepared, plan);
     return prepared;
