@@ -86,6 +86,7 @@ export function resolveConfig(flags: SettingsLayer, configFile: string | undefin
   // The default local model is only for a server given no models at all.
   const modelsChosen = file.models !== undefined || environment.models !== undefined || plain.models !== undefined;
   if (!modelsChosen && Array.isArray(merged.upstreamModels) && merged.upstreamModels.length > 0) merged.models = [];
+  if (!modelsChosen && Array.isArray(merged.embeddingModels) && merged.embeddingModels.length > 0) merged.models = [];
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) throw new Error(`Invalid configuration: ${z.prettifyError(parsed.error)}`);
   const config = withChatTemplates(parsed.data);
@@ -113,7 +114,7 @@ function withChatTemplates(config: ServeConfig): ServeConfig {
 /** Ids are unique across local models, upstream models and aliases; every reference points somewhere. */
 function checkModelIds(config: ServeConfig): void {
   const ids = new Set<string>();
-  for (const id of [...config.models.map((m) => m.id), ...config.upstreamModels.map((m) => m.id), ...Object.keys(config.aliases)]) {
+  for (const id of [...config.models.map((m) => m.id), ...config.upstreamModels.map((m) => m.id), ...config.embeddingModels.map((m) => m.id), ...Object.keys(config.aliases)]) {
     if (ids.has(id)) throw new Error(`Invalid configuration: model id ${JSON.stringify(id)} is defined twice`);
     ids.add(id);
   }

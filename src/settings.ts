@@ -37,6 +37,18 @@ export const modelSpecSchema = z.object({
 
 export type ModelSpec = z.infer<typeof modelSpecSchema>;
 
+/** A local model loaded for embeddings (`/v1/embeddings` only). */
+export const embeddingModelSpecSchema = z.object({
+  id: z.string().min(1),
+  /** Local .gguf path, hf:owner/repo/file.gguf, or an https URL. */
+  source: z.string().min(1),
+  prices: modelPricesSchema.optional(),
+  /** Trained Matryoshka-style: requests may ask for fewer `dimensions` (the vector is truncated, then normalised). */
+  matryoshka: z.boolean().optional(),
+});
+
+export type EmbeddingModelSpec = z.infer<typeof embeddingModelSpecSchema>;
+
 const providerSchema = z
   .object({
     id: z.string().min(1),
@@ -169,6 +181,17 @@ export const settings = {
     flag: "--chat-template <ID=FILE>",
     repeatable: true,
     help: "render local model `ID` with the Jinja chat template in FILE instead of its GGUF's own (the config file's `models[].chatTemplate` does the same)",
+  }),
+  embeddingModels: row({
+    kind: "list",
+    schema: z.array(embeddingModelSpecSchema),
+    default: [],
+    defaultText: "none",
+    env: "CHATPORT_EMBEDDING_MODELS",
+    flag: "--embedding-model <ID=SOURCE>",
+    repeatable: true,
+    item: parseModelArg,
+    help: "a local embedding model (a GGUF with a pooling type) served on `/v1/embeddings` only, given like `--model`; the config file's `embeddingModels[].matryoshka: true` lets requests ask for fewer `dimensions`",
   }),
   host: row({ kind: "string", schema: z.string().min(1), default: "127.0.0.1", env: "CHATPORT_HOST", flag: "--host <host>", help: "listen address" }),
   port: row({ kind: "integer", schema: z.number().int().min(0).max(65535), default: 8000, env: "CHATPORT_PORT", flag: "--port <port>", help: "listen port (`0` picks a free one)" }),

@@ -16,6 +16,7 @@ interface MakeTestModelOptions {
   template: string;
   templatesDir: string;
   fim?: boolean;
+  embedding?: boolean;
 }
 
 /** Files at least this big get a progress display. */
@@ -38,6 +39,7 @@ export function makeTestModelCommand(): Command {
         "chat template: chatml (ChatML with tools), thinking (plus Qwen3-style thinking), a family's template by name (NAME.jinja in --templates-dir), or a .jinja file; the model gets the special tokens it uses",
       ).default("chatml"),
     )
+    .addOption(new Option("--embedding", "an embedding model: the GGUF declares mean pooling, for --embedding-model and /v1/embeddings"))
     .addOption(new Option("--templates-dir <dir>", "where --template NAME looks for NAME.jinja").default(defaultTemplatesDir(), "$CHATPORT_TEMPLATES_DIR or ../shared/templates"))
     .option("--fim", "also declare fill-in-the-middle tokens (<|fim_prefix|>, <|fim_suffix|>, <|fim_middle|>), for /v1/completions' suffix")
     .action(async (options: MakeTestModelOptions) => {
@@ -53,11 +55,11 @@ export function makeTestModelCommand(): Command {
         if ((await stat(out).catch(() => undefined))?.isDirectory()) throw new Error("it is a directory");
         const resolved = await resolveTestModelTemplate(options.template, options.templatesDir);
         const template = options.fim === true ? withFim(resolved) : resolved;
-        const { bytes } = await writeTestModel({ out, shape: options.shape, seed: options.seed, type: options.type, template, onProgress: progress.update });
+        const { bytes } = await writeTestModel({ out, shape: options.shape, seed: options.seed, type: options.type, template, embedding: options.embedding === true, onProgress: progress.update });
         progress.done();
         const seconds = (performance.now() - started) / 1000;
         const templateName = typeof template === "string" ? template : template.name;
-        const described = templateName === "chatml" ? "" : `, ${templateName} template`;
+        const described = (templateName === "chatml" ? "" : `, ${templateName} template`) + (options.embedding === true ? ", embedding" : "");
         writeOut(
           `wrote ${out} (${formatMb(bytes)}, ${options.shape} ${options.type}, seed ${options.seed}${described}) in ${seconds.toFixed(1)} s\n`,
         );

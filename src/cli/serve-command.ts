@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { Command } from "commander";
 import pino from "pino";
 import { resolveConfig, type ServeConfig } from "../config.js";
+import { EmbeddingEngine } from "../engines/llama/embedding-engine.js";
 import { LlamaEngine } from "../engines/llama/llama-engine.js";
 import { getRuntime } from "../engines/llama/llama-runtime.js";
 import { resolveModelSource } from "../engines/llama/model-source.js";
@@ -26,11 +27,10 @@ export async function serve(config: ServeConfig): Promise<void> {
   const providers = new ProviderPool(providersFrom(config), { breaker: config.breaker });
   for (const model of upstreamModelsFrom(config)) registry.add(new UpstreamEngine(model, providers), model.prices);
   // llama.cpp is loaded only when there are local models: a pure gateway never touches it.
-  const llama = config.models.length > 0 ? await getRuntime(logger) : null;
-  for (const spec of config.models) {
-    if (llama === null) break;
+  const llama = config.models.length > 0 || config.embeddingModels.length > 0 ? await getRuntime(logger) : null;
+  const modelFile = async (spec: { id: string; source: string }): Promise<string> => {
     let nextReport = 0;
-    const modelPath = await resolveModelSource(spec.source, {
+    return resolveModelSource(spec.source, {
       cacheDir: config.cacheDir,
       progressBar: process.stderr.isTTY === true,
       stallSeconds: config.downloadStallSeconds,
@@ -41,6 +41,10 @@ export async function serve(config: ServeConfig): Promise<void> {
         logger.info({ model: spec.id, downloadedMB: Math.round(done / 1e6), totalMB: Math.round(total / 1e6) }, "downloading model");
       },
     });
+  };
+  for (const spec of config.models) {
+    if (llama === null) break;
+    const modelPath = await modelFile(spec);
     registry.add(
       await LlamaEngine.load(llama, {
         id: spec.id,
@@ -60,6 +64,20 @@ export async function serve(config: ServeConfig): Promise<void> {
       }),
       spec.prices,
     );
+  }
+  for (const spec of config.embeddingModels) {
+    if (llama === null) break;
+    const engine = await EmbeddingEngine.load(llama, {
+      id: spec.id,
+      modelPath: await modelFile(spec),
+      parallel: config.parallel,
+      contextSize: config.ctx,
+      threads: config.threads,
+      maxWaiting: config.maxWaiting,
+      matryoshka: spec.matryoshka === true,
+      logger,
+    });
+    registry.add(engine, spec.prices);
   }
   for (const [alias, target] of Object.entries(config.aliases)) registry.addAlias(alias, target);
   for (const [model, chain] of Object.entries(config.fallbacks)) registry.setFallbacks(model, chain);
@@ -88,6 +106,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       host: config.host,
       port,
       models: config.models.map((m) => m.id),
+      embeddingModels: config.embeddingModels.map((m) => m.id),
       upstreamModels: config.upstreamModels.map((m) => m.id),
       providers: config.providers.map((p) => p.id),
       staticKey: config.apiKey !== null,

@@ -19,8 +19,9 @@
  * generated, also when it was cancelled or failed (the error follows it), so
  * the gateway meters every token.
  */
-import type { ChatEvent } from "../protocol/chat-events.js";
+import type { ChatEvent, UsageCounts } from "../protocol/chat-events.js";
 import type { ChatRequest } from "../protocol/chat-request.js";
+import type { EmbeddingsRequest } from "../protocol/embeddings-request.js";
 
 export interface ModelCard {
   id: string;
@@ -83,6 +84,16 @@ export interface KvCacheReport {
   bytesPerSequence: number | null;
 }
 
+/**
+ * What an embeddings request computed: one unit vector per input, in input
+ * order (fewer when the client went away part way), and the tokens read.
+ */
+export interface Embeddings {
+  readonly vectors: readonly Float32Array[];
+  /** Prompt tokens read (completion tokens are 0). */
+  readonly usage: UsageCounts;
+}
+
 export interface Engine {
   readonly kind: EngineKind;
   readonly card: ModelCard;
@@ -103,5 +114,13 @@ export interface Engine {
   upstreamDeployments?(): readonly DeploymentRef[];
   /** Engines that constrain outputs with grammars report to `observer` (local models). */
   observeStructuredOutputs?(observer: StructuredOutputObserver): void;
+  /**
+   * Engines that compute embeddings (embedding models, upstreams): checks the
+   * inputs and counts their tokens (estimates them, upstream) before
+   * admission, as {@link prepare} does for a prompt; `completionRoom` is 0.
+   */
+  prepareEmbeddings?(request: EmbeddingsRequest): Promise<PreparedChat>;
+  /** Computes the embeddings of a prepared request; stops early (with what it did) when `signal` aborts. */
+  embed?(request: EmbeddingsRequest, signal: AbortSignal, prepared: PreparedChat): Promise<Embeddings>;
   close(): Promise<void>;
 }

@@ -13,10 +13,11 @@
  * event held back until the row is committed. The route turns those events
  * into its surface's wire output and does nothing else.
  */
-import type { Engine, PreparedChat } from "../engines/engine.js";
+import type { Embeddings, Engine, PreparedChat } from "../engines/engine.js";
 import type { ChatEvent } from "../protocol/chat-events.js";
 import type { ChatRequest, ParseOptions } from "../protocol/chat-request.js";
-import { modelNotFound, toApiError } from "../protocol/errors.js";
+import { parseEmbeddingsRequest, type EmbeddingsRequest } from "../protocol/embeddings-request.js";
+import { invalidRequest, modelNotFound, toApiError } from "../protocol/errors.js";
 import type { Ledger } from "../store/types.js";
 import { noLimits, type Admission, type Caller, type Gatekeeper } from "./gatekeeper.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -65,6 +66,19 @@ export interface Dispatch {
   close(): Promise<void>;
 }
 
+/** An embeddings request: a {@link DispatchCall} whose body the dispatcher parses itself (embeddings have one wire format). */
+export type EmbeddingsCall = Omit<DispatchCall, "parse">;
+
+/** An embeddings request served and metered: what the route answers with. */
+export interface EmbeddingsDispatch {
+  readonly request: EmbeddingsRequest;
+  /** The model as the client named it. */
+  readonly model: string;
+  /** Headers admission set (x-ratelimit-*). */
+  readonly headers: Record<string, string>;
+  readonly embeddings: Embeddings;
+}
+
 export interface DispatcherDeps {
   registry: ModelRegistry;
   gatekeeper: Gatekeeper;
@@ -110,18 +124,7 @@ export class Dispatcher {
       const fallback = registry.lookup(id);
       if (fallback !== null && gatekeeper.mayUse(call.caller, fallback.id, fallback.canonical)) candidates.push(fallback);
     }
-    const meter = new RequestMeter({
-      ledger: this.deps.ledger,
-      admission: noLimits,
-      requestId: call.requestId,
-      keyId: call.caller.key?.id ?? null,
-      keyName: call.caller.key?.name ?? "none",
-      metrics: this.deps.metrics,
-      model: route.canonical,
-      stream: parsed.stream,
-      prices: route.prices,
-      elapsed: call.elapsed,
-    });
+    const meter = this.meter(call, route, parsed.stream);
     const fallsBack = (i: number, err: unknown): boolean => {
       if (toApiError(err).code !== "context_length_exceeded" || i >= candidates.length - 1) return false;
       call.log.info({ model: candidates[i]!.id, fallback: candidates[i + 1]!.id }, "context length exceeded, falling back");
@@ -184,6 +187,67 @@ export class Dispatcher {
       return new RunningDispatch(served, candidate.engine, headers, meter, events, first, call, prepared);
     }
     throw new Error("no candidate model");
+  }
+
+  /** The request's meter: one ledger row, for the served model, once the request has ended. */
+  private meter(call: Omit<DispatchCall, "parse">, route: ModelRoute, stream: boolean): RequestMeter {
+    return new RequestMeter({
+      ledger: this.deps.ledger,
+      admission: noLimits,
+      requestId: call.requestId,
+      keyId: call.caller.key?.id ?? null,
+      keyName: call.caller.key?.name ?? "none",
+      metrics: this.deps.metrics,
+      model: route.canonical,
+      stream,
+      prices: route.prices,
+      elapsed: call.elapsed,
+    });
+  }
+
+  /**
+   * An embeddings request on the same path, without a ChatEvent stream: the
+   * model looked up and the key's model list checked, the inputs counted by
+   * the engine (estimated, upstream), admitted against the key's windows and
+   * budget as a prompt (with the one completion token admission reserves at
+   * least, settled to none), computed, and metered in one row (completion
+   * tokens 0) that is committed before the route answers. No fallbacks: an
+   * input too long for the model is the client's 400, naming the input.
+   */
+  async embed(call: EmbeddingsCall): Promise<EmbeddingsDispatch> {
+    const { registry, gatekeeper } = this.deps;
+    const request = parseEmbeddingsRequest(call.body);
+    const route = registry.lookup(request.model);
+    if (route === null) throw modelNotFound(request.model);
+    gatekeeper.checkModel(call.caller, route.id, route.canonical);
+    const { engine } = route;
+    const meter = this.meter(call, route, false);
+    const refuse = async (err: unknown): Promise<never> => {
+      await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "error", httpStatus: toApiError(err).status });
+      throw err;
+    };
+    if (engine.prepareEmbeddings === undefined || engine.embed === undefined) {
+      return refuse(invalidRequest(`The model \`${route.id}\` is a chat model: it does not serve embeddings.`, "model", "model_not_supported"));
+    }
+    let prepared: PreparedChat;
+    try {
+      prepared = await engine.prepareEmbeddings(request);
+    } catch (err) {
+      return refuse(err);
+    }
+    // Refused by the key's limits before the model ran: no row (as for chat).
+    const admission = await gatekeeper.admit(call.caller, { model: route.id, canonical: route.canonical, n: 1, maxTokens: 1, prompt: prepared, prices: route.prices });
+    meter.setAdmission(admission);
+    let embeddings: Embeddings;
+    try {
+      embeddings = await engine.embed(request, call.signal, prepared);
+    } catch (err) {
+      return refuse(err);
+    }
+    meter.setUsage(embeddings.usage);
+    // After a disconnect what was computed is metered; the answer goes nowhere (as for chat).
+    await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "ok", httpStatus: 200 });
+    return { request, model: route.id, headers: admission.headers, embeddings };
   }
 }
 

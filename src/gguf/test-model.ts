@@ -108,6 +108,8 @@ export interface WriteTestModelOptions {
   type: TestModelType;
   /** Defaults to "chatml". */
   template?: TestModelTemplate | CustomChatTemplate;
+  /** An embedding model: the GGUF declares mean pooling ({@link embeddingMetadata}), so llama.cpp loads it for embeddings. */
+  embedding?: boolean;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
@@ -126,10 +128,19 @@ export async function writeTestModel(opts: WriteTestModelOptions): Promise<{ pat
   }
   return writeGgufFile({
     path: opts.out,
-    metadata: testModelMetadata(opts.shape, shape, opts.type, opts.seed, template),
+    metadata: [...testModelMetadata(opts.shape, shape, opts.type, opts.seed, template), ...(opts.embedding === true ? embeddingMetadata("qwen2") : [])],
     tensors: testModelTensors(shape, opts.type, opts.seed),
     onProgress: opts.onProgress,
   });
+}
+
+/**
+ * What makes a decoder an embedding model to llama.cpp: `<arch>.pooling_type`
+ * 1 (mean: the average of the last hidden states of the input's tokens), as
+ * gte-Qwen2-style embedding GGUFs declare it.
+ */
+export function embeddingMetadata(arch: string): [string, GgufValue][] {
+  return [[`${arch}.pooling_type`, gguf.u32(1)]];
 }
 
 export function testModelMetadata(

@@ -21,6 +21,7 @@ import { registerAdmin } from "./routes/admin.js";
 import { registerChatCompletions } from "./routes/chat-completions.js";
 import { registerCompletions } from "./routes/completions.js";
 import { defaultDashboardRoot, registerDashboard } from "./routes/dashboard.js";
+import { registerEmbeddings } from "./routes/embeddings.js";
 import { registerHealth } from "./routes/health.js";
 import { registerMessages } from "./routes/messages.js";
 import { registerModels } from "./routes/models.js";
@@ -213,6 +214,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     registerModels(api, options.registry, options.gatekeeper);
     registerChatCompletions(api, dispatcher);
     registerCompletions(api, dispatcher);
+    registerEmbeddings(api, dispatcher);
     registerResponses(api, {
       dispatcher,
       responses: options.store.responses,

@@ -4,7 +4,9 @@
  * measure a gateway against).
  *
  * `POST /v1/chat/completions` answers JSON or SSE; so does `POST /v1/responses`
- * (the Responses API, fake-responses.ts: the same reply, its typed events). The reply is derived from
+ * (the Responses API, fake-responses.ts: the same reply, its typed events);
+ * `POST /v1/embeddings` deterministic vectors (fake-embeddings.ts), with the
+ * same faults. The reply is derived from
  * the request (see {@link fakeReply}): N pieces, one "token" each, N =
  * max_completion_tokens ?? max_tokens ?? defaultTokens; prompt_tokens =
  * {@link fakePromptTokens}. Reasoning (when `reasoning_effort` is set and not
@@ -27,8 +29,12 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { fakeResponsesAnswer } from "./fake-responses.js";
+import { fakeEmbeddingsResponse } from "./fake-embeddings.js";
 
 type JsonRecord = Record<string, unknown>;
+
+/** The POST routes the fake upstream answers. */
+const FAKE_ROUTES: ReadonlySet<string> = new Set(["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings"]);
 
 function isRecord(value: unknown): value is JsonRecord {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -302,7 +308,7 @@ export class FakeUpstream {
       this.json(res, 200, { object: "list", data });
       return;
     }
-    if (req.method !== "POST" || (path !== "/v1/chat/completions" && path !== "/v1/completions" && path !== "/v1/responses")) {
+    if (req.method !== "POST" || !FAKE_ROUTES.has(path)) {
       req.resume();
       this.json(res, 404, { error: { message: `no route ${req.method ?? ""} ${path}`, type: "invalid_request_error", param: null, code: null } });
       return;
@@ -362,6 +368,11 @@ export class FakeUpstream {
     }
     if (path === "/v1/responses") {
       finished = await this.answerResponses(body, fault, req, res, () => (closedByUs = true));
+      return;
+    }
+    if (path === "/v1/embeddings") {
+      this.json(res, 200, fakeEmbeddingsResponse(body));
+      finished = true;
       return;
     }
     const reply = fakeReply(body, this.options.defaultTokens);

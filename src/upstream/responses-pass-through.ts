@@ -16,20 +16,19 @@
 import type { ChatEvent } from "../protocol/chat-events.js";
 import type { ChatRequest } from "../protocol/chat-request.js";
 import type { ProviderConfig } from "./types.js";
-import { isRecord, ResponseDecoder, type JsonRecord } from "./upstream-wire.js";
+import { isRecord, ResponseDecoder, type JsonRecord, type UpstreamDecoder } from "./upstream-wire.js";
 
 /** What the upstream engine asks of a decoder, whichever API the upstream answers in. */
-export type UpstreamDecoder = Pick<ResponseDecoder, "done" | "chunk" | "completion" | "allFinished" | "usageCounts">;
 
 /** The request's Responses body when this provider takes it as it is; null when the provider gets the chat translation. */
-export function responsesPassThrough(request: ChatRequest, provider: ProviderConfig): Readonly<JsonRecord> | null {
+export function responsesPassThrough(request: Pick<ChatRequest, "native">, provider: ProviderConfig): Readonly<JsonRecord> | null {
   const native = request.native;
   if (native === undefined || native.endpoint !== "responses" || provider.apis?.includes("responses") !== true) return null;
   return native.body;
 }
 
 /** The Responses body as sent upstream: the upstream's model name, and max_output_tokens as the gateway capped it. */
-export function responsesUpstreamBody(body: Readonly<JsonRecord>, request: ChatRequest, upstreamModel: string): string {
+export function responsesUpstreamBody(body: Readonly<JsonRecord>, request: Pick<ChatRequest, "maxTokens">, upstreamModel: string): string {
   const wire: JsonRecord = { ...body, model: upstreamModel };
   if (request.maxTokens !== null) wire.max_output_tokens = request.maxTokens;
   return JSON.stringify(wire);

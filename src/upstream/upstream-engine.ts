@@ -15,14 +15,16 @@
 import { createHash } from "node:crypto";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import type { Dispatcher } from "undici";
-import type { DeploymentRef, Engine, ModelCard, PreparedChat } from "../engines/engine.js";
-import type { ChatEvent } from "../protocol/chat-events.js";
+import type { DeploymentRef, Embeddings, Engine, ModelCard, PreparedChat } from "../engines/engine.js";
+import type { ChatEvent, UsageCounts } from "../protocol/chat-events.js";
 import type { ChatRequest, UpstreamEndpoint } from "../protocol/chat-request.js";
+import { embeddingTokensUpperBound, type EmbeddingsRequest } from "../protocol/embeddings-request.js";
 import { overloaded } from "../protocol/errors.js";
 import { estimatePromptTokens, promptTokensUpperBound } from "../protocol/prompt-estimate.js";
 import { chooseDeployment, type BalancerCandidate } from "./balancer.js";
 import type { DeploymentState, ProviderPool, ProviderState, Verdict } from "./provider-pool.js";
 import type { UpstreamModelConfig } from "./types.js";
+import { EmbeddingsDecoder } from "./embeddings-decoder.js";
 import {
   exhaustedError,
   midStreamError,
@@ -34,8 +36,8 @@ import {
   unavailableError,
   type AttemptFailure,
 } from "./upstream-errors.js";
-import { isRecord, ResponseDecoder, type JsonRecord } from "./upstream-wire.js";
-import { responsesPassThrough, responsesUpstreamBody, ResponsesApiDecoder, type UpstreamDecoder } from "./responses-pass-through.js";
+import { isRecord, ResponseDecoder, type JsonRecord, type UpstreamDecoder } from "./upstream-wire.js";
+import { responsesPassThrough, responsesUpstreamBody, ResponsesApiDecoder } from "./responses-pass-through.js";
 
 export interface UpstreamEngineOptions {
   /** First retry delay on a deployment already tried; doubles per attempt (with jitter). Default 50. */
@@ -49,6 +51,9 @@ export interface UpstreamEngineOptions {
   /** `created` of the model card (seconds). Default: now. */
   created?: number;
 }
+
+/** What forwarding needs of a client's request: its body, where it goes, and what the gateway decided. */
+type UpstreamCall = Pick<ChatRequest, "wire" | "upstreamEndpoint" | "stream" | "n" | "maxTokens" | "native">;
 
 type AttemptOutcome = { kind: "done" } | { kind: "cancelled" } | { kind: "failed"; failure: AttemptFailure; yielded: boolean };
 
@@ -150,6 +155,35 @@ export class UpstreamEngine implements Engine {
   }
 
   async *generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void> {
+    const promptEstimate = estimatePromptTokens(request);
+    // An attempt at a provider that serves the Responses API itself reads its answer in that API.
+    yield* this.forward(request, signal, (startedAt, responsesApi) =>
+      responsesApi ? new ResponsesApiDecoder(startedAt, promptEstimate) : new ResponseDecoder(request.n, startedAt, promptEstimate),
+    );
+  }
+
+  /** Embeddings are counted upstream: here the inputs are bounded from above (see embeddingTokensUpperBound). */
+  async prepareEmbeddings(request: EmbeddingsRequest): Promise<PreparedChat> {
+    return { promptTokens: embeddingTokensUpperBound(request), promptEstimated: true, completionRoom: 0 };
+  }
+
+  /** The client's embeddings body to the upstream's `/embeddings`, with the same balancing, retries and failover as chat. */
+  async embed(request: EmbeddingsRequest, signal: AbortSignal, prepared: PreparedChat): Promise<Embeddings> {
+    let decoder: EmbeddingsDecoder | null = null;
+    let usage: UsageCounts | null = null;
+    const call: UpstreamCall = { wire: request.wire, upstreamEndpoint: "embeddings", stream: false, n: 1, maxTokens: null };
+    const newDecoder = (startedAt: number): EmbeddingsDecoder => (decoder = new EmbeddingsDecoder(request.inputs.length, startedAt, prepared.promptTokens));
+    for await (const event of this.forward(call, signal, newDecoder)) if (event.type === "usage") usage = event.usage;
+    const vectors = (decoder as EmbeddingsDecoder | null)?.vectors ?? [];
+    return { vectors, usage: usage ?? { promptTokens: 0, completionTokens: 0, cachedTokens: 0, reasoningTokens: 0, prefillMs: 0, decodeMs: [] } };
+  }
+
+  /** One request forwarded: deployments tried in turn until one answers; `newDecoder` reads each attempt's answer. */
+  private async *forward(
+    request: UpstreamCall,
+    signal: AbortSignal,
+    newDecoder: (startedAt: number, responsesApi: boolean) => UpstreamDecoder,
+  ): AsyncGenerator<ChatEvent, void, void> {
     // Overload: beyond the providers' concurrency plus as many again waiting in
     // their pools, refuse at once rather than queue towards a timeout.
     const { active, waiting } = this.load();
@@ -160,8 +194,7 @@ export class UpstreamEngine implements Engine {
     const tried = new Set<DeploymentState>();
     const failures: AttemptFailure[] = [];
     const bodies = new Map<string, string>();
-    const promptEstimate = estimatePromptTokens(request);
-    let decoder: UpstreamDecoder = new ResponseDecoder(request.n, startedAt, promptEstimate);
+    let decoder = newDecoder(startedAt, false);
 
     for (let attempt = 0; attempt <= this.config.retries; attempt++) {
       if (signal.aborted) {
@@ -206,7 +239,7 @@ export class UpstreamEngine implements Engine {
         body = native === null ? this.upstreamBody(request, deployment.model) : responsesUpstreamBody(native, request, deployment.model);
         bodies.set(`${endpoint} ${deployment.model}`, body);
       }
-      decoder = native === null ? new ResponseDecoder(request.n, startedAt, promptEstimate) : new ResponsesApiDecoder(startedAt, promptEstimate);
+      decoder = newDecoder(startedAt, native !== null);
       const outcome = yield* this.attempt(deployment, body, endpoint, request.stream, signal, decoder);
 
       if (outcome.kind !== "failed") {
@@ -227,7 +260,7 @@ export class UpstreamEngine implements Engine {
   }
 
   /** The client's own body, with the upstream's model name and the options the gateway needs. */
-  private upstreamBody(request: ChatRequest, upstreamModel: string): string {
+  private upstreamBody(request: UpstreamCall, upstreamModel: string): string {
     const wire: JsonRecord = { ...request.wire, model: upstreamModel };
     if (request.stream) {
       // Always ask for the usage chunk: the gateway meters from it. The response

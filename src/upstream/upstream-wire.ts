@@ -264,3 +264,6 @@ export class ResponseDecoder {
     };
   }
 }
+
+/** What the upstream engine needs of a decoder of one attempt's answer (chat chunks, Responses events, embeddings). */
+export type UpstreamDecoder = Pick<ResponseDecoder, "completion" | "chunk" | "done" | "allFinished" | "usageCounts">;

@@ -61,3 +61,13 @@ export async function fimModelPath(seed = 1): Promise<string> {
   }
   return out;
 }
+
+/** The tiny generated model declared as an embedding model (mean pooling; `make-test-model --embedding`). */
+export async function tinyEmbeddingModelPath(seed = 1): Promise<string> {
+  const out = path.join(repoRoot, ".cache", "test-models", `tiny-embedding-seed${seed}.gguf`);
+  if (!fs.existsSync(out)) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    await writeTestModel({ out, shape: "tiny", seed, type: "f16", embedding: true });
+  }
+  return out;
+}

@@ -86,7 +86,7 @@ function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
   return i;
 }
 
-async function fingerprint(llama: Llama, modelPath: string): Promise<string> {
+export async function fingerprint(llama: Llama, modelPath: string): Promise<string> {
   const stat = await fs.stat(modelPath);
   const hash = createHash("sha256");
   const handle = await fs.open(modelPath, "r");
