@@ -36,12 +36,14 @@ const SHARED: ReadonlyArray<[file: string, family: string]> = [
   ["granite3.3", "granite3"],
   ["granite4.0", "granite4"],
   ["phi4-mini", "phi4-mini"],
+  ["gpt-oss", "gpt-oss"],
 ];
 
 const FIXTURES: ReadonlyArray<[file: string, family: string]> = [
   [fixtureTemplate("mistral-style"), "mistral"],
   [fixtureTemplate("llama3-style"), "llama3"],
   [fixtureTemplate("granite-style"), "granite3"],
+  [fixtureTemplate("harmony-style"), "gpt-oss"],
 ];
 
 describe("registry", () => {

@@ -63,11 +63,11 @@ function parseArguments(text: string): unknown {
 }
 
 /** OpenAI-shaped message dicts, the way HF chat templates expect them (arguments as objects). */
-function templateMessages(messages: readonly ChatMessage[]): Array<Record<string, unknown>> {
+function templateMessages(messages: readonly ChatMessage[], reasoningField = "reasoning_content"): Array<Record<string, unknown>> {
   return messages.map((m) => {
     if (m.role === "assistant") {
       const out: Record<string, unknown> = { role: "assistant", content: m.content };
-      if (m.reasoning !== null) out.reasoning_content = m.reasoning;
+      if (m.reasoning !== null) out[reasoningField] = m.reasoning;
       if (m.toolCalls.length > 0) {
         out.tool_calls = m.toolCalls.map((c) => ({
           id: c.id,
@@ -101,7 +101,7 @@ class JinjaPromptRenderer implements PromptRenderer {
   render(request: RenderRequest): RenderedPrompt {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
     const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
-    const dicts = templateMessages(messages);
+    const dicts = templateMessages(messages, this.family.historyReasoningField);
     const definitions =
       tools === null
         ? null
@@ -122,7 +122,7 @@ class JinjaPromptRenderer implements PromptRenderer {
     if (definitions !== null && this.templateKnowsTools) context.tools = definitions;
     const switchVariable = this.reasoning?.switchVariable ?? null;
     if (request.thinking !== null && switchVariable !== null) context[switchVariable] = request.thinking;
-    if (request.reasoningEffort !== null) context.reasoning_effort = request.reasoningEffort;
+    if (request.reasoningEffort !== null) context.reasoning_effort = this.family.reasoningEffortValues?.[request.reasoningEffort] ?? request.reasoningEffort;
 
     let text: string;
     try {

@@ -9,6 +9,8 @@
  * wrapper read a family's declarations, so no marker is spelled twice.
  */
 
+import type { ReasoningEffort } from "../../../protocol/chat-request.js";
+
 /** What detection can see of a GGUF. */
 export interface GgufFacts {
   /** `tokenizer.chat_template` ("" when there is none). */
@@ -56,7 +58,8 @@ export interface LeadingJsonCalls {
 export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls;
 
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
-export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini";
+export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini"
+  | "harmony";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */
@@ -72,6 +75,13 @@ export interface ToolCallSyntaxDefinition {
    * call object, `root` must be defined.
    */
   grammarRules(objectRule: string, options: { parallel: boolean; afterMarker: boolean }): string;
+  /**
+   * One call of the tool `name` as a GBNF sequence around `argumentsRule`
+   * (the rule of its arguments), where a call is not the JSON object
+   * `{"name": …, "<argumentsKey>": …}` (the default); gpt-oss writes the name
+   * in the message header and the arguments as the body.
+   */
+  callForm?(name: string, argumentsRule: string): string;
 }
 
 /** How a family marks a thought, and the template variable that switches it. */
@@ -80,6 +90,13 @@ export interface ReasoningFormat {
   close: string;
   /** The chat-template variable that turns thinking off when false (null: none). */
   switchVariable: string | null;
+  /**
+   * How the thought is read: `tags` (default) — open…close at the start of
+   * the output (`output/reasoning-splitter.ts`); `harmony` — the whole output
+   * is harmony messages, the analysis channel is the thought, and the reader
+   * runs whether the model thinks or not (`output/harmony-messages.ts`).
+   */
+  reader?: "tags" | "harmony";
 }
 
 /** Special tokens a test model of this family needs (the template's control strings). */
@@ -109,6 +126,12 @@ export interface ModelFamily {
    * Default `variable`.
    */
   toolDefinitions?: "variable" | "system-message-field";
+  /** The message field the template reads an assistant turn's reasoning from (default `reasoning_content`; gpt-oss: `thinking`). */
+  historyReasoningField?: string;
+  /** The template's `reasoning_effort` value for each of the request's (default: the request's own). */
+  reasoningEffortValues?: Readonly<Record<ReasoningEffort, string>>;
+  /** More texts the output readers read, beyond the call and reasoning markers (special tokens made visible to them). */
+  outputMarkers?: readonly string[];
   tokens: FamilyTokens;
 }
 

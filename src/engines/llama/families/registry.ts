@@ -4,6 +4,7 @@
  * family is one file in this folder and one line here.
  */
 import { fallbackFamily } from "./fallback.js";
+import { gptOssFamily } from "./gpt-oss.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
 import { llama3Family } from "./llama3.js";
@@ -13,6 +14,7 @@ import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition,
 import { qwen3Family } from "./qwen3.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
+  gptOssFamily,
   mistralFamily,
   llama3Family,
   granite3Family,
@@ -54,5 +56,5 @@ export function parserMarkers(family: ModelFamily, reasoning: ReasoningFormat | 
     shape.kind === "tagged-json" ? [shape.open, shape.close] : shape.kind === "marker-list"
         ? [shape.marker, ...(shape.nameForm === null ? [] : [shape.nameForm.argsTag, shape.nameForm.callIdTag])]
         : [shape.prefix];
-  return [...tools, ...(reasoning === null ? [] : [reasoning.open, reasoning.close])];
+  return [...tools, ...(reasoning === null ? [] : [reasoning.open, reasoning.close]), ...(family.outputMarkers ?? [])];
 }
