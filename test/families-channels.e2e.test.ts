@@ -1,6 +1,6 @@
 /**
  * The families with their own call and reasoning syntaxes (gpt-oss's harmony
- * channels, …) end to end through the official SDK, one server with a test
+ * channels, Mistral's `[TOOL_CALLS]name[ARGS]` with `[THINK]`, …) end to end through the official SDK, one server with a test
  * model per template (`make-test-model --template`, random weights):
  * tool_choice required and named give a valid grammar-constrained call in the
  * family's syntax, a streamed call reassembles to the non-streamed one,
@@ -28,9 +28,14 @@ interface FamilyModel {
 
 const openAiIds = /^call_[0-9a-f]{32}$/;
 const harmonyControls = ["<|start|>", "<|channel|>", "<|message|>", "<|end|>", "<|constrain|>", "<|call|>", "<|return|>"];
+const mistralControls = ["[TOOL_CALLS]", "[ARGS]", "[CALL_ID]", "[/THINK]"];
+const mistralIds = /^[0-9a-f]{9}$/;
 const MODELS: FamilyModel[] = [
   { id: "harmony-style", template: fixtureTemplate("harmony-style"), idPattern: openAiIds, controls: harmonyControls, reasoning: { chat_template_kwargs: { think_first: true } } },
   { id: "gpt-oss", template: sharedTemplatePath("gpt-oss"), idPattern: openAiIds, controls: harmonyControls },
+  { id: "ministral-think-style", template: fixtureTemplate("ministral-think-style"), idPattern: mistralIds, controls: mistralControls, reasoning: { chat_template_kwargs: { think_first: true } } },
+  { id: "devstral-small-2507", template: sharedTemplatePath("devstral-small-2507"), idPattern: mistralIds, controls: mistralControls },
+  { id: "ministral-3-reasoning", template: sharedTemplatePath("ministral-3-reasoning"), idPattern: mistralIds, controls: mistralControls },
 ];
 const present = MODELS.filter((m) => m.template !== null);
 
@@ -101,7 +106,7 @@ const ask: OpenAI.ChatCompletionMessageParam[] = [
 for (const model of MODELS) {
   describe(`family test model ${model.id}`, { skip: model.template === null ? missingSharedFile(`${model.id}.jinja`) : false }, () => {
     test("tool_choice required: a valid call in the family's syntax, streamed as it is non-streamed", async () => {
-      const body = { model: model.id, messages: ask, tools, tool_choice: "required" as const, seed: 7, max_tokens: 120 };
+      const body = { model: model.id, messages: ask, tools, tool_choice: "required" as const, parallel_tool_calls: false, seed: 7, max_tokens: 120 };
       const whole = await client.chat.completions.create(body);
       const choice = whole.choices[0];
       assert.equal(choice?.finish_reason, "tool_calls");
@@ -137,14 +142,14 @@ for (const model of MODELS) {
     test("auto with strict tools: any call is valid, and no control string reaches the content", async () => {
       const res = await client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: "auto", seed: 9, max_tokens: 40 });
       const choice = res.choices[0];
-      assert.ok(["stop", "length", "tool_calls"].includes(choice?.finish_reason ?? ""), choice?.finish_reason);
+      assert.ok(["stop", "length", "tool_calls"].includes(choice?.finish_reason ?? ""), String(choice?.finish_reason));
       for (const call of choice?.message.tool_calls ?? []) checkCall(call, model);
       noControls(choice?.message.content, model, "content");
       noControls((choice?.message as Message | undefined)?.reasoning_content, model, "reasoning_content");
     });
 
     test("a conversation with a call, its thought and its result runs", async () => {
-      const first = await client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: "required", seed: 5, max_tokens: 120 });
+      const first = await client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: "required", parallel_tool_calls: false, seed: 5, max_tokens: 120 });
       const message = first.choices[0]?.message;
       assert.ok(message?.tool_calls !== undefined && message.tool_calls.length === 1);
       const call = message.tool_calls[0]!;

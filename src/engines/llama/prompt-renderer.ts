@@ -63,11 +63,12 @@ function parseArguments(text: string): unknown {
 }
 
 /** OpenAI-shaped message dicts, the way HF chat templates expect them (arguments as objects). */
-function templateMessages(messages: readonly ChatMessage[], reasoningField = "reasoning_content"): Array<Record<string, unknown>> {
+function templateMessages(messages: readonly ChatMessage[], reasoningField = "reasoning_content", reasoningBlock = false): Array<Record<string, unknown>> {
   return messages.map((m) => {
     if (m.role === "assistant") {
       const out: Record<string, unknown> = { role: "assistant", content: m.content };
-      if (m.reasoning !== null) out[reasoningField] = m.reasoning;
+      if (m.reasoning !== null && reasoningBlock) out.content = [{ type: "thinking", thinking: m.reasoning }, ...(m.content === "" ? [] : [{ type: "text", text: m.content }])];
+      else if (m.reasoning !== null) out[reasoningField] = m.reasoning;
       if (m.toolCalls.length > 0) {
         out.tool_calls = m.toolCalls.map((c) => ({
           id: c.id,
@@ -101,7 +102,7 @@ class JinjaPromptRenderer implements PromptRenderer {
   render(request: RenderRequest): RenderedPrompt {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
     const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
-    const dicts = templateMessages(messages, this.family.historyReasoningField);
+    const dicts = templateMessages(messages, this.family.historyReasoningField, this.family.historyReasoningBlock);
     const definitions =
       tools === null
         ? null

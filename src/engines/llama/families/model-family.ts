@@ -59,7 +59,8 @@ export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls
 
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
 export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini"
-  | "harmony";
+  | "harmony"
+  | "mistral-args";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */
@@ -128,6 +129,8 @@ export interface ModelFamily {
   toolDefinitions?: "variable" | "system-message-field";
   /** The message field the template reads an assistant turn's reasoning from (default `reasoning_content`; gpt-oss: `thinking`). */
   historyReasoningField?: string;
+  /** The template reads an assistant turn's reasoning as a `{type: "thinking", thinking}` content block before its text (Ministral 3). */
+  historyReasoningBlock?: boolean;
   /** The template's `reasoning_effort` value for each of the request's (default: the request's own). */
   reasoningEffortValues?: Readonly<Record<ReasoningEffort, string>>;
   /** More texts the output readers read, beyond the call and reasoning markers (special tokens made visible to them). */

@@ -9,12 +9,14 @@ import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
 import { llama3Family } from "./llama3.js";
 import { mistralFamily } from "./mistral.js";
+import { mistralArgsFamily } from "./mistral-args.js";
 import { phi4MiniFamily } from "./phi4-mini.js";
 import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./model-family.js";
 import { qwen3Family } from "./qwen3.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   gptOssFamily,
+  mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,
   llama3Family,
   granite3Family,
