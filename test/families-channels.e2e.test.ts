@@ -1,6 +1,7 @@
 /**
  * The families with their own call and reasoning syntaxes (gpt-oss's harmony
- * channels, Mistral's `[TOOL_CALLS]name[ARGS]` with `[THINK]`, …) end to end through the official SDK, one server with a test
+ * channels, Mistral's `[TOOL_CALLS]name[ARGS]` with `[THINK]`, Command R7B's
+ * action lists and plans, …) end to end through the official SDK, one server with a test
  * model per template (`make-test-model --template`, random weights):
  * tool_choice required and named give a valid grammar-constrained call in the
  * family's syntax, a streamed call reassembles to the non-streamed one,
@@ -30,12 +31,15 @@ const openAiIds = /^call_[0-9a-f]{32}$/;
 const harmonyControls = ["<|start|>", "<|channel|>", "<|message|>", "<|end|>", "<|constrain|>", "<|call|>", "<|return|>"];
 const mistralControls = ["[TOOL_CALLS]", "[ARGS]", "[CALL_ID]", "[/THINK]"];
 const mistralIds = /^[0-9a-f]{9}$/;
+const commandControls = ["<|START_ACTION|>", "<|END_THINKING|>"];
 const MODELS: FamilyModel[] = [
   { id: "harmony-style", template: fixtureTemplate("harmony-style"), idPattern: openAiIds, controls: harmonyControls, reasoning: { chat_template_kwargs: { think_first: true } } },
   { id: "gpt-oss", template: sharedTemplatePath("gpt-oss"), idPattern: openAiIds, controls: harmonyControls },
   { id: "ministral-think-style", template: fixtureTemplate("ministral-think-style"), idPattern: mistralIds, controls: mistralControls, reasoning: { chat_template_kwargs: { think_first: true } } },
   { id: "devstral-small-2507", template: sharedTemplatePath("devstral-small-2507"), idPattern: mistralIds, controls: mistralControls },
   { id: "ministral-3-reasoning", template: sharedTemplatePath("ministral-3-reasoning"), idPattern: mistralIds, controls: mistralControls },
+  { id: "command-style", template: fixtureTemplate("command-style"), idPattern: openAiIds, controls: commandControls, reasoning: { chat_template_kwargs: { think_first: true } } },
+  { id: "command-r7b", template: sharedTemplatePath("command-r7b"), idPattern: openAiIds, controls: commandControls },
 ];
 const present = MODELS.filter((m) => m.template !== null);
 

@@ -37,6 +37,7 @@ const SHARED: ReadonlyArray<[file: string, family: string]> = [
   ["granite4.0", "granite4"],
   ["phi4-mini", "phi4-mini"],
   ["gpt-oss", "gpt-oss"],
+  ["command-r7b", "command-r7b"],
 ];
 
 const FIXTURES: ReadonlyArray<[file: string, family: string]> = [
@@ -45,6 +46,7 @@ const FIXTURES: ReadonlyArray<[file: string, family: string]> = [
   [fixtureTemplate("granite-style"), "granite3"],
   [fixtureTemplate("harmony-style"), "gpt-oss"],
   [fixtureTemplate("ministral-think-style"), "mistral-args"],
+  [fixtureTemplate("command-style"), "command-r7b"],
 ];
 
 describe("registry", () => {

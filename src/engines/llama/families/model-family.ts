@@ -60,7 +60,8 @@ export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
 export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini"
   | "harmony"
-  | "mistral-args";
+  | "mistral-args"
+  | "command-r7b";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */

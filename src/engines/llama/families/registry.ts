@@ -3,6 +3,7 @@
  * `detect` accepts a GGUF is its family (`fallback` accepts all). Adding a
  * family is one file in this folder and one line here.
  */
+import { commandR7bFamily } from "./command-r7b.js";
 import { fallbackFamily } from "./fallback.js";
 import { gptOssFamily } from "./gpt-oss.js";
 import { granite3Family, granite4Family } from "./granite.js";
@@ -16,6 +17,7 @@ import { qwen3Family } from "./qwen3.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   gptOssFamily,
+  commandR7bFamily,
   mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,
   llama3Family,

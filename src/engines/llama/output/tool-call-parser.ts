@@ -581,7 +581,7 @@ class CallObjectScanner {
   private endKey(): ObjectStep {
     const key = parseJson(this.keyText);
     if (typeof key !== "string") return "error";
-    if (key === "name" && !this.nameSeen) this.role = "name";
+    if ((key === "name" || key === "tool_name") && !this.nameSeen) this.role = "name"; // tool_name: Command R7B
     else if ((key === "arguments" || key === "parameters") && !this.argumentsSeen) this.role = "arguments";
     else this.role = "other";
     this.at = "colon";
