@@ -1,7 +1,8 @@
 /**
  * The families with their own call and reasoning syntaxes (gpt-oss's harmony
  * channels, Mistral's `[TOOL_CALLS]name[ARGS]` with `[THINK]`, Command R7B's
- * action lists and plans, …) end to end through the official SDK, one server with a test
+ * action lists and plans, Nemotron Nano 2's `<TOOLCALL>` lists and opened
+ * `<think>`) end to end through the official SDK, one server with a test
  * model per template (`make-test-model --template`, random weights):
  * tool_choice required and named give a valid grammar-constrained call in the
  * family's syntax, a streamed call reassembles to the non-streamed one,
@@ -32,6 +33,8 @@ const harmonyControls = ["<|start|>", "<|channel|>", "<|message|>", "<|end|>", "
 const mistralControls = ["[TOOL_CALLS]", "[ARGS]", "[CALL_ID]", "[/THINK]"];
 const mistralIds = /^[0-9a-f]{9}$/;
 const commandControls = ["<|START_ACTION|>", "<|END_THINKING|>"];
+// A random model may write <TOOLCALL> inside its thought, where it is text.
+const nemotronControls = ["</TOOLCALL>", "</think>"];
 const MODELS: FamilyModel[] = [
   { id: "harmony-style", template: fixtureTemplate("harmony-style"), idPattern: openAiIds, controls: harmonyControls, reasoning: { chat_template_kwargs: { think_first: true } } },
   { id: "gpt-oss", template: sharedTemplatePath("gpt-oss"), idPattern: openAiIds, controls: harmonyControls },
@@ -40,6 +43,8 @@ const MODELS: FamilyModel[] = [
   { id: "ministral-3-reasoning", template: sharedTemplatePath("ministral-3-reasoning"), idPattern: mistralIds, controls: mistralControls },
   { id: "command-style", template: fixtureTemplate("command-style"), idPattern: openAiIds, controls: commandControls, reasoning: { chat_template_kwargs: { think_first: true } } },
   { id: "command-r7b", template: sharedTemplatePath("command-r7b"), idPattern: openAiIds, controls: commandControls },
+  { id: "nemotron-style", template: fixtureTemplate("nemotron-style"), idPattern: openAiIds, controls: nemotronControls, reasoning: {} },
+  { id: "nemotron-nano-v2", template: sharedTemplatePath("nemotron-nano-v2"), idPattern: openAiIds, controls: nemotronControls, reasoning: {} },
 ];
 const present = MODELS.filter((m) => m.template !== null);
 

@@ -38,6 +38,7 @@ const SHARED: ReadonlyArray<[file: string, family: string]> = [
   ["phi4-mini", "phi4-mini"],
   ["gpt-oss", "gpt-oss"],
   ["command-r7b", "command-r7b"],
+  ["nemotron-nano-v2", "nemotron-v2"],
 ];
 
 const FIXTURES: ReadonlyArray<[file: string, family: string]> = [
@@ -47,6 +48,7 @@ const FIXTURES: ReadonlyArray<[file: string, family: string]> = [
   [fixtureTemplate("harmony-style"), "gpt-oss"],
   [fixtureTemplate("ministral-think-style"), "mistral-args"],
   [fixtureTemplate("command-style"), "command-r7b"],
+  [fixtureTemplate("nemotron-style"), "nemotron-v2"],
 ];
 
 describe("registry", () => {

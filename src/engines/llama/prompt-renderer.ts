@@ -103,6 +103,11 @@ class JinjaPromptRenderer implements PromptRenderer {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
     const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
     const dicts = templateMessages(messages, this.family.historyReasoningField, this.family.historyReasoningBlock);
+    const switchText = this.reasoning?.switchText;
+    const lastUser = dicts.findLast((d) => d.role === "user");
+    if (switchText !== undefined && request.thinking !== null && lastUser !== undefined) {
+      lastUser.content = `${String(lastUser.content)} ${request.thinking ? switchText.on : switchText.off}`;
+    }
     const definitions =
       tools === null
         ? null

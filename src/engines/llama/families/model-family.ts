@@ -42,6 +42,8 @@ export interface MarkerListCalls {
   marker: string;
   /** Null: only the JSON-list form. */
   nameForm: { argsTag: string; callIdTag: string } | null;
+  /** Text that closes the list (Nemotron's `</TOOLCALL>`), dropped where it follows the list. */
+  close?: string;
 }
 
 /**
@@ -61,7 +63,8 @@ export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls
 export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini"
   | "harmony"
   | "mistral-args"
-  | "command-r7b";
+  | "command-r7b"
+  | "nemotron-v2";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */
@@ -99,6 +102,12 @@ export interface ReasoningFormat {
    * runs whether the model thinks or not (`output/harmony-messages.ts`).
    */
   reader?: "tags" | "harmony";
+  /**
+   * A switch written into the conversation instead of a template variable
+   * (Nemotron Nano 2: `/think`, `/no_think`): added to the last user message,
+   * where the template reads and removes it.
+   */
+  switchText?: { on: string; off: string };
 }
 
 /** Special tokens a test model of this family needs (the template's control strings). */

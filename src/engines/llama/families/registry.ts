@@ -11,6 +11,7 @@ import { hermesFamily } from "./hermes.js";
 import { llama3Family } from "./llama3.js";
 import { mistralFamily } from "./mistral.js";
 import { mistralArgsFamily } from "./mistral-args.js";
+import { nemotronV2Family } from "./nemotron-v2.js";
 import { phi4MiniFamily } from "./phi4-mini.js";
 import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./model-family.js";
 import { qwen3Family } from "./qwen3.js";
@@ -18,6 +19,7 @@ import { qwen3Family } from "./qwen3.js";
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   gptOssFamily,
   commandR7bFamily,
+  nemotronV2Family,
   mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,
   llama3Family,
