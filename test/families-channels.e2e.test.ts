@@ -2,7 +2,7 @@
  * The families with their own call and reasoning syntaxes (gpt-oss's harmony
  * channels, Mistral's `[TOOL_CALLS]name[ARGS]` with `[THINK]`, Command R7B's
  * action lists and plans, Nemotron Nano 2's `<TOOLCALL>` lists and opened
- * `<think>`) end to end through the official SDK, one server with a test
+ * `<think>`, SmolLM3's tools and history its template cannot write itself) end to end through the official SDK, one server with a test
  * model per template (`make-test-model --template`, random weights):
  * tool_choice required and named give a valid grammar-constrained call in the
  * family's syntax, a streamed call reassembles to the non-streamed one,
@@ -35,6 +35,7 @@ const mistralIds = /^[0-9a-f]{9}$/;
 const commandControls = ["<|START_ACTION|>", "<|END_THINKING|>"];
 // A random model may write <TOOLCALL> inside its thought, where it is text.
 const nemotronControls = ["</TOOLCALL>", "</think>"];
+const smollm3Controls = ["</tool_call>", "</think>"];
 const MODELS: FamilyModel[] = [
   { id: "harmony-style", template: fixtureTemplate("harmony-style"), idPattern: openAiIds, controls: harmonyControls, reasoning: { chat_template_kwargs: { think_first: true } } },
   { id: "gpt-oss", template: sharedTemplatePath("gpt-oss"), idPattern: openAiIds, controls: harmonyControls },
@@ -45,6 +46,8 @@ const MODELS: FamilyModel[] = [
   { id: "command-r7b", template: sharedTemplatePath("command-r7b"), idPattern: openAiIds, controls: commandControls },
   { id: "nemotron-style", template: fixtureTemplate("nemotron-style"), idPattern: openAiIds, controls: nemotronControls, reasoning: {} },
   { id: "nemotron-nano-v2", template: sharedTemplatePath("nemotron-nano-v2"), idPattern: openAiIds, controls: nemotronControls, reasoning: {} },
+  { id: "smollm3-style", template: fixtureTemplate("smollm3-style"), idPattern: openAiIds, controls: smollm3Controls, reasoning: { chat_template_kwargs: { think_first: true } } },
+  { id: "smollm3", template: sharedTemplatePath("smollm3"), idPattern: openAiIds, controls: smollm3Controls },
 ];
 const present = MODELS.filter((m) => m.template !== null);
 

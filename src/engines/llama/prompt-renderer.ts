@@ -102,7 +102,16 @@ class JinjaPromptRenderer implements PromptRenderer {
   render(request: RenderRequest): RenderedPrompt {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
     const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
-    const dicts = templateMessages(messages, this.family.historyReasoningField, this.family.historyReasoningBlock);
+    const callsInContent = this.family.historyCallsInContent;
+    const written =
+      callsInContent === undefined
+        ? messages
+        : messages.map((m) =>
+            m.role === "assistant" && m.toolCalls.length > 0
+              ? { ...m, content: [m.content, ...m.toolCalls.map((c) => callsInContent(c.name, c.arguments))].filter((t) => t !== "").join("\n") }
+              : m,
+          );
+    const dicts = templateMessages(written, this.family.historyReasoningField, this.family.historyReasoningBlock);
     const switchText = this.reasoning?.switchText;
     const lastUser = dicts.findLast((d) => d.role === "user");
     if (switchText !== undefined && request.thinking !== null && lastUser !== undefined) {
@@ -125,7 +134,7 @@ class JinjaPromptRenderer implements PromptRenderer {
       bos_token: this.model.tokens.bosString ?? "",
       eos_token: this.model.tokens.eosString ?? "",
     };
-    if (definitions !== null && this.templateKnowsTools) context.tools = definitions;
+    if (definitions !== null && this.templateKnowsTools) context.tools = this.family.toolDefinitions === "json-strings" ? definitions.map((d) => JSON.stringify(d)) : definitions;
     const switchVariable = this.reasoning?.switchVariable ?? null;
     if (request.thinking !== null && switchVariable !== null) context[switchVariable] = request.thinking;
     if (request.reasoningEffort !== null) context.reasoning_effort = this.family.reasoningEffortValues?.[request.reasoningEffort] ?? request.reasoningEffort;

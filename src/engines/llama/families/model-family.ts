@@ -136,7 +136,11 @@ export interface ModelFamily {
    * or a JSON string in the system message's `tools` field (Phi-4-mini).
    * Default `variable`.
    */
-  toolDefinitions?: "variable" | "system-message-field";
+  toolDefinitions?: "variable" | "system-message-field"
+    // The `tools` variable as JSON strings, for a template that writes each with `| string` (SmolLM3).
+    | "json-strings";
+  /** The template never writes `tool_calls` back: the calls are written into the turn's content in the family's syntax instead. */
+  historyCallsInContent?: (name: string, argumentsJson: string) => string;
   /** The message field the template reads an assistant turn's reasoning from (default `reasoning_content`; gpt-oss: `thinking`). */
   historyReasoningField?: string;
   /** The template reads an assistant turn's reasoning as a `{type: "thinking", thinking}` content block before its text (Ministral 3). */

@@ -15,6 +15,7 @@ import { nemotronV2Family } from "./nemotron-v2.js";
 import { phi4MiniFamily } from "./phi4-mini.js";
 import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./model-family.js";
 import { qwen3Family } from "./qwen3.js";
+import { smollm3Family } from "./smollm3.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   gptOssFamily,
@@ -26,6 +27,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   granite3Family,
   granite4Family, // before hermes: its template also spells <tool_call>
   phi4MiniFamily,
+  smollm3Family, // before qwen3: its template also spells <tool_call>, <think> and enable_thinking
   qwen3Family,
   hermesFamily,
   fallbackFamily, // last: accepts every template
