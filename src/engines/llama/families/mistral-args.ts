@@ -34,5 +34,6 @@ export const mistralArgsFamily: ModelFamily = {
   reasoning: thinkBrackets,
   callIdLength: mistralFamily.callIdLength,
   historyReasoningBlock: true,
-  tokens: { ...mistralFamily.tokens, special: [...mistralFamily.tokens.special, thinkBrackets.open, thinkBrackets.close] },
+  // [THINK] and [/THINK] are added where a template spells them (make-test-model reads its control strings).
+  tokens: mistralFamily.tokens,
 };
