@@ -10,46 +10,18 @@ import fs from "node:fs";
 import { describe, test } from "node:test";
 import { Template } from "@huggingface/jinja";
 import { gptOssFamily, harmonyReasoning } from "../src/engines/llama/families/gpt-oss.js";
-import { ChoiceOutput } from "../src/engines/llama/output/choice-output.js";
 import { HarmonyMessageReader } from "../src/engines/llama/output/harmony-messages.js";
-import { createReasoningReader } from "../src/engines/llama/output/reasoning-reader.js";
-import { ToolCallStreamParser, type ToolCallDelta } from "../src/engines/llama/output/tool-call-parser.js";
 import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
 import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
 import type { ChatMessage, ToolDefinition } from "../src/protocol/chat-request.js";
+import { readFamilyOutput, type FamilyOutput } from "./helpers/family-output.js";
 import { fixtureTemplate, templateModelPath } from "./helpers/models.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
 import { textSplits } from "./helpers/text-splits.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 
-interface Read {
-  content: string;
-  reasoning: string;
-  calls: Array<{ id: string; name: string; arguments: string }>;
-  /** Each call's streamed argument fragments, concatenated. */
-  streamed: string[];
-}
-
-/** The engine's pipeline for this family: the harmony reader, then the shared tool-call parser. */
-function read(pieces: readonly string[], options: { startInReasoning?: boolean; tools?: boolean } = {}): Read {
-  let n = 0;
-  const output = new ChoiceOutput({
-    stops: [],
-    trimTrailingWhitespace: false,
-    reasoning: createReasoningReader(harmonyReasoning, options.startInReasoning === true),
-    tools: options.tools === false ? null : new ToolCallStreamParser("harmony", { newId: () => `call_${++n}`, parallel: true }),
-  });
-  const deltas: ToolCallDelta[] = [];
-  let content = "";
-  let reasoning = "";
-  for (const piece of [...pieces.map((p) => output.push(p).piece), output.finish()]) {
-    content += piece.content;
-    reasoning += piece.reasoning;
-    deltas.push(...piece.toolCalls);
-  }
-  const streamed: string[] = [];
-  for (const d of deltas) streamed[d.index] = (streamed[d.index] ?? "") + (d.arguments ?? "");
-  return { content, reasoning, calls: [...output.toolCalls], streamed };
+function read(pieces: readonly string[], options: { startInReasoning?: boolean; tools?: boolean } = {}): FamilyOutput {
+  return readFamilyOutput(pieces, { reasoning: harmonyReasoning, syntax: options.tools === false ? null : "harmony", startInReasoning: options.startInReasoning });
 }
 
 interface Case {

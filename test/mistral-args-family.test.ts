@@ -10,36 +10,17 @@ import fs from "node:fs";
 import { describe, test } from "node:test";
 import { Template } from "@huggingface/jinja";
 import { mistralArgsFamily, thinkBrackets } from "../src/engines/llama/families/mistral-args.js";
-import { ChoiceOutput } from "../src/engines/llama/output/choice-output.js";
-import { createReasoningReader } from "../src/engines/llama/output/reasoning-reader.js";
-import { ToolCallStreamParser, type ToolCallDelta } from "../src/engines/llama/output/tool-call-parser.js";
 import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
 import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
 import type { ChatMessage, ToolDefinition } from "../src/protocol/chat-request.js";
+import { readFamilyOutput, type FamilyOutput } from "./helpers/family-output.js";
 import { fixtureTemplate, templateModelPath } from "./helpers/models.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
 import { textSplits } from "./helpers/text-splits.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 
-function read(pieces: readonly string[], startInReasoning: boolean): { content: string; reasoning: string; calls: Array<{ name: string; arguments: string }>; streamed: string[] } {
-  let n = 0;
-  const output = new ChoiceOutput({
-    stops: [],
-    trimTrailingWhitespace: false,
-    reasoning: createReasoningReader(thinkBrackets, startInReasoning),
-    tools: new ToolCallStreamParser("mistral-args", { newId: () => `id${++n}`, parallel: true }),
-  });
-  const deltas: ToolCallDelta[] = [];
-  let content = "";
-  let reasoning = "";
-  for (const piece of [...pieces.map((p) => output.push(p).piece), output.finish()]) {
-    content += piece.content;
-    reasoning += piece.reasoning;
-    deltas.push(...piece.toolCalls);
-  }
-  const streamed: string[] = [];
-  for (const d of deltas) streamed[d.index] = (streamed[d.index] ?? "") + (d.arguments ?? "");
-  return { content, reasoning, calls: output.toolCalls.map((c) => ({ name: c.name, arguments: c.arguments })), streamed };
+function read(pieces: readonly string[], startInReasoning: boolean): FamilyOutput {
+  return readFamilyOutput(pieces, { reasoning: thinkBrackets, syntax: "mistral-args", startInReasoning });
 }
 
 const CASES = [
