@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { describe, test } from "node:test";
 import { Template } from "@huggingface/jinja";
+import type { Token } from "node-llama-cpp";
 import { gptOssFamily, harmonyReasoning } from "../src/engines/llama/families/gpt-oss.js";
 import { HarmonyMessageReader } from "../src/engines/llama/output/harmony-messages.js";
 import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
@@ -214,4 +215,19 @@ describe("a conversation renders exactly as the template renders it", () => {
   test("chatport's harmony-style fixture", () => checkRendering(fixtureTemplate("harmony-style")));
   const real = sharedTemplatePath("gpt-oss");
   test("the real gpt-oss template", { skip: real === null ? missingSharedFile("gpt-oss.jinja") : false }, () => checkRendering(real ?? ""));
+});
+
+test("a gpt-oss test model: <|return|> and <|call|> end the generation, <|end|> only a message; the parser's markers are decoded as text", async () => {
+  const real = sharedTemplatePath("gpt-oss");
+  const model = await loadVocab(await templateModelPath(real ?? fixtureTemplate("harmony-style")));
+  const id = (text: string): Token => {
+    const [token, ...rest] = model.tokenize(text, true);
+    assert.ok(token !== undefined && rest.length === 0, `${text} is one token`);
+    return token;
+  };
+  assert.equal(model.isEogToken(id("<|return|>")), true);
+  assert.equal(model.isEogToken(id("<|call|>")), true);
+  assert.equal(model.isEogToken(id("<|end|>")), false, "llama.cpp drops <|end|> from the end-of-generation tokens beside <|return|> and <|call|>");
+  assert.equal(toolCallGbnf([weather], { onlyName: null, syntax: "harmony", parallel: false, afterMarker: true }).startsWith("root ::= tool-call-object"), true);
+  assert.equal(gptOssFamily.toolCalls.callMarker, "to=functions.", "the lazy grammar of strict tools switches on at the recipient");
 });
