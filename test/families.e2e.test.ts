@@ -240,7 +240,7 @@ test("--chat-template ID=FILE: the model renders with that template and writes c
   });
   assert.equal(res.usage?.prompt_tokens, vocab.tokenize(text, true).length, "prompt_tokens count the override's rendering");
   const loaded = server.jsonLogs().find((l) => l.msg === "model loaded" && l.model === "overridden");
-  assert.equal(loaded?.family, "mistral");
+  assert.equal(loaded?.family, "mistral-args");
 });
 
 test("--chat-template naming no local model is a configuration error", () => {

@@ -30,18 +30,25 @@ const SHARED: ReadonlyArray<[file: string, family: string]> = [
   ["llama3.1", "llama3"],
   ["llama3.2", "llama3"],
   ["mistral-nemo", "mistral"],
-  ["mistral-small-3.2", "mistral"],
-  ["devstral-small-2507", "mistral"],
-  ["ministral-3-reasoning", "mistral"],
+  ["mistral-small-3.2", "mistral-args"],
+  ["devstral-small-2507", "mistral-args"],
+  ["ministral-3-reasoning", "mistral-args"],
   ["granite3.3", "granite3"],
   ["granite4.0", "granite4"],
   ["phi4-mini", "phi4-mini"],
+  ["gpt-oss", "gpt-oss"],
+  ["command-r7b", "command-r7b"],
+  ["nemotron-nano-v2", "nemotron-v2"],
 ];
 
 const FIXTURES: ReadonlyArray<[file: string, family: string]> = [
-  [fixtureTemplate("mistral-style"), "mistral"],
+  [fixtureTemplate("mistral-style"), "mistral-args"],
   [fixtureTemplate("llama3-style"), "llama3"],
   [fixtureTemplate("granite-style"), "granite3"],
+  [fixtureTemplate("harmony-style"), "gpt-oss"],
+  [fixtureTemplate("ministral-think-style"), "mistral-args"],
+  [fixtureTemplate("command-style"), "command-r7b"],
+  [fixtureTemplate("nemotron-style"), "nemotron-v2"],
 ];
 
 describe("registry", () => {

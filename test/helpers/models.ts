@@ -48,7 +48,7 @@ export async function templateModelPath(templateFile: string, seed = 1): Promise
 }
 
 /** chatport's own templates in the families' styles, for runs without ../shared. */
-export function fixtureTemplate(name: "mistral-style" | "llama3-style" | "granite-style"): string {
+export function fixtureTemplate(name: "mistral-style" | "llama3-style" | "granite-style" | "harmony-style" | "ministral-think-style" | "command-style" | "nemotron-style" | "smollm3-style"): string {
   return path.join(repoRoot, "test", "fixtures", "templates", `${name}.jinja`);
 }
 

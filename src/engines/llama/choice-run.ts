@@ -13,7 +13,7 @@ import type { EventChannel } from "../event-channel.js";
 import type { GenerationHandle } from "./batch-scheduler.js";
 import { ChoiceOutput, isEmptyPiece, type OutputPiece } from "./output/choice-output.js";
 import type { ReasoningFormat } from "./families/model-family.js";
-import { ReasoningSplitter } from "./output/reasoning-splitter.js";
+import { createReasoningReader } from "./output/reasoning-reader.js";
 import { ToolCallStreamParser, type ToolCallSyntax } from "./output/tool-call-parser.js";
 import { invalidConstrainedOutput, type OutputContract } from "./output-validation.js";
 import { applyTokenBias, bannedUnderGrammar, buildEvaluateOptions, buildTokenBias, resolveSeed } from "./sampling-options.js";
@@ -146,7 +146,7 @@ export async function runChoice(
     reasoning:
       plan.reasoning === null
         ? null
-        : new ReasoningSplitter({ startInReasoning: plan.reasoning.startsInside, openTag: plan.reasoning.format.open, closeTag: plan.reasoning.format.close }),
+        : createReasoningReader(plan.reasoning.format, plan.reasoning.startsInside),
     tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: plan.tools.newId, parallel: plan.tools.parallel }),
   });
   const logprobs = request.logprobs;

@@ -381,7 +381,7 @@ export class LlamaEngine implements Engine {
       grammar,
       contract: constrained?.contract ?? null,
       reasoning:
-        reasoning !== null && thinking !== false
+        reasoning !== null && (thinking !== false || reasoning.reader === "harmony") // harmony: the reader also reads the answer's messages
           ? {
               format: reasoning,
               startsInside: rendered.startsInReasoning,

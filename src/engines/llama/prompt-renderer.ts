@@ -63,11 +63,12 @@ function parseArguments(text: string): unknown {
 }
 
 /** OpenAI-shaped message dicts, the way HF chat templates expect them (arguments as objects). */
-function templateMessages(messages: readonly ChatMessage[]): Array<Record<string, unknown>> {
+function templateMessages(messages: readonly ChatMessage[], reasoningField = "reasoning_content", reasoningBlock = false): Array<Record<string, unknown>> {
   return messages.map((m) => {
     if (m.role === "assistant") {
       const out: Record<string, unknown> = { role: "assistant", content: m.content };
-      if (m.reasoning !== null) out.reasoning_content = m.reasoning;
+      if (m.reasoning !== null && reasoningBlock) out.content = [{ type: "thinking", thinking: m.reasoning }, ...(m.content === "" ? [] : [{ type: "text", text: m.content }])];
+      else if (m.reasoning !== null) out[reasoningField] = m.reasoning;
       if (m.toolCalls.length > 0) {
         out.tool_calls = m.toolCalls.map((c) => ({
           id: c.id,
@@ -101,7 +102,21 @@ class JinjaPromptRenderer implements PromptRenderer {
   render(request: RenderRequest): RenderedPrompt {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
     const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
-    const dicts = templateMessages(messages);
+    const callsInContent = this.family.historyCallsInContent;
+    const written =
+      callsInContent === undefined
+        ? messages
+        : messages.map((m) =>
+            m.role === "assistant" && m.toolCalls.length > 0
+              ? { ...m, content: [m.content, ...m.toolCalls.map((c) => callsInContent(c.name, c.arguments))].filter((t) => t !== "").join("\n") }
+              : m,
+          );
+    const dicts = templateMessages(written, this.family.historyReasoningField, this.family.historyReasoningBlock);
+    const switchText = this.reasoning?.switchText;
+    const lastUser = dicts.findLast((d) => d.role === "user");
+    if (switchText !== undefined && request.thinking !== null && lastUser !== undefined) {
+      lastUser.content = `${String(lastUser.content)} ${request.thinking ? switchText.on : switchText.off}`;
+    }
     const definitions =
       tools === null
         ? null
@@ -119,10 +134,10 @@ class JinjaPromptRenderer implements PromptRenderer {
       bos_token: this.model.tokens.bosString ?? "",
       eos_token: this.model.tokens.eosString ?? "",
     };
-    if (definitions !== null && this.templateKnowsTools) context.tools = definitions;
+    if (definitions !== null && this.templateKnowsTools) context.tools = this.family.toolDefinitions === "json-strings" ? definitions.map((d) => JSON.stringify(d)) : definitions;
     const switchVariable = this.reasoning?.switchVariable ?? null;
     if (request.thinking !== null && switchVariable !== null) context[switchVariable] = request.thinking;
-    if (request.reasoningEffort !== null) context.reasoning_effort = request.reasoningEffort;
+    if (request.reasoningEffort !== null) context.reasoning_effort = this.family.reasoningEffortValues?.[request.reasoningEffort] ?? request.reasoningEffort;
 
     let text: string;
     try {

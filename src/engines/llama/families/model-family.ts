@@ -9,6 +9,8 @@
  * wrapper read a family's declarations, so no marker is spelled twice.
  */
 
+import type { ReasoningEffort } from "../../../protocol/chat-request.js";
+
 /** What detection can see of a GGUF. */
 export interface GgufFacts {
   /** `tokenizer.chat_template` ("" when there is none). */
@@ -40,6 +42,8 @@ export interface MarkerListCalls {
   marker: string;
   /** Null: only the JSON-list form. */
   nameForm: { argsTag: string; callIdTag: string } | null;
+  /** Text that closes the list (Nemotron's `</TOOLCALL>`), dropped where it follows the list. */
+  close?: string;
 }
 
 /**
@@ -56,7 +60,11 @@ export interface LeadingJsonCalls {
 export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls;
 
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
-export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini";
+export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini"
+  | "harmony"
+  | "mistral-args"
+  | "command-r7b"
+  | "nemotron-v2";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */
@@ -72,6 +80,13 @@ export interface ToolCallSyntaxDefinition {
    * call object, `root` must be defined.
    */
   grammarRules(objectRule: string, options: { parallel: boolean; afterMarker: boolean }): string;
+  /**
+   * One call of the tool `name` as a GBNF sequence around `argumentsRule`
+   * (the rule of its arguments), where a call is not the JSON object
+   * `{"name": …, "<argumentsKey>": …}` (the default); gpt-oss writes the name
+   * in the message header and the arguments as the body.
+   */
+  callForm?(name: string, argumentsRule: string): string;
 }
 
 /** How a family marks a thought, and the template variable that switches it. */
@@ -80,6 +95,19 @@ export interface ReasoningFormat {
   close: string;
   /** The chat-template variable that turns thinking off when false (null: none). */
   switchVariable: string | null;
+  /**
+   * How the thought is read: `tags` (default) — open…close at the start of
+   * the output (`output/reasoning-splitter.ts`); `harmony` — the whole output
+   * is harmony messages, the analysis channel is the thought, and the reader
+   * runs whether the model thinks or not (`output/harmony-messages.ts`).
+   */
+  reader?: "tags" | "harmony";
+  /**
+   * A switch written into the conversation instead of a template variable
+   * (Nemotron Nano 2: `/think`, `/no_think`): added to the last user message,
+   * where the template reads and removes it.
+   */
+  switchText?: { on: string; off: string };
 }
 
 /** Special tokens a test model of this family needs (the template's control strings). */
@@ -108,7 +136,19 @@ export interface ModelFamily {
    * or a JSON string in the system message's `tools` field (Phi-4-mini).
    * Default `variable`.
    */
-  toolDefinitions?: "variable" | "system-message-field";
+  toolDefinitions?: "variable" | "system-message-field"
+    // The `tools` variable as JSON strings, for a template that writes each with `| string` (SmolLM3).
+    | "json-strings";
+  /** The template never writes `tool_calls` back: the calls are written into the turn's content in the family's syntax instead. */
+  historyCallsInContent?: (name: string, argumentsJson: string) => string;
+  /** The message field the template reads an assistant turn's reasoning from (default `reasoning_content`; gpt-oss: `thinking`). */
+  historyReasoningField?: string;
+  /** The template reads an assistant turn's reasoning as a `{type: "thinking", thinking}` content block before its text (Ministral 3). */
+  historyReasoningBlock?: boolean;
+  /** The template's `reasoning_effort` value for each of the request's (default: the request's own). */
+  reasoningEffortValues?: Readonly<Record<ReasoningEffort, string>>;
+  /** More texts the output readers read, beyond the call and reasoning markers (special tokens made visible to them). */
+  outputMarkers?: readonly string[];
   tokens: FamilyTokens;
 }
 

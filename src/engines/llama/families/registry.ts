@@ -3,21 +3,31 @@
  * `detect` accepts a GGUF is its family (`fallback` accepts all). Adding a
  * family is one file in this folder and one line here.
  */
+import { commandR7bFamily } from "./command-r7b.js";
 import { fallbackFamily } from "./fallback.js";
+import { gptOssFamily } from "./gpt-oss.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
 import { llama3Family } from "./llama3.js";
 import { mistralFamily } from "./mistral.js";
+import { mistralArgsFamily } from "./mistral-args.js";
+import { nemotronV2Family } from "./nemotron-v2.js";
 import { phi4MiniFamily } from "./phi4-mini.js";
 import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./model-family.js";
 import { qwen3Family } from "./qwen3.js";
+import { smollm3Family } from "./smollm3.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
+  gptOssFamily,
+  commandR7bFamily,
+  nemotronV2Family,
+  mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,
   llama3Family,
   granite3Family,
   granite4Family, // before hermes: its template also spells <tool_call>
   phi4MiniFamily,
+  smollm3Family, // before qwen3: its template also spells <tool_call>, <think> and enable_thinking
   qwen3Family,
   hermesFamily,
   fallbackFamily, // last: accepts every template
@@ -54,5 +64,5 @@ export function parserMarkers(family: ModelFamily, reasoning: ReasoningFormat | 
     shape.kind === "tagged-json" ? [shape.open, shape.close] : shape.kind === "marker-list"
         ? [shape.marker, ...(shape.nameForm === null ? [] : [shape.nameForm.argsTag, shape.nameForm.callIdTag])]
         : [shape.prefix];
-  return [...tools, ...(reasoning === null ? [] : [reasoning.open, reasoning.close])];
+  return [...tools, ...(reasoning === null ? [] : [reasoning.open, reasoning.close]), ...(family.outputMarkers ?? [])];
 }

@@ -6,7 +6,7 @@
  */
 import type { ToolCallDelta } from "../../../protocol/chat-events.js";
 import { StopMatcher } from "../stop-matcher.js";
-import type { ReasoningSplitter } from "./reasoning-splitter.js";
+import type { ReasoningReader } from "./reasoning-reader.js";
 import type { ParsedToolCall, ToolCallStreamParser } from "./tool-call-parser.js";
 
 export interface OutputPiece {
@@ -18,7 +18,7 @@ export interface OutputPiece {
 export interface ChoiceOutputOptions {
   stops: readonly string[];
   trimTrailingWhitespace: boolean;
-  reasoning: ReasoningSplitter | null;
+  reasoning: ReasoningReader | null;
   tools: ToolCallStreamParser | null;
 }
 
@@ -28,7 +28,7 @@ export function isEmptyPiece(piece: OutputPiece): boolean {
 
 export class ChoiceOutput {
   private readonly stops: StopMatcher;
-  private readonly reasoning: ReasoningSplitter | null;
+  private readonly reasoning: ReasoningReader | null;
   private readonly tools: ToolCallStreamParser | null;
   private stopped = false;
 

@@ -228,7 +228,7 @@ export class ToolCallStreamParser {
         }
         if (ch === "]") {
           this.pendingSpace = "";
-          this.state = "between";
+          this.state = this.shape.kind === "marker-list" && this.shape.close !== undefined ? "closeTag" : "between";
           return true;
         }
         if (ch === "," && this.parallel) {
@@ -364,8 +364,8 @@ export class ToolCallStreamParser {
   }
 
   private stepCloseTag(ch: string): boolean {
-    if (this.shape.kind !== "tagged-json") throw new Error("unreachable: a close tag belongs to tagged-json");
-    const { close } = this.shape;
+    const close = this.shape.kind === "tagged-json" || this.shape.kind === "marker-list" ? this.shape.close : undefined;
+    if (close === undefined) throw new Error("unreachable: a close tag belongs to tagged-json or a closed marker-list");
     if (this.tag === "" && isSpace(ch)) {
       this.pendingSpace += ch;
       return true;
@@ -581,7 +581,7 @@ class CallObjectScanner {
   private endKey(): ObjectStep {
     const key = parseJson(this.keyText);
     if (typeof key !== "string") return "error";
-    if (key === "name" && !this.nameSeen) this.role = "name";
+    if ((key === "name" || key === "tool_name") && !this.nameSeen) this.role = "name"; // tool_name: Command R7B
     else if ((key === "arguments" || key === "parameters") && !this.argumentsSeen) this.role = "arguments";
     else this.role = "other";
     this.at = "colon";
