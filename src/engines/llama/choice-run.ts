@@ -218,8 +218,9 @@ export async function runChoice(
         pendingLogprobs.push(tokenLogprob(context.tokenBytes(), token, meta.confidence, meta.probabilities, logprobs.top));
       }
       const text = endOfGeneration ? "" : decoder.push(token);
-      watchForCall(text);
       const pushed: { piece: OutputPiece | null; stopped: boolean; stop?: string } = endOfGeneration ? { piece: null, stopped: false } : output.push(text);
+      // A marker inside a thought opens no call (the parser reads only the answer), so it switches no grammar on.
+      if (!output.inReasoning) watchForCall(text);
       countToken(wasReasoning || output.inReasoning);
       if (pushed.piece !== null) emit(pushed.piece);
       if (pushed.stopped) {

@@ -63,16 +63,17 @@ function parseArguments(text: string): unknown {
 }
 
 /** OpenAI-shaped message dicts, the way HF chat templates expect them (arguments as objects). */
-function templateMessages(messages: readonly ChatMessage[]): Array<Record<string, unknown>> {
+function templateMessages(messages: readonly ChatMessage[], toolCalls: ModelFamily["templateToolCalls"] = "objects"): Array<Record<string, unknown>> {
+  const wire = toolCalls === "openai-wire";
   return messages.map((m) => {
     if (m.role === "assistant") {
-      const out: Record<string, unknown> = { role: "assistant", content: m.content };
+      const out: Record<string, unknown> = { role: "assistant", content: wire && m.content === "" && m.toolCalls.length > 0 ? null : m.content };
       if (m.reasoning !== null) out.reasoning_content = m.reasoning;
       if (m.toolCalls.length > 0) {
         out.tool_calls = m.toolCalls.map((c) => ({
           id: c.id,
           type: "function",
-          function: { name: c.name, arguments: parseArguments(c.arguments) },
+          function: { name: c.name, arguments: wire ? c.arguments : parseArguments(c.arguments) },
         }));
       }
       return out;
@@ -100,8 +101,8 @@ class JinjaPromptRenderer implements PromptRenderer {
 
   render(request: RenderRequest): RenderedPrompt {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
-    const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
-    const dicts = templateMessages(messages);
+    const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools, this.family.toolInstructions) : request.messages;
+    const dicts = templateMessages(messages, this.family.templateToolCalls);
     const definitions =
       tools === null
         ? null

@@ -13,17 +13,18 @@ import type { Llama, LlamaGrammar } from "node-llama-cpp";
 import type { ToolDefinition } from "../../protocol/chat-request.js";
 import { literal } from "./json-schema/gbnf-text.js";
 import { JsonSchemaGrammar } from "./json-schema/schema-compiler.js";
-import type { ToolCallSyntaxName } from "./families/model-family.js";
+import type { ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./families/model-family.js";
 import { toolCallSyntax } from "./families/registry.js";
 import { addSchema } from "./response-grammar.js";
 
 const objectRule = "tool-call-object";
 
 /** `{"name": "<tool>", "<argumentsKey>": <arguments>}` for each allowed tool, as alternatives of one rule. */
-function callObjectRules(tools: ReadonlyArray<{ tool: ToolDefinition; index: number }>, argumentsKey: string): string {
+function callObjectRules(tools: ReadonlyArray<{ tool: ToolDefinition; index: number }>, argumentsKey: string, callRule?: ToolCallSyntaxDefinition["callRule"]): string {
   const grammar = new JsonSchemaGrammar();
   const calls = tools.map(({ tool, index }) => {
     const args = addSchema(grammar, tool.parameters, `tools[${index}].function.parameters`);
+    if (callRule !== undefined) return callRule(tool.name, args);
     const name = literal(JSON.stringify(tool.name));
     return `"{" ws ${literal('"name"')} ws ":" ws ${name} ws "," ws ${literal(JSON.stringify(argumentsKey))} ws ":" ws ${args} ws "}"`;
   });
@@ -44,7 +45,7 @@ export function toolCallGbnf(
   const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => options.onlyName === null || tool.name === options.onlyName);
   const syntax = toolCallSyntax(options.syntax);
   const rules = syntax.grammarRules(objectRule, { parallel: options.parallel, afterMarker: options.afterMarker });
-  return `${rules}\n${callObjectRules(allowed, syntax.argumentsKey)}\n`;
+  return `${rules}\n${callObjectRules(allowed, syntax.argumentsKey, syntax.callRule?.bind(syntax))}\n`;
 }
 
 export async function toolCallGrammar(

@@ -9,6 +9,15 @@
  * wrapper read a family's declarations, so no marker is spelled twice.
  */
 
+import type { ParsedToolCall, ToolCallParserOptions, ToolCallPiece } from "../output/tool-call-parser.js";
+
+/** A parser of one shape: text in, content and call deltas out (`output/tool-call-parser.ts` hands over to it). */
+export interface ToolCallShapeParser {
+  push(text: string): ToolCallPiece;
+  finish(): ToolCallPiece;
+  readonly calls: readonly ParsedToolCall[];
+}
+
 /** What detection can see of a GGUF. */
 export interface GgufFacts {
   /** `tokenizer.chat_template` ("" when there is none). */
@@ -53,10 +62,23 @@ export interface LeadingJsonCalls {
   separator: string;
 }
 
-export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls;
+/**
+ * A shape whose parser states live in a file of their own under `output/`
+ * (`delimited-call-shape.ts`: DeepSeek, Kimi K2): the family hands over its
+ * parser and the marker texts that parser reads.
+ */
+export interface OwnParserCalls {
+  kind: "own-parser";
+  /** The texts the parser reads, which must reach it even where they are special tokens. */
+  markers: readonly string[];
+  createParser(options: ToolCallParserOptions): ToolCallShapeParser;
+}
+
+export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls | OwnParserCalls;
 
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
-export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini";
+export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini"
+  | "deepseek-r1" | "deepseek-v3";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */
@@ -72,6 +94,12 @@ export interface ToolCallSyntaxDefinition {
    * call object, `root` must be defined.
    */
   grammarRules(objectRule: string, options: { parallel: boolean; afterMarker: boolean }): string;
+  /**
+   * The GBNF of one call of the tool `name` whose arguments are `argumentsRule`,
+   * for syntaxes that write the name outside a JSON object (DeepSeek, Kimi K2);
+   * `objectRule` is then one such call. Default: `{"name": …, "<argumentsKey>": …}`.
+   */
+  callRule?(name: string, argumentsRule: string): string;
 }
 
 /** How a family marks a thought, and the template variable that switches it. */
@@ -109,6 +137,15 @@ export interface ModelFamily {
    * Default `variable`.
    */
   toolDefinitions?: "variable" | "system-message-field";
+  /**
+   * How an assistant turn's calls reach the template: arguments as objects
+   * with `content` as given (default), or the OpenAI wire shape — arguments
+   * as their JSON text, `content` null when empty (DeepSeek R1 / V3.1 join
+   * the arguments as text, and R1's distills write calls only when `content` is null).
+   */
+  templateToolCalls?: "objects" | "openai-wire";
+  /** How to ask for a call in the system message when the template does not describe tools (default: Hermes style). */
+  toolInstructions?: string;
   tokens: FamilyTokens;
 }
 

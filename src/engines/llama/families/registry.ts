@@ -3,6 +3,7 @@
  * `detect` accepts a GGUF is its family (`fallback` accepts all). Adding a
  * family is one file in this folder and one line here.
  */
+import { deepseekR1Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
@@ -18,6 +19,8 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   granite3Family,
   granite4Family, // before hermes: its template also spells <tool_call>
   phi4MiniFamily,
+  deepseekR1Family,
+  deepseekV3Family,
   qwen3Family,
   hermesFamily,
   fallbackFamily, // last: accepts every template
@@ -53,6 +56,7 @@ export function parserMarkers(family: ModelFamily, reasoning: ReasoningFormat | 
   const tools =
     shape.kind === "tagged-json" ? [shape.open, shape.close] : shape.kind === "marker-list"
         ? [shape.marker, ...(shape.nameForm === null ? [] : [shape.nameForm.argsTag, shape.nameForm.callIdTag])]
+        : shape.kind === "own-parser" ? [...shape.markers]
         : [shape.prefix];
   return [...tools, ...(reasoning === null ? [] : [reasoning.open, reasoning.close])];
 }
