@@ -1,5 +1,5 @@
 /**
- * The families with call syntaxes of their own (DeepSeek R1 / V3.1, …) end to
+ * The families with call syntaxes of their own (DeepSeek R1 / V3.1, Kimi K2, …) end to
  * end through the official SDK, one server with a test model per template
  * (`make-test-model --template`: chatport's fixtures always, the real
  * templates where ../shared is present): tool_choice required and named give
@@ -32,11 +32,17 @@ interface FamilyModel {
 
 const openAiIds = /^call_[0-9a-f]{32}$/;
 const DEEPSEEK_MARKER = "<｜tool▁calls▁begin｜>";
+const KIMI_MARKER = "<|tool_calls_section_begin|>";
+/** Kimi K2's ids name the function and the call's place in the answer, as its templates write them. */
+const kimiIds = /^functions\.get_(?:weather|time):\d+$/;
 const MODELS: FamilyModel[] = [
   { id: "deepseek-r1-style", template: ownFixture("deepseek-r1-style"), idPattern: openAiIds, marker: DEEPSEEK_MARKER, thinking: {}, opensThought: true },
   { id: "deepseek-v3-style", template: ownFixture("deepseek-v3-style"), idPattern: openAiIds, marker: DEEPSEEK_MARKER, thinking: { thinking: true }, opensThought: false },
   { id: "deepseek-r1", template: sharedTemplatePath("deepseek-r1"), idPattern: openAiIds, marker: DEEPSEEK_MARKER, thinking: {}, opensThought: true },
   { id: "deepseek-v3.1", template: sharedTemplatePath("deepseek-v3.1"), idPattern: openAiIds, marker: DEEPSEEK_MARKER, thinking: { thinking: true }, opensThought: false },
+  { id: "kimi-k2-style", template: ownFixture("kimi-k2-style"), idPattern: kimiIds, marker: KIMI_MARKER, thinking: null, opensThought: false },
+  { id: "kimi-k2", template: sharedTemplatePath("kimi-k2"), idPattern: kimiIds, marker: KIMI_MARKER, thinking: null, opensThought: false },
+  { id: "kimi-k2-thinking", template: sharedTemplatePath("kimi-k2-thinking"), idPattern: kimiIds, marker: KIMI_MARKER, thinking: null, opensThought: false },
 ];
 const present = MODELS.filter((m) => m.template !== null);
 

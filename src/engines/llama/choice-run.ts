@@ -145,7 +145,7 @@ export async function runChoice(
       plan.reasoning === null
         ? null
         : new ReasoningSplitter({ startInReasoning: plan.reasoning.startsInside, openTag: plan.reasoning.format.open, closeTag: plan.reasoning.format.close }),
-    tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: plan.tools.newId, parallel: plan.tools.parallel }),
+    tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: plan.tools.newId, parallel: plan.tools.parallel, tools: request.tools.tools }),
   });
   const logprobs = request.logprobs;
   let pendingLogprobs: TokenLogprob[] = [];

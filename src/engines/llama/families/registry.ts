@@ -7,6 +7,7 @@ import { deepseekR1Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
+import { kimiK2Family } from "./kimi-k2.js";
 import { llama3Family } from "./llama3.js";
 import { mistralFamily } from "./mistral.js";
 import { phi4MiniFamily } from "./phi4-mini.js";
@@ -21,6 +22,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   phi4MiniFamily,
   deepseekR1Family,
   deepseekV3Family,
+  kimiK2Family,
   qwen3Family,
   hermesFamily,
   fallbackFamily, // last: accepts every template

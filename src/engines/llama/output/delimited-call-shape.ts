@@ -339,7 +339,7 @@ export class DelimitedCallParser implements ToolCallShapeParser {
  * matches any run of whitespace (leading and trailing whitespace is left to
  * the parts around it).
  */
-class LiteralScanner {
+export class LiteralScanner {
   private readonly pieces: string[];
   private piece = 0;
   private at = 0;
@@ -348,6 +348,11 @@ class LiteralScanner {
 
   constructor(text: string) {
     this.pieces = text.trim().split(/\s+/);
+  }
+
+  /** Some of it has been matched. */
+  get started(): boolean {
+    return this.piece > 0 || this.at > 0;
   }
 
   step(ch: string): "more" | "done" | "fail" {
@@ -368,7 +373,7 @@ class LiteralScanner {
 }
 
 /** Which of several delimiters follows; returns the one matched. */
-class ChoiceScanner {
+export class ChoiceScanner {
   private readonly options: readonly string[];
   matched = "";
 
@@ -387,6 +392,6 @@ class ChoiceScanner {
 }
 
 /** Characters of a tool name. */
-function isNameChar(ch: string): boolean {
+export function isNameChar(ch: string): boolean {
   return /[A-Za-z0-9_.-]/.test(ch);
 }

@@ -23,6 +23,7 @@
  * Text that started like a call but never got a name goes back to content.
  */
 import type { ToolCallDelta } from "../../../protocol/chat-events.js";
+import type { ToolDefinition } from "../../../protocol/chat-request.js";
 import type { ToolCallShape, ToolCallShapeParser, ToolCallSyntaxName } from "../families/model-family.js";
 import { toolCallSyntax } from "../families/registry.js";
 
@@ -48,6 +49,8 @@ export interface ToolCallParserOptions {
   newId: () => string;
   /** When false, nothing is recognised after the first complete call. */
   parallel: boolean;
+  /** The request's tools, for shapes that convert arguments by their schemas (XML parameters). */
+  tools?: readonly ToolDefinition[];
 }
 
 type State =
