@@ -105,6 +105,8 @@ export interface ParseCase {
   content: string;
   thought?: string;
   calls: ReadonlyArray<{ name: string; args: unknown; id?: string }>;
+  /** The request's tools, for shapes that convert values by their schemas. */
+  tools?: readonly ToolDefinition[];
 }
 
 interface PipelineResult {
@@ -119,7 +121,7 @@ interface PipelineResult {
 function pipeline(c: ParseCase, pieces: readonly string[]): PipelineResult {
   let n = 0;
   const splitter = c.reasoning === undefined ? null : new ReasoningSplitter(c.reasoning);
-  const parser = new ToolCallStreamParser(c.syntax, { newId: () => `call_${++n}`, parallel: c.parallel ?? true });
+  const parser = new ToolCallStreamParser(c.syntax, { newId: () => `call_${++n}`, parallel: c.parallel ?? true, ...(c.tools === undefined ? {} : { tools: c.tools }) });
   const result: PipelineResult = { content: "", reasoning: "", calls: [], fragments: [], firstDeltas: [] };
   const take = (piece: { content: string; toolCalls: ReadonlyArray<{ index: number; id?: string; name?: string; arguments?: string }> }): void => {
     result.content += piece.content;

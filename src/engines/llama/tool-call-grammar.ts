@@ -20,10 +20,11 @@ import { addSchema } from "./response-grammar.js";
 const objectRule = "tool-call-object";
 
 /** `{"name": "<tool>", "<argumentsKey>": <arguments>}` for each allowed tool, as alternatives of one rule. */
-function callObjectRules(tools: ReadonlyArray<{ tool: ToolDefinition; index: number }>, argumentsKey: string, callRule?: ToolCallSyntaxDefinition["callRule"]): string {
+function callObjectRules(tools: ReadonlyArray<{ tool: ToolDefinition; index: number }>, argumentsKey: string, callRule?: ToolCallSyntaxDefinition["callRule"], argumentsRule?: ToolCallSyntaxDefinition["argumentsRule"]): string {
   const grammar = new JsonSchemaGrammar();
   const calls = tools.map(({ tool, index }) => {
-    const args = addSchema(grammar, tool.parameters, `tools[${index}].function.parameters`);
+    const param = `tools[${index}].function.parameters`;
+    const args = argumentsRule === undefined ? addSchema(grammar, tool.parameters, param) : argumentsRule(grammar, tool.parameters, param);
     if (callRule !== undefined) return callRule(tool.name, args);
     const name = literal(JSON.stringify(tool.name));
     return `"{" ws ${literal('"name"')} ws ":" ws ${name} ws "," ws ${literal(JSON.stringify(argumentsKey))} ws ":" ws ${args} ws "}"`;
@@ -45,7 +46,7 @@ export function toolCallGbnf(
   const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => options.onlyName === null || tool.name === options.onlyName);
   const syntax = toolCallSyntax(options.syntax);
   const rules = syntax.grammarRules(objectRule, { parallel: options.parallel, afterMarker: options.afterMarker });
-  return `${rules}\n${callObjectRules(allowed, syntax.argumentsKey, syntax.callRule?.bind(syntax))}\n`;
+  return `${rules}\n${callObjectRules(allowed, syntax.argumentsKey, syntax.callRule?.bind(syntax), syntax.argumentsRule?.bind(syntax))}\n`;
 }
 
 export async function toolCallGrammar(

@@ -9,6 +9,7 @@
  * wrapper read a family's declarations, so no marker is spelled twice.
  */
 
+import type { JsonSchemaGrammar } from "../json-schema/schema-compiler.js";
 import type { ParsedToolCall, ToolCallParserOptions, ToolCallPiece } from "../output/tool-call-parser.js";
 
 /** A parser of one shape: text in, content and call deltas out (`output/tool-call-parser.ts` hands over to it). */
@@ -78,7 +79,7 @@ export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls
 
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
 export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini"
-  | "deepseek-r1" | "deepseek-v3" | "kimi-k2";
+  | "deepseek-r1" | "deepseek-v3" | "kimi-k2" | "qwen3-coder";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */
@@ -100,6 +101,12 @@ export interface ToolCallSyntaxDefinition {
    * `objectRule` is then one such call. Default: `{"name": …, "<argumentsKey>": …}`.
    */
   callRule?(name: string, argumentsRule: string): string;
+  /**
+   * The rule (or inline expression) of a tool's arguments, for syntaxes that
+   * do not write them as one JSON value (XML parameters); default: the
+   * compiled JSON Schema of `parameters`.
+   */
+  argumentsRule?(grammar: JsonSchemaGrammar, parameters: unknown, param: string): string;
 }
 
 /** How a family marks a thought, and the template variable that switches it. */

@@ -13,6 +13,7 @@ import { mistralFamily } from "./mistral.js";
 import { phi4MiniFamily } from "./phi4-mini.js";
 import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./model-family.js";
 import { qwen3Family } from "./qwen3.js";
+import { qwen3CoderFamily } from "./qwen3-coder.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   mistralFamily,
@@ -23,6 +24,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   deepseekR1Family,
   deepseekV3Family,
   kimiK2Family,
+  qwen3CoderFamily, // before qwen3 and hermes: its templates also spell <tool_call>
   qwen3Family,
   hermesFamily,
   fallbackFamily, // last: accepts every template
