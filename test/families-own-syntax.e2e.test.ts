@@ -1,5 +1,5 @@
 /**
- * The families with call syntaxes of their own (DeepSeek R1 / V3.1, Kimi K2, Qwen3-Coder, …) end to
+ * The families with call syntaxes of their own (DeepSeek R1 / V3.1, Kimi K2, Qwen3-Coder, GLM) end to
  * end through the official SDK, one server with a test model per template
  * (`make-test-model --template`: chatport's fixtures always, the real
  * templates where ../shared is present): tool_choice required and named give
@@ -46,6 +46,9 @@ const MODELS: FamilyModel[] = [
   { id: "qwen3-coder-style", template: ownFixture("qwen3-coder-style"), idPattern: openAiIds, marker: "<tool_call>", thinking: {}, opensThought: true },
   { id: "qwen3-coder", template: sharedTemplatePath("qwen3-coder"), idPattern: openAiIds, marker: "<tool_call>", thinking: null, opensThought: false },
   { id: "qwen3.5", template: sharedTemplatePath("qwen3.5"), idPattern: openAiIds, marker: "<tool_call>", thinking: {}, opensThought: true },
+  { id: "glm-style", template: ownFixture("glm-style"), idPattern: openAiIds, marker: "<tool_call>", thinking: {}, opensThought: true },
+  { id: "glm-4.5", template: sharedTemplatePath("glm-4.5"), idPattern: openAiIds, marker: "<tool_call>", thinking: null, opensThought: false },
+  { id: "glm-4.7-flash", template: sharedTemplatePath("glm-4.7-flash"), idPattern: openAiIds, marker: "<tool_call>", thinking: {}, opensThought: true },
 ];
 const present = MODELS.filter((m) => m.template !== null);
 

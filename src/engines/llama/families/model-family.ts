@@ -79,7 +79,7 @@ export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls
 
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
 export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini"
-  | "deepseek-r1" | "deepseek-v3" | "kimi-k2" | "qwen3-coder";
+  | "deepseek-r1" | "deepseek-v3" | "kimi-k2" | "qwen3-coder" | "glm";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */

@@ -5,6 +5,7 @@
  */
 import { deepseekR1Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
+import { glmFamily } from "./glm.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
 import { kimiK2Family } from "./kimi-k2.js";
@@ -25,6 +26,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   deepseekV3Family,
   kimiK2Family,
   qwen3CoderFamily, // before qwen3 and hermes: its templates also spell <tool_call>
+  glmFamily, // before qwen3 and hermes: its templates also spell <tool_call>
   qwen3Family,
   hermesFamily,
   fallbackFamily, // last: accepts every template
