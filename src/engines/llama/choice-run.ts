@@ -147,7 +147,7 @@ export async function runChoice(
       plan.reasoning === null
         ? null
         : createReasoningReader(plan.reasoning.format, plan.reasoning.startsInside),
-    tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: plan.tools.newId, parallel: plan.tools.parallel }),
+    tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: plan.tools.newId, parallel: plan.tools.parallel, tools: request.tools.tools }),
   });
   const logprobs = request.logprobs;
   let pendingLogprobs: TokenLogprob[] = [];
@@ -220,8 +220,9 @@ export async function runChoice(
         pendingLogprobs.push(tokenLogprob(context.tokenBytes(), token, meta.confidence, meta.probabilities, logprobs.top));
       }
       const text = endOfGeneration ? "" : decoder.push(token);
-      watchForCall(text);
       const pushed: { piece: OutputPiece | null; stopped: boolean; stop?: string } = endOfGeneration ? { piece: null, stopped: false } : output.push(text);
+      // A marker inside a thought opens no call (the parser reads only the answer), so it switches no grammar on.
+      if (!output.inReasoning) watchForCall(text);
       countToken(wasReasoning || output.inReasoning);
       if (pushed.piece !== null) emit(pushed.piece);
       if (pushed.stopped) {

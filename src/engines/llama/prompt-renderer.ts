@@ -63,17 +63,22 @@ function parseArguments(text: string): unknown {
 }
 
 /** OpenAI-shaped message dicts, the way HF chat templates expect them (arguments as objects). */
-function templateMessages(messages: readonly ChatMessage[], reasoningField = "reasoning_content", reasoningBlock = false): Array<Record<string, unknown>> {
+function templateMessages(
+  messages: readonly ChatMessage[],
+  options: { toolCalls?: ModelFamily["templateToolCalls"]; reasoningField?: string; reasoningBlock?: boolean } = {},
+): Array<Record<string, unknown>> {
+  const wire = (options.toolCalls ?? "objects") === "openai-wire";
+  const reasoningField = options.reasoningField ?? "reasoning_content";
   return messages.map((m) => {
     if (m.role === "assistant") {
-      const out: Record<string, unknown> = { role: "assistant", content: m.content };
-      if (m.reasoning !== null && reasoningBlock) out.content = [{ type: "thinking", thinking: m.reasoning }, ...(m.content === "" ? [] : [{ type: "text", text: m.content }])];
+      const out: Record<string, unknown> = { role: "assistant", content: wire && m.content === "" && m.toolCalls.length > 0 ? null : m.content };
+      if (m.reasoning !== null && options.reasoningBlock === true) out.content = [{ type: "thinking", thinking: m.reasoning }, ...(m.content === "" ? [] : [{ type: "text", text: m.content }])];
       else if (m.reasoning !== null) out[reasoningField] = m.reasoning;
       if (m.toolCalls.length > 0) {
         out.tool_calls = m.toolCalls.map((c) => ({
           id: c.id,
           type: "function",
-          function: { name: c.name, arguments: parseArguments(c.arguments) },
+          function: { name: c.name, arguments: wire ? c.arguments : parseArguments(c.arguments) },
         }));
       }
       return out;
@@ -101,7 +106,7 @@ class JinjaPromptRenderer implements PromptRenderer {
 
   render(request: RenderRequest): RenderedPrompt {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
-    const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
+    const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools, this.family.toolInstructions) : request.messages;
     const callsInContent = this.family.historyCallsInContent;
     const written =
       callsInContent === undefined
@@ -111,7 +116,11 @@ class JinjaPromptRenderer implements PromptRenderer {
               ? { ...m, content: [m.content, ...m.toolCalls.map((c) => callsInContent(c.name, c.arguments))].filter((t) => t !== "").join("\n") }
               : m,
           );
-    const dicts = templateMessages(written, this.family.historyReasoningField, this.family.historyReasoningBlock);
+    const dicts = templateMessages(written, {
+      toolCalls: this.family.templateToolCalls,
+      reasoningField: this.family.historyReasoningField,
+      reasoningBlock: this.family.historyReasoningBlock,
+    });
     const switchText = this.reasoning?.switchText;
     const lastUser = dicts.findLast((d) => d.role === "user");
     if (switchText !== undefined && request.thinking !== null && lastUser !== undefined) {

@@ -24,8 +24,9 @@ function callObjectRules(tools: ReadonlyArray<{ tool: ToolDefinition; index: num
   const { argumentsKey } = syntax;
   const grammar = new JsonSchemaGrammar();
   const calls = tools.map(({ tool, index }) => {
-    const args = addSchema(grammar, tool.parameters, `tools[${index}].function.parameters`);
-    if (syntax.callForm !== undefined) return syntax.callForm(tool.name, args);
+    const param = `tools[${index}].function.parameters`;
+    const args = syntax.argumentsRule === undefined ? addSchema(grammar, tool.parameters, param) : syntax.argumentsRule(grammar, tool.parameters, param);
+    if (syntax.callRule !== undefined) return syntax.callRule(tool.name, args);
     const name = literal(JSON.stringify(tool.name));
     return `"{" ws ${literal('"name"')} ws ":" ws ${name} ws "," ws ${literal(JSON.stringify(argumentsKey))} ws ":" ws ${args} ws "}"`;
   });

@@ -23,7 +23,7 @@ export const commandR7bToolCalls: ToolCallSyntaxDefinition = {
   // The list only: a grammar may spell <|END_ACTION|> in plain characters, which would be text; the end of generation follows the list.
   grammarRules: markerListGrammar(ACTION),
   // The template's ids are a running counter of the turn's calls.
-  callForm: (name, argumentsRule) =>
+  callRule: (name, argumentsRule) =>
     `${gbnfLiteral('{"tool_call_id": "')} [0-9] [0-9]? ${gbnfLiteral(`", "tool_name": ${JSON.stringify(name)}, "parameters": `)} ${argumentsRule} "}"`,
 };
 

@@ -20,16 +20,16 @@ export const fallbackFamily: ModelFamily = {
 };
 
 /** The system-message text that describes the tools and how to call them. */
-function toolSystemPrompt(tools: readonly ToolDefinition[]): string {
+function toolSystemPrompt(tools: readonly ToolDefinition[], instructions: string): string {
   const lines = tools.map((t) =>
     JSON.stringify({ type: "function", function: { name: t.name, description: t.description ?? "", parameters: t.parameters } }),
   );
-  return ["You may call functions. Their definitions, one JSON object per line:", "<tools>", ...lines, "</tools>", hermesTurns.instructions].join("\n");
+  return ["You may call functions. Their definitions, one JSON object per line:", "<tools>", ...lines, "</tools>", instructions].join("\n");
 }
 
 /** The messages with the tool description appended to (or placed as) the system message. */
-export function withToolPrompt(messages: readonly ChatMessage[], tools: readonly ToolDefinition[]): ChatMessage[] {
-  const prompt = toolSystemPrompt(tools);
+export function withToolPrompt(messages: readonly ChatMessage[], tools: readonly ToolDefinition[], instructions = hermesTurns.instructions): ChatMessage[] {
+  const prompt = toolSystemPrompt(tools, instructions);
   const [first, ...rest] = messages;
   if (first?.role === "system") return [{ role: "system", content: `${first.content}\n\n${prompt}` }, ...rest];
   return [{ role: "system", content: prompt }, ...messages];

@@ -41,7 +41,7 @@ export const harmonyToolCalls: ToolCallSyntaxDefinition = {
           `${HEADER_END} ::= ${gbnfLiteral(` ${HARMONY.constrain}json${HARMONY.message}`)}`,
         ].join("\n");
   },
-  callForm: (name, argumentsRule) => `${gbnfLiteral(name)} ${HEADER_END} ${argumentsRule}`,
+  callRule: (name, argumentsRule) => `${gbnfLiteral(name)} ${HEADER_END} ${argumentsRule}`,
 };
 
 export const harmonyReasoning: ReasoningFormat = {

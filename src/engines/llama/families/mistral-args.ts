@@ -21,7 +21,7 @@ export const mistralArgsToolCalls: ToolCallSyntaxDefinition = {
     const more = parallel ? ` (${gbnfLiteral(MARKER)} ${objectRule})*` : "";
     return afterMarker ? `root ::= ${objectRule}${more}` : `root ::= ${gbnfLiteral(MARKER)} ${objectRule}${more}`;
   },
-  callForm: (name, argumentsRule) => `${gbnfLiteral(name + ARGS)} ${argumentsRule}`,
+  callRule: (name, argumentsRule) => `${gbnfLiteral(name + ARGS)} ${argumentsRule}`,
 };
 
 export const thinkBrackets: ReasoningFormat = { open: "[THINK]", close: "[/THINK]", switchVariable: null };

@@ -10,6 +10,15 @@
  */
 
 import type { ReasoningEffort } from "../../../protocol/chat-request.js";
+import type { JsonSchemaGrammar } from "../json-schema/schema-compiler.js";
+import type { ParsedToolCall, ToolCallParserOptions, ToolCallPiece } from "../output/tool-call-parser.js";
+
+/** A parser of one shape: text in, content and call deltas out (`output/tool-call-parser.ts` hands over to it). */
+export interface ToolCallShapeParser {
+  push(text: string): ToolCallPiece;
+  finish(): ToolCallPiece;
+  readonly calls: readonly ParsedToolCall[];
+}
 
 /** What detection can see of a GGUF. */
 export interface GgufFacts {
@@ -57,14 +66,31 @@ export interface LeadingJsonCalls {
   separator: string;
 }
 
-export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls;
+/**
+ * A shape whose parser states live in a file of their own under `output/`
+ * (`delimited-call-shape.ts`: DeepSeek, Kimi K2): the family hands over its
+ * parser and the marker texts that parser reads.
+ */
+export interface OwnParserCalls {
+  kind: "own-parser";
+  /** The texts the parser reads, which must reach it even where they are special tokens. */
+  markers: readonly string[];
+  createParser(options: ToolCallParserOptions): ToolCallShapeParser;
+}
+
+export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls | OwnParserCalls;
 
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
 export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini"
   | "harmony"
   | "mistral-args"
   | "command-r7b"
-  | "nemotron-v2";
+  | "nemotron-v2"
+  | "deepseek-r1"
+  | "deepseek-v3"
+  | "kimi-k2"
+  | "qwen3-coder"
+  | "glm";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */
@@ -81,12 +107,18 @@ export interface ToolCallSyntaxDefinition {
    */
   grammarRules(objectRule: string, options: { parallel: boolean; afterMarker: boolean }): string;
   /**
-   * One call of the tool `name` as a GBNF sequence around `argumentsRule`
-   * (the rule of its arguments), where a call is not the JSON object
-   * `{"name": …, "<argumentsKey>": …}` (the default); gpt-oss writes the name
-   * in the message header and the arguments as the body.
+   * The GBNF of one call of the tool `name` whose arguments are `argumentsRule`,
+   * for syntaxes that write the name outside a JSON object (DeepSeek, Kimi K2,
+   * gpt-oss's message header, Mistral's `name[ARGS]`, Command-R7B's action);
+   * `objectRule` is then one such call. Default: `{"name": …, "<argumentsKey>": …}`.
    */
-  callForm?(name: string, argumentsRule: string): string;
+  callRule?(name: string, argumentsRule: string): string;
+  /**
+   * The rule (or inline expression) of a tool's arguments, for syntaxes that
+   * do not write them as one JSON value (XML parameters); default: the
+   * compiled JSON Schema of `parameters`.
+   */
+  argumentsRule?(grammar: JsonSchemaGrammar, parameters: unknown, param: string): string;
 }
 
 /** How a family marks a thought, and the template variable that switches it. */
@@ -149,6 +181,15 @@ export interface ModelFamily {
   reasoningEffortValues?: Readonly<Record<ReasoningEffort, string>>;
   /** More texts the output readers read, beyond the call and reasoning markers (special tokens made visible to them). */
   outputMarkers?: readonly string[];
+  /**
+   * How an assistant turn's calls reach the template: arguments as objects
+   * with `content` as given (default), or the OpenAI wire shape — arguments
+   * as their JSON text, `content` null when empty (DeepSeek R1 / V3.1 join
+   * the arguments as text, and R1's distills write calls only when `content` is null).
+   */
+  templateToolCalls?: "objects" | "openai-wire";
+  /** How to ask for a call in the system message when the template does not describe tools (default: Hermes style). */
+  toolInstructions?: string;
   tokens: FamilyTokens;
 }
 

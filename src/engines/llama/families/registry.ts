@@ -4,10 +4,13 @@
  * family is one file in this folder and one line here.
  */
 import { commandR7bFamily } from "./command-r7b.js";
+import { deepseekR1Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
+import { glmFamily } from "./glm.js";
 import { gptOssFamily } from "./gpt-oss.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
+import { kimiK2Family } from "./kimi-k2.js";
 import { llama3Family } from "./llama3.js";
 import { mistralFamily } from "./mistral.js";
 import { mistralArgsFamily } from "./mistral-args.js";
@@ -15,6 +18,7 @@ import { nemotronV2Family } from "./nemotron-v2.js";
 import { phi4MiniFamily } from "./phi4-mini.js";
 import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./model-family.js";
 import { qwen3Family } from "./qwen3.js";
+import { qwen3CoderFamily } from "./qwen3-coder.js";
 import { smollm3Family } from "./smollm3.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
@@ -27,6 +31,11 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   granite3Family,
   granite4Family, // before hermes: its template also spells <tool_call>
   phi4MiniFamily,
+  deepseekR1Family,
+  deepseekV3Family,
+  kimiK2Family,
+  qwen3CoderFamily, // before qwen3 and hermes: its templates also spell <tool_call>
+  glmFamily, // before qwen3 and hermes: its templates also spell <tool_call>
   smollm3Family, // before qwen3: its template also spells <tool_call>, <think> and enable_thinking
   qwen3Family,
   hermesFamily,
@@ -63,6 +72,7 @@ export function parserMarkers(family: ModelFamily, reasoning: ReasoningFormat | 
   const tools =
     shape.kind === "tagged-json" ? [shape.open, shape.close] : shape.kind === "marker-list"
         ? [shape.marker, ...(shape.nameForm === null ? [] : [shape.nameForm.argsTag, shape.nameForm.callIdTag])]
+        : shape.kind === "own-parser" ? [...shape.markers]
         : [shape.prefix];
   return [...tools, ...(reasoning === null ? [] : [reasoning.open, reasoning.close]), ...(family.outputMarkers ?? [])];
 }

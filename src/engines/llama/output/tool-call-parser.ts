@@ -23,7 +23,8 @@
  * Text that started like a call but never got a name goes back to content.
  */
 import type { ToolCallDelta } from "../../../protocol/chat-events.js";
-import type { ToolCallShape, ToolCallSyntaxName } from "../families/model-family.js";
+import type { ToolDefinition } from "../../../protocol/chat-request.js";
+import type { ToolCallShape, ToolCallShapeParser, ToolCallSyntaxName } from "../families/model-family.js";
 import { toolCallSyntax } from "../families/registry.js";
 
 export type { ToolCallDelta };
@@ -48,6 +49,8 @@ export interface ToolCallParserOptions {
   newId: () => string;
   /** When false, nothing is recognised after the first complete call. */
   parallel: boolean;
+  /** The request's tools, for shapes that convert arguments by their schemas (XML parameters). */
+  tools?: readonly ToolDefinition[];
 }
 
 type State =
@@ -105,9 +108,12 @@ export class ToolCallStreamParser {
   private bufferedArguments = "";
   private object: CallObjectScanner | null = null;
   private value: JsonValueScanner | null = null;
+  /** A shape whose states live in a file of their own (`own-parser`): every call goes to it. */
+  private readonly ownParser: ToolCallShapeParser | null;
 
   constructor(syntax: ToolCallSyntax, options: ToolCallParserOptions) {
     const shape = toolCallSyntax(syntax).shape;
+    this.ownParser = shape.kind === "own-parser" ? shape.createParser(options) : null;
     this.shape = shape;
     this.newId = options.newId;
     this.parallel = options.parallel;
@@ -122,11 +128,13 @@ export class ToolCallStreamParser {
 
   /** Complete calls so far. */
   get calls(): readonly ParsedToolCall[] {
+    if (this.ownParser !== null) return this.ownParser.calls;
     return this.done;
   }
 
   /** Feed the next piece of output; returns what is safe to emit now. */
   push(text: string): ToolCallPiece {
+    if (this.ownParser !== null) return this.ownParser.push(text);
     this.out = emptyPiece();
     this.feed(text);
     return this.takeOut();
@@ -134,6 +142,7 @@ export class ToolCallStreamParser {
 
   /** End of generation: release held text and close a call cut off mid-way. */
   finish(): ToolCallPiece {
+    if (this.ownParser !== null) return this.ownParser.finish();
     this.out = emptyPiece();
     if (this.capturing) {
       // Started like a call but never got a name: it was text after all,
@@ -738,3 +747,6 @@ function partialSuffixLength(text: string, marker: string): number {
   }
   return 0;
 }
+
+/** The scanners shared with the shapes whose states live in files of their own (`own-parser`). */
+export { JsonValueScanner, isJsonSpace, isSpace, partialSuffixLength };
