@@ -102,6 +102,8 @@ class JinjaPromptRenderer implements PromptRenderer {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
     const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
     const dicts = templateMessages(messages);
+    const historyField = this.family.reasoningHistoryField;
+    if (historyField !== undefined) for (const d of dicts) if (d.reasoning_content !== undefined) d[historyField] = d.reasoning_content;
     const definitions =
       tools === null
         ? null

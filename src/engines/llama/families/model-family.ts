@@ -9,6 +9,8 @@
  * wrapper read a family's declarations, so no marker is spelled twice.
  */
 
+import type { ToolDefinition } from "../../../protocol/chat-request.js";
+
 /** What detection can see of a GGUF. */
 export interface GgufFacts {
   /** `tokenizer.chat_template` ("" when there is none). */
@@ -53,10 +55,24 @@ export interface LeadingJsonCalls {
   separator: string;
 }
 
-export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls;
+/**
+ * Pythonic calls: `[name(key=value, …), …]` with Python literals as values
+ * (`output/pythonic-call-shape.ts`), between an open and a close marker
+ * anywhere in the output (LFM2), or with no markers as the whole output
+ * (Llama 3.2 / 4 pythonic templates).
+ */
+export interface PythonicCalls {
+  kind: "pythonic";
+  /** Null: the list must be the whole output (after whitespace). */
+  open: string | null;
+  /** Null: nothing follows the list. */
+  close: string | null;
+}
+
+export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls | PythonicCalls;
 
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
-export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini";
+export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini" | "pythonic" | "lfm2";
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */
@@ -72,6 +88,12 @@ export interface ToolCallSyntaxDefinition {
    * call object, `root` must be defined.
    */
   grammarRules(objectRule: string, options: { parallel: boolean; afterMarker: boolean }): string;
+  /**
+   * Syntaxes whose calls are not JSON call objects: the rule `objectRule`
+   * (one call of any allowed tool, arguments matching its schema) and the
+   * rules it uses. Default: `{"name": …, "<argumentsKey>": …}`.
+   */
+  callRules?(tools: ReadonlyArray<{ tool: ToolDefinition; index: number }>, objectRule: string): string;
 }
 
 /** How a family marks a thought, and the template variable that switches it. */
@@ -109,6 +131,8 @@ export interface ModelFamily {
    * Default `variable`.
    */
   toolDefinitions?: "variable" | "system-message-field";
+  /** Where the template reads a past turn's thought, besides `reasoning_content` (LFM2.5-8B-A1B: `thinking`). */
+  reasoningHistoryField?: string;
   tokens: FamilyTokens;
 }
 

@@ -6,6 +6,8 @@
 import { fallbackFamily } from "./fallback.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
+import { lfm2Family } from "./lfm2.js";
+import { llamaPythonicFamily } from "./llama-pythonic.js";
 import { llama3Family } from "./llama3.js";
 import { mistralFamily } from "./mistral.js";
 import { phi4MiniFamily } from "./phi4-mini.js";
@@ -14,7 +16,9 @@ import { qwen3Family } from "./qwen3.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   mistralFamily,
+  llamaPythonicFamily, // before llama3: the same header tokens, pythonic calls
   llama3Family,
+  lfm2Family,
   granite3Family,
   granite4Family, // before hermes: its template also spells <tool_call>
   phi4MiniFamily,
@@ -43,7 +47,7 @@ export function toolCallSyntax(name: ToolCallSyntaxName): ToolCallSyntaxDefiniti
 export function reasoningOf(family: ModelFamily, template: string): ReasoningFormat | null {
   const format = family.reasoning;
   if (format === null) return null;
-  const used = template.includes(format.open) || (format.switchVariable !== null && template.includes(format.switchVariable));
+  const used = template.includes(format.open) || (format.switchVariable !== null && template.includes(format.switchVariable)) || template.includes(format.close);
   return used ? format : null;
 }
 
@@ -53,6 +57,7 @@ export function parserMarkers(family: ModelFamily, reasoning: ReasoningFormat | 
   const tools =
     shape.kind === "tagged-json" ? [shape.open, shape.close] : shape.kind === "marker-list"
         ? [shape.marker, ...(shape.nameForm === null ? [] : [shape.nameForm.argsTag, shape.nameForm.callIdTag])]
+        : shape.kind === "pythonic" ? [shape.open, shape.close].filter((m): m is string => m !== null)
         : [shape.prefix];
   return [...tools, ...(reasoning === null ? [] : [reasoning.open, reasoning.close])];
 }

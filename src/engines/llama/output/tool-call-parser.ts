@@ -25,6 +25,7 @@
 import type { ToolCallDelta } from "../../../protocol/chat-events.js";
 import type { ToolCallShape, ToolCallSyntaxName } from "../families/model-family.js";
 import { toolCallSyntax } from "../families/registry.js";
+import { PythonicCallParser } from "./pythonic-call-shape.js";
 
 export type { ToolCallDelta };
 
@@ -105,13 +106,16 @@ export class ToolCallStreamParser {
   private bufferedArguments = "";
   private object: CallObjectScanner | null = null;
   private value: JsonValueScanner | null = null;
+  /** Shapes whose states live in their own file (`pythonic-call-shape.ts`) are parsed there. */
+  private readonly delegate: PythonicCallParser | null;
 
   constructor(syntax: ToolCallSyntax, options: ToolCallParserOptions) {
     const shape = toolCallSyntax(syntax).shape;
+    this.delegate = shape.kind === "pythonic" ? new PythonicCallParser(shape, options) : null;
     this.shape = shape;
     this.newId = options.newId;
     this.parallel = options.parallel;
-    this.startMarker = shape.kind === "tagged-json" ? shape.open : shape.kind === "marker-list" ? shape.marker : null;
+    this.startMarker = shape.kind === "tagged-json" ? shape.open : shape.kind === "marker-list" ? shape.marker : shape.kind === "pythonic" ? shape.open : null;
     if (shape.kind === "leading-json") {
       this.state = "leadingStart";
       this.capturing = true;
@@ -122,11 +126,12 @@ export class ToolCallStreamParser {
 
   /** Complete calls so far. */
   get calls(): readonly ParsedToolCall[] {
-    return this.done;
+    return this.delegate?.calls ?? this.done;
   }
 
   /** Feed the next piece of output; returns what is safe to emit now. */
   push(text: string): ToolCallPiece {
+    if (this.delegate !== null) return this.delegate.push(text);
     this.out = emptyPiece();
     this.feed(text);
     return this.takeOut();
@@ -134,6 +139,7 @@ export class ToolCallStreamParser {
 
   /** End of generation: release held text and close a call cut off mid-way. */
   finish(): ToolCallPiece {
+    if (this.delegate !== null) return this.delegate.finish();
     this.out = emptyPiece();
     if (this.capturing) {
       // Started like a call but never got a name: it was text after all,
@@ -732,7 +738,7 @@ function isLiteralChar(ch: string): boolean {
 }
 
 /** Length of the longest suffix of `text` that is a proper prefix of `marker`. */
-function partialSuffixLength(text: string, marker: string): number {
+export function partialSuffixLength(text: string, marker: string): number {
   for (let len = Math.min(marker.length - 1, text.length); len > 0; len--) {
     if (text.endsWith(marker.slice(0, len))) return len;
   }
