@@ -95,7 +95,11 @@ async function fingerprint(llama: Llama, modelPath: string): Promise<string> {
 function markerTokens(model: LlamaModel, renderer: PromptRenderer): ReadonlySet<Token> {
   const out = new Set<Token>();
   for (const marker of parserMarkers(renderer.family, renderer.reasoning)) {
-    if (!isSingleToken(model, marker)) continue;
+    if (!isSingleToken(model, marker)) {
+      // A marker of several tokens (Gemma 4's `<|channel>thought`): its special tokens are shown too.
+      for (const token of model.tokenize(marker, true)) if (model.detokenize([token], false) !== model.detokenize([token], true)) out.add(token);
+      continue;
+    }
     const [token] = model.tokenize(marker, true);
     if (token !== undefined && model.detokenize([token], false) !== marker) out.add(token);
   }

@@ -15,6 +15,7 @@ import { ApiError, invalidRequest } from "../../protocol/errors.js";
 import { fallbackTurns, withToolPrompt } from "./families/fallback.js";
 import type { ModelFamily, ReasoningFormat } from "./families/model-family.js";
 import { detectFamily, reasoningOf } from "./families/registry.js";
+import { toolTurnsAsText } from "./families/tool-free-history.js";
 
 export interface RenderRequest {
   messages: readonly ChatMessage[];
@@ -100,7 +101,8 @@ class JinjaPromptRenderer implements PromptRenderer {
 
   render(request: RenderRequest): RenderedPrompt {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
-    const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
+    const described = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
+    const messages = this.family.toolHistory === "as-text" && !this.templateKnowsTools ? toolTurnsAsText(described, { systemRole: this.family.systemRole ?? true }) : described;
     const dicts = templateMessages(messages);
     const historyField = this.family.reasoningHistoryField;
     if (historyField !== undefined) for (const d of dicts) if (d.reasoning_content !== undefined) d[historyField] = d.reasoning_content;

@@ -131,6 +131,14 @@ export interface ModelFamily {
    * Default `variable`.
    */
   toolDefinitions?: "variable" | "system-message-field";
+  /**
+   * How tool calls and results reach a template that knows no tools:
+   * `template` (default) passes them as they are; `as-text` writes them into
+   * the turns as text (`tool-free-history.ts`).
+   */
+  toolHistory?: "template" | "as-text";
+  /** False where the template has no system role (Gemma 2): the system text opens the first user turn. Default true. */
+  systemRole?: boolean;
   /** Where the template reads a past turn's thought, besides `reasoning_content` (LFM2.5-8B-A1B: `thinking`). */
   reasoningHistoryField?: string;
   tokens: FamilyTokens;

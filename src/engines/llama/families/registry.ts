@@ -4,15 +4,18 @@
  * family is one file in this folder and one line here.
  */
 import { fallbackFamily } from "./fallback.js";
+import { gemma4Family, gemmaFamily } from "./gemma.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
 import { lfm2Family } from "./lfm2.js";
 import { llamaPythonicFamily } from "./llama-pythonic.js";
 import { llama3Family } from "./llama3.js";
 import { mistralFamily } from "./mistral.js";
+import { phi3Family } from "./phi3.js";
 import { phi4MiniFamily } from "./phi4-mini.js";
 import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./model-family.js";
 import { qwen3Family } from "./qwen3.js";
+import { smollm2Family } from "./smollm2.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   mistralFamily,
@@ -22,6 +25,10 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   granite3Family,
   granite4Family, // before hermes: its template also spells <tool_call>
   phi4MiniFamily,
+  phi3Family, // after phi4-mini: the same turns without its tool tokens
+  gemmaFamily,
+  gemma4Family,
+  smollm2Family,
   qwen3Family,
   hermesFamily,
   fallbackFamily, // last: accepts every template
