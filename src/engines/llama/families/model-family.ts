@@ -102,6 +102,8 @@ export interface ReasoningFormat {
   close: string;
   /** The chat-template variable that turns thinking off when false (null: none). */
   switchVariable: string | null;
+  /** Tags around the answer after a thought (Granite 3.3's `<response>`), removed from the content. */
+  answer?: { open: string; close: string };
 }
 
 /** Special tokens a test model of this family needs (the template's control strings). */
