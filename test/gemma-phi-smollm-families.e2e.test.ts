@@ -6,17 +6,20 @@
  * parses, so calls are Hermes-style: tool_choice required and named give a
  * valid call, streamed as non-streamed, and a conversation with the call and
  * its result renders (Gemma 2/3 would raise on a `tool` turn and Phi-3.5
- * would drop it; chatport writes both as text) and runs.
+ * would drop it; chatport writes both as text) and runs. Gemma 4's
+ * `reasoning_effort` map: thinking off below `low`, on from `low`.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { Template } from "@huggingface/jinja";
 import type OpenAI from "openai";
 import { templateModelPath } from "./helpers/models.js";
 import { repoRoot, startServer, type RunningServer } from "./helpers/server.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
+import { loadVocab } from "./helpers/tokenizer.js";
 
 const fixture = (name: string): string => path.join(repoRoot, "test", "fixtures", "templates", `${name}.jinja`);
 
@@ -32,6 +35,7 @@ function renamedTemplate(name: string): string | null {
 const MODELS: Array<{ id: string; template: string | null }> = [
   { id: "gemma-style", template: fixture("gemma-style") },
   { id: "phi-style", template: fixture("phi-style") },
+  { id: "gemma4-style", template: fixture("gemma4-style") },
   { id: "gemma2", template: sharedTemplatePath("gemma2") },
   { id: "gemma3", template: sharedTemplatePath("gemma3") },
   { id: "gemma4", template: sharedTemplatePath("gemma4") },
@@ -124,3 +128,16 @@ for (const model of MODELS) {
     });
   });
 }
+
+test("reasoning_effort on Gemma 4: minimal renders the template with thinking off, low with it on", async () => {
+  const model = "gemma4-style";
+  const file = fixture(model);
+  const vocab = await loadVocab(await templateModelPath(file));
+  const messages = [{ role: "user" as const, content: "Why is the sky blue?" }];
+  for (const [effort, thinking] of [["minimal", false], ["low", true], ["none", false], ["high", true]] as const) {
+    const res = await client.chat.completions.create({ model, messages, max_tokens: 4, reasoning_effort: effort } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const text = new Template(fs.readFileSync(file, "utf8")).render({ messages, add_generation_prompt: true, bos_token: "<bos>", enable_thinking: thinking });
+    assert.ok(text.includes("<|think|>") === thinking);
+    assert.equal(res.usage?.prompt_tokens, vocab.tokenize(text, true).length, `${effort}: the prompt chatport rendered is the template's with enable_thinking=${thinking}`);
+  }
+});

@@ -11,7 +11,7 @@ import { performance } from "node:perf_hooks";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp";
 import type { Logger } from "pino";
 import type { ChatEvent } from "../../protocol/chat-events.js";
-import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.js";
+import type { ChatRequest } from "../../protocol/chat-request.js";
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
 import { newCallId, newShortCallId } from "../../protocol/ids.js";
 import type { Engine, GrammarKind, ModelCard, PreparedChat, StructuredOutputObserver } from "../engine.js";
@@ -22,6 +22,7 @@ import { contentKey } from "./content-key.js";
 import { GrammarCache } from "./grammar-cache.js";
 import { OutputSchemaChecker, SchemaNotCheckable, type PreparedSchema } from "./output-schema-checker.js";
 import { responseFormatContract, toolCallContract, type OutputContract } from "./output-validation.js";
+import { effortPlan } from "./families/reasoning-effort.js";
 import { parserMarkers } from "./families/registry.js";
 import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
@@ -66,8 +67,6 @@ interface ConstrainedOutput {
 
 type ToolGrammarOptions = Parameters<typeof toolCallGrammar>[2];
 
-/** Thinking-token budgets per reasoning_effort; when spent, the thought is closed for the model. */
-const thinkingBudget: Record<ReasoningEffort, number | null> = { none: 0, minimal: 64, low: 512, medium: 2048, high: null };
 
 function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
   const n = Math.min(a.length, b.length);
@@ -321,7 +320,8 @@ export class LlamaEngine implements Engine {
     const reasoning = this.renderer.reasoning;
     // The family's switch may also come in chat_template_kwargs ({"enable_thinking": false}).
     const switchValue = reasoning?.switchVariable == null ? undefined : request.chatTemplateKwargs[reasoning.switchVariable];
-    const asked = typeof switchValue === "boolean" ? switchValue : effort === null ? null : effort !== "none";
+    const byEffort = effortPlan(this.renderer.family, effort);
+    const asked = typeof switchValue === "boolean" ? switchValue : byEffort.thinking;
     const thinking = reasoning === null ? null : grammar !== null ? false : asked;
     const rendered = this.renderer.render({
       messages: request.messages,
@@ -348,7 +348,7 @@ export class LlamaEngine implements Engine {
           ? {
               format: reasoning,
               startsInside: rendered.startsInReasoning,
-              budget: effort === null ? null : thinkingBudget[effort],
+              budget: byEffort.budget,
               closeTokens: this.model.tokenize(`\n${reasoning.close}\n\n`, true),
             }
           : null,

@@ -11,6 +11,7 @@
  */
 import { hermesToolCalls } from "./hermes.js";
 import type { ModelFamily, ReasoningFormat } from "./model-family.js";
+import { OFF_BELOW_LOW } from "./reasoning-effort.js";
 
 export const gemmaFamily: ModelFamily = {
   name: "gemma",
@@ -38,6 +39,7 @@ export const gemma4Family: ModelFamily = {
   detect: ({ template }) => template.includes("<|turn>"),
   toolCalls: hermesToolCalls,
   reasoning: gemma4Thought,
+  reasoningEffort: OFF_BELOW_LOW, // its thinking is on or off
   callIdLength: null,
   tokens: {
     special: [

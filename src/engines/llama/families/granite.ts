@@ -8,6 +8,7 @@
  */
 import { hermesToolCalls } from "./hermes.js";
 import { markerListGrammar } from "./mistral.js";
+import { OFF_BELOW_LOW } from "./reasoning-effort.js";
 import type { FamilyTokens, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition } from "./model-family.js";
 
 const MARKER = "<|tool_call|>";
@@ -37,6 +38,7 @@ export const granite3Family: ModelFamily = {
   detect: ({ template }) => template.includes(TURN) && template.includes(MARKER),
   toolCalls: graniteToolCalls,
   reasoning: graniteThinking,
+  reasoningEffort: OFF_BELOW_LOW, // its thinking is an instruction, on or off
   callIdLength: null,
   tokens,
 };

@@ -9,7 +9,7 @@
  * wrapper read a family's declarations, so no marker is spelled twice.
  */
 
-import type { ToolDefinition } from "../../../protocol/chat-request.js";
+import type { ReasoningEffort, ToolDefinition } from "../../../protocol/chat-request.js";
 
 /** What detection can see of a GGUF. */
 export interface GgufFacts {
@@ -106,6 +106,18 @@ export interface ReasoningFormat {
   answer?: { open: string; close: string };
 }
 
+/**
+ * How `reasoning_effort` maps onto a family's thinking (`reasoning-effort.ts`
+ * applies it; families without one get its default: off only at `none`,
+ * budgets 64 / 512 / 2048 / uncapped).
+ */
+export interface ReasoningEffortMap {
+  /** Efforts that switch thinking off (the template's switch set false; a thought is closed at once). */
+  off: readonly ReasoningEffort[];
+  /** Thinking-token budget per effort (null: uncapped); efforts left out keep the default's. */
+  budgets: Readonly<Partial<Record<ReasoningEffort, number | null>>>;
+}
+
 /** Special tokens a test model of this family needs (the template's control strings). */
 export interface FamilyTokens {
   /** Every control string the template writes or the model emits, each one token. */
@@ -141,6 +153,8 @@ export interface ModelFamily {
   toolHistory?: "template" | "as-text";
   /** False where the template has no system role (Gemma 2): the system text opens the first user turn. Default true. */
   systemRole?: boolean;
+  /** How `reasoning_effort` maps onto its thinking; default: `reasoning-effort.ts`'s table. */
+  reasoningEffort?: ReasoningEffortMap;
   /** Where the template reads a past turn's thought, besides `reasoning_content` (LFM2.5-8B-A1B: `thinking`). */
   reasoningHistoryField?: string;
   tokens: FamilyTokens;
