@@ -89,6 +89,7 @@ class JinjaPromptRenderer implements PromptRenderer {
   readonly reasoning: ReasoningFormat | null;
   private readonly template: Template;
   private readonly templateKnowsTools: boolean;
+  private readonly templateWritesCalls: boolean;
   private readonly model: LlamaModel;
 
   constructor(model: LlamaModel, source: string) {
@@ -96,6 +97,7 @@ class JinjaPromptRenderer implements PromptRenderer {
     this.template = new Template(source);
     this.family = detectFamily({ template: source, architecture: architectureOf(model), hasToken: (text) => isSingleToken(model, text) });
     this.templateKnowsTools = /\btools\b/.test(source);
+    this.templateWritesCalls = source.includes("tool_calls");
     this.reasoning = reasoningOf(this.family, source);
   }
 
@@ -103,7 +105,12 @@ class JinjaPromptRenderer implements PromptRenderer {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
     const described = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools) : request.messages;
     const messages = this.family.toolHistory === "as-text" && !this.templateKnowsTools ? toolTurnsAsText(described, { systemRole: this.family.systemRole ?? true }) : described;
-    const dicts = templateMessages(messages);
+    const writeCalls = this.family.callsInContent;
+    const withCalls =
+      writeCalls === undefined || this.templateWritesCalls
+        ? messages
+        : messages.map((m) => (m.role === "assistant" && m.toolCalls.length > 0 ? { ...m, content: m.content + writeCalls(m.toolCalls) } : m));
+    const dicts = templateMessages(withCalls);
     const historyField = this.family.reasoningHistoryField;
     if (historyField !== undefined) for (const d of dicts) if (d.reasoning_content !== undefined) d[historyField] = d.reasoning_content;
     const definitions =

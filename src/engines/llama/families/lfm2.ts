@@ -9,7 +9,7 @@
  * turn's `thinking`).
  */
 import type { ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition } from "./model-family.js";
-import { pythonicCallRules, pythonicListGrammar } from "./pythonic-call-grammar.js";
+import { pythonicCallList, pythonicCallRules, pythonicListGrammar } from "./pythonic-call-grammar.js";
 
 const OPEN = "<|tool_call_start|>";
 const CLOSE = "<|tool_call_end|>";
@@ -34,6 +34,8 @@ export const lfm2Family: ModelFamily = {
   reasoning: lfmThink,
   callIdLength: null,
   reasoningHistoryField: "thinking",
+  // LFM2 and LFM2.5 write no calls back; the model wrote them in its answer, so they go back there.
+  callsInContent: (calls) => `${OPEN}${pythonicCallList(calls)}${CLOSE}`,
   tokens: {
     special: [
       "<|startoftext|>",

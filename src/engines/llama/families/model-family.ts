@@ -155,6 +155,12 @@ export interface ModelFamily {
   systemRole?: boolean;
   /** How `reasoning_effort` maps onto its thinking; default: `reasoning-effort.ts`'s table. */
   reasoningEffort?: ReasoningEffortMap;
+  /**
+   * For templates that never write `tool_calls` back (LFM2, LFM2.5): the text
+   * of an assistant turn's calls in the family's syntax, appended to its
+   * content so the model sees what it called.
+   */
+  callsInContent?(calls: ReadonlyArray<{ name: string; arguments: string }>): string;
   /** Where the template reads a past turn's thought, besides `reasoning_content` (LFM2.5-8B-A1B: `thinking`). */
   reasoningHistoryField?: string;
   tokens: FamilyTokens;

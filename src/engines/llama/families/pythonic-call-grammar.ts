@@ -78,3 +78,28 @@ export function pythonicCallRules(tools: ReadonlyArray<{ tool: ToolDefinition; i
   grammar.useWhitespace();
   return [`${objectRule} ::= ${calls.join(" | ")}`, ...rules, pythonLiterals(grammar.grammar())].join("\n");
 }
+
+/** A JSON value as a Python literal (strings in JSON's double-quoted form, which Python reads the same). */
+export function pythonLiteral(value: unknown): string {
+  if (value === true) return "True";
+  if (value === false) return "False";
+  if (value === null || value === undefined) return "None";
+  if (Array.isArray(value)) return `[${value.map(pythonLiteral).join(", ")}]`;
+  if (typeof value === "object") return `{${Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${pythonLiteral(v)}`).join(", ")}}`;
+  return JSON.stringify(value);
+}
+
+/** `[name(key=value, …), …]` for calls whose arguments are JSON text (an argument that is no JSON object is passed as `arguments=`). */
+export function pythonicCallList(calls: ReadonlyArray<{ name: string; arguments: string }>): string {
+  const one = ({ name, arguments: text }: { name: string; arguments: string }): string => {
+    let args: unknown;
+    try {
+      args = JSON.parse(text) as unknown;
+    } catch {
+      args = { arguments: text };
+    }
+    const entries = isRecord(args) ? Object.entries(args) : [["arguments", args] as const];
+    return `${name}(${entries.map(([k, v]) => `${k}=${pythonLiteral(v)}`).join(", ")})`;
+  };
+  return `[${calls.map(one).join(", ")}]`;
+}
