@@ -17,6 +17,7 @@ import { detectFamily, parserMarkers, reasoningOf } from "../src/engines/llama/f
 import { PythonLiteralScanner } from "../src/engines/llama/output/python-literal.js";
 import { ToolCallStreamParser, type ParsedToolCall, type ToolCallDelta, type ToolCallSyntax } from "../src/engines/llama/output/tool-call-parser.js";
 import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
+import { pythonicCallList } from "../src/engines/llama/families/pythonic-call-grammar.js";
 import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
 import type { ChatMessage, ToolDefinition } from "../src/protocol/chat-request.js";
 import { ApiError } from "../src/protocol/errors.js";
@@ -345,6 +346,24 @@ describe("the grammar of a forced pythonic call", () => {
     assert.throws(
       () => toolCallGbnf([weather, odd], { onlyName: null, syntax: "lfm2", parallel: false, afterMarker: false }),
       (err: unknown) => err instanceof ApiError && err.status === 400 && err.param === "tools[1].function.parameters",
+    );
+  });
+});
+
+describe("a past call written back as pythonic text", () => {
+  test("parses back to the same arguments", () => {
+    const calls = [
+      { name: "get_weather", arguments: '{"city": "Zürich \\"Ost\\"", "days": 2, "metric": true, "note": null}' },
+      { name: "search", arguments: '{"q": "a\\nb", "tags": ["x", {"deep": [false, 1.5]}], "empty": {}}' },
+      { name: "ping", arguments: "{}" },
+    ];
+    const text = pythonicCallList(calls);
+    const parser = new ToolCallStreamParser("pythonic", { newId: idMaker(), parallel: true });
+    const out = [...[...text].map((ch) => parser.push(ch)), parser.finish()];
+    assert.equal(out.map((p) => p.content).join(""), "", text);
+    assert.deepEqual(
+      parser.calls.map((c) => ({ name: c.name, args: JSON.parse(c.arguments) as unknown })),
+      calls.map((c) => ({ name: c.name, args: JSON.parse(c.arguments) as unknown })),
     );
   });
 });
