@@ -13,6 +13,7 @@ import type { EventChannel } from "../event-channel.js";
 import type { GenerationHandle } from "./batch-scheduler.js";
 import { ChoiceOutput, isEmptyPiece, type OutputPiece } from "./output/choice-output.js";
 import type { ReasoningFormat } from "./families/model-family.js";
+import { AnswerTagStripper } from "./output/answer-tags.js";
 import { createReasoningReader } from "./output/reasoning-reader.js";
 import { ToolCallStreamParser, type ToolCallSyntax } from "./output/tool-call-parser.js";
 import { invalidConstrainedOutput, type OutputContract } from "./output-validation.js";
@@ -148,6 +149,7 @@ export async function runChoice(
         ? null
         : createReasoningReader(plan.reasoning.format, plan.reasoning.startsInside),
     tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: plan.tools.newId, parallel: plan.tools.parallel, tools: request.tools.tools }),
+    answer: plan.reasoning?.format.answer === undefined ? null : new AnswerTagStripper(plan.reasoning.format.answer),
   });
   const logprobs = request.logprobs;
   let pendingLogprobs: TokenLogprob[] = [];

@@ -11,7 +11,7 @@ import { performance } from "node:perf_hooks";
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp";
 import type { Logger } from "pino";
 import type { ChatEvent } from "../../protocol/chat-events.js";
-import type { ChatRequest, ReasoningEffort } from "../../protocol/chat-request.js";
+import type { ChatRequest } from "../../protocol/chat-request.js";
 import { contextLengthExceeded, invalidRequest } from "../../protocol/errors.js";
 import { newCallId, newShortCallId } from "../../protocol/ids.js";
 import type { Engine, GrammarKind, KvCacheReport, ModelCard, PreparedChat, StructuredOutputObserver } from "../engine.js";
@@ -22,6 +22,7 @@ import { contentKey } from "./content-key.js";
 import { GrammarCache } from "./grammar-cache.js";
 import { OutputSchemaChecker, SchemaNotCheckable, type PreparedSchema } from "./output-schema-checker.js";
 import { responseFormatContract, toolCallContract, type OutputContract } from "./output-validation.js";
+import { effortPlan } from "./families/reasoning-effort.js";
 import { parserMarkers } from "./families/registry.js";
 import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { attentionShape, KV_CACHE_GGML_TYPE, kvBytesPerCell, type KvCacheType } from "./kv-cache-memory.js";
@@ -76,8 +77,6 @@ interface ConstrainedOutput {
 
 type ToolGrammarOptions = Parameters<typeof toolCallGrammar>[2];
 
-/** Thinking-token budgets per reasoning_effort; when spent, the thought is closed for the model. */
-const thinkingBudget: Record<ReasoningEffort, number | null> = { none: 0, minimal: 64, low: 512, medium: 2048, high: null };
 
 function commonPrefixLength(a: readonly Token[], b: readonly Token[]): number {
   const n = Math.min(a.length, b.length);
@@ -105,7 +104,11 @@ export async function fingerprint(llama: Llama, modelPath: string): Promise<stri
 function markerTokens(model: LlamaModel, renderer: PromptRenderer): ReadonlySet<Token> {
   const out = new Set<Token>();
   for (const marker of parserMarkers(renderer.family, renderer.reasoning)) {
-    if (!isSingleToken(model, marker)) continue;
+    if (!isSingleToken(model, marker)) {
+      // A marker of several tokens (Gemma 4's `<|channel>thought`): its special tokens are shown too.
+      for (const token of model.tokenize(marker, true)) if (model.detokenize([token], false) !== model.detokenize([token], true)) out.add(token);
+      continue;
+    }
     const [token] = model.tokenize(marker, true);
     if (token !== undefined && model.detokenize([token], false) !== marker) out.add(token);
   }
@@ -358,7 +361,8 @@ export class LlamaEngine implements Engine {
     const reasoning = this.renderer.reasoning;
     // The family's switch may also come in chat_template_kwargs ({"enable_thinking": false}).
     const switchValue = reasoning?.switchVariable == null ? undefined : request.chatTemplateKwargs[reasoning.switchVariable];
-    const asked = typeof switchValue === "boolean" ? switchValue : effort === null ? null : effort !== "none";
+    const byEffort = effortPlan(this.renderer.family, effort);
+    const asked = typeof switchValue === "boolean" ? switchValue : byEffort.thinking;
     const thinking = reasoning === null ? null : grammar !== null ? false : asked;
     const rendered = this.renderer.render({
       messages: request.messages,
@@ -385,7 +389,7 @@ export class LlamaEngine implements Engine {
           ? {
               format: reasoning,
               startsInside: rendered.startsInReasoning,
-              budget: request.thinkingBudget ?? (effort === null ? null : thinkingBudget[effort]),
+              budget: request.thinkingBudget ?? byEffort.budget,
               closeTokens: this.model.tokenize(`\n${reasoning.close}\n\n`, true),
             }
           : null,

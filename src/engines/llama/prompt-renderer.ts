@@ -15,6 +15,7 @@ import { ApiError, invalidRequest } from "../../protocol/errors.js";
 import { fallbackTurns, withToolPrompt } from "./families/fallback.js";
 import type { ModelFamily, ReasoningFormat } from "./families/model-family.js";
 import { detectFamily, reasoningOf } from "./families/registry.js";
+import { toolTurnsAsText } from "./families/tool-free-history.js";
 
 export interface RenderRequest {
   messages: readonly ChatMessage[];
@@ -94,6 +95,7 @@ class JinjaPromptRenderer implements PromptRenderer {
   readonly reasoning: ReasoningFormat | null;
   private readonly template: Template;
   private readonly templateKnowsTools: boolean;
+  private readonly templateWritesCalls: boolean;
   private readonly model: LlamaModel;
 
   constructor(model: LlamaModel, source: string) {
@@ -101,21 +103,19 @@ class JinjaPromptRenderer implements PromptRenderer {
     this.template = new Template(source);
     this.family = detectFamily({ template: source, architecture: architectureOf(model), hasToken: (text) => isSingleToken(model, text) });
     this.templateKnowsTools = /\btools\b/.test(source);
+    this.templateWritesCalls = source.includes("tool_calls");
     this.reasoning = reasoningOf(this.family, source);
   }
 
   render(request: RenderRequest): RenderedPrompt {
     const tools = request.tools !== null && request.tools.length > 0 ? request.tools : null;
-    const messages = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools, this.family.toolInstructions) : request.messages;
-    const callsInContent = this.family.historyCallsInContent;
+    const described = tools !== null && !this.templateKnowsTools ? withToolPrompt(request.messages, tools, this.family.toolInstructions) : request.messages;
+    const messages = this.family.toolHistory === "as-text" && !this.templateKnowsTools ? toolTurnsAsText(described, { systemRole: this.family.systemRole ?? true }) : described;
+    const writeCalls = this.family.callsInContent;
     const written =
-      callsInContent === undefined
+      writeCalls === undefined || this.templateWritesCalls
         ? messages
-        : messages.map((m) =>
-            m.role === "assistant" && m.toolCalls.length > 0
-              ? { ...m, content: [m.content, ...m.toolCalls.map((c) => callsInContent(c.name, c.arguments))].filter((t) => t !== "").join("\n") }
-              : m,
-          );
+        : messages.map((m) => (m.role === "assistant" && m.toolCalls.length > 0 ? { ...m, content: writeCalls(m.content, m.toolCalls) } : m));
     const dicts = templateMessages(written, {
       toolCalls: this.family.templateToolCalls,
       reasoningField: this.family.historyReasoningField,

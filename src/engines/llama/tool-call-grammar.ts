@@ -47,7 +47,7 @@ export function toolCallGbnf(
   const allowed = tools.map((tool, index) => ({ tool, index })).filter(({ tool }) => options.onlyName === null || tool.name === options.onlyName);
   const syntax = toolCallSyntax(options.syntax);
   const rules = syntax.grammarRules(objectRule, { parallel: options.parallel, afterMarker: options.afterMarker });
-  return `${rules}\n${callObjectRules(allowed, syntax)}\n`;
+  return `${rules}\n${syntax.callRules?.(allowed, objectRule) ?? callObjectRules(allowed, syntax)}\n`;
 }
 
 export async function toolCallGrammar(

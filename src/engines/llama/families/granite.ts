@@ -4,11 +4,12 @@
  * history); Granite 4.0 writes Hermes `<tool_call>` blocks. Both use the
  * `<|start_of_role|>role<|end_of_role|>…<|end_of_text|>` turns. Granite 3.3's
  * `thinking` switch (a system instruction to answer in `<think>`/`<response>`)
- * is not parsed: its output stays content.
+ * turns the thought into reasoning and the `<response>` tags are removed.
  */
 import { hermesToolCalls } from "./hermes.js";
 import { markerListGrammar } from "./mistral.js";
-import type { FamilyTokens, ModelFamily, ToolCallSyntaxDefinition } from "./model-family.js";
+import { OFF_BELOW_LOW } from "./reasoning-effort.js";
+import type { FamilyTokens, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition } from "./model-family.js";
 
 const MARKER = "<|tool_call|>";
 const TURN = "<|start_of_role|>";
@@ -28,12 +29,16 @@ const tokens: FamilyTokens = {
   addBos: false,
 };
 
+/** Granite 3.3's `thinking` switch: a system instruction to think in `<think>` and answer in `<response>`. */
+const graniteThinking: ReasoningFormat = { open: "<think>", close: "</think>", switchVariable: "thinking", answer: { open: "<response>", close: "</response>" } };
+
 export const granite3Family: ModelFamily = {
   name: "granite3",
-  description: "Granite 3.x: <|tool_call|>[JSON list]",
+  description: "Granite 3.x: <|tool_call|>[JSON list]; Granite 3.3: <think>/<response> with thinking",
   detect: ({ template }) => template.includes(TURN) && template.includes(MARKER),
   toolCalls: graniteToolCalls,
-  reasoning: null,
+  reasoning: graniteThinking,
+  reasoningEffort: OFF_BELOW_LOW, // its thinking is an instruction, on or off
   callIdLength: null,
   tokens,
 };

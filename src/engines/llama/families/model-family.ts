@@ -9,7 +9,7 @@
  * wrapper read a family's declarations, so no marker is spelled twice.
  */
 
-import type { ReasoningEffort } from "../../../protocol/chat-request.js";
+import type { ReasoningEffort, ToolDefinition } from "../../../protocol/chat-request.js";
 import type { JsonSchemaGrammar } from "../json-schema/schema-compiler.js";
 import type { ParsedToolCall, ToolCallParserOptions, ToolCallPiece } from "../output/tool-call-parser.js";
 
@@ -78,7 +78,7 @@ export interface OwnParserCalls {
   createParser(options: ToolCallParserOptions): ToolCallShapeParser;
 }
 
-export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls | OwnParserCalls;
+export type ToolCallShape = TaggedJsonCalls | MarkerListCalls | LeadingJsonCalls | OwnParserCalls | PythonicCalls;
 
 /** The tool-call syntaxes of the registry's families (a new syntax adds its name here). */
 export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite" | "phi4-mini"
@@ -90,7 +90,24 @@ export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite
   | "deepseek-v3"
   | "kimi-k2"
   | "qwen3-coder"
-  | "glm";
+  | "glm"
+  | "pythonic"
+  | "lfm2";
+
+/**
+ * Pythonic calls: `[name(key=value, …), …]` with Python literals as values
+ * (`output/pythonic-call-shape.ts`), between an open and a close marker
+ * anywhere in the output (LFM2), or with no markers as the whole output
+ * (Llama 3.2 / 4 pythonic templates).
+ */
+export interface PythonicCalls {
+  kind: "pythonic";
+  /** Null: the list must be the whole output (after whitespace). */
+  open: string | null;
+  /** Null: nothing follows the list. */
+  close: string | null;
+}
+
 
 export interface ToolCallSyntaxDefinition {
   /** The name parsers and grammars are asked for. */
@@ -119,6 +136,12 @@ export interface ToolCallSyntaxDefinition {
    * compiled JSON Schema of `parameters`.
    */
   argumentsRule?(grammar: JsonSchemaGrammar, parameters: unknown, param: string): string;
+  /**
+   * Syntaxes whose calls are not JSON call objects: the rule `objectRule`
+   * (one call of any allowed tool, arguments matching its schema) and the
+   * rules it uses. Default: `{"name": …, "<argumentsKey>": …}`.
+   */
+  callRules?(tools: ReadonlyArray<{ tool: ToolDefinition; index: number }>, objectRule: string): string;
 }
 
 /** How a family marks a thought, and the template variable that switches it. */
@@ -140,6 +163,20 @@ export interface ReasoningFormat {
    * where the template reads and removes it.
    */
   switchText?: { on: string; off: string };
+  /** Tags around the answer after a thought (Granite 3.3's `<response>`), removed from the content. */
+  answer?: { open: string; close: string };
+}
+
+/**
+ * How `reasoning_effort` maps onto a family's thinking (`reasoning-effort.ts`
+ * applies it; families without one get its default: off only at `none`,
+ * budgets 64 / 512 / 2048 / uncapped).
+ */
+export interface ReasoningEffortMap {
+  /** Efforts that switch thinking off (the template's switch set false; a thought is closed at once). */
+  off: readonly ReasoningEffort[];
+  /** Thinking-token budget per effort (null: uncapped); efforts left out keep the default's. */
+  budgets: Readonly<Partial<Record<ReasoningEffort, number | null>>>;
 }
 
 /** Special tokens a test model of this family needs (the template's control strings). */
@@ -171,9 +208,7 @@ export interface ModelFamily {
   toolDefinitions?: "variable" | "system-message-field"
     // The `tools` variable as JSON strings, for a template that writes each with `| string` (SmolLM3).
     | "json-strings";
-  /** The template never writes `tool_calls` back: the calls are written into the turn's content in the family's syntax instead. */
-  historyCallsInContent?: (name: string, argumentsJson: string) => string;
-  /** The message field the template reads an assistant turn's reasoning from (default `reasoning_content`; gpt-oss: `thinking`). */
+  /** The message field the template reads an assistant turn's reasoning from (default `reasoning_content`; gpt-oss and LFM2.5-8B-A1B: `thinking`). */
   historyReasoningField?: string;
   /** The template reads an assistant turn's reasoning as a `{type: "thinking", thinking}` content block before its text (Ministral 3). */
   historyReasoningBlock?: boolean;
@@ -190,6 +225,22 @@ export interface ModelFamily {
   templateToolCalls?: "objects" | "openai-wire";
   /** How to ask for a call in the system message when the template does not describe tools (default: Hermes style). */
   toolInstructions?: string;
+  /**
+   * How tool calls and results reach a template that knows no tools:
+   * `template` (default) passes them as they are; `as-text` writes them into
+   * the turns as text (`tool-free-history.ts`).
+   */
+  toolHistory?: "template" | "as-text";
+  /** False where the template has no system role (Gemma 2): the system text opens the first user turn. Default true. */
+  systemRole?: boolean;
+  /** How `reasoning_effort` maps onto its thinking; default: `reasoning-effort.ts`'s table. */
+  reasoningEffort?: ReasoningEffortMap;
+  /**
+   * For templates that never write `tool_calls` back (LFM2, LFM2.5, SmolLM3):
+   * an assistant turn's content with its calls written in, in the family's
+   * syntax, so the model sees what it called.
+   */
+  callsInContent?(content: string, calls: ReadonlyArray<{ name: string; arguments: string }>): string;
   tokens: FamilyTokens;
 }
 

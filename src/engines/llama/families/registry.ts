@@ -6,19 +6,24 @@
 import { commandR7bFamily } from "./command-r7b.js";
 import { deepseekR1Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
+import { gemma4Family, gemmaFamily } from "./gemma.js";
 import { glmFamily } from "./glm.js";
 import { gptOssFamily } from "./gpt-oss.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
 import { kimiK2Family } from "./kimi-k2.js";
+import { lfm2Family } from "./lfm2.js";
+import { llamaPythonicFamily } from "./llama-pythonic.js";
 import { llama3Family } from "./llama3.js";
-import { mistralFamily } from "./mistral.js";
 import { mistralArgsFamily } from "./mistral-args.js";
-import { nemotronV2Family } from "./nemotron-v2.js";
-import { phi4MiniFamily } from "./phi4-mini.js";
+import { mistralFamily } from "./mistral.js";
 import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./model-family.js";
-import { qwen3Family } from "./qwen3.js";
+import { nemotronV2Family } from "./nemotron-v2.js";
+import { phi3Family } from "./phi3.js";
+import { phi4MiniFamily } from "./phi4-mini.js";
 import { qwen3CoderFamily } from "./qwen3-coder.js";
+import { qwen3Family } from "./qwen3.js";
+import { smollm2Family } from "./smollm2.js";
 import { smollm3Family } from "./smollm3.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
@@ -27,7 +32,9 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   nemotronV2Family,
   mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,
+  llamaPythonicFamily, // before llama3: the same header tokens, pythonic calls
   llama3Family,
+  lfm2Family,
   granite3Family,
   granite4Family, // before hermes: its template also spells <tool_call>
   phi4MiniFamily,
@@ -37,6 +44,10 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   qwen3CoderFamily, // before qwen3 and hermes: its templates also spell <tool_call>
   glmFamily, // before qwen3 and hermes: its templates also spell <tool_call>
   smollm3Family, // before qwen3: its template also spells <tool_call>, <think> and enable_thinking
+  phi3Family, // after phi4-mini: the same turns without its tool tokens
+  gemmaFamily,
+  gemma4Family,
+  smollm2Family,
   qwen3Family,
   hermesFamily,
   fallbackFamily, // last: accepts every template
@@ -62,7 +73,7 @@ export function toolCallSyntax(name: ToolCallSyntaxName): ToolCallSyntaxDefiniti
 export function reasoningOf(family: ModelFamily, template: string): ReasoningFormat | null {
   const format = family.reasoning;
   if (format === null) return null;
-  const used = template.includes(format.open) || (format.switchVariable !== null && template.includes(format.switchVariable));
+  const used = template.includes(format.open) || (format.switchVariable !== null && template.includes(format.switchVariable)) || template.includes(format.close);
   return used ? format : null;
 }
 
@@ -73,6 +84,7 @@ export function parserMarkers(family: ModelFamily, reasoning: ReasoningFormat | 
     shape.kind === "tagged-json" ? [shape.open, shape.close] : shape.kind === "marker-list"
         ? [shape.marker, ...(shape.nameForm === null ? [] : [shape.nameForm.argsTag, shape.nameForm.callIdTag])]
         : shape.kind === "own-parser" ? [...shape.markers]
+        : shape.kind === "pythonic" ? [shape.open, shape.close].filter((m): m is string => m !== null)
         : [shape.prefix];
   return [...tools, ...(reasoning === null ? [] : [reasoning.open, reasoning.close]), ...(family.outputMarkers ?? [])];
 }

@@ -21,6 +21,6 @@ export const smollm3Family: ModelFamily = {
   reasoning: thinkTags,
   callIdLength: null,
   toolDefinitions: "json-strings",
-  historyCallsInContent: hermesTurns.call,
+  callsInContent: (content, calls) => [content, ...calls.map((c) => hermesTurns.call(c.name, c.arguments))].filter((t) => t !== "").join("\n"),
   tokens: { ...CHATML_TOKENS, special: [...CHATML_TOKENS.special, thinkTags.open, thinkTags.close] },
 };

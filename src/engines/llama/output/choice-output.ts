@@ -6,6 +6,7 @@
  */
 import type { ToolCallDelta } from "../../../protocol/chat-events.js";
 import { StopMatcher } from "../stop-matcher.js";
+import type { AnswerTagStripper } from "./answer-tags.js";
 import type { ReasoningReader } from "./reasoning-reader.js";
 import type { ParsedToolCall, ToolCallStreamParser } from "./tool-call-parser.js";
 
@@ -20,6 +21,8 @@ export interface ChoiceOutputOptions {
   trimTrailingWhitespace: boolean;
   reasoning: ReasoningReader | null;
   tools: ToolCallStreamParser | null;
+  /** The family's answer tags after a thought, removed (Granite 3.3's `<response>`). */
+  answer?: AnswerTagStripper | null;
 }
 
 export function isEmptyPiece(piece: OutputPiece): boolean {
@@ -30,12 +33,14 @@ export class ChoiceOutput {
   private readonly stops: StopMatcher;
   private readonly reasoning: ReasoningReader | null;
   private readonly tools: ToolCallStreamParser | null;
+  private readonly answer: AnswerTagStripper | null;
   private stopped = false;
 
   constructor(options: ChoiceOutputOptions) {
     this.stops = new StopMatcher(options.stops, { trimTrailingWhitespace: options.trimTrailingWhitespace });
     this.reasoning = options.reasoning;
     this.tools = options.tools;
+    this.answer = options.answer ?? null;
   }
 
   get inReasoning(): boolean {
@@ -64,6 +69,7 @@ export class ChoiceOutput {
     const piece = this.route(tail);
     const reasoningEnd = this.reasoning?.finish() ?? { reasoning: "", content: "" };
     piece.reasoning += reasoningEnd.reasoning;
+    if (this.answer !== null) reasoningEnd.content = this.answer.push(reasoningEnd.content) + this.answer.finish();
     const toolsTail = this.tools?.push(reasoningEnd.content) ?? { content: reasoningEnd.content, toolCalls: [] };
     const toolsEnd = this.tools?.finish() ?? { content: "", toolCalls: [] };
     piece.content += toolsTail.content + toolsEnd.content;
@@ -74,6 +80,7 @@ export class ChoiceOutput {
   private route(text: string): OutputPiece {
     if (text === "") return { content: "", reasoning: "", toolCalls: [] };
     const split = this.reasoning?.push(text) ?? { reasoning: "", content: text };
+    if (this.answer !== null) split.content = this.answer.push(split.content);
     const parsed = this.tools?.push(split.content) ?? { content: split.content, toolCalls: [] };
     return { content: parsed.content, reasoning: split.reasoning, toolCalls: parsed.toolCalls };
   }

@@ -26,6 +26,7 @@ import type { ToolCallDelta } from "../../../protocol/chat-events.js";
 import type { ToolDefinition } from "../../../protocol/chat-request.js";
 import type { ToolCallShape, ToolCallShapeParser, ToolCallSyntaxName } from "../families/model-family.js";
 import { toolCallSyntax } from "../families/registry.js";
+import { PythonicCallParser } from "./pythonic-call-shape.js";
 
 export type { ToolCallDelta };
 
@@ -108,16 +109,16 @@ export class ToolCallStreamParser {
   private bufferedArguments = "";
   private object: CallObjectScanner | null = null;
   private value: JsonValueScanner | null = null;
-  /** A shape whose states live in a file of their own (`own-parser`): every call goes to it. */
+  /** A shape whose states live in a file of their own (`own-parser`, `pythonic-call-shape.ts`): every call goes to it. */
   private readonly ownParser: ToolCallShapeParser | null;
 
   constructor(syntax: ToolCallSyntax, options: ToolCallParserOptions) {
     const shape = toolCallSyntax(syntax).shape;
-    this.ownParser = shape.kind === "own-parser" ? shape.createParser(options) : null;
+    this.ownParser = shape.kind === "own-parser" ? shape.createParser(options) : shape.kind === "pythonic" ? new PythonicCallParser(shape, options) : null;
     this.shape = shape;
     this.newId = options.newId;
     this.parallel = options.parallel;
-    this.startMarker = shape.kind === "tagged-json" ? shape.open : shape.kind === "marker-list" ? shape.marker : null;
+    this.startMarker = shape.kind === "tagged-json" ? shape.open : shape.kind === "marker-list" ? shape.marker : shape.kind === "pythonic" ? shape.open : null;
     if (shape.kind === "leading-json") {
       this.state = "leadingStart";
       this.capturing = true;
@@ -741,7 +742,7 @@ function isLiteralChar(ch: string): boolean {
 }
 
 /** Length of the longest suffix of `text` that is a proper prefix of `marker`. */
-function partialSuffixLength(text: string, marker: string): number {
+export function partialSuffixLength(text: string, marker: string): number {
   for (let len = Math.min(marker.length - 1, text.length); len > 0; len--) {
     if (text.endsWith(marker.slice(0, len))) return len;
   }
@@ -749,4 +750,4 @@ function partialSuffixLength(text: string, marker: string): number {
 }
 
 /** The scanners shared with the shapes whose states live in files of their own (`own-parser`). */
-export { JsonValueScanner, isJsonSpace, isSpace, partialSuffixLength };
+export { JsonValueScanner, isJsonSpace, isSpace };
