@@ -74,7 +74,11 @@ function templateMessages(
     if (m.role === "assistant") {
       const out: Record<string, unknown> = { role: "assistant", content: wire && m.content === "" && m.toolCalls.length > 0 ? null : m.content };
       if (m.reasoning !== null && options.reasoningBlock === true) out.content = [{ type: "thinking", thinking: m.reasoning }, ...(m.content === "" ? [] : [{ type: "text", text: m.content }])];
-      else if (m.reasoning !== null) out[reasoningField] = m.reasoning;
+      else if (m.reasoning !== null) {
+        // Also under the family's own field, where its template reads it (gpt-oss, LFM2.5-8B: `thinking`).
+        out.reasoning_content = m.reasoning;
+        out[reasoningField] = m.reasoning;
+      }
       if (m.toolCalls.length > 0) {
         out.tool_calls = m.toolCalls.map((c) => ({
           id: c.id,
@@ -103,7 +107,8 @@ class JinjaPromptRenderer implements PromptRenderer {
     this.template = new Template(source);
     this.family = detectFamily({ template: source, architecture: architectureOf(model), hasToken: (text) => isSingleToken(model, text) });
     this.templateKnowsTools = /\btools\b/.test(source);
-    this.templateWritesCalls = source.includes("tool_calls");
+    // Jinja comments do not count: a template that only mentions `tool_calls` there never writes them.
+    this.templateWritesCalls = source.replace(/\{#[\s\S]*?#\}/g, "").includes("tool_calls");
     this.reasoning = reasoningOf(this.family, source);
   }
 
