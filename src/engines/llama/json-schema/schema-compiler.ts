@@ -89,6 +89,20 @@ function isUnconstrained(flat: FlatSchema): boolean {
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
 
+/** A positive decimal number as numerator/denominator in lowest terms (at most 12 fraction digits), or null. */
+export function decimalFraction(value: number): { numerator: number; denominator: number } | null {
+  if (!(value > 0) || !Number.isFinite(value)) return null;
+  for (let digits = 0; digits <= 12; digits++) {
+    const scale = 10 ** digits;
+    const numerator = Math.round(value * scale);
+    if (numerator === 0 || numerator > 2 ** 31) continue;
+    if (numerator / scale !== value) continue;
+    const divisor = gcd(numerator, scale);
+    return { numerator: numerator / divisor, denominator: scale / divisor };
+  }
+  return null;
+}
+
 export class JsonSchemaGrammar {
   private readonly rules = new Map<string, string>();
   private readonly nodeRules = new Map<object, string>();
@@ -467,28 +481,41 @@ export class JsonSchemaGrammar {
       if (format.minimum !== null) bounds.minimum = Math.max(bounds.minimum ?? -Infinity, format.minimum);
       if (format.maximum !== null) bounds.maximum = Math.min(bounds.maximum ?? Infinity, format.maximum);
     }
-    // multipleOf: an integer multiple is written as digits whose remainder is 0; a fraction whose inverse is an integer is no constraint on integers.
+    // multipleOf: an integer multiple is written as digits whose remainder is 0. A decimal fraction p/q is
+    // written as the integers that are multiples of p: every one of them is a multiple of p/q, also in
+    // the binary floating point validators divide in (x / m rounds to the integer x·q/p while that is
+    // below 2^53, so the digits are capped there); fractional multiples such as 0.07 of 0.01 are not
+    // written, as 0.07 / 0.01 is 7.000000000000001 in floating point.
     let modulus = 1;
+    let maxDigits = 16;
     for (const m of flat.multipleOf) {
-      if (Number.isInteger(m)) {
-        modulus = (modulus * m) / gcd(modulus, m);
-        integer = true;
-      } else if (!(integer && Number.isInteger(1 / m))) {
-        throw new SchemaRefusal("multipleOf", flat.pointer, `multipleOf ${m} (a fraction) cannot be enforced exactly: numbers are checked in binary floating point`);
-      }
+      const fraction = Number.isInteger(m) ? { numerator: m, denominator: 1 } : decimalFraction(m);
+      if (fraction === null) throw new SchemaRefusal("multipleOf", flat.pointer, `multipleOf ${m} is not a decimal fraction a grammar can enforce`);
+      modulus = (modulus * fraction.numerator) / gcd(modulus, fraction.numerator);
+      integer = true;
+      if (fraction.denominator > 1) maxDigits = Math.min(maxDigits, Math.floor(Math.log10(2 ** 53 / fraction.denominator)));
     }
-    if (modulus > 1) return this.multipleBody(modulus, bounds, flat.pointer);
+    if (maxDigits < 1) throw new SchemaRefusal("multipleOf", flat.pointer, "multipleOf with this many fraction digits cannot be enforced");
+    if (maxDigits < 16) {
+      const largest = 10 ** maxDigits - 1;
+      bounds.maximum = Math.min(bounds.maximum ?? Infinity, largest);
+      bounds.minimum = Math.max(bounds.minimum ?? -Infinity, -largest);
+    }
+    if (modulus > 1) return this.multipleBody(modulus, bounds, flat.pointer, maxDigits);
     return integer ? integerInRange(bounds) : numberInRange(bounds);
   }
 
   /** Integers divisible by `modulus`: a remainder automaton over the decimal digits. */
-  private multipleBody(modulus: number, bounds: NumericBounds, pointer: string): string | null {
+  private multipleBody(modulus: number, bounds: NumericBounds, pointer: string, maxDigits = 16): string | null {
     if (modulus > 250) throw new SchemaRefusal("multipleOf", pointer, `multipleOf ${modulus} is too large to enforce (at most 250)`);
+    // A digit cap (maxDigits < 16) arrives as the bounds ±(10^maxDigits − 1): the automaton below holds it by its length.
+    const cap = maxDigits < 16 ? 10 ** maxDigits - 1 : null;
+    const maximum = bounds.maximum === cap ? null : bounds.maximum;
     // The lowest value allowed (exclusive bounds nudged up), -Infinity without a lower bound.
-    const lowest = Math.max(bounds.minimum ?? -Infinity, bounds.exclusiveMinimum === null ? -Infinity : bounds.exclusiveMinimum + 1e-9);
+    const lowest = Math.max(bounds.minimum === (cap === null ? null : -cap) ? -Infinity : (bounds.minimum ?? -Infinity), bounds.exclusiveMinimum === null ? -Infinity : bounds.exclusiveMinimum + 1e-9);
     const negatives = lowest === -Infinity;
     const zero = lowest <= 0;
-    if (bounds.maximum !== null || bounds.exclusiveMaximum !== null || (!negatives && lowest < 0) || lowest > modulus) {
+    if (maximum !== null || bounds.exclusiveMaximum !== null || (!negatives && lowest < 0) || lowest > modulus) {
       throw new SchemaRefusal("multipleOf", pointer, "multipleOf together with these bounds cannot be enforced (only a lower bound of at most one multiple is)");
     }
     // state(r, k): the digits after a prefix of remainder r, at most k more (16 digits in all, as every integer).
@@ -509,7 +536,7 @@ export class JsonSchemaGrammar {
     };
     const firstDigits = new Map<number, number[]>();
     for (let d = 1; d <= 9; d++) firstDigits.set(d % modulus, [...(firstDigits.get(d % modulus) ?? []), d]);
-    const positive = [...firstDigits].map(([target, ds]) => `[${ds.join("")}] ${state(target, 15) ?? ""}`).join(" | ");
+    const positive = [...firstDigits].map(([target, ds]) => `[${ds.join("")}] ${state(target, maxDigits - 1) ?? ""}`).join(" | ");
     return negatives ? `("0" | "-"? (${positive}))` : zero ? `("0" | ${positive})` : `(${positive})`;
   }
 
