@@ -299,6 +299,17 @@ const cases: Record<string, Case> = {
     good: ['{"a": 1}', "{}"],
     bad: ['{"a": 1, "b": 2}'],
   },
+  "not: string values beside a plain string (any string but those)": {
+    schema: { type: "string", not: { enum: ["admin", "root", 7] } },
+    good: ['"adm"', '"admins"', '"x"', '""', '"x\\n"', '"7"'],
+    bad: ['"admin"', '"root"', '"\\u0061dmin"', '"ro\\u006ft"'],
+    narrowed: ['"\\u0078"'],
+  },
+  "not: a const string": {
+    schema: { type: "object", properties: { name: { type: "string", not: { const: "" } } }, required: ["name"] },
+    good: ['{"name": "a"}'],
+    bad: ['{"name": ""}'],
+  },
   "if/then written as both": {
     schema: { type: "object", properties: { a: { enum: [1, 2] }, b: { type: "integer" } }, required: ["a"], if: { properties: { a: { const: 1 } } }, then: { required: ["b"] }, else: { required: [] } },
     good: ['{"a": 1, "b": 5}'],
@@ -392,6 +403,7 @@ describe("refusals name the keyword and its JSON Pointer", () => {
     ["uniqueItems on two or more items", { type: "array", items: { type: "integer" }, uniqueItems: true, minItems: 2 }, "uniqueItems", ""],
     ["multipleOf a fraction beside an upper bound on multiples of 3", { type: "object", properties: { a: { type: "number", multipleOf: 0.3, maximum: 10 } } }, "multipleOf", "/properties/a"],
     ["an anchor inside a repeated group", { type: "string", pattern: "(^a)+" }, "pattern", ""],
+    ["a 'not' of string values beside a maxLength", { type: "string", maxLength: 5, not: { enum: ["a"] } }, "not", ""],
     ["a pattern with lookahead", { type: "object", properties: { s: { type: "string", pattern: "^(?=a)a+$" } } }, "pattern", "/properties/s"],
     ["a pattern with a backreference", { type: "string", pattern: "^(a)\\1$" }, "pattern", ""],
     ["a 'not' of a structure", { type: "object", not: { properties: { a: { type: "string" } } } }, "not", "/not"],

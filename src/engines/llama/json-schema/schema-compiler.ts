@@ -22,7 +22,7 @@
  */
 import { finiteNumberGbnf } from "../json-numbers.js";
 import { literal, repeat } from "./gbnf-text.js";
-import { jsonCharGbnf, patternStringGbnf, plainStringGbnf, repetitionCap } from "./json-string.js";
+import { jsonCharGbnf, patternStringGbnf, plainStringGbnf, repetitionCap, stringExceptGbnf } from "./json-string.js";
 import { allTypes, canonicalJson, Conjunctions, jsonTypeOf, mergeFlat, ownFlat, patternMatches, unconstrained, type FlatSchema, type JsonType, type SchemaNode } from "./flat-schema.js";
 import { integerInRange, numberInRange, type NumericBounds } from "./numeric-range.js";
 import { UnsupportedPattern } from "./regex-pattern.js";
@@ -329,12 +329,25 @@ export class JsonSchemaGrammar {
         if (keysOut.some((k) => k === undefined)) return [];
         return [{ ...flat, forbidden: new Set([...flat.forbidden, ...(keysOut as string[])]) }];
       }
+      // `not` of string values beside a plain string: any string but those (other values are no strings here).
+      const excluded = negated.length === 1 ? negated[0]?.values : null;
+      const onlyValues = keys.every((k) => k === "enum" || k === "const" || (k === "type" && not.type === "string"));
+      if (flat.values === null && excluded != null && onlyValues && this.isPlainString(flat)) {
+        const strings = [...excluded.values()].filter((v): v is string => typeof v === "string");
+        return [{ ...flat, excludedStrings: [...flat.excludedStrings, ...strings] }];
+      }
       if (flat.values !== null && negated.length === 1 && negated[0]?.values !== null) {
         const values = new Map([...flat.values].filter(([key]) => !negated[0]?.values?.has(key)));
         return values.size === 0 ? [] : [{ ...flat, values }];
       }
     }
     throw new SchemaRefusal("not", pointer, "this 'not' cannot be enforced by a grammar");
+  }
+
+  /** Only strings, with no other string assertion (length, pattern, format). */
+  private isPlainString(flat: FlatSchema): boolean {
+    const types = this.generatedTypes(flat);
+    return types.size === 1 && types.has("string") && flat.minLength === 0 && flat.maxLength === null && flat.patterns.length === 0 && flat.formats.length === 0;
   }
 
   // ---- what a flat schema generates, and what it can never match ----
@@ -364,6 +377,7 @@ export class JsonSchemaGrammar {
       if (flat.multipleOf.some((m) => !Number.isInteger(value / m))) return true;
     }
     if (typeof value === "string") {
+      if (flat.excludedStrings.includes(value)) return true;
       const length = [...value].length;
       if (length < flat.minLength || (flat.maxLength !== null && length > flat.maxLength)) return true;
       if (!flat.patterns.every((p) => patternMatches(p, value, flat.pointer))) return true;
@@ -562,6 +576,10 @@ export class JsonSchemaGrammar {
         throw new SchemaRefusal(flat.minLength > shortest ? "minLength" : "maxLength", flat.pointer, `length bounds narrower than format '${format}' (${shortest}…${longest} characters here) cannot be enforced together with it`);
       }
       return `(${paired ?? stringFormats[format] ?? ""})`;
+    }
+    if (flat.excludedStrings.length > 0) {
+      if (!this.isPlainString(flat)) throw new SchemaRefusal("not", flat.pointer, "'not' of string values beside other string keywords cannot be enforced");
+      return stringExceptGbnf(flat.excludedStrings, this.common("json-char"), this.hoist);
     }
     if (patterns.length > 1) throw new SchemaRefusal("pattern", flat.pointer, "several patterns on one string cannot be enforced together");
     const pattern = patterns[0];
