@@ -249,6 +249,35 @@ const cases: Record<string, Case> = {
     bad: ["15", "-7"],
     narrowed: ["7.0"],
   },
+  "multipleOf a decimal fraction: integers (every integer is a multiple of 0.01, also in floating point)": {
+    schema: { type: "number", multipleOf: 0.01, minimum: -5, maximum: 250 },
+    good: ["0", "12", "250", "-5"],
+    bad: ["251", "-6", "1.001"],
+    // 0.07 / 0.01 is 7.000000000000001 in floating point, so fractions are never written; 0.5 would pass, but is narrowed away.
+    narrowed: ["0.5", "1.25"],
+  },
+  "multipleOf 0.03: the integers that are multiples of 3": {
+    schema: { type: "number", multipleOf: 0.03, minimum: 0 },
+    good: ["0", "3", "300"],
+    bad: ["1", "-3", "0.031"],
+    narrowed: ["0.03", "0.06"],
+  },
+  "multipleOf 0.001 with a large bound: digits capped where floating point stays exact": {
+    schema: { type: "integer", multipleOf: 0.001, minimum: 0, maximum: 9007199254740991 },
+    good: ["0", "123456789012"],
+    bad: ["-1"],
+    narrowed: ["9007199254740991"],
+  },
+  "pattern: anchors inside groups": {
+    schema: { type: "string", pattern: "(^ab|cd$)" },
+    good: ['"ab"', '"abxyz"', '"cd"', '"xyzcd"'],
+    bad: ['"xab"', '"cdx"', '"a"'],
+  },
+  "pattern: a group of anchored alternatives in the middle of the pattern": {
+    schema: { type: "string", pattern: "^x(y$|z)w?$" },
+    good: ['"xy"', '"xz"', '"xzw"'],
+    bad: ['"xyw"', '"x"', '"axz"'],
+  },
   "uniqueItems: arrays of at most one item": {
     schema: { type: "array", items: { type: "integer" }, uniqueItems: true },
     good: ["[]", "[3]"],
@@ -269,6 +298,17 @@ const cases: Record<string, Case> = {
     schema: { type: "object", properties: { a: { type: "integer" }, b: { type: "integer" } }, not: { required: ["b"] } },
     good: ['{"a": 1}', "{}"],
     bad: ['{"a": 1, "b": 2}'],
+  },
+  "not: string values beside a plain string (any string but those)": {
+    schema: { type: "string", not: { enum: ["admin", "root", 7] } },
+    good: ['"adm"', '"admins"', '"x"', '""', '"x\\n"', '"7"'],
+    bad: ['"admin"', '"root"', '"\\u0061dmin"', '"ro\\u006ft"'],
+    narrowed: ['"\\u0078"'],
+  },
+  "not: a const string": {
+    schema: { type: "object", properties: { name: { type: "string", not: { const: "" } } }, required: ["name"] },
+    good: ['{"name": "a"}'],
+    bad: ['{"name": ""}'],
   },
   "if/then written as both": {
     schema: { type: "object", properties: { a: { enum: [1, 2] }, b: { type: "integer" } }, required: ["a"], if: { properties: { a: { const: 1 } } }, then: { required: ["b"] }, else: { required: [] } },
@@ -361,7 +401,9 @@ describe("integer ranges against arithmetic", () => {
 describe("refusals name the keyword and its JSON Pointer", () => {
   const refusals: Array<[string, unknown, string, string]> = [
     ["uniqueItems on two or more items", { type: "array", items: { type: "integer" }, uniqueItems: true, minItems: 2 }, "uniqueItems", ""],
-    ["multipleOf a fraction", { type: "object", properties: { a: { type: "number", multipleOf: 0.1 } } }, "multipleOf", "/properties/a"],
+    ["multipleOf a fraction beside an upper bound on multiples of 3", { type: "object", properties: { a: { type: "number", multipleOf: 0.3, maximum: 10 } } }, "multipleOf", "/properties/a"],
+    ["an anchor inside a repeated group", { type: "string", pattern: "(^a)+" }, "pattern", ""],
+    ["a 'not' of string values beside a maxLength", { type: "string", maxLength: 5, not: { enum: ["a"] } }, "not", ""],
     ["a pattern with lookahead", { type: "object", properties: { s: { type: "string", pattern: "^(?=a)a+$" } } }, "pattern", "/properties/s"],
     ["a pattern with a backreference", { type: "string", pattern: "^(a)\\1$" }, "pattern", ""],
     ["a 'not' of a structure", { type: "object", not: { properties: { a: { type: "string" } } } }, "not", "/not"],

@@ -127,7 +127,7 @@ describe("what no grammar can enforce is refused, naming the keyword and where",
   const cases: Array<[string, Record<string, unknown>, string, string, string]> = [
     ["uniqueItems on longer arrays", { type: "object", properties: { tags: { type: "array", items: { type: "string" }, uniqueItems: true, minItems: 2 } } }, "response_format", "uniqueItems", "/properties/tags"],
     ["a lookahead pattern", { type: "object", properties: { p: { type: "string", pattern: "^(?!x).+$" } } }, "response_format", "pattern", "/properties/p"],
-    ["multipleOf a fraction, in a tool", { type: "object", properties: { price: { type: "number", multipleOf: 0.01 } } }, "tools", "multipleOf", "/properties/price"],
+    ["multipleOf a fraction beside an upper bound, in a tool", { type: "object", properties: { price: { type: "number", multipleOf: 0.03, maximum: 100 } } }, "tools", "multipleOf", "/properties/price"],
   ];
   for (const [name, schema, where, keyword, pointer] of cases) {
     test(name, async () => {

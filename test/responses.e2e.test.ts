@@ -192,7 +192,7 @@ describe("POST /v1/responses", () => {
       [{ model: "tiny" }, 400, "input"],
       [{ model: "tiny", input: [{ type: "message", role: "robot", content: "x" }] }, 400, "input[0].role"],
       [{ model: "tiny", input: "x", tools: [{ type: "web_search" }] }, 400, "tools[0].type"],
-      [{ model: "tiny", input: "x", text: { format: { type: "json_schema", name: "s", schema: { type: "number", multipleOf: 0.1 } } } }, 400, "text.format.schema"],
+      [{ model: "tiny", input: "x", text: { format: { type: "json_schema", name: "s", schema: { type: "array", items: { type: "integer" }, uniqueItems: true, minItems: 2 } } } }, 400, "text.format.schema"],
       [{ model: "tiny", input: "x", max_output_tokens: 0 }, 400, "max_output_tokens"],
     ];
     for (const [body, status, param] of cases) {

@@ -9,7 +9,8 @@
  * between its tokens, which a busy machine's bursts move least; the report
  * gives each mode's rate against the unconstrained one, with and without
  * logprobs (asking for probabilities makes node-llama-cpp apply the grammar
- * to the whole vocabulary at every token), and the server's own grammar
+ * to the whole vocabulary at every token) and with and without the grammar
+ * boost (a repetition penalty switches it off), and the server's own grammar
  * metrics: compiles and their time, and constrained outputs checked (an
  * invalid one would be a bug).
  */
@@ -62,6 +63,9 @@ const shortFields = {
 
 const jsonSchema = (name: string, schema: object): Record<string, unknown> => ({ response_format: { type: "json_schema", json_schema: { name, schema, strict: true } } });
 
+/** A repetition penalty too small to change a pick, but not 1: the request gets no grammar boost. */
+const noBoostPenalty = 1.0001;
+
 /** More than any vocabulary: llama.cpp caps it at the vocabulary size. */
 const wholeVocabulary = 1_000_000;
 
@@ -78,6 +82,9 @@ const modes: readonly Mode[] = [
   // A top_k of at least the vocabulary is what a top_k of 0 was until chatport left the sampler out: a sort of every candidate at every token.
   { name: "text, top_k = vocabulary", baseline: "text", body: { top_k: wholeVocabulary } },
   { name: "json_schema, short fields, top_k = vocabulary", baseline: "text", body: { ...jsonSchema("short", shortFields), top_k: wholeVocabulary } },
+  // A repetition penalty switches the grammar boost off (grammar-sampling-bias.ts): what every grammar cost before it, in the same run.
+  { name: "text, repetition_penalty", baseline: "text, repetition_penalty", body: { repetition_penalty: noBoostPenalty } },
+  { name: "json_schema, short fields, no boost (repetition_penalty)", baseline: "text, repetition_penalty", body: { ...jsonSchema("short", shortFields), repetition_penalty: noBoostPenalty } },
   { name: "text + logprobs", baseline: "text + logprobs", body: { logprobs: true } },
   { name: "json_schema, short fields + logprobs", baseline: "text + logprobs", body: { ...jsonSchema("short", shortFields), logprobs: true } },
 ];

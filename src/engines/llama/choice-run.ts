@@ -17,11 +17,11 @@ import { AnswerTagStripper } from "./output/answer-tags.js";
 import { createReasoningReader } from "./output/reasoning-reader.js";
 import { ToolCallStreamParser, type ToolCallSyntax } from "./output/tool-call-parser.js";
 import { invalidConstrainedOutput, type OutputContract } from "./output-validation.js";
-import { applyTokenBias, bannedUnderGrammar, buildEvaluateOptions, buildTokenBias, resolveSeed } from "./sampling-options.js";
+import { buildEvaluateOptions, buildTokenBias, resolveSeed } from "./sampling-options.js";
 import { malformedUtf8Tokens } from "./malformed-utf8-tokens.js";
 import type { TokenBytes } from "./token-bytes.js";
 import { tokenLogprob } from "./token-logprobs.js";
-import { Utf8SequenceGuard } from "./utf8-sequence-guard.js";
+import { grammarSamplingBias } from "./grammar-sampling-bias.js";
 import { TokenTextDecoder } from "./token-text-decoder.js";
 
 /** Everything decided once per request and shared by its choices. */
@@ -129,14 +129,12 @@ export async function runChoice(
   const constrained = plan.grammar !== null || lazy !== null;
   const malformed = constrained ? malformedUtf8Tokens(context.tokenBytes()) : [];
   const tokenBias = buildTokenBias(model, request.sampling.logitBias, constrained, malformed);
-  // Under a grammar, a character begun in one token must be finished by the next (see Utf8SequenceGuard).
-  const utf8 = constrained
-    ? new Utf8SequenceGuard(model, context.tokenBytes(), (bias) => applyTokenBias(bias, request.sampling.logitBias, true, malformed), bannedUnderGrammar)
-    : null;
+  // Under a grammar: UTF-8 bans and the boost of what the grammar may accept next (see GrammarSamplingBias).
+  const utf8 = constrained ? grammarSamplingBias(model, context.tokenBytes(), request.sampling, request.logprobs !== null) : null;
   const options = buildEvaluateOptions(
     request.sampling,
     resolveSeed(request.sampling, index),
-    utf8 === null ? tokenBias : () => (grammarState === undefined ? (tokenBias ?? utf8.unbiased()) : utf8.bias()),
+    utf8 === null ? tokenBias : () => (grammarState === undefined ? (tokenBias ?? utf8.unbiased()) : utf8.bias(grammarState)),
     () => grammarState,
     generated,
   );

@@ -11,9 +11,10 @@
  * token for every byte, so a model can write them. Our grammars' classes
  * exclude surrogates and values past U+10FFFF; this bans the tokens holding
  * a byte no UTF-8 has (C0, C1, F5–FF) or an ill-formed sequence within the
- * token. Across a token boundary, Utf8SequenceGuard makes the next token
- * finish a character the last one began; an overlong lead split from its
- * second byte is left to the check before an output leaves.
+ * token. Across a token boundary llama.cpp itself rejects a token that does
+ * not continue a character the last one began; Utf8SequenceGuard bans the
+ * continuations out of range after an E0, ED, F0 or F4 lead split from its
+ * second byte (overlong forms, surrogates, values past U+10FFFF).
  */
 import type { Token } from "node-llama-cpp";
 import type { TokenBytes } from "./token-bytes.js";

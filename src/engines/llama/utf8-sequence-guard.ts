@@ -1,103 +1,84 @@
 /**
- * While a grammar constrains the output, a UTF-8 character that one token
- * begins must be finished by the next, and no token may start with a byte
- * that continues no character.
+ * While a grammar constrains the output, the byte after a lead byte whose
+ * second byte has a narrower range than 80–BF must be in that range.
  *
  * llama.cpp's grammar engine carries a character begun in one token into the
- * next and decodes it without checking the continuation bytes: a lead byte
- * `F0` followed by a token `" draw"` reads as one character, where the client
- * decodes one U+FFFD and five characters more. A string under `maxLength: 12`
- * then came out longer than 12 characters (zod's recursive schema, tiny
- * model). {@link malformedUtf8Tokens} bans the tokens that are ill-formed on
- * their own; this bans, token by token, what would be ill-formed across the
- * boundary.
+ * next and rejects a next token that does not continue it, but it does not
+ * check the second byte's range: a token `F0` followed by a token `8C A6 A6`
+ * decodes as U+C9A6 (an overlong form) and matches a string's character
+ * class, where the client decodes four U+FFFD — a string under `maxLength: 12`
+ * came out longer than 12 characters (zod's recursive schema, tiny model). The
+ * same holds for `E0` (overlong), `ED` (surrogate halves) and `F4` (past
+ * U+10FFFF). {@link malformedUtf8Tokens} bans the tokens that are ill-formed on
+ * their own; this bans, while such a lead is open, the few tokens that would be
+ * ill-formed across the boundary: those that start with a continuation byte
+ * out of its range. (Bytes that are no continuation at all llama.cpp rejects
+ * by itself, so nothing else needs a ban: the list stays a few dozen tokens,
+ * never the near-whole vocabulary that node-llama-cpp would copy at every
+ * token.)
  */
-import { TokenBias, type LlamaModel, type Token } from "node-llama-cpp";
+import type { Token } from "node-llama-cpp";
 import type { TokenBytes } from "./token-bytes.js";
 
 const isContinuation = (byte: number): boolean => (byte & 0xc0) === 0x80;
 
-/** Continuation bytes a lead byte asks for (0 for ASCII and for bytes that lead nothing). */
-function continuationsOf(lead: number): number {
-  if (lead >= 0xc2 && lead <= 0xdf) return 1;
-  if (lead >= 0xe0 && lead <= 0xef) return 2;
-  if (lead >= 0xf0 && lead <= 0xf4) return 3;
-  return 0;
+/** The range of the byte after `lead` where it is narrower than 80–BF (null for every other byte). */
+export function secondByteRange(lead: number): readonly [number, number] | null {
+  if (lead === 0xe0) return [0xa0, 0xbf];
+  if (lead === 0xed) return [0x80, 0x9f];
+  if (lead === 0xf0) return [0x90, 0xbf];
+  if (lead === 0xf4) return [0x80, 0x8f];
+  return null;
 }
 
-/** Continuation bytes still owed after `bytes`, starting from `owed`. */
-export function owedAfter(owed: number, bytes: Uint8Array): number {
-  let left = owed;
-  for (const byte of bytes) {
-    if (left > 0 && isContinuation(byte)) left--;
-    else left = continuationsOf(byte);
-  }
-  return left;
+/** The lead byte left open at the end of `bytes` whose second byte is narrowed, or 0 (starting from `open`, for empty tokens). */
+export function openLeadAfter(open: number, bytes: Uint8Array): number {
+  if (bytes.length === 0) return open;
+  const last = bytes[bytes.length - 1] ?? 0;
+  return secondByteRange(last) === null ? 0 : last;
 }
 
-/** Whether a token with these bytes may follow when `owed` continuation bytes are due (empty tokens — special ones — always may). */
-export function mayFollow(owed: number, bytes: Uint8Array): boolean {
-  if (bytes.length === 0) return true;
-  for (let i = 0; i < Math.min(owed, bytes.length); i++) if (!isContinuation(bytes[i] ?? 0)) return false;
-  // The byte after the character is finished starts a new one: it must not be a continuation byte.
-  return bytes.length <= owed || !isContinuation(bytes[owed] ?? 0);
+/** Whether a token with these bytes may follow the open lead `lead` (0: nothing open; empty tokens — special ones — always may). */
+export function mayFollowLead(lead: number, bytes: Uint8Array): boolean {
+  const range = secondByteRange(lead);
+  const first = bytes[0];
+  if (range === null || first === undefined || !isContinuation(first)) return true;
+  return first >= range[0] && first <= range[1];
 }
 
 const banned = new WeakMap<TokenBytes, Map<number, readonly Token[]>>();
 
-/** The tokens that may not follow when `owed` continuation bytes are due (computed once per vocabulary and state). */
-export function bannedWhenOwing(tokenBytes: TokenBytes, owed: number): readonly Token[] {
-  let byState = banned.get(tokenBytes);
-  if (byState === undefined) banned.set(tokenBytes, (byState = new Map()));
-  let list = byState.get(owed);
+/** The tokens that may not follow the open lead `lead` (computed once per vocabulary and lead). */
+export function bannedAfterLead(tokenBytes: TokenBytes, lead: number): readonly Token[] {
+  if (secondByteRange(lead) === null) return [];
+  let byLead = banned.get(tokenBytes);
+  if (byLead === undefined) banned.set(tokenBytes, (byLead = new Map()));
+  let list = byLead.get(lead);
   if (list === undefined) {
     const found: Token[] = [];
-    for (let token = 0; token < tokenBytes.size; token++) if (!mayFollow(owed, tokenBytes.bytes(token as Token))) found.push(token as Token);
-    byState.set(owed, (list = found));
+    for (let token = 0; token < tokenBytes.size; token++) if (!mayFollowLead(lead, tokenBytes.bytes(token as Token))) found.push(token as Token);
+    byLead.set(lead, (list = found));
   }
   return list;
 }
 
-/**
- * One choice's guard: feed it every token the choice emits; `bias()` is the
- * token bias for the next one (the choice's own bias plus the bans the open
- * character calls for).
- */
+/** One choice's open lead: feed it every token the choice emits. */
 export class Utf8SequenceGuard {
-  private owed = 0;
-  private readonly biases = new Map<number, TokenBias>();
-  private empty: TokenBias | undefined;
+  private lead = 0;
 
-  /**
-   * @param applyBase sets the choice's own biases (logit_bias, malformed tokens) on a bias; they
-   *   win where both speak
-   * @param banLogit the logit a ban gets: under a grammar, a large negative value rather than
-   *   -infinity, so that a grammar left with only banned tokens still has one to pick
-   */
-  constructor(
-    private readonly model: LlamaModel,
-    private readonly tokenBytes: TokenBytes,
-    private readonly applyBase: (bias: TokenBias) => void,
-    private readonly banLogit: number,
-  ) {}
+  constructor(private readonly tokenBytes: TokenBytes) {}
 
-  /** An empty bias, for steps before a lazy grammar switches on. */
-  unbiased(): TokenBias {
-    return (this.empty ??= new TokenBias(this.model.tokenizer));
+  /** The open lead byte (0 when none is open): the key of {@link banned}. */
+  get state(): number {
+    return this.lead;
   }
 
   accept(token: Token): void {
-    this.owed = owedAfter(this.owed, this.tokenBytes.bytes(token));
+    this.lead = openLeadAfter(this.lead, this.tokenBytes.bytes(token));
   }
 
-  bias(): TokenBias {
-    let bias = this.biases.get(this.owed);
-    if (bias === undefined) {
-      bias = new TokenBias(this.model.tokenizer);
-      for (const token of bannedWhenOwing(this.tokenBytes, this.owed)) bias.set(token, { logit: this.banLogit });
-      this.applyBase(bias);
-      this.biases.set(this.owed, bias);
-    }
-    return bias;
+  /** The tokens that may not come next. */
+  banned(): readonly Token[] {
+    return bannedAfterLead(this.tokenBytes, this.lead);
   }
 }

@@ -29,6 +29,8 @@ export interface FlatSchema {
   minLength: number;
   maxLength: number | null;
   patterns: readonly string[];
+  /** Strings a `not` of string values excludes. */
+  excludedStrings: readonly string[];
   formats: readonly string[];
   prefixItems: readonly SchemaNode[] | null;
   /** Items after the prefix; null: not constrained. */
@@ -66,6 +68,7 @@ export const unconstrained: FlatSchema = {
   minLength: 0,
   maxLength: null,
   patterns: [],
+  excludedStrings: [],
   formats: [],
   prefixItems: null,
   items: null,
@@ -308,6 +311,7 @@ export function mergeFlat(a: FlatSchema, b: FlatSchema, conjunctions: Conjunctio
     minLength: Math.max(a.minLength, b.minLength),
     maxLength: minOf(a.maxLength, b.maxLength),
     patterns: union(a.patterns, b.patterns),
+    excludedStrings: union(a.excludedStrings, b.excludedStrings),
     formats: union(a.formats, b.formats),
     prefixItems,
     items: conjunctions.of(a.items, b.items),

@@ -162,3 +162,49 @@ function fitLength(node: RegexNode, minLength: number, maxLength: number | null)
   }
   throw new UnsupportedPattern(`matches that cannot be fitted to ${minLength}…${maxLength ?? "∞"} characters`);
 }
+
+/** The characters JSON writes unescaped inside a string (no surrogate halves). */
+const unescapedJsonChars: readonly CodePointRange[] = [
+  { from: 0x20, to: 0x21 },
+  { from: 0x23, to: 0x5b },
+  { from: 0x5d, to: 0x7e },
+  { from: 0x80, to: 0xd7ff },
+  { from: 0xe000, to: 0x10ffff },
+];
+
+interface TrieNode {
+  word: boolean;
+  children: Map<number, TrieNode>;
+}
+
+/**
+ * The inside of any string but `words` (a `not` of string values). Along the
+ * words' trie only unescaped characters are written, so what is written is
+ * what is read: a string ends where no word ends, or leaves the trie with a
+ * character no word continues with and then goes on freely (`charRule`).
+ */
+export function stringExceptGbnf(words: readonly string[], charRule: string, hoist: Hoist): string {
+  const root: TrieNode = { word: false, children: new Map() };
+  for (const word of words) {
+    let node = root;
+    for (const ch of word) {
+      const cp = ch.codePointAt(0) ?? 0;
+      let next = node.children.get(cp);
+      if (next === undefined) node.children.set(cp, (next = { word: false, children: new Map() }));
+      node = next;
+    }
+    node.word = true;
+  }
+  const walk = (node: TrieNode): string => {
+    const options: string[] = [];
+    if (!node.word) options.push('""');
+    const children = [...node.children.keys()].map((cp) => ({ from: cp, to: cp }));
+    const other = normalizeRanges(complementRanges([...complementRanges(unescapedJsonChars), ...children]));
+    if (other.length > 0) options.push(`${charClass(other)} ${charRule}*`);
+    for (const [cp, child] of node.children) {
+      if (unescapedJsonChars.some((r) => cp >= r.from && cp <= r.to)) options.push(`${literal(String.fromCodePoint(cp))} ${walk(child)}`);
+    }
+    return hoist(options.join(" | "));
+  };
+  return walk(root);
+}

@@ -63,44 +63,102 @@ const propertySubsets: Readonly<Record<string, CodePointRange[]>> = {
   P: [r(0x21, 0x23), r(0x25, 0x2a), r(0x2c, 0x2f), r(0x3a, 0x3b), r(0x3f, 0x40), r(0x5b, 0x5d), r(0x5f), r(0x7b), r(0x7d)],
 };
 
+/** A group some of whose alternatives hold an anchor: spread over the pattern's top-level alternatives. */
+class AnchoredGroup {
+  constructor(readonly options: PatternItem[][]) {}
+}
+
+type PatternItem = RegexNode | "^" | "$" | AnchoredGroup;
+
+/** More alternatives than this from spreading anchored groups: refused. */
+const maxSpreadAlternatives = 64;
+
+/** `x(^a|b)y` → `x^ay`, `xby`: each anchored group replaced by each of its alternatives, recursively. */
+function expandAnchoredGroups(items: readonly PatternItem[]): Array<Array<RegexNode | "^" | "$">> {
+  const at = items.findIndex((item) => item instanceof AnchoredGroup);
+  if (at < 0) return [items as Array<RegexNode | "^" | "$">];
+  const group = items[at] as AnchoredGroup;
+  const out: Array<Array<RegexNode | "^" | "$">> = [];
+  for (const option of group.options) {
+    for (const expanded of expandAnchoredGroups([...items.slice(0, at), ...option, ...items.slice(at + 1)])) {
+      out.push(expanded);
+      if (out.length > maxSpreadAlternatives) throw new UnsupportedPattern("anchors inside groups with too many alternatives");
+    }
+  }
+  return out;
+}
+
+/** The shortest match of items (anchors count nothing). */
+function minLengthOf(items: ReadonlyArray<RegexNode | "^" | "$">): number {
+  return lengthRange({ kind: "seq", items: items.filter((item): item is RegexNode => typeof item !== "string") })[0];
+}
+
+/** Whether some anchor in `items` stands where it can never hold: `^` after text that cannot be empty, `$` before it. */
+function anchorCannotHold(items: ReadonlyArray<RegexNode | "^" | "$">): boolean {
+  return items.some((item, k) => (item === "^" && minLengthOf(items.slice(0, k)) > 0) || (item === "$" && minLengthOf(items.slice(k + 1)) > 0));
+}
+
 class PatternParser {
   private i = 0;
   constructor(private readonly src: string) {}
 
   parse(): ParsedPattern {
-    const options = this.alternatives(true);
+    const options = this.alternatives();
     if (this.i < this.src.length) throw new UnsupportedPattern(`unexpected '${this.src[this.i] ?? ""}'`);
-    return {
-      alternatives: options.map((items) => {
-        let anchoredStart = false;
-        let anchoredEnd = false;
-        if (items[0] === "^") {
-          anchoredStart = true;
-          items.shift();
-        }
-        if (items[items.length - 1] === "$") {
-          anchoredEnd = true;
-          items.pop();
-        }
-        if (items.some((item) => item === "^" || item === "$")) throw new UnsupportedPattern("an anchor inside the pattern");
-        return { body: { kind: "seq", items: items as RegexNode[] }, anchoredStart, anchoredEnd };
-      }),
-    };
+    const flat = options.flatMap((items) => expandAnchoredGroups(items));
+    const alternatives: ParsedPattern["alternatives"] = [];
+    for (const items of flat) {
+      let start = 0;
+      let end = items.length;
+      let anchoredStart = false;
+      let anchoredEnd = false;
+      while (start < end && (items[start] === "^" || items[start] === "$")) {
+        if (items[start] === "^") anchoredStart = true;
+        else anchoredEnd = true; // `$` first: only the empty string, checked below
+        start++;
+      }
+      while (end > start && (items[end - 1] === "$" || items[end - 1] === "^")) {
+        if (items[end - 1] === "$") anchoredEnd = true;
+        else anchoredStart = true;
+        end--;
+      }
+      let body = items.slice(start, end);
+      // `a?^b`, `a$b?`: what stands before a `^` (after a `$`) can only match the empty string there.
+      const caret = body.lastIndexOf("^");
+      if (caret >= 0 && !body.slice(0, caret).includes("$") && minLengthOf(body.slice(0, caret)) === 0) {
+        body = body.slice(caret + 1);
+        anchoredStart = true;
+      }
+      const dollar = body.indexOf("$");
+      if (dollar >= 0 && !body.slice(dollar).includes("^") && minLengthOf(body.slice(dollar + 1)) === 0) {
+        body = body.slice(0, dollar);
+        anchoredEnd = true;
+      }
+      if (body.some((item) => item === "^" || item === "$")) {
+        // `a^b`, `a$b`: where the text around the anchor cannot be empty the alternative matches nothing.
+        if (anchorCannotHold(body)) continue;
+        throw new UnsupportedPattern("an anchor inside the pattern");
+      }
+      const nodes = body as RegexNode[];
+      // `$` before the body or `^` after it: only an empty body can match there.
+      const misplaced = items.slice(0, start).includes("$") || items.slice(end).includes("^");
+      if (misplaced && lengthRange({ kind: "seq", items: nodes })[0] > 0) continue;
+      alternatives.push({ body: { kind: "seq", items: nodes }, anchoredStart, anchoredEnd });
+    }
+    if (alternatives.length === 0) throw new UnsupportedPattern("anchors that no string can satisfy");
+    return { alternatives };
   }
 
   private peek(): string | undefined {
     return this.src[this.i];
   }
 
-  /** Alternatives of sequences; at the top level anchors are kept as markers. */
-  private alternatives(top: boolean): Array<Array<RegexNode | "^" | "$">> {
-    const options: Array<Array<RegexNode | "^" | "$">> = [[]];
+  /** Alternatives of sequences; anchors are kept as markers (and groups holding them as AnchoredGroups). */
+  private alternatives(): PatternItem[][] {
+    const options: PatternItem[][] = [[]];
     while (this.i < this.src.length) {
       const c = this.peek();
-      if (c === ")") {
-        if (top) throw new UnsupportedPattern("unbalanced ')'");
-        break;
-      }
+      if (c === ")") break;
       if (c === "|") {
         this.i++;
         options.push([]);
@@ -109,14 +167,19 @@ class PatternParser {
       const current = options[options.length - 1] ?? [];
       if (c === "^" || c === "$") {
         this.i++;
-        if (!top) throw new UnsupportedPattern("an anchor inside a group");
         current.push(c);
         continue;
       }
       const atom = this.atom();
-      current.push(this.quantified(atom));
+      current.push(atom instanceof AnchoredGroup ? this.anchoredGroupUnrepeated(atom) : this.quantified(atom));
     }
     return options;
+  }
+
+  private anchoredGroupUnrepeated(group: AnchoredGroup): AnchoredGroup {
+    const c = this.peek();
+    if (c === "*" || c === "+" || c === "?" || c === "{") throw new UnsupportedPattern("an anchor inside a repeated group");
+    return group;
   }
 
   private quantified(atom: RegexNode): RegexNode {
@@ -138,7 +201,7 @@ class PatternParser {
     return { kind: "repeat", item: atom, min, max };
   }
 
-  private atom(): RegexNode {
+  private atom(): RegexNode | AnchoredGroup {
     const c = this.src[this.i++] ?? "";
     if (c === "(") {
       if (this.src.startsWith("?:", this.i)) this.i += 2;
@@ -146,11 +209,13 @@ class PatternParser {
         const end = this.src.indexOf(">", this.i);
         this.i = end + 1;
       } else if (this.peek() === "?") throw new UnsupportedPattern("a lookaround assertion");
-      const options = this.alternatives(false);
+      const options = this.alternatives();
       if (this.src[this.i++] !== ")") throw new UnsupportedPattern("an unclosed group");
+      if (options.some((items) => items.some((item) => typeof item === "string" || item instanceof AnchoredGroup))) return new AnchoredGroup(options);
       const nodes = options.map((items): RegexNode => ({ kind: "seq", items: items as RegexNode[] }));
       return nodes.length === 1 ? (nodes[0] as RegexNode) : { kind: "alt", options: nodes };
     }
+    if (c === ")") throw new UnsupportedPattern("unbalanced ')'");
     if (c === "[") return this.charClass();
     if (c === ".") return { kind: "chars", ranges: lineTerminators, negated: true };
     if (c === "\\") return this.escape(false);

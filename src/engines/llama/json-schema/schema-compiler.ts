@@ -22,7 +22,7 @@
  */
 import { finiteNumberGbnf } from "../json-numbers.js";
 import { literal, repeat } from "./gbnf-text.js";
-import { jsonCharGbnf, patternStringGbnf, plainStringGbnf, repetitionCap } from "./json-string.js";
+import { jsonCharGbnf, patternStringGbnf, plainStringGbnf, repetitionCap, stringExceptGbnf } from "./json-string.js";
 import { allTypes, canonicalJson, Conjunctions, jsonTypeOf, mergeFlat, ownFlat, patternMatches, unconstrained, type FlatSchema, type JsonType, type SchemaNode } from "./flat-schema.js";
 import { integerInRange, numberInRange, type NumericBounds } from "./numeric-range.js";
 import { UnsupportedPattern } from "./regex-pattern.js";
@@ -88,6 +88,20 @@ function isUnconstrained(flat: FlatSchema): boolean {
 }
 
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/** A positive decimal number as numerator/denominator in lowest terms (at most 12 fraction digits), or null. */
+export function decimalFraction(value: number): { numerator: number; denominator: number } | null {
+  if (!(value > 0) || !Number.isFinite(value)) return null;
+  for (let digits = 0; digits <= 12; digits++) {
+    const scale = 10 ** digits;
+    const numerator = Math.round(value * scale);
+    if (numerator === 0 || numerator > 2 ** 31) continue;
+    if (numerator / scale !== value) continue;
+    const divisor = gcd(numerator, scale);
+    return { numerator: numerator / divisor, denominator: scale / divisor };
+  }
+  return null;
+}
 
 export class JsonSchemaGrammar {
   private readonly rules = new Map<string, string>();
@@ -315,12 +329,25 @@ export class JsonSchemaGrammar {
         if (keysOut.some((k) => k === undefined)) return [];
         return [{ ...flat, forbidden: new Set([...flat.forbidden, ...(keysOut as string[])]) }];
       }
+      // `not` of string values beside a plain string: any string but those (other values are no strings here).
+      const excluded = negated.length === 1 ? negated[0]?.values : null;
+      const onlyValues = keys.every((k) => k === "enum" || k === "const" || (k === "type" && not.type === "string"));
+      if (flat.values === null && excluded != null && onlyValues && this.isPlainString(flat)) {
+        const strings = [...excluded.values()].filter((v): v is string => typeof v === "string");
+        return [{ ...flat, excludedStrings: [...flat.excludedStrings, ...strings] }];
+      }
       if (flat.values !== null && negated.length === 1 && negated[0]?.values !== null) {
         const values = new Map([...flat.values].filter(([key]) => !negated[0]?.values?.has(key)));
         return values.size === 0 ? [] : [{ ...flat, values }];
       }
     }
     throw new SchemaRefusal("not", pointer, "this 'not' cannot be enforced by a grammar");
+  }
+
+  /** Only strings, with no other string assertion (length, pattern, format). */
+  private isPlainString(flat: FlatSchema): boolean {
+    const types = this.generatedTypes(flat);
+    return types.size === 1 && types.has("string") && flat.minLength === 0 && flat.maxLength === null && flat.patterns.length === 0 && flat.formats.length === 0;
   }
 
   // ---- what a flat schema generates, and what it can never match ----
@@ -350,6 +377,7 @@ export class JsonSchemaGrammar {
       if (flat.multipleOf.some((m) => !Number.isInteger(value / m))) return true;
     }
     if (typeof value === "string") {
+      if (flat.excludedStrings.includes(value)) return true;
       const length = [...value].length;
       if (length < flat.minLength || (flat.maxLength !== null && length > flat.maxLength)) return true;
       if (!flat.patterns.every((p) => patternMatches(p, value, flat.pointer))) return true;
@@ -467,28 +495,41 @@ export class JsonSchemaGrammar {
       if (format.minimum !== null) bounds.minimum = Math.max(bounds.minimum ?? -Infinity, format.minimum);
       if (format.maximum !== null) bounds.maximum = Math.min(bounds.maximum ?? Infinity, format.maximum);
     }
-    // multipleOf: an integer multiple is written as digits whose remainder is 0; a fraction whose inverse is an integer is no constraint on integers.
+    // multipleOf: an integer multiple is written as digits whose remainder is 0. A decimal fraction p/q is
+    // written as the integers that are multiples of p: every one of them is a multiple of p/q, also in
+    // the binary floating point validators divide in (x / m rounds to the integer x·q/p while that is
+    // below 2^53, so the digits are capped there); fractional multiples such as 0.07 of 0.01 are not
+    // written, as 0.07 / 0.01 is 7.000000000000001 in floating point.
     let modulus = 1;
+    let maxDigits = 16;
     for (const m of flat.multipleOf) {
-      if (Number.isInteger(m)) {
-        modulus = (modulus * m) / gcd(modulus, m);
-        integer = true;
-      } else if (!(integer && Number.isInteger(1 / m))) {
-        throw new SchemaRefusal("multipleOf", flat.pointer, `multipleOf ${m} (a fraction) cannot be enforced exactly: numbers are checked in binary floating point`);
-      }
+      const fraction = Number.isInteger(m) ? { numerator: m, denominator: 1 } : decimalFraction(m);
+      if (fraction === null) throw new SchemaRefusal("multipleOf", flat.pointer, `multipleOf ${m} is not a decimal fraction a grammar can enforce`);
+      modulus = (modulus * fraction.numerator) / gcd(modulus, fraction.numerator);
+      integer = true;
+      if (fraction.denominator > 1) maxDigits = Math.min(maxDigits, Math.floor(Math.log10(2 ** 53 / fraction.denominator)));
     }
-    if (modulus > 1) return this.multipleBody(modulus, bounds, flat.pointer);
+    if (maxDigits < 1) throw new SchemaRefusal("multipleOf", flat.pointer, "multipleOf with this many fraction digits cannot be enforced");
+    if (maxDigits < 16) {
+      const largest = 10 ** maxDigits - 1;
+      bounds.maximum = Math.min(bounds.maximum ?? Infinity, largest);
+      bounds.minimum = Math.max(bounds.minimum ?? -Infinity, -largest);
+    }
+    if (modulus > 1) return this.multipleBody(modulus, bounds, flat.pointer, maxDigits);
     return integer ? integerInRange(bounds) : numberInRange(bounds);
   }
 
   /** Integers divisible by `modulus`: a remainder automaton over the decimal digits. */
-  private multipleBody(modulus: number, bounds: NumericBounds, pointer: string): string | null {
+  private multipleBody(modulus: number, bounds: NumericBounds, pointer: string, maxDigits = 16): string | null {
     if (modulus > 250) throw new SchemaRefusal("multipleOf", pointer, `multipleOf ${modulus} is too large to enforce (at most 250)`);
+    // A digit cap (maxDigits < 16) arrives as the bounds ±(10^maxDigits − 1): the automaton below holds it by its length.
+    const cap = maxDigits < 16 ? 10 ** maxDigits - 1 : null;
+    const maximum = bounds.maximum === cap ? null : bounds.maximum;
     // The lowest value allowed (exclusive bounds nudged up), -Infinity without a lower bound.
-    const lowest = Math.max(bounds.minimum ?? -Infinity, bounds.exclusiveMinimum === null ? -Infinity : bounds.exclusiveMinimum + 1e-9);
+    const lowest = Math.max(bounds.minimum === (cap === null ? null : -cap) ? -Infinity : (bounds.minimum ?? -Infinity), bounds.exclusiveMinimum === null ? -Infinity : bounds.exclusiveMinimum + 1e-9);
     const negatives = lowest === -Infinity;
     const zero = lowest <= 0;
-    if (bounds.maximum !== null || bounds.exclusiveMaximum !== null || (!negatives && lowest < 0) || lowest > modulus) {
+    if (maximum !== null || bounds.exclusiveMaximum !== null || (!negatives && lowest < 0) || lowest > modulus) {
       throw new SchemaRefusal("multipleOf", pointer, "multipleOf together with these bounds cannot be enforced (only a lower bound of at most one multiple is)");
     }
     // state(r, k): the digits after a prefix of remainder r, at most k more (16 digits in all, as every integer).
@@ -509,7 +550,7 @@ export class JsonSchemaGrammar {
     };
     const firstDigits = new Map<number, number[]>();
     for (let d = 1; d <= 9; d++) firstDigits.set(d % modulus, [...(firstDigits.get(d % modulus) ?? []), d]);
-    const positive = [...firstDigits].map(([target, ds]) => `[${ds.join("")}] ${state(target, 15) ?? ""}`).join(" | ");
+    const positive = [...firstDigits].map(([target, ds]) => `[${ds.join("")}] ${state(target, maxDigits - 1) ?? ""}`).join(" | ");
     return negatives ? `("0" | "-"? (${positive}))` : zero ? `("0" | ${positive})` : `(${positive})`;
   }
 
@@ -535,6 +576,10 @@ export class JsonSchemaGrammar {
         throw new SchemaRefusal(flat.minLength > shortest ? "minLength" : "maxLength", flat.pointer, `length bounds narrower than format '${format}' (${shortest}…${longest} characters here) cannot be enforced together with it`);
       }
       return `(${paired ?? stringFormats[format] ?? ""})`;
+    }
+    if (flat.excludedStrings.length > 0) {
+      if (!this.isPlainString(flat)) throw new SchemaRefusal("not", flat.pointer, "'not' of string values beside other string keywords cannot be enforced");
+      return stringExceptGbnf(flat.excludedStrings, this.common("json-char"), this.hoist);
     }
     if (patterns.length > 1) throw new SchemaRefusal("pattern", flat.pointer, "several patterns on one string cannot be enforced together");
     const pattern = patterns[0];
