@@ -23,6 +23,9 @@ async function measure(model: LlamaModel, type: KvCacheType, contextSize: number
     experimentalKvCacheKeyType: KV_CACHE_GGML_TYPE[type], experimentalKvCacheValueType: KV_CACHE_GGML_TYPE[type],
   });
   try {
+    // node-llama-cpp hands llama.cpp's log lines over asynchronously: they may arrive after the context.
+    const deadline = Date.now() + 10_000;
+    while (!logLines.some((l) => /llama_kv_cache: size =/.test(l)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const line = logLines.find((l) => /llama_kv_cache: size =/.test(l));
     assert.ok(line, `llama.cpp logged its KV cache size:\n${logLines.join("\n")}`);
     const reported = Number(/size =\s*([\d.]+) MiB/.exec(line)![1]);

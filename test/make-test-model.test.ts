@@ -678,7 +678,7 @@ test("cli: make-test-model validates its options", async () => {
   const cases: [string[], RegExp][] = [
     [["--shape", "tiny"], /required option '--out <file>'/],
     [["--out", join(dir, "x.gguf"), "--shape", "huge"], /Allowed choices are tiny, qwen2\.5-0\.5b/],
-    [["--out", join(dir, "x.gguf"), "--type", "q4_0"], /Allowed choices are f16, q8_0/],
+    [["--out", join(dir, "x.gguf"), "--type", "q5_1"], /Allowed choices are f16, q8_0, q4_k_m, q4_0/],
     [["--out", join(dir, "x.gguf"), "--template", "llama3"], /no template llama3 .*expected one of chatml, thinking/],
     [["--out", join(dir, "x.gguf"), "--template", "../x"], /neither a name nor a \.jinja file/],
     [["--out", join(dir, "x.gguf"), "--seed", "-1"], /seed must be a non-negative integer/],
