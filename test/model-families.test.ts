@@ -12,7 +12,7 @@ import { Template } from "@huggingface/jinja";
 import { customChatTemplate, templateControlStrings } from "../src/cli/test-model-template.js";
 import { fallbackFamily } from "../src/engines/llama/families/fallback.js";
 import { detectFamily, MODEL_FAMILIES, parserMarkers, reasoningOf, toolCallSyntax } from "../src/engines/llama/families/registry.js";
-import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
+import { createPromptRenderer, templateCallId } from "../src/engines/llama/prompt-renderer.js";
 import { CHATML_THINKING_TOOLS_TEMPLATE, CHATML_TOOLS_TEMPLATE } from "../src/gguf/chatml-template.js";
 import type { ChatMessage, ToolDefinition } from "../src/protocol/chat-request.js";
 import { fixtureTemplate, templateModelPath } from "./helpers/models.js";
@@ -154,5 +154,31 @@ describe("test models with a family's template render exactly what the template 
   for (const [name, family] of SHARED) {
     const file = sharedTemplatePath(name);
     test(`real ${name} (${family})`, { skip: file === null ? missingSharedFile(`${name}.jinja`) : false }, () => checkTemplateModel(file ?? "", family));
+  }
+});
+
+describe("call ids another client made reach a template that takes only its own form", () => {
+  // An Anthropic client sends `toolu_…` ids, an OpenAI client `call_…`: Mistral's templates raise on anything but 9 alphanumerics.
+  const foreign: ChatMessage[] = conversation.map((m) =>
+    m.role === "assistant" && m.toolCalls.length > 0
+      ? { ...m, toolCalls: m.toolCalls.map((c) => ({ ...c, id: "toolu_01A09q90qw90lq917835lq9" })) }
+      : m.role === "tool"
+        ? { ...m, toolCallId: "toolu_01A09q90qw90lq917835lq9" }
+        : m,
+  );
+  const cases: Array<[string, string | null]> = [["fixture mistral-style", fixtureTemplate("mistral-style")], ["real mistral-nemo", sharedTemplatePath("mistral-nemo")]];
+  for (const [name, file] of cases) {
+    test(name, { skip: file === null ? missingSharedFile("mistral-nemo.jinja") : false }, async () => {
+      const model = await loadVocab(await templateModelPath(file ?? ""));
+      const renderer = createPromptRenderer(model);
+      assert.equal(renderer.family.callIdLength, 9);
+      const text = model.detokenize(renderer.render({ messages: foreign, tools: [weather], thinking: null, reasoningEffort: null, templateKwargs: {} }).tokens, true);
+      const id = templateCallId("toolu_01A09q90qw90lq917835lq9", 9);
+      assert.match(id, /^[0-9a-f]{9}$/);
+      // Mistral Nemo writes the ids (and raises on any other form); the newer `name[ARGS]` templates write none.
+      assert.equal(text.split(id).length - 1, renderer.family.name === "mistral" ? 2 : 0, `the call and its result carry the same id:\n${text}`);
+      assert.ok(!text.includes("toolu_"), "the foreign id is not shown to the model");
+      assert.equal(templateCallId("abcDEF123", 9), "abcDEF123", "ids already in the family's form are kept");
+    });
   }
 });

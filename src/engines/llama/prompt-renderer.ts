@@ -8,6 +8,7 @@
  * how the model writes tool calls and marks its reasoning. The token count of
  * this rendering is `usage.prompt_tokens`.
  */
+import { createHash } from "node:crypto";
 import { Template } from "@huggingface/jinja";
 import { LlamaText, resolveChatWrapper, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type Token } from "node-llama-cpp";
 import type { ChatMessage, ReasoningEffort, ToolDefinition } from "../../protocol/chat-request.js";
@@ -63,12 +64,26 @@ function parseArguments(text: string): unknown {
   }
 }
 
+/**
+ * A call id in the form a family's template accepts (Mistral: nine
+ * alphanumerics, or it raises an error). Ids chatport made for the model
+ * already fit; others — `toolu_…` from Anthropic clients, `call_…` from
+ * OpenAI's — become nine hex digits of their SHA-256, the same for a call and
+ * its result, so the model still sees which result answers which call.
+ */
+export function templateCallId(id: string, length: number): string {
+  if (id.length === length && /^[A-Za-z0-9]+$/.test(id)) return id;
+  return createHash("sha256").update(id).digest("hex").slice(0, length);
+}
+
 /** OpenAI-shaped message dicts, the way HF chat templates expect them (arguments as objects). */
 function templateMessages(
   messages: readonly ChatMessage[],
-  options: { toolCalls?: ModelFamily["templateToolCalls"]; reasoningField?: string; reasoningBlock?: boolean } = {},
+  options: { toolCalls?: ModelFamily["templateToolCalls"]; reasoningField?: string; reasoningBlock?: boolean; callIdLength?: number | null } = {},
 ): Array<Record<string, unknown>> {
   const wire = (options.toolCalls ?? "objects") === "openai-wire";
+  const length = options.callIdLength ?? null;
+  const idOf = (id: string): string => (length === null ? id : templateCallId(id, length));
   const reasoningField = options.reasoningField ?? "reasoning_content";
   return messages.map((m) => {
     if (m.role === "assistant") {
@@ -81,14 +96,14 @@ function templateMessages(
       }
       if (m.toolCalls.length > 0) {
         out.tool_calls = m.toolCalls.map((c) => ({
-          id: c.id,
+          id: idOf(c.id),
           type: "function",
           function: { name: c.name, arguments: wire ? c.arguments : parseArguments(c.arguments) },
         }));
       }
       return out;
     }
-    if (m.role === "tool") return { role: "tool", content: m.content, tool_call_id: m.toolCallId, ...(m.name === null ? {} : { name: m.name }) };
+    if (m.role === "tool") return { role: "tool", content: m.content, tool_call_id: idOf(m.toolCallId), ...(m.name === null ? {} : { name: m.name }) };
     return { role: m.role, content: m.content };
   });
 }
@@ -125,6 +140,7 @@ class JinjaPromptRenderer implements PromptRenderer {
       toolCalls: this.family.templateToolCalls,
       reasoningField: this.family.historyReasoningField,
       reasoningBlock: this.family.historyReasoningBlock,
+      callIdLength: this.family.callIdLength,
     });
     const switchText = this.reasoning?.switchText;
     const lastUser = dicts.findLast((d) => d.role === "user");
