@@ -237,15 +237,21 @@ async function rowOf(requestId: string): Promise<{ status: string; prompt_tokens
 
 describe("a client that leaves", () => {
   test("stops the work, and what was computed is metered as client_disconnected", async () => {
-    const inputs = Array.from({ length: 2048 }, (_, i) => `input number ${i} of a batch nobody waits for`);
+    // 2048 inputs of nearly the model's context (64 tokens): the most one request may ask for.
+    const inputs = Array.from({ length: 2048 }, (_, i) => `input number ${i} of a batch nobody waits for: ${"and so on ".repeat(12)}`);
     const total = inputs.reduce((s, t) => s + tokensOf(t), 0);
     const requestId = `embeddings-disconnect-${Date.now()}`;
     const url = new URL(`${server.baseURL}/embeddings`);
     const req = http.request(url, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${client.apiKey}`, "x-request-id": requestId } });
     req.on("error", () => undefined);
     req.end(JSON.stringify({ model: "emb", input: inputs, encoding_format: "float" }));
-    // Gone once the server has the request (its first inputs are running), long before 2048 are done.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Gone as soon as the server is working on it (it counts the request in flight), long before 2048 are done.
+    const healthURL = `${server.baseURL.replace(/\/v1$/, "")}/health`;
+    for (let i = 0; i < 500; i++) {
+      const health = (await (await fetch(healthURL)).json()) as { inflight?: number };
+      if ((health.inflight ?? 0) > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     req.destroy();
     const row = await rowOf(requestId);
     assert.ok(row !== undefined, "the request has its row");

@@ -171,6 +171,8 @@ for (const model of MODELS) {
         messages: [...ask, assistant as OpenAI.ChatCompletionAssistantMessageParam, { role: "tool", tool_call_id: call.id, content: '{"temp_c": 21}' }],
         tools,
         max_tokens: 8,
+        // Seeded, so the random model's answer is the same on every machine: unseeded, it may write a stray </think> of its own.
+        seed: 5,
       });
       assert.ok(next.usage !== undefined && next.usage.prompt_tokens > first.usage!.prompt_tokens, "the prompt grew by the call, its thought and its result");
       assert.ok(["stop", "length", "tool_calls"].includes(next.choices[0]?.finish_reason ?? ""));
