@@ -24,12 +24,13 @@ const schema = {
 };
 const output = '{ "id": 42, "kind": "beta",\n "tags": ["ab", "c"], "ok": true }\n\n\n\n';
 
-test("the boosted set holds every token the grammar accepts next, and is exact where asked token by token", async (t) => {
+test("the boosted set holds every token the grammar accepts next, and is exact where asked token by token", async () => {
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: await tinyModelPath() });
   try {
     const probe = grammarProbeOf(model);
-    if (probe === null) return t.skip("this node-llama-cpp has no single-token grammar check");
+    // The pinned node-llama-cpp has it; an upgrade that drops it must fail here, not skip.
+    assert.ok(probe !== null, "node-llama-cpp's single-token grammar check is there");
     const vocab = TokenBytes.fromModel(model);
     const prefixes = vocabularyPrefixes(vocab, (token) => model.isEogToken(token));
     // Small limits, so that the tiny vocabulary takes every path: superset, refined, exact, none.
@@ -60,12 +61,13 @@ test("the boosted set holds every token the grammar accepts next, and is exact w
   }
 });
 
-test("the bias: boost plus the client's logit_bias, bans kept", async (t) => {
+test("the bias: boost plus the client's logit_bias, bans kept", async () => {
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: await tinyModelPath() });
   try {
     const probe = grammarProbeOf(model);
-    if (probe === null) return t.skip("this node-llama-cpp has no single-token grammar check");
+    // The pinned node-llama-cpp has it; an upgrade that drops it must fail here, not skip.
+    assert.ok(probe !== null, "node-llama-cpp's single-token grammar check is there");
     const vocab = TokenBytes.fromModel(model);
     const boost = new GrammarTokenBoost(vocabularyPrefixes(vocab, (token) => model.isEogToken(token)), probe, { maxBoosted: 1024, refineAbove: 64, exactBelow: 2048 });
     const grammar = await llama.createGrammar({ grammar: 'root ::= "{" [0-9] "}"' });
