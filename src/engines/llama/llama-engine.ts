@@ -147,6 +147,7 @@ export class LlamaEngine implements Engine {
     context: LlamaContext,
     planner: BatchPlanner,
     options: LlamaEngineOptions,
+    kvCache: { type: KvCacheType; bytesPerCell: number | null },
   ) {
     this.card = card;
     this.systemFingerprint = systemFingerprint;
@@ -159,9 +160,8 @@ export class LlamaEngine implements Engine {
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence());
     this.sequences = sequences;
     this.pool = new SlotPool(sequences, options.maxWaiting);
-    this.kvCacheType = options.kvCacheType ?? "f16";
-    const attention = attentionShape(model.fileInfo.metadata.general.architecture, model.fileInfo.metadata as Record<string, unknown>);
-    this.kvBytesPerCell = attention === null ? null : kvBytesPerCell(attention, this.kvCacheType, this.kvCacheType);
+    this.kvCacheType = kvCache.type;
+    this.kvBytesPerCell = kvCache.bytesPerCell;
     const tokens = model.fileInfo.metadata.tokenizer?.ggml?.tokens;
     this.vocabSize = Array.isArray(tokens) ? tokens.length : Number.MAX_SAFE_INTEGER;
     let tokenBytes: TokenBytes | null = null;
@@ -218,7 +218,8 @@ export class LlamaEngine implements Engine {
       ownedBy: "chatport",
       contextLength: context.contextSize,
     };
-    const engine = new LlamaEngine(card, await fingerprint(llama, options.modelPath), llama, model, context, planner, options);
+    const kvCache = { type: kvType, bytesPerCell: attention === null ? null : kvBytesPerCell(attention, kvType, kvType) };
+    const engine = new LlamaEngine(card, await fingerprint(llama, options.modelPath), llama, model, context, planner, options, kvCache);
     options.logger.info(
       {
         model: options.id,
