@@ -137,8 +137,6 @@ export interface BoostedTokens {
 }
 
 export class GrammarTokenBoost {
-  private readonly allowedFirst = new Uint8Array(256);
-
   constructor(
     private readonly prefixes: VocabularyPrefixes,
     private readonly probe: GrammarProbe,
