@@ -37,7 +37,7 @@ describe("legacy completions wire format", () => {
     assert.deepEqual(request.chat.stop, ["\n"]);
     assert.equal(request.chat.sampling.temperature, 0.5);
     assert.equal(request.chat.upstreamEndpoint, "completions");
-    assert.deepEqual(request.chat.rawPrompt, { prompts: ["a", "b"], suffix: null, echo: false });
+    assert.deepEqual(request.chat.rawPrompt, { prompts: ["a", "b"], suffix: null, echo: false, promptLogprobs: null });
     assert.equal(parseCompletionsRequest({ model: "m", prompt: [1, 2] }).chat.rawPrompt?.prompts.length, 1, "one token-id prompt");
     assert.equal(parseCompletionsRequest({ model: "m", prompt: [[1], [2]] }).chat.rawPrompt?.prompts.length, 2);
   });
@@ -88,6 +88,53 @@ describe("legacy completions wire format", () => {
       text_offset: [0, 3, 5],
     });
     assert.equal(body.choices[0]?.finish_reason, "length");
+  });
+
+  test("echo with logprobs: the prompt's entries first (the first null), offsets continuing into the continuation; best_of ranks by the continuation alone", () => {
+    const request = parseCompletionsRequest({ model: "m", prompt: "ab", echo: true, logprobs: 1, n: 1, best_of: 2, max_tokens: 1 });
+    assert.deepEqual(request.chat.rawPrompt?.promptLogprobs, 1);
+    assert.equal(request.chat.maxTokens, 1);
+    assert.equal(parseCompletionsRequest({ model: "m", prompt: "ab", max_tokens: 0 }).chat.maxTokens, 0, "max_tokens 0 is OpenAI's minimum");
+    assert.equal(parseCompletionsRequest({ model: "m", prompt: "ab", logprobs: 1 }).chat.rawPrompt?.promptLogprobs, null, "no echo: no prompt logprobs");
+    const encoder = new CompletionsEncoder(request, { request: request.chat, systemFingerprint: "fp_test" }, false);
+    const prompt = [
+      { token: "a", logprob: null, topLogprobs: null },
+      // A very unlikely prompt token: it must not count against candidate 0.
+      { token: "b", logprob: -50, topLogprobs: [{ token: "c", logprob: -0.1, bytes: [] }] },
+    ];
+    const first = encoder.accept({ type: "delta", index: 0, content: "ab", promptLogprobs: prompt });
+    assert.deepEqual((first[0]?.data as { choices: Array<{ logprobs: unknown }> }).choices[0]?.logprobs, {
+      tokens: ["a", "b"],
+      token_logprobs: [null, -50],
+      top_logprobs: [null, { c: -0.1 }],
+      text_offset: [0, 1],
+    });
+    encoder.accept({ type: "delta", index: 1, content: "ab", promptLogprobs: prompt.map((e) => ({ ...e, logprob: e.logprob === null ? null : -1 })) });
+    encoder.accept({ type: "delta", index: 0, content: "x", logprobs: [entry("x", -0.5)] });
+    encoder.accept({ type: "delta", index: 1, content: "y", logprobs: [entry("y", -2)] });
+    encoder.accept({ type: "finish", index: 0, reason: "length" });
+    encoder.accept({ type: "finish", index: 1, reason: "length" });
+    encoder.accept(usage);
+    const body = encoder.body();
+    assert.equal(body.choices.length, 1);
+    assert.equal(body.choices[0]?.text, "abx", "the better continuation, whatever its prompt's logprobs");
+    assert.deepEqual(body.choices[0]?.logprobs?.text_offset, [0, 1, 2]);
+    assert.deepEqual(body.choices[0]?.logprobs?.token_logprobs, [null, -50, -0.5]);
+
+    // An upstream's echoed answer: its nulls kept, the entries in order.
+    const decoder = new ResponseDecoder(1, 0, 0);
+    const events: ChatEvent[] = [];
+    const answer = fakeTextCompletion({ model: "m", prompt: "one two", echo: true, logprobs: 1, max_tokens: 1 });
+    decoder.completion({ object: "text_completion", ...answer }, events);
+    const delta = events.find((e) => e.type === "delta");
+    assert.deepEqual(
+      delta?.type === "delta" ? delta.promptLogprobs?.map((e) => [e.token, e.logprob]) : null,
+      [
+        ["one", null],
+        [" two", -0.05],
+        ["one", -0.1],
+      ],
+    );
   });
 
   test("an upstream's text_completion body and chunks decode into the same events", () => {

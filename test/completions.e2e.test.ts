@@ -6,7 +6,11 @@
  * suffix refused without FIM tokens and built into the FIM layout with them;
  * usage, one ledger row per request and a key's limits; a real base model
  * (stories260K, from ../shared) continuing "Once upon a time" as
- * node-llama-cpp driven directly continues it.
+ * node-llama-cpp driven directly continues it. The prompt's own logprobs
+ * (echo with logprobs, max_tokens 0 or more): the values node-llama-cpp
+ * gives when the prompt is evaluated prefix by prefix, the first token null,
+ * offsets continuous through prompt and continuation, per prompt and choice,
+ * streamed in the first chunk.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -53,8 +57,41 @@ after(async () => server?.stop());
 /** Greedy: the same prompt always continues the same way. */
 const greedy = { temperature: 0, max_tokens: 6 } as const;
 
+/** Legacy logprobs with an echoed prompt: its first token's entries are null. */
+interface LegacyLogprobs {
+  tokens: string[];
+  token_logprobs: Array<number | null>;
+  top_logprobs: Array<Record<string, number> | null>;
+  text_offset: number[];
+}
+
+/** Offsets are continuous (each token starts where the one before ends) and index `text`: the tokens are its pieces. */
+function assertOffsetsIndex(logprobs: LegacyLogprobs, text: string): void {
+  assert.equal(logprobs.tokens.join(""), text);
+  let offset = 0;
+  logprobs.tokens.forEach((token, i) => {
+    assert.equal(logprobs.text_offset[i], offset, `offset of token ${i}`);
+    assert.equal(text.slice(offset, offset + token.length), token);
+    offset += token.length;
+  });
+}
+
 function assertCompletion(body: unknown): asserts body is OpenAI.Completions.Completion {
   assertMatchesSchema("CreateCompletionResponse", body);
+}
+
+/**
+ * A body with an echoed prompt's logprobs: OpenAI's document types every
+ * entry as a number (its API answers null for the first token too), so the
+ * schemas see the body without the first tokens' nulls (the tests check those).
+ */
+function assertEchoedCompletion(body: OpenAI.Completions.Completion): void {
+  const choices = body.choices.map((c) => {
+    const lp = c.logprobs as LegacyLogprobs | null;
+    if (lp === null || lp.token_logprobs[0] !== null) return c;
+    return { ...c, logprobs: { tokens: lp.tokens.slice(1), token_logprobs: lp.token_logprobs.slice(1), top_logprobs: lp.top_logprobs.slice(1), text_offset: lp.text_offset.slice(1) } };
+  });
+  assertCompletion({ ...body, choices });
 }
 
 describe("POST /v1/completions on a local model", () => {
@@ -91,6 +128,172 @@ describe("POST /v1/completions on a local model", () => {
       await context.dispose();
       await model.dispose();
     }
+  });
+
+  test(
+    "echo + logprobs + max_tokens 0 on a real model: the prompt's logprobs and alternatives as node-llama-cpp gives them prefix by prefix",
+    { skip: stories === null ? missingSharedFile("models/stories260K.gguf") : false },
+    async () => {
+      const file = stories as string;
+      const text = "Once upon a time, there was a little girl named Lily.";
+      const before = await usageOf(keyId);
+      const res = await client.completions.create({ model: "stories", prompt: text, echo: true, logprobs: 3, max_tokens: 0 });
+      assertEchoedCompletion(res);
+      const choice = res.choices[0];
+      assert.equal(choice?.text, text, "the prompt alone");
+      assert.equal(choice?.finish_reason, "length");
+      assert.equal(res.usage?.completion_tokens, 0);
+      const after = await usageOf(keyId);
+      assert.equal(after.prompt_tokens - before.prompt_tokens, res.usage?.prompt_tokens);
+      assert.equal(after.completion_tokens - before.completion_tokens, 0);
+      const logprobs = choice?.logprobs as LegacyLogprobs;
+      assertOffsetsIndex(logprobs, text);
+
+      // The reference: each prefix evaluated on its own, the raw distribution of the next token (greedy sampler: no truncation).
+      const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+      const model = await llama.loadModel({ modelPath: file });
+      const context = await model.createContext({ contextSize: 256, threads: 1 });
+      try {
+        const prompt = model.tokenize(text, true);
+        const bos = model.tokens.bos;
+        if (bos !== null && model.tokens.shouldPrependBosToken) prompt.unshift(bos);
+        assert.equal(res.usage?.prompt_tokens, prompt.length);
+        assert.equal(logprobs.tokens.length, prompt.length);
+        assert.equal(logprobs.token_logprobs[0], null);
+        assert.equal(logprobs.top_logprobs[0], null);
+        const sequence = context.getSequence();
+        for (let i = 1; i < prompt.length; i++) {
+          await sequence.clearHistory();
+          const iterator = sequence.evaluateWithMetadata(prompt.slice(0, i), { probabilities: true }, { temperature: 0 });
+          const first = await iterator.next();
+          await iterator.return();
+          assert.ok(!first.done);
+          const probabilities = first.value.probabilities;
+          const expected = Math.log(probabilities.get(prompt[i] as Token) ?? 0);
+          const got = logprobs.token_logprobs[i];
+          assert.ok(typeof got === "number" && Math.abs(got - expected) < 1e-3, `token ${i}: ${got} vs ${expected}`);
+          const top = [...probabilities.values()].slice(0, 3).map(Math.log);
+          const gotTop = Object.values(logprobs.top_logprobs[i] ?? {}).sort((a, b) => b - a);
+          assert.equal(gotTop.length, 3, JSON.stringify(logprobs.top_logprobs[i]));
+          gotTop.forEach((lp, j) => assert.ok(Math.abs(lp - (top[j] ?? 0)) < 1e-3, `top ${j} of token ${i}: ${lp} vs ${top[j]}`));
+        }
+      } finally {
+        await context.dispose();
+        await model.dispose();
+      }
+
+      // With a continuation: the same prompt logprobs, then the generated tokens', offsets continuing through both.
+      const plain = await client.completions.create({ model: "stories", prompt: text, temperature: 0, max_tokens: 6 });
+      const more = await client.completions.create({ model: "stories", prompt: text, echo: true, logprobs: 3, temperature: 0, max_tokens: 6 });
+      const continued = more.choices[0];
+      assert.equal(continued?.text, text + (plain.choices[0]?.text ?? ""));
+      const all = continued?.logprobs as LegacyLogprobs;
+      assert.equal(all.tokens.length, logprobs.tokens.length + (more.usage?.completion_tokens ?? 0) - (continued?.finish_reason === "stop" ? 1 : 0));
+      all.token_logprobs.slice(0, logprobs.tokens.length).forEach((lp, i) => {
+        const own = logprobs.token_logprobs[i];
+        assert.ok(lp === own || (typeof lp === "number" && typeof own === "number" && Math.abs(lp - own) < 1e-3), `token ${i}: ${lp} vs ${own}`);
+      });
+      assertOffsetsIndex(all, continued?.text ?? "");
+    },
+  );
+
+  test("echo + logprobs on the generated model: first token null, offsets continuous, token-id prompts one entry per id, prompt arrays × n, best_of", async () => {
+    const vocab = await loadVocab(tinyPath);
+    const res = await client.completions.create({ model: "tiny", prompt: "score every word here", echo: true, logprobs: 2, max_tokens: 0 });
+    assertEchoedCompletion(res);
+    const choice = res.choices[0];
+    assert.equal(choice?.text, "score every word here");
+    assert.equal(choice?.finish_reason, "length");
+    assert.equal(res.usage?.completion_tokens, 0);
+    const logprobs = choice?.logprobs as LegacyLogprobs;
+    assert.equal(logprobs.tokens.length, res.usage?.prompt_tokens);
+    assert.equal(logprobs.token_logprobs[0], null, "nothing precedes the first token");
+    assert.equal(logprobs.top_logprobs[0], null);
+    for (let i = 1; i < logprobs.tokens.length; i++) {
+      const lp = logprobs.token_logprobs[i];
+      assert.ok(typeof lp === "number" && lp <= 0, String(lp));
+      const top = logprobs.top_logprobs[i] ?? {};
+      assert.ok(Object.keys(top).length >= 1 && Object.keys(top).length <= 2, JSON.stringify(top));
+      assert.ok(Math.max(...Object.values(top)) >= lp - 1e-6, "no alternative is less likely than the top ones");
+    }
+    assertOffsetsIndex(logprobs, "score every word here");
+
+    // lm-eval's shape: token ids in, one entry per id out.
+    const ids = vocab.tokenize("score every word here", false).map(Number);
+    const byIds = await client.completions.create({ model: "tiny", prompt: ids, echo: true, logprobs: 0, max_tokens: 0 });
+    const idLogprobs = byIds.choices[0]?.logprobs as LegacyLogprobs;
+    assert.equal(idLogprobs.tokens.length, ids.length);
+    assert.equal(idLogprobs.token_logprobs[0], null);
+    assert.equal(byIds.usage?.prompt_tokens, ids.length);
+
+    // Several prompts × n: each choice its own prompt's logprobs, the same for every choice of a prompt; then its continuation.
+    const prompts = ["one two three", "four five"];
+    const batch = await client.completions.create({ model: "tiny", prompt: prompts, n: 2, echo: true, logprobs: 1, temperature: 0, max_tokens: 3, ignore_eos: true } as OpenAI.Completions.CompletionCreateParamsNonStreaming);
+    assert.equal(batch.choices.length, 4);
+    assert.equal(batch.usage?.completion_tokens, 4 * 3);
+    for (const c of batch.choices) {
+      const prompt = prompts[Math.floor(c.index / 2)] as string;
+      assert.ok(c.text.startsWith(prompt), c.text);
+      const own = c.logprobs as LegacyLogprobs;
+      const alone = await client.completions.create({ model: "tiny", prompt, echo: true, logprobs: 1, max_tokens: 0 });
+      const promptOnly = alone.choices[0]?.logprobs as LegacyLogprobs;
+      assert.equal(own.tokens.length, promptOnly.tokens.length + 3);
+      assert.deepEqual(own.tokens.slice(0, promptOnly.tokens.length), promptOnly.tokens);
+      own.token_logprobs.slice(0, promptOnly.tokens.length).forEach((lp, i) => {
+        const ref = promptOnly.token_logprobs[i];
+        assert.ok(lp === ref || (typeof lp === "number" && typeof ref === "number" && Math.abs(lp - ref) < 1e-3), `${lp} vs ${ref}`);
+      });
+      assertOffsetsIndex(own, c.text);
+    }
+
+    // best_of chooses by the continuation's logprobs; the echoed prompt's come first all the same.
+    const best = await client.completions.create({ model: "tiny", prompt: "pick one", n: 1, best_of: 2, echo: true, logprobs: 1, temperature: 1, seed: 3, max_tokens: 2, ignore_eos: true } as OpenAI.Completions.CompletionCreateParamsNonStreaming);
+    const bestLogprobs = best.choices[0]?.logprobs as LegacyLogprobs;
+    assert.equal(bestLogprobs.token_logprobs[0], null);
+    assert.equal(bestLogprobs.tokens.length, (best.usage?.prompt_tokens ?? 0) + 2);
+    assertOffsetsIndex(bestLogprobs, best.choices[0]?.text ?? "");
+  });
+
+  test("max_tokens 0: echo answers the prompt alone, without echo an empty text; finish length, no completion tokens billed", async () => {
+    const before = await usageOf(keyId);
+    const echoed = await client.completions.create({ model: "tiny", prompt: "nothing more", echo: true, max_tokens: 0 });
+    assertCompletion(echoed);
+    assert.equal(echoed.choices[0]?.text, "nothing more");
+    assert.equal(echoed.choices[0]?.finish_reason, "length");
+    assert.equal(echoed.choices[0]?.logprobs, null);
+    const bare = await client.completions.create({ model: "tiny", prompt: "nothing more", max_tokens: 0 });
+    assert.equal(bare.choices[0]?.text, "");
+    assert.equal(bare.choices[0]?.finish_reason, "length");
+    assert.equal(bare.usage?.completion_tokens, 0);
+    assert.equal(bare.usage?.prompt_tokens, echoed.usage?.prompt_tokens);
+    const after = await usageOf(keyId);
+    assert.equal(after.requests, before.requests + 2);
+    assert.equal(after.completion_tokens, before.completion_tokens);
+    assert.equal(after.prompt_tokens - before.prompt_tokens, 2 * (bare.usage?.prompt_tokens ?? 0));
+  });
+
+  test("streamed echo + logprobs: each choice's first chunk carries its prompt and the prompt's logprobs", async () => {
+    const whole = await client.completions.create({ model: "tiny", prompt: ["first prompt", "second"], echo: true, logprobs: 1, ...greedy });
+    const stream = await client.completions.create({ model: "tiny", prompt: ["first prompt", "second"], echo: true, logprobs: 1, ...greedy, stream: true });
+    const seen: Array<OpenAI.Completions.CompletionChoice[]> = [[], []];
+    for await (const chunk of stream) for (const c of chunk.choices) seen[c.index]?.push(c);
+    seen.forEach((chunks, index) => {
+      const reference = whole.choices[index];
+      const prompt = ["first prompt", "second"][index] as string;
+      const first = chunks[0];
+      assert.equal(first?.text, prompt);
+      const firstLogprobs = first?.logprobs as LegacyLogprobs;
+      assert.equal(firstLogprobs.token_logprobs[0], null);
+      assert.equal(firstLogprobs.tokens.join(""), prompt);
+      // The chunks together: the body's text and logprobs.
+      assert.equal(chunks.map((c) => c.text).join(""), reference?.text);
+      const joined = chunks.flatMap((c) => c.logprobs?.tokens ?? []);
+      assert.deepEqual(joined, reference?.logprobs?.tokens);
+      assert.deepEqual(
+        chunks.flatMap((c) => c.logprobs?.text_offset ?? []),
+        reference?.logprobs?.text_offset,
+      );
+    });
   });
 
   test("a text_completion body: cmpl- id, default max_tokens 16, usage, one ledger row with the same tokens", async () => {
@@ -260,11 +463,10 @@ describe("POST /v1/completions on a local model", () => {
       [{ model: "tiny", prompt: ["a", [1, 2]] }, "prompt"],
       [{ model: "tiny", prompt: [[1], [1, 999999]] }, "prompt[1]"],
       [{ model: "tiny", prompt: "x", logprobs: 6 }, "logprobs"],
-      [{ model: "tiny", prompt: "x", echo: true, logprobs: 1 }, "logprobs"],
       [{ model: "tiny", prompt: "x", echo: true, suffix: "y" }, "suffix"],
       [{ model: "tiny", prompt: "x", best_of: 21 }, "best_of"],
       [{ model: "tiny", prompt: "x", temperature: 3 }, "temperature"],
-      [{ model: "tiny", prompt: "x", max_tokens: 0 }, "max_tokens"],
+      [{ model: "tiny", prompt: "x", max_tokens: -1 }, "max_tokens"],
       [{ model: "tiny", prompt: "x", stream_options: { include_usage: true } }, "stream_options"],
       [{ model: "tiny", prompt: Array.from({ length: 1100 }, () => 100) }, "prompt"],
     ];

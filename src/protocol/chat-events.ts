@@ -32,6 +32,18 @@ export interface TokenLogprob extends TopLogprob {
   topLogprobs: TopLogprob[];
 }
 
+/**
+ * A token of a legacy completion's echoed prompt (`echo` with `logprobs`):
+ * the first token of a prompt has no logprob and no alternatives (nothing
+ * precedes it), as OpenAI and vLLM answer.
+ */
+export interface PromptTokenLogprob {
+  /** Its text as it stands in the echoed prompt (special tokens: empty). */
+  token: string;
+  logprob: number | null;
+  topLogprobs: TopLogprob[] | null;
+}
+
 /** One streamed piece of a tool call: the first for a call has id and name, later ones argument text. */
 export interface ToolCallDelta {
   index: number;
@@ -48,6 +60,13 @@ export interface ChatDelta {
   toolCalls?: ToolCallDelta[];
   /** Logprobs of the tokens whose text this delta releases. */
   logprobs?: TokenLogprob[];
+  /**
+   * Legacy completions with echo: the logprobs of the echoed prompt's tokens,
+   * in the delta whose content is the echo (before any generated token's).
+   * An upstream's echoed answer comes whole here, as its legacy logprobs do
+   * not say where the prompt ends.
+   */
+  promptLogprobs?: PromptTokenLogprob[];
 }
 
 export type ChatEvent =

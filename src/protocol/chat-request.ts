@@ -192,6 +192,11 @@ export interface RawPrompt {
   suffix: string | null;
   /** Each choice first repeats its prompt as content. */
   echo: boolean;
+  /**
+   * With echo: the echoed prompt's own logprobs, this many alternatives per
+   * token (the first token's are null); null: none.
+   */
+  promptLogprobs: number | null;
 }
 
 /** Endpoints of an OpenAI-compatible upstream that a request body can be forwarded to. */

@@ -9,6 +9,11 @@
  * generates prompts × best_of choices, choice i answering prompt
  * ⌊i / best_of⌋, and the encoder returns the `n` of each prompt with the
  * highest mean token logprob (protocol/completions-response.ts).
+ *
+ * `echo` with `logprobs` asks for the prompt's own logprobs as well (what
+ * evaluation harnesses score with), and `max_tokens: 0` for no generated
+ * text at all: `{echo: true, logprobs: K, max_tokens: 0}` is the prompt with
+ * its logprobs alone.
  */
 import { z } from "zod";
 import { assertBodyObject, issueToError, parseChatRequest, type ChatRequest, type ParseOptions } from "./chat-request.js";
@@ -40,7 +45,8 @@ export const completionsRequestSchema = z.object({
   logprobs: z.number().int().min(0).max(maxLogprobs).nullable().optional(),
   n: z.number().int().min(1).max(maxChoices).nullable().optional(),
   best_of: z.number().int().min(1).max(maxBestOf).nullable().optional(),
-  max_tokens: z.number().int().min(1).nullable().optional(),
+  // 0: nothing generated (OpenAI's minimum) — with echo, the prompt (and its logprobs) alone.
+  max_tokens: z.number().int().min(0).nullable().optional(),
   stream: z.boolean().nullable().optional(),
 });
 
@@ -108,9 +114,6 @@ export function parseCompletionsRequest(raw: unknown, options: ParseOptions = {}
   if (prompts.length * bestOf > maxChoices) {
     throw invalidRequest(`This request asks for ${prompts.length * bestOf} choices (prompts × best_of); at most ${maxChoices} are allowed.`, "n");
   }
-  if (echo && body.logprobs != null) {
-    throw invalidRequest("echo together with logprobs (the prompt's own logprobs) is not supported; ask for one or the other.", "logprobs", "unsupported_value");
-  }
   if (echo && suffix !== null) throw invalidRequest("echo cannot be combined with suffix.", "suffix", "unsupported_value");
 
   const shared: Record<string, unknown> = {};
@@ -128,7 +131,8 @@ export function parseCompletionsRequest(raw: unknown, options: ParseOptions = {}
       logprobs: logprobs !== null ? { top: logprobs } : bestOf > n ? { top: 0 } : null,
       wire: raw,
       upstreamEndpoint: "completions",
-      rawPrompt: { prompts, suffix, echo },
+      // echo with logprobs: the prompt's own logprobs too (the engine evaluates the whole prompt for them).
+      rawPrompt: { prompts, suffix, echo, promptLogprobs: echo ? logprobs : null },
     },
     n,
     bestOf,

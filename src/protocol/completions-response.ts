@@ -5,7 +5,10 @@
  * accumulated become the body. Logprobs in the legacy shape: `tokens`,
  * `token_logprobs`, `top_logprobs` (token → logprob dicts) and `text_offset`
  * (each token's character offset in the choice's text, an echoed prompt
- * included).
+ * included). With echo and logprobs the echoed prompt's tokens come first,
+ * the first of them with a null logprob and null alternatives (OpenAI's and
+ * vLLM's shape); a stream sends them in the choice's first chunk, with the
+ * prompt.
  *
  * best_of: the engine generated `bestOf` candidates per prompt (engine choice
  * i is candidate i mod bestOf of prompt ⌊i / bestOf⌋); the body returns the
@@ -14,7 +17,7 @@
  * its choices are already prompt × n + rank.
  */
 import type { EncoderContext, ResponseEncoder, WireFrame } from "./api-surface.js";
-import type { ChatEvent, FinishReason, TokenLogprob, UsageCounts } from "./chat-events.js";
+import type { ChatEvent, FinishReason, PromptTokenLogprob, TokenLogprob, UsageCounts } from "./chat-events.js";
 import { toWireUsage, type WireUsage } from "./chat-response.js";
 import type { CompletionsRequest } from "./completions-request.js";
 import type { ApiError } from "./errors.js";
@@ -22,8 +25,9 @@ import { newTextCompletionId } from "./ids.js";
 
 export interface WireCompletionLogprobs {
   tokens: string[];
-  token_logprobs: number[];
-  top_logprobs: Array<Record<string, number>>;
+  /** Null: an echoed prompt's first token (nothing precedes it). */
+  token_logprobs: Array<number | null>;
+  top_logprobs: Array<Record<string, number> | null>;
   text_offset: number[];
 }
 
@@ -49,8 +53,10 @@ export interface WireTextCompletion {
 interface CandidateState {
   text: string;
   logprobs: WireCompletionLogprobs;
-  /** Sum of the sampled tokens' logprobs, for best_of. */
+  /** Sum of the sampled tokens' logprobs, for best_of (an echoed prompt's not counted). */
   logprobSum: number;
+  /** Sampled tokens, for best_of's mean. */
+  sampled: number;
   finish: FinishReason | null;
 }
 
@@ -60,7 +66,28 @@ function wireFinish(reason: FinishReason): WireTextFinishReason {
   return reason === "length" || reason === "content_filter" ? reason : "stop";
 }
 
-const meanLogprob = (c: CandidateState): number => (c.logprobs.tokens.length === 0 ? 0 : c.logprobSum / c.logprobs.tokens.length);
+const meanLogprob = (c: CandidateState): number => (c.sampled === 0 ? 0 : c.logprobSum / c.sampled);
+
+/** One token's entry in the legacy shape (the first of an echoed prompt: null logprob, null alternatives). */
+interface LegacyEntry {
+  token: string;
+  logprob: number | null;
+  top: Record<string, number> | null;
+  sampled: boolean;
+}
+
+function topRecord(alternatives: TokenLogprob["topLogprobs"]): Record<string, number> {
+  const top: Record<string, number> = {};
+  for (const alternative of alternatives) if (!(alternative.token in top)) top[alternative.token] = alternative.logprob;
+  return top;
+}
+
+function legacyEntries(prompt: readonly PromptTokenLogprob[], sampled: readonly TokenLogprob[]): LegacyEntry[] {
+  return [
+    ...prompt.map((e) => ({ token: e.token, logprob: e.logprob, top: e.topLogprobs === null ? null : topRecord(e.topLogprobs), sampled: false })),
+    ...sampled.map((e) => ({ token: e.token, logprob: e.logprob, top: topRecord(e.topLogprobs), sampled: true })),
+  ];
+}
 
 export class CompletionsEncoder implements ResponseEncoder {
   readonly id = newTextCompletionId();
@@ -83,7 +110,7 @@ export class CompletionsEncoder implements ResponseEncoder {
     this.systemFingerprint = context.systemFingerprint;
     this.includeUsage = context.request.includeUsage;
     this.perPrompt = selectedUpstream ? request.n : request.bestOf;
-    this.candidates = Array.from({ length: request.prompts * this.perPrompt }, () => ({ text: "", logprobs: emptyLogprobs(), logprobSum: 0, finish: null }));
+    this.candidates = Array.from({ length: request.prompts * this.perPrompt }, () => ({ text: "", logprobs: emptyLogprobs(), logprobSum: 0, sampled: 0, finish: null }));
   }
 
   open(): WireFrame[] {
@@ -101,7 +128,7 @@ export class CompletionsEncoder implements ResponseEncoder {
       candidate.finish = event.reason;
       return [this.chunk({ text: "", index: event.index, logprobs: null, finish_reason: wireFinish(event.reason) })];
     }
-    const logprobs = this.recordLogprobs(candidate, event.logprobs ?? []);
+    const logprobs = this.recordLogprobs(candidate, legacyEntries(event.promptLogprobs ?? [], event.logprobs ?? []));
     const text = event.content ?? "";
     candidate.text += text;
     if (text === "" && (logprobs === null || logprobs.tokens.length === 0)) return [];
@@ -137,19 +164,20 @@ export class CompletionsEncoder implements ResponseEncoder {
   }
 
   /** The delta's tokens in the legacy shape (null when the client asked for none); accumulated on the candidate. */
-  private recordLogprobs(candidate: CandidateState, entries: readonly TokenLogprob[]): WireCompletionLogprobs | null {
+  private recordLogprobs(candidate: CandidateState, entries: readonly LegacyEntry[]): WireCompletionLogprobs | null {
     const out = emptyLogprobs();
-    // Offsets count from the text before this delta: an echoed prompt, earlier tokens.
+    // Offsets count from the text before this delta: an echoed prompt (unless its tokens come with it), earlier tokens.
     let offset = candidate.logprobs.tokens.length === 0 ? candidate.text.length : this.nextOffset(candidate);
     for (const entry of entries) {
-      const top: Record<string, number> = {};
-      for (const alternative of entry.topLogprobs) if (!(alternative.token in top)) top[alternative.token] = alternative.logprob;
       out.tokens.push(entry.token);
       out.token_logprobs.push(entry.logprob);
-      out.top_logprobs.push(top);
+      out.top_logprobs.push(entry.top);
       out.text_offset.push(offset);
       offset += entry.token.length;
-      candidate.logprobSum += entry.logprob;
+      if (entry.sampled && entry.logprob !== null) {
+        candidate.logprobSum += entry.logprob;
+        candidate.sampled++;
+      }
     }
     candidate.logprobs.tokens.push(...out.tokens);
     candidate.logprobs.token_logprobs.push(...out.token_logprobs);

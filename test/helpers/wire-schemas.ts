@@ -300,8 +300,9 @@ const CreateCompletionResponse: JsonSchema = {
             required: ["tokens", "token_logprobs", "top_logprobs", "text_offset"],
             properties: {
               tokens: { type: "array", items: { type: "string" } },
-              token_logprobs: { type: "array", items: { type: "number" } },
-              top_logprobs: { type: "array", items: { type: "object", additionalProperties: { type: "number" } } },
+              // Null: an echoed prompt's first token (as OpenAI's API answers; its document says number).
+              token_logprobs: { type: "array", items: nullable({ type: "number" }) },
+              top_logprobs: { type: "array", items: nullable({ type: "object", additionalProperties: { type: "number" } }) },
               text_offset: { type: "array", items: count },
             },
           }),

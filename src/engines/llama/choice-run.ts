@@ -21,6 +21,7 @@ import { buildEvaluateOptions, buildTokenBias, resolveSeed } from "./sampling-op
 import { malformedUtf8Tokens } from "./malformed-utf8-tokens.js";
 import type { TokenBytes } from "./token-bytes.js";
 import { tokenLogprob } from "./token-logprobs.js";
+import { evaluatePromptLogprobs, promptPieces } from "./prompt-logprobs.js";
 import { grammarSamplingBias } from "./grammar-sampling-bias.js";
 import { TokenTextDecoder } from "./token-text-decoder.js";
 
@@ -35,6 +36,8 @@ export interface ChoicePlan {
   maxNewTokens: number;
   /** The output continues the prompt's text (a raw prompt): decode its first tokens after the prompt's last ones. */
   continuesPrompt?: boolean;
+  /** Legacy completions' echo with logprobs: score the prompt, send it (`echo`) with its logprobs (`top` alternatives) first. */
+  promptLogprobs?: { echo: string; top: number };
   /** Parse a thought out of the output (the template can think). */
   reasoning: { format: ReasoningFormat; startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
   tools: { syntax: ToolCallSyntax; newId: () => string; parallel: boolean; lazyGrammar: { marker: string; grammar: LlamaGrammar; contract: OutputContract } | null } | null;
@@ -109,11 +112,19 @@ export async function runChoice(
   signal: AbortSignal,
 ): Promise<void> {
   const { model } = context;
+  const scored = plan.promptLogprobs ?? null;
+  // max_tokens 0 (legacy completions) with nothing to score: nothing to evaluate.
+  if (plan.maxNewTokens === 0 && scored === null) {
+    channel.push({ type: "finish", index, reason: "length" });
+    return;
+  }
   const gather = context.beforePrompt();
   if (gather !== null) await gather;
   // A seeded request's logits must not depend on the cache or the load: its whole prompt, in a step of its own.
+  // A scored prompt needs logits at every position, which a cached prefix does not have: the same.
   const seeded = request.sampling.seed !== null;
-  const reuse = await alignPrompt(context, sequence, plan.prompt, !seeded);
+  const whole = seeded || scored !== null;
+  const reuse = await alignPrompt(context, sequence, plan.prompt, !whole);
   if (index === 0) stats.cachedTokens = reuse;
 
   const generated: Token[] = [];
@@ -177,8 +188,27 @@ export async function runChoice(
   let clientStop: string | null = null;
   let last = 0;
   const metadata = logprobs === null ? {} : logprobs.top > 0 ? { probabilities: true } : { confidence: true };
-  const generation = context.enterGeneration(sequence, { isolatedPrompt: seeded });
-  const iterator = sequence.evaluateWithMetadata(plan.prompt.slice(reuse), metadata, options);
+  const generation = context.enterGeneration(sequence, { isolatedPrompt: whole });
+  let evaluated = reuse;
+  if (scored !== null) {
+    try {
+      const pieces = promptPieces(model, plan.prompt, scored.echo);
+      const entries = await evaluatePromptLogprobs(sequence, plan.prompt, pieces, context.tokenBytes(), scored.top, signal);
+      if (!signal.aborted) channel.push({ type: "delta", index, ...(scored.echo === "" ? {} : { content: scored.echo }), promptLogprobs: entries });
+    } catch (err) {
+      generation.leave();
+      throw err;
+    }
+    // All but the last prompt token are in the cache now; the generation evaluates that one and samples after it.
+    evaluated = plan.prompt.length - 1;
+    if (signal.aborted || plan.maxNewTokens === 0) {
+      generation.leave();
+      if (signal.aborted) context.logger.info({ model: context.modelId, choice: index, completionTokens: 0 }, "generation cancelled");
+      else channel.push({ type: "finish", index, reason: "length" });
+      return;
+    }
+  }
+  const iterator = sequence.evaluateWithMetadata(plan.prompt.slice(evaluated), metadata, options);
   try {
     let step = await iterator.next();
     while (!step.done && !signal.aborted) {

@@ -501,9 +501,14 @@ export class LlamaEngine implements Engine {
   ): Promise<void> {
     const raw = requestPlan.raw;
     const promptIndex = raw === undefined ? 0 : Math.floor(index / (request.n / raw.prompts.length));
-    const plan: ChoicePlan = raw === undefined ? requestPlan : { ...requestPlan, prompt: raw.prompts[promptIndex] ?? requestPlan.prompt };
     const echo = raw?.echoes?.[promptIndex];
-    if (echo !== undefined && echo !== "") channel.push({ type: "delta", index, content: echo });
+    const top = request.rawPrompt?.promptLogprobs ?? null;
+    const plan: ChoicePlan =
+      raw === undefined
+        ? requestPlan
+        : { ...requestPlan, prompt: raw.prompts[promptIndex] ?? requestPlan.prompt, ...(echo !== undefined && top !== null ? { promptLogprobs: { echo, top } } : {}) };
+    // The echo goes first; a scored one once its logprobs are known (runChoice).
+    if (echo !== undefined && echo !== "" && plan.promptLogprobs === undefined) channel.push({ type: "delta", index, content: echo });
     let sequence: LlamaContextSequence;
     try {
       sequence = await this.pool.acquire((s) => commonPrefixLength(s.contextTokens, plan.prompt), signal);
