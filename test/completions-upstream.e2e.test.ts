@@ -4,7 +4,8 @@
  * renamed, max_tokens set, include_usage forced when streaming), its
  * `text_completion` answer comes back in the same shape, and the request is
  * metered from the upstream's usage — against the fake upstream and against
- * a real chatport serving a local model.
+ * a real chatport serving a local model. The prompt's own logprobs (echo with
+ * logprobs, max_tokens 0) pass through both ways, streamed or not.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -143,6 +144,63 @@ describe("POST /v1/completions on upstream models", () => {
       texts,
       expected.choices.map((c) => c.text),
     );
+  });
+
+  test("the fake upstream: echo + logprobs + max_tokens 0 are forwarded; the prompt's logprobs come back with the first null, streamed in the first chunk", async () => {
+    const before = await usageOf();
+    const res = await client.completions.create({ model: "fake", prompt: "score these words", echo: true, logprobs: 2, max_tokens: 0 });
+    const body = lastCompletionsBody();
+    assert.equal(body.echo, true);
+    assert.equal(body.logprobs, 2);
+    assert.equal(body.max_tokens, 0);
+    const choice = res.choices[0];
+    assert.equal(choice?.text, "score these words");
+    assert.equal(choice?.finish_reason, "length");
+    // The fake's deterministic prompt logprobs: word k scores −0.05·k, the first null.
+    assert.deepEqual(choice?.logprobs, {
+      tokens: ["score", " these", " words"],
+      token_logprobs: [null, -0.05, -0.1],
+      top_logprobs: [null, { " these": -0.05, alt1: -1.05 }, { " words": -0.1, alt1: -1.1 }],
+      text_offset: [0, 5, 11],
+    });
+    assert.equal(res.usage?.completion_tokens, 0);
+    const after = await usageOf();
+    assert.equal(after.completion_tokens, before.completion_tokens);
+    assert.equal(after.prompt_tokens - before.prompt_tokens, res.usage?.prompt_tokens);
+
+    // With a continuation, streamed: the first chunk is the prompt with its logprobs, then the continuation's.
+    const whole = await client.completions.create({ model: "fake", prompt: "score these words", echo: true, logprobs: 1, max_tokens: 2 });
+    assert.deepEqual(whole.choices[0]?.logprobs?.tokens, ["score", " these", " words", "score", " these"]);
+    assert.deepEqual(whole.choices[0]?.logprobs?.text_offset, [0, 5, 11, 17, 22]);
+    assert.equal(whole.choices[0]?.logprobs?.token_logprobs?.[0], null);
+    const stream = await client.completions.create({ model: "fake", prompt: "score these words", echo: true, logprobs: 1, max_tokens: 2, stream: true });
+    const chunks: OpenAI.Completions.CompletionChoice[] = [];
+    for await (const chunk of stream) chunks.push(...chunk.choices);
+    assert.equal(chunks[0]?.text, "score these words");
+    assert.deepEqual(chunks[0]?.logprobs?.token_logprobs, [null, -0.05, -0.1]);
+    assert.equal(chunks.map((c) => c.text).join(""), whole.choices[0]?.text);
+    assert.deepEqual(
+      chunks.flatMap((c) => c.logprobs?.text_offset ?? []),
+      whole.choices[0]?.logprobs?.text_offset,
+    );
+    assert.deepEqual(
+      chunks.flatMap((c) => c.logprobs?.token_logprobs ?? []),
+      whole.choices[0]?.logprobs?.token_logprobs,
+    );
+  });
+
+  test("a real chatport upstream: the prompt's logprobs as it gives them directly", async () => {
+    const direct = new OpenAI({ baseURL: upstream.baseURL, apiKey: upstreamKey, maxRetries: 0 });
+    for (const maxTokens of [0, 3]) {
+      const params = { prompt: "the prompt scored", echo: true, logprobs: 2, temperature: 0, max_tokens: maxTokens };
+      const expected = await direct.completions.create({ model: "tiny", ...params });
+      const res = await client.completions.create({ model: "remote-tiny", ...params });
+      assert.equal(res.choices[0]?.text, expected.choices[0]?.text);
+      assert.equal(res.choices[0]?.finish_reason, expected.choices[0]?.finish_reason);
+      assert.deepEqual(res.choices[0]?.logprobs, expected.choices[0]?.logprobs);
+      assert.equal(res.choices[0]?.logprobs?.token_logprobs?.[0], null);
+      assert.equal(res.usage?.completion_tokens, expected.usage?.completion_tokens);
+    }
   });
 
   test("an upstream's refusal comes back as the client's 400", async () => {

@@ -286,7 +286,7 @@ export class FakeUpstream {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
     const send = (chunk: JsonRecord): boolean => res.write(`data: ${JSON.stringify({ ...envelope, ...chunk })}\n\n`);
     choices.forEach((choice, i) => {
-      for (const text of pieces[i] ?? []) send({ choices: [{ text, index: choice.index, logprobs: null, finish_reason: null }] });
+      for (const piece of pieces[i] ?? []) send({ choices: [{ text: piece.text, index: choice.index, logprobs: piece.logprobs, finish_reason: null }] });
       send({ choices: [{ text: "", index: choice.index, logprobs: null, finish_reason: choice.finish_reason }] });
     });
     const streamOptions = body.stream_options;
@@ -530,25 +530,73 @@ function completionPrompts(body: JsonRecord): string[] {
   return [one(prompt ?? "")];
 }
 
+export interface FakeLegacyLogprobs {
+  tokens: string[];
+  token_logprobs: Array<number | null>;
+  top_logprobs: Array<Record<string, number> | null>;
+  text_offset: number[];
+}
+
 export interface FakeTextChoice {
   text: string;
   index: number;
-  finish_reason: "stop";
-  logprobs: { tokens: string[]; token_logprobs: number[]; top_logprobs: Array<Record<string, number>>; text_offset: number[] } | null;
+  finish_reason: "stop" | "length";
+  logprobs: FakeLegacyLogprobs | null;
+}
+
+/** One streamed piece of a fake text choice: its text and, when asked, its tokens' legacy logprobs. */
+export interface FakeTextPiece {
+  text: string;
+  logprobs: FakeLegacyLogprobs | null;
+}
+
+/** A fake prompt's tokens: its words, each with the whitespace before it (joined: the prompt). */
+function promptPieces(prompt: string): string[] {
+  return prompt.match(/\s*\S+|\s+/g) ?? [];
+}
+
+/** Legacy logprobs of `tokens` starting at text offset `offset`: token i scores `logprob(i)` (null: the first of a prompt), `top` alternatives. */
+function legacyLogprobs(tokens: readonly string[], offset: number, top: number, logprob: (i: number) => number | null): FakeLegacyLogprobs {
+  let at = offset;
+  return {
+    tokens: [...tokens],
+    token_logprobs: tokens.map((_, i) => logprob(i)),
+    top_logprobs: tokens.map((t, i) => {
+      const lp = logprob(i);
+      return lp === null ? null : Object.fromEntries(Array.from({ length: top }, (_, j) => [j === 0 ? t : `alt${j}`, lp - j]));
+    }),
+    text_offset: tokens.map((t) => ((at += t.length), at - t.length)),
+  };
+}
+
+function joinLogprobs(parts: ReadonlyArray<FakeLegacyLogprobs | null>): FakeLegacyLogprobs | null {
+  const own = parts.filter((p): p is FakeLegacyLogprobs => p !== null);
+  if (own.length === 0) return null;
+  return {
+    tokens: own.flatMap((p) => p.tokens),
+    token_logprobs: own.flatMap((p) => p.token_logprobs),
+    top_logprobs: own.flatMap((p) => p.top_logprobs),
+    text_offset: own.flatMap((p) => p.text_offset),
+  };
 }
 
 /**
  * The answer to a legacy completions body: per prompt, `n` choices of
  * {@link fakeReply}'s pieces for that prompt (the prompt first with `echo`);
  * usage is prompt_tokens summed over the prompts, completion_tokens over the
- * choices (× best_of, which the upstream generates and bills).
+ * choices (× best_of, which the upstream generates and bills). With
+ * `logprobs`, piece i scores −0.1·(i+1) and alternatives `altJ` j lower; with
+ * `echo` too, the prompt's words (whitespace before each) come first, the
+ * first scoring null and word k −0.05·k. `max_tokens: 0` generates nothing
+ * (finish_reason `length`). Streamed, the echoed prompt is the first piece.
  */
-export function fakeTextCompletion(body: JsonRecord, defaultTokens = 8): { choices: FakeTextChoice[]; usage: JsonRecord; pieces: string[][] } {
+export function fakeTextCompletion(body: JsonRecord, defaultTokens = 8): { choices: FakeTextChoice[]; usage: JsonRecord; pieces: FakeTextPiece[][] } {
   const n = typeof body.n === "number" ? body.n : 1;
   const bestOf = typeof body.best_of === "number" ? body.best_of : n;
   const top = typeof body.logprobs === "number" ? body.logprobs : -1;
+  const finish = body.max_tokens === 0 ? "length" : "stop";
   const choices: FakeTextChoice[] = [];
-  const pieces: string[][] = [];
+  const pieces: FakeTextPiece[][] = [];
   let promptTokens = 0;
   let completionTokens = 0;
   completionPrompts(body).forEach((prompt, p) => {
@@ -557,19 +605,18 @@ export function fakeTextCompletion(body: JsonRecord, defaultTokens = 8): { choic
     promptTokens += reply.promptTokens;
     completionTokens += reply.completionTokens * bestOf;
     for (let c = 0; c < n; c++) {
-      const own = body.echo === true ? [prompt, ...texts] : texts;
-      pieces.push(own);
+      const own: FakeTextPiece[] = [];
       let offset = 0;
-      const logprobs =
-        top < 0
-          ? null
-          : {
-              tokens: texts,
-              token_logprobs: texts.map((_, i) => -0.1 * (i + 1)),
-              top_logprobs: texts.map((t, i) => Object.fromEntries(Array.from({ length: top }, (_, j) => [j === 0 ? t : `alt${j}`, -0.1 * (i + 1) - j]))),
-              text_offset: texts.map((t) => ((offset += t.length), offset - t.length)),
-            };
-      choices.push({ text: own.join(""), index: p * n + c, finish_reason: "stop", logprobs });
+      if (body.echo === true) {
+        own.push({ text: prompt, logprobs: top < 0 ? null : legacyLogprobs(promptPieces(prompt), 0, top, (k) => (k === 0 ? null : -0.05 * k)) });
+        offset = prompt.length;
+      }
+      texts.forEach((text, i) => {
+        own.push({ text, logprobs: top < 0 ? null : legacyLogprobs([text], offset, top, () => -0.1 * (i + 1)) });
+        offset += text.length;
+      });
+      pieces.push(own);
+      choices.push({ text: own.map((piece) => piece.text).join(""), index: p * n + c, finish_reason: finish, logprobs: joinLogprobs(own.map((piece) => piece.logprobs)) });
     }
   });
   return { choices, usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens }, pieces };

@@ -8,9 +8,9 @@
  * missing or repeated on every chunk, the legacy `function_call`, logprobs
  * without `bytes`, usage in every chunk or only in the last.
  */
-import type { ChatDelta, ChatEvent, FinishReason, ToolCallDelta, TokenLogprob, TopLogprob, UsageCounts } from "../protocol/chat-events.js";
+import type { ChatDelta, ChatEvent, FinishReason, PromptTokenLogprob, ToolCallDelta, TokenLogprob, TopLogprob, UsageCounts } from "../protocol/chat-events.js";
 import { newCallId } from "../protocol/ids.js";
-import { textCompletionAsChat } from "./completions-wire.js";
+import { promptLogprobsOf, textCompletionAsChat } from "./completions-wire.js";
 
 export type JsonRecord = Record<string, unknown>;
 
@@ -151,7 +151,7 @@ export class ResponseDecoder {
       const index = num(choice.index) ?? 0;
       if (index < 0 || index >= this.n || !Number.isInteger(index)) continue;
       const delta = isRecord(choice.delta) ? choice.delta : {};
-      this.emitDelta(index, delta, tokenLogprobs(choice.logprobs), false, out);
+      this.emitDelta(index, delta, tokenLogprobs(choice.logprobs), false, out, promptLogprobsOf(choice));
       this.emitFinish(index, choice.finish_reason, out);
     }
     return null;
@@ -168,26 +168,28 @@ export class ResponseDecoder {
       const index = num(choice.index) ?? 0;
       if (index < 0 || index >= this.n || !Number.isInteger(index)) continue;
       const message = isRecord(choice.message) ? choice.message : {};
-      this.emitDelta(index, message, tokenLogprobs(choice.logprobs), true, out);
+      this.emitDelta(index, message, tokenLogprobs(choice.logprobs), true, out, promptLogprobsOf(choice));
       this.emitFinish(index, choice.finish_reason ?? "stop", out);
     }
     this.done = true;
     return true;
   }
 
-  private emitDelta(index: number, raw: JsonRecord, logprobs: TokenLogprob[] | undefined, whole: boolean, out: ChatEvent[]): void {
+  /** `prompt`: a legacy completion's echoed prompt logprobs (completions-wire.ts). */
+  private emitDelta(index: number, raw: JsonRecord, logprobs: TokenLogprob[] | undefined, whole: boolean, out: ChatEvent[], prompt?: PromptTokenLogprob[]): void {
     const content = str(raw.content);
     const reasoning = str(raw.reasoning_content) ?? str(raw.reasoning);
     const toolCalls = this.toolCalls(index, raw);
     const hasContent = content !== undefined && content !== "";
     const hasReasoning = reasoning !== undefined && reasoning !== "";
-    if (!hasContent && !hasReasoning && toolCalls === undefined && logprobs === undefined) return;
+    if (!hasContent && !hasReasoning && toolCalls === undefined && logprobs === undefined && prompt === undefined) return;
 
     const event: ChatDelta = { type: "delta", index };
     if (hasContent) event.content = content;
     if (hasReasoning) event.reasoning = reasoning;
     if (toolCalls !== undefined) event.toolCalls = toolCalls;
     if (logprobs !== undefined) event.logprobs = logprobs;
+    if (prompt !== undefined) event.promptLogprobs = prompt;
     out.push(event);
 
     if (hasContent || hasReasoning || toolCalls !== undefined) {
