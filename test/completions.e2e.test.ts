@@ -254,6 +254,23 @@ describe("POST /v1/completions on a local model", () => {
     assertOffsetsIndex(bestLogprobs, best.choices[0]?.text ?? "");
   });
 
+  test("a scored prompt beside other streams and after its own prefix was cached: the same logprobs as scored alone", async () => {
+    const text = "the quick brown fox jumps over the lazy dog";
+    const scored = { model: "tiny", prompt: text, echo: true, logprobs: 2, max_tokens: 0 } as const;
+    const alone = (await client.completions.create(scored)).choices[0]?.logprobs as LegacyLogprobs;
+    // Its prompt cached on a sequence by a plain request, and three others generating while it is scored.
+    await client.completions.create({ model: "tiny", prompt: text, max_tokens: 1 });
+    const busy = ["one", "two", "three"].map((prompt) => client.completions.create({ model: "tiny", prompt, max_tokens: 24, ignore_eos: true, temperature: 0 } as OpenAI.Completions.CompletionCreateParamsNonStreaming));
+    const beside = (await client.completions.create(scored)).choices[0]?.logprobs as LegacyLogprobs;
+    await Promise.all(busy);
+    assert.deepEqual(beside.tokens, alone.tokens);
+    assert.equal(beside.token_logprobs[0], null);
+    beside.token_logprobs.forEach((lp, i) => {
+      const ref = alone.token_logprobs[i];
+      assert.ok(lp === ref || (typeof lp === "number" && typeof ref === "number" && Math.abs(lp - ref) < 1e-3), `token ${i}: ${lp} vs ${ref}`);
+    });
+  });
+
   test("max_tokens 0: echo answers the prompt alone, without echo an empty text; finish length, no completion tokens billed", async () => {
     const before = await usageOf(keyId);
     const echoed = await client.completions.create({ model: "tiny", prompt: "nothing more", echo: true, max_tokens: 0 });
