@@ -1,5 +1,5 @@
 /**
- * The families with call syntaxes of their own (DeepSeek R1 / V3.1, Kimi K2, Qwen3-Coder, GLM) end to
+ * The families with call syntaxes of their own (DeepSeek R1 / V3.1, Kimi K2, Qwen3-Coder, GLM, Gemma 4) end to
  * end through the official SDK, one server with a test model per template
  * (`make-test-model --template`: chatport's fixtures always, the real
  * templates where ../shared is present): tool_choice required and named give
@@ -49,6 +49,10 @@ const MODELS: FamilyModel[] = [
   { id: "glm-style", template: ownFixture("glm-style"), idPattern: openAiIds, marker: "<tool_call>", thinking: {}, opensThought: true },
   { id: "glm-4.5", template: sharedTemplatePath("glm-4.5"), idPattern: openAiIds, marker: "<tool_call>", thinking: null, opensThought: false },
   { id: "glm-4.7-flash", template: sharedTemplatePath("glm-4.7-flash"), idPattern: openAiIds, marker: "<tool_call>", thinking: {}, opensThought: true },
+  // Gemma 4's thought is one the model opens itself (a random model does not): its split is tested in gemma-phi-smollm-families.test.ts.
+  { id: "gemma4-style", template: ownFixture("gemma4-style"), idPattern: openAiIds, marker: "<|tool_call>", thinking: null, opensThought: false },
+  { id: "gemma4", template: sharedTemplatePath("gemma4"), idPattern: openAiIds, marker: "<|tool_call>", thinking: null, opensThought: false },
+  { id: "gemma4-v1", template: sharedTemplatePath("gemma4-v1"), idPattern: openAiIds, marker: "<|tool_call>", thinking: null, opensThought: false },
 ];
 const present = MODELS.filter((m) => m.template !== null);
 

@@ -2,12 +2,14 @@
  * Gemma 2/3/4, Phi-3.5 and SmolLM2 end to end through the official SDK, one
  * server with a test model per template (`make-test-model --template`):
  * chatport's own fixtures always, the real templates where ../shared is
- * present. Their templates know no tool syntax of their own that chatport
- * parses, so calls are Hermes-style: tool_choice required and named give a
- * valid call, streamed as non-streamed, and a conversation with the call and
- * its result renders (Gemma 2/3 would raise on a `tool` turn and Phi-3.5
- * would drop it; chatport writes both as text) and runs. Gemma 4's
- * `reasoning_effort` map: thinking off below `low`, on from `low`.
+ * present. Their templates know no tool syntax of their own, so calls are
+ * Hermes-style (Gemma 4's own syntax, end to end in
+ * families-own-syntax.e2e.test.ts, runs here on its fixture too): tool_choice
+ * required and named give a valid call, streamed as non-streamed, and a
+ * conversation with the call and its result renders (Gemma 2/3 would raise
+ * on a `tool` turn and Phi-3.5 would drop it; chatport writes both as text)
+ * and runs. Gemma 4's `reasoning_effort` map: thinking off below `low`, on
+ * from `low`.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -38,7 +40,6 @@ const MODELS: Array<{ id: string; template: string | null }> = [
   { id: "gemma4-style", template: fixture("gemma4-style") },
   { id: "gemma2", template: sharedTemplatePath("gemma2") },
   { id: "gemma3", template: sharedTemplatePath("gemma3") },
-  { id: "gemma4", template: sharedTemplatePath("gemma4") },
   { id: "phi3.5", template: renamedTemplate("phi3.5") },
   { id: "smollm2", template: sharedTemplatePath("smollm2") },
 ];

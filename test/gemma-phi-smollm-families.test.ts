@@ -179,7 +179,7 @@ describe("rendering equals the template's own", () => {
 describe("Gemma 4's thought", () => {
   const gemma4 = detectFamily({ template: fs.readFileSync(fixture("gemma4-style"), "utf8"), architecture: "", hasToken: () => false });
   test("its markers reach the splitter", () => {
-    assert.deepEqual(parserMarkers(gemma4, gemma4.reasoning), ["<tool_call>", "</tool_call>", "<|channel>thought", "<channel|>"]);
+    assert.deepEqual(parserMarkers(gemma4, gemma4.reasoning), ["<|tool_call>", "<tool_call|>", '<|"|>', "<|tool_response>", "<|channel>thought", "<channel|>"]);
   });
   test("<|channel>thought … <channel|> is reasoning over every split of the text", () => {
     const format = gemma4.reasoning ?? assert.fail("Gemma 4 reasons");

@@ -5,12 +5,18 @@
  * (`tool-free-history.ts`), so calls parse Hermes-style. Gemma 4 has its own
  * turns (`<|turn>model … <turn|>`) and a thought in
  * `<|channel>thought\n…<channel|>` (switched on with `enable_thinking`; off,
- * the prompt ends in an empty thought). Its own call syntax
- * (`<|tool_call>call:NAME{key:<|"|>text<|"|>}<tool_call|>`) is not parsed
- * yet: calls are Hermes-style, as for templates without tools.
+ * the prompt ends in an empty thought). Its calls are its own
+ * (`<|tool_call>call:NAME{key:<|"|>text<|"|>,n:5}<tool_call|>`,
+ * `output/gemma-call-shape.ts`, forced by `gemma4-call-grammar.ts`); its
+ * template writes the calls of the history from their argument objects and
+ * the results as `<|tool_response>response:NAME{value:<|"|>…<|"|>}<tool_response|>`
+ * itself.
  */
+import { GEMMA_CALL_CLOSE, GEMMA_CALL_OPEN, GEMMA_RESPONSE_OPEN, GemmaCallParser } from "../output/gemma-call-shape.js";
+import { GEMMA_QUOTE } from "../output/gemma-value.js";
+import { gemma4Grammar } from "./gemma4-call-grammar.js";
 import { hermesToolCalls } from "./hermes.js";
-import type { ModelFamily, ReasoningFormat } from "./model-family.js";
+import type { ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition } from "./model-family.js";
 import { OFF_BELOW_LOW } from "./reasoning-effort.js";
 
 export const gemmaFamily: ModelFamily = {
@@ -33,11 +39,23 @@ export const gemmaFamily: ModelFamily = {
 
 const gemma4Thought: ReasoningFormat = { open: "<|channel>thought", close: "<channel|>", switchVariable: "enable_thinking" };
 
+export const gemma4ToolCalls: ToolCallSyntaxDefinition = {
+  name: "gemma4",
+  shape: {
+    kind: "own-parser",
+    markers: [GEMMA_CALL_OPEN, GEMMA_CALL_CLOSE, GEMMA_QUOTE, GEMMA_RESPONSE_OPEN],
+    createParser: (options) => new GemmaCallParser(options),
+  },
+  argumentsKey: "arguments",
+  callMarker: GEMMA_CALL_OPEN,
+  ...gemma4Grammar,
+};
+
 export const gemma4Family: ModelFamily = {
   name: "gemma4",
-  description: "Gemma 4: <|turn> turns, <|channel>thought reasoning with enable_thinking; its own call syntax not parsed (Hermes-style calls)",
+  description: "Gemma 4: <|turn> turns, <|tool_call>call:name{key:value} calls, <|channel>thought reasoning with enable_thinking",
   detect: ({ template }) => template.includes("<|turn>"),
-  toolCalls: hermesToolCalls,
+  toolCalls: gemma4ToolCalls,
   reasoning: gemma4Thought,
   reasoningEffort: OFF_BELOW_LOW, // its thinking is on or off
   callIdLength: null,
@@ -60,8 +78,6 @@ export const gemma4Family: ModelFamily = {
       "<|image|>",
       "<|audio|>",
       "<|video|>",
-      "<tool_call>",
-      "</tool_call>",
     ],
     bos: "<bos>",
     eos: "<turn|>",

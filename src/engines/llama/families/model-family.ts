@@ -92,7 +92,8 @@ export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite
   | "qwen3-coder"
   | "glm"
   | "pythonic"
-  | "lfm2";
+  | "lfm2"
+  | "gemma4";
 
 /**
  * Pythonic calls: `[name(key=value, …), …]` with Python literals as values

@@ -19,7 +19,8 @@ import { gbnfLiteral, type ToolCallSyntaxDefinition } from "./model-family.js";
 const PLAIN_TEXT = String.raw`([^<"\x0A] [^<]*)?`;
 const ANNOTATIONS = new Set(["type", "description", "title", "examples", "default", "$comment"]);
 
-function isPlainString(schema: unknown): boolean {
+/** A string parameter with nothing that narrows it (a model's own raw-text string can write it). */
+export function isPlainString(schema: unknown): boolean {
   if (typeof schema !== "object" || schema === null) return false;
   const entries = Object.entries(schema);
   return (schema as { type?: unknown }).type === "string" && entries.every(([key]) => ANNOTATIONS.has(key) || key.startsWith("x-"));

@@ -6,7 +6,7 @@
  * tags are text. Pure and streaming-safe: only what may still turn out to be
  * one of the tags is held back.
  */
-import { partialSuffixLength } from "./tool-call-parser.js";
+import { partialSuffixLength } from "./marker-scanner.js";
 
 export class AnswerTagStripper {
   private readonly open: string;

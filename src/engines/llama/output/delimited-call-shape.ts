@@ -5,8 +5,9 @@
  *   SECTION_OPEN (CALL_OPEN NAME_PREFIX name [:INDEX] NAME_END {…} ARGUMENTS_END CALL_CLOSE)+ SECTION_CLOSE
  *
  * Text before the section is content; a model that leaves out the section
- * delimiters and starts with CALL_OPEN is read the same. Streaming-safe like
- * `tool-call-parser.ts` (whose JSON scanner it shares): however the text is
+ * delimiters and starts with CALL_OPEN is read the same. Its states on
+ * `call-shape-parser.ts`'s skeleton, the arguments read by the JSON scanner
+ * of `tool-call-parser.ts`; streaming-safe: however the text is
  * split, the result is the same, and a call's first delta goes out the
  * moment its name has ended. Whitespace inside a delimiter (R1's
  * "\n```json\n") matches any run of whitespace, and whitespace before each
@@ -14,15 +15,9 @@
  * is content again.
  */
 import type { ToolCallShapeParser } from "../families/model-family.js";
-import {
-  JsonValueScanner,
-  isJsonSpace,
-  isSpace,
-  partialSuffixLength,
-  type ParsedToolCall,
-  type ToolCallParserOptions,
-  type ToolCallPiece,
-} from "./tool-call-parser.js";
+import { CallShapeParser, type ToolCallPiece } from "./call-shape-parser.js";
+import { ChoiceScanner, LiteralScanner, isNameChar, isSpace } from "./marker-scanner.js";
+import { JsonValueScanner, isJsonSpace, type ToolCallParserOptions } from "./tool-call-parser.js";
 
 export interface DelimitedCallSyntax {
   /** Opens the calls anywhere in the output. */
@@ -45,27 +40,13 @@ export interface DelimitedCallSyntax {
 type Part = { kind: "literal"; scanner: LiteralScanner } | { kind: "name" } | { kind: "index" } | { kind: "arguments" };
 
 type State =
-  | "content" // free text, watching for SECTION_OPEN or CALL_OPEN
-  | "text" // free text, nothing is recognised any more
   | "section" // after SECTION_OPEN: CALL_OPEN expected
   | "call" // inside a call, at `parts[part]`
   | "afterCall" // after CALL_CLOSE: another CALL_OPEN (parallel) or SECTION_CLOSE
   | "between"; // after the section: whitespace held, then more calls (parallel) or text
 
-export class DelimitedCallParser implements ToolCallShapeParser {
+export class DelimitedCallParser extends CallShapeParser<State> implements ToolCallShapeParser {
   private readonly syntax: DelimitedCallSyntax;
-  private readonly newId: () => string;
-  private readonly parallel: boolean;
-  private readonly done: ParsedToolCall[] = [];
-  private out: ToolCallPiece = { content: "", toolCalls: [] };
-  private state: State = "content";
-  /** Raw text of an attempt not yet committed (no name yet): content if it fails. */
-  private pending = "";
-  private capturing = false;
-  /** `content`: a possible partial start marker at the end of the text. */
-  private partialMarker = "";
-  /** Whitespace after a call or a section: dropped if a call or the end follows. */
-  private heldSpace = "";
   /** `section` / `afterCall`: what of a delimiter has been matched. */
   private choice: ChoiceScanner | null = null;
   private parts: Part[] = [];
@@ -75,84 +56,31 @@ export class DelimitedCallParser implements ToolCallShapeParser {
   private nameText = "";
   private indexDigits = -1;
   private value: JsonValueScanner | null = null;
-  private call: { index: number; id: string; name: string; arguments: string } | null = null;
 
   constructor(syntax: DelimitedCallSyntax, options: ToolCallParserOptions) {
+    super([syntax.sectionOpen, syntax.callOpen], options);
     this.syntax = syntax;
-    this.newId = options.newId;
-    this.parallel = options.parallel;
-  }
-
-  get calls(): readonly ParsedToolCall[] {
-    return this.done;
-  }
-
-  push(text: string): ToolCallPiece {
-    this.feed(text);
-    return this.take();
   }
 
   finish(): ToolCallPiece {
     if (this.call !== null) this.completeCall();
-    else if (this.capturing) this.out.content += this.pending;
-    else if (this.state === "content") this.out.content += this.partialMarker;
-    this.state = "text";
-    this.pending = "";
-    this.capturing = false;
-    this.partialMarker = "";
-    this.heldSpace = "";
+    else if (this.capturing) this.emitContent(this.pending);
+    else this.releaseHeldMarker();
+    this.resetTo("text");
     return this.take();
   }
 
-  private feed(text: string): void {
-    let i = 0;
-    while (i < text.length) {
-      if (this.state === "content") {
-        i = this.scanContent(text, i);
-        continue;
-      }
-      if (this.state === "text") {
-        this.out.content += text.slice(i);
-        return;
-      }
-      const ch = text.charAt(i);
-      if (this.step(ch)) {
-        if (this.capturing) this.pending += ch;
-        i++;
-      }
-    }
-  }
-
-  /** Free text: emit all but a possible partial start marker; returns the next index. */
-  private scanContent(text: string, from: number): number {
-    const { sectionOpen, callOpen } = this.syntax;
-    const s = this.partialMarker + text.slice(from);
-    const found = [sectionOpen, callOpen]
-      .map((marker) => ({ marker, at: s.indexOf(marker) }))
-      .filter((f) => f.at >= 0)
-      .sort((a, b) => a.at - b.at)[0];
-    if (found === undefined) {
-      const keep = Math.max(partialSuffixLength(s, sectionOpen), partialSuffixLength(s, callOpen));
-      this.out.content += s.slice(0, s.length - keep);
-      this.partialMarker = s.slice(s.length - keep);
-      return text.length;
-    }
-    this.out.content += s.slice(0, found.at);
-    const next = from + found.at + found.marker.length - this.partialMarker.length;
-    this.partialMarker = "";
-    this.pending = found.marker;
-    this.capturing = true;
-    if (found.marker === sectionOpen) {
+  protected markerFound(marker: string): void {
+    if (marker === this.syntax.sectionOpen) {
       this.state = "section";
-      this.choice = new ChoiceScanner([callOpen]);
+      this.choice = new ChoiceScanner([this.syntax.callOpen]);
     } else {
       this.startCall();
     }
-    return next;
   }
 
   /** One character in a structured state; false when it must be scanned again in the new state. */
-  private step(ch: string): boolean {
+  protected step(ch: string): boolean {
     switch (this.state) {
       case "section":
       case "afterCall":
@@ -160,13 +88,7 @@ export class DelimitedCallParser implements ToolCallShapeParser {
       case "call":
         return this.stepCall(ch);
       case "between":
-        if (isSpace(ch)) {
-          this.heldSpace += ch;
-          return true;
-        }
-        this.heldSpace = "";
-        this.state = this.parallel ? "content" : "text";
-        return false;
+        return this.stepAfterCalls(ch, false);
       case "content":
       case "text":
         throw new Error(`unreachable: ${this.state} is scanned in bulk`);
@@ -177,7 +99,7 @@ export class DelimitedCallParser implements ToolCallShapeParser {
     const choice = this.choice;
     if (choice === null) throw new Error("no delimiter expected");
     if (choice.matched === "" && isSpace(ch)) {
-      if (this.state === "afterCall") this.heldSpace += ch;
+      if (this.state === "afterCall") this.pendingSpace += ch;
       return true;
     }
     const result = choice.step(ch);
@@ -185,12 +107,12 @@ export class DelimitedCallParser implements ToolCallShapeParser {
     if (result === "fail") {
       if (this.state === "section") return this.fail();
       // After a call: whatever follows is text.
-      this.out.content += this.heldSpace + choice.matched;
-      this.heldSpace = "";
+      this.emitContent(this.pendingSpace + choice.matched);
+      this.pendingSpace = "";
       this.state = "text";
       return false;
     }
-    this.heldSpace = "";
+    this.pendingSpace = "";
     this.choice = null;
     if (result.delimiter === this.syntax.callOpen) {
       this.startCall();
@@ -282,40 +204,23 @@ export class DelimitedCallParser implements ToolCallShapeParser {
 
   /** The name has ended: commit the call and emit its first delta. */
   private nameKnown(): void {
-    const index = this.done.length;
     const name = this.nameText;
-    const id = this.syntax.idPrefix === null ? this.newId() : `${this.syntax.idPrefix}${name}:${index}`;
-    this.call = { index, id, name, arguments: "" };
-    this.capturing = false;
-    this.pending = "";
-    this.out.toolCalls.push({ index, id, name, arguments: "" });
-  }
-
-  private addArguments(text: string): void {
-    const call = this.call;
-    if (call === null) throw new Error("no call in progress");
-    call.arguments += text;
-    const last = this.out.toolCalls.at(-1);
-    if (last !== undefined && last.index === call.index && last.name === undefined) last.arguments = (last.arguments ?? "") + text;
-    else this.out.toolCalls.push({ index: call.index, arguments: text });
+    this.openCall(name, this.syntax.idPrefix === null ? this.newId() : `${this.syntax.idPrefix}${name}:${this.done.length}`);
   }
 
   private completeCall(): void {
     const call = this.call;
     if (call === null) return;
     if (call.arguments === "") this.addArguments("{}");
-    this.done.push({ id: call.id, name: call.name, arguments: call.arguments });
-    this.call = null;
+    this.recordCall();
     this.value = null;
   }
 
   /** An uncommitted attempt failed: its raw text is content; rescan from here. */
   private fail(): boolean {
-    this.out.content += this.pending;
-    this.pending = "";
-    this.capturing = false;
+    this.releaseAttempt();
     this.choice = null;
-    this.state = !this.parallel && this.done.length > 0 ? "text" : "content";
+    this.state = this.onlyTextFollows ? "text" : "content";
     return false;
   }
 
@@ -326,72 +231,6 @@ export class DelimitedCallParser implements ToolCallShapeParser {
     this.state = "text";
     return false;
   }
-
-  private take(): ToolCallPiece {
-    const out = this.out;
-    this.out = { content: "", toolCalls: [] };
-    return out;
-  }
 }
 
-/**
- * One delimiter, a character at a time; a run of whitespace inside it
- * matches any run of whitespace (leading and trailing whitespace is left to
- * the parts around it).
- */
-export class LiteralScanner {
-  private readonly pieces: string[];
-  private piece = 0;
-  private at = 0;
-  /** Between two pieces: whitespace is being skipped. */
-  private inSpace = false;
-
-  constructor(text: string) {
-    this.pieces = text.trim().split(/\s+/);
-  }
-
-  /** Some of it has been matched. */
-  get started(): boolean {
-    return this.piece > 0 || this.at > 0;
-  }
-
-  step(ch: string): "more" | "done" | "fail" {
-    if (this.inSpace) {
-      if (isSpace(ch)) return "more";
-      this.inSpace = false;
-    }
-    const piece = this.pieces[this.piece] ?? "";
-    if (ch !== piece.charAt(this.at)) return "fail";
-    this.at++;
-    if (this.at < piece.length) return "more";
-    this.piece++;
-    this.at = 0;
-    if (this.piece === this.pieces.length) return "done";
-    this.inSpace = true;
-    return "more";
-  }
-}
-
-/** Which of several delimiters follows; returns the one matched. */
-export class ChoiceScanner {
-  private readonly options: readonly string[];
-  matched = "";
-
-  constructor(options: readonly string[]) {
-    this.options = options;
-  }
-
-  step(ch: string): "more" | "fail" | { delimiter: string } {
-    const matched = this.matched + ch;
-    const whole = this.options.find((o) => o === matched);
-    if (whole !== undefined) return { delimiter: whole };
-    if (!this.options.some((o) => o.startsWith(matched))) return "fail";
-    this.matched = matched;
-    return "more";
-  }
-}
-
-/** Characters of a tool name. */
-export function isNameChar(ch: string): boolean {
-  return /[A-Za-z0-9_.-]/.test(ch);
-}
+export { ChoiceScanner, LiteralScanner, isNameChar };

@@ -6,19 +6,20 @@
  * whole output (Llama 3.2 / 4 pythonic templates: anything else makes the
  * whole output content).
  *
- * Same contract as `ToolCallStreamParser` (which hands this shape here): pure,
- * streaming-safe, a call emitted the moment `name(` is read, then its
+ * Same contract as `ToolCallStreamParser` (which hands this shape here), its
+ * states on `call-shape-parser.ts`'s skeleton: pure, streaming-safe, a call
+ * emitted the moment `name(` is read, then its
  * arguments as JSON fragments — keyword arguments become an object, each
  * Python literal value is converted by `PythonLiteralScanner` as it arrives.
  * Text that started like a call but never got a name goes back to content.
  */
 import type { PythonicCalls } from "../families/model-family.js";
 import { PythonLiteralScanner } from "./python-literal.js";
-import { partialSuffixLength, type ParsedToolCall, type ToolCallParserOptions, type ToolCallPiece } from "./tool-call-parser.js";
+import { CallShapeParser, type ToolCallPiece } from "./call-shape-parser.js";
+import { isNameChar, isSpace } from "./marker-scanner.js";
+import type { ToolCallParserOptions } from "./tool-call-parser.js";
 
 type State =
-  | "content" // free text, watching for the open marker
-  | "text" // free text, nothing is recognised any more
   | "leading" // no open marker: leading whitespace, then `[`
   | "afterOpen" // after the open marker: whitespace, then `[`
   | "item" // after `[` or `,`: a call name
@@ -32,113 +33,38 @@ type State =
   | "closeTag" // after `]`: whitespace and the close marker
   | "between"; // after a list: whitespace held, then another marker or content
 
-interface CallInProgress {
-  index: number;
-  id: string;
-  name: string;
-  arguments: string;
-  argumentCount: number;
-}
-
-export class PythonicCallParser {
+export class PythonicCallParser extends CallShapeParser<State> {
   private readonly shape: PythonicCalls;
-  private readonly newId: () => string;
-  private readonly parallel: boolean;
-  private readonly done: ParsedToolCall[] = [];
-  private state: State;
-  private out: ToolCallPiece = emptyPiece();
-  /** Raw text of an attempt not yet committed (no name yet): content if it fails. */
-  private pending = "";
-  private capturing = false;
-  private partialMarker = "";
-  /** `content` entered after a list: whitespace dropped if another marker follows at once. */
-  private leadingSpace = "";
-  /** Whitespace after a list: dropped if only whitespace or another list follows. */
-  private pendingSpace = "";
-  private tag = "";
   private word = "";
-  private call: CallInProgress | null = null;
+  private argumentCount = 0;
   private value: PythonLiteralScanner | null = null;
 
   constructor(shape: PythonicCalls, options: ToolCallParserOptions) {
+    super(shape.open === null ? [] : [shape.open], options, shape.open === null ? "leading" : "content");
     this.shape = shape;
-    this.newId = options.newId;
-    this.parallel = options.parallel;
-    this.state = shape.open === null ? "leading" : "content";
     this.capturing = shape.open === null;
   }
 
-  get calls(): readonly ParsedToolCall[] {
-    return this.done;
-  }
-
-  push(text: string): ToolCallPiece {
-    this.out = emptyPiece();
-    this.feed(text);
-    return this.takeOut();
-  }
-
   finish(): ToolCallPiece {
-    this.out = emptyPiece();
     if (this.call !== null) {
       // Name known, cut off: keep what arrived, closed where it can be.
       if (this.state === "argValue" && this.value?.finish() === true) this.state = "argNext";
       this.completeCall(this.atArgumentBoundary());
     } else if (this.capturing) {
       this.emitContent(this.pending);
-    } else if (this.state === "content" && this.partialMarker !== "") {
-      this.emitContent(this.leadingSpace + this.partialMarker);
+    } else {
+      this.releaseHeldMarker();
     }
     this.reset("text");
-    return this.takeOut();
+    return this.take();
   }
 
-  private feed(text: string): void {
-    let i = 0;
-    while (i < text.length) {
-      if (this.state === "content") {
-        i = this.scanContent(text, i);
-        continue;
-      }
-      if (this.state === "text") {
-        this.emitContent(text.slice(i));
-        return;
-      }
-      const ch = text.charAt(i);
-      if (this.step(ch)) {
-        if (this.capturing) this.pending += ch;
-        i++;
-      }
-    }
-  }
-
-  private scanContent(text: string, from: number): number {
-    const marker = this.shape.open;
-    if (marker === null) throw new Error("unreachable: content is scanned for the open marker");
-    const s = this.partialMarker + text.slice(from);
-    const at = s.indexOf(marker);
-    if (at < 0) {
-      const keep = partialSuffixLength(s, marker);
-      const safe = s.slice(0, s.length - keep);
-      if (safe !== "") {
-        this.emitContent(this.leadingSpace + safe);
-        this.leadingSpace = "";
-      }
-      this.partialMarker = s.slice(s.length - keep);
-      return text.length;
-    }
-    if (at > 0) this.emitContent(this.leadingSpace + s.slice(0, at));
-    this.leadingSpace = "";
-    const next = from + at + marker.length - this.partialMarker.length;
-    this.pending = marker;
-    this.capturing = true;
-    this.partialMarker = "";
+  protected markerFound(): void {
     this.state = "afterOpen";
-    return next;
   }
 
   /** One character in a structured state; false when it must be scanned again in the new state. */
-  private step(ch: string): boolean {
+  protected step(ch: string): boolean {
     switch (this.state) {
       case "leading":
       case "afterOpen":
@@ -206,9 +132,10 @@ export class PythonicCallParser {
         this.state = "between";
         return false;
       case "closeTag":
-        return this.stepCloseTag(ch);
+        if (this.shape.close === null) throw new Error("unreachable: no close marker");
+        return this.stepCloseMarker(ch, this.shape.close, "between");
       case "between":
-        return this.stepBetween(ch);
+        return this.stepAfterCalls(ch, true);
       case "content":
       case "text":
         throw new Error(`unreachable: ${this.state} is scanned in bulk`);
@@ -234,62 +161,16 @@ export class PythonicCallParser {
     return true;
   }
 
-  private stepCloseTag(ch: string): boolean {
-    const close = this.shape.close;
-    if (close === null) throw new Error("unreachable: no close marker");
-    if (this.tag === "" && isSpace(ch)) {
-      this.pendingSpace += ch;
-      return true;
-    }
-    if (ch === close.charAt(this.tag.length)) {
-      this.tag += ch;
-      if (this.tag === close) {
-        this.tag = "";
-        this.pendingSpace = "";
-        this.state = "between";
-      }
-      return true;
-    }
-    // No close marker (or not all of it): what was matched is ordinary text again.
-    const replay = this.tag;
-    this.tag = "";
-    this.state = "between";
-    if (replay !== "") this.feed(replay);
-    return false;
-  }
-
-  private stepBetween(ch: string): boolean {
-    if (isSpace(ch)) {
-      this.pendingSpace += ch;
-      return true;
-    }
-    if (this.parallel && this.shape.open !== null) {
-      this.leadingSpace = this.pendingSpace;
-      this.pendingSpace = "";
-      this.state = "content";
-      return false;
-    }
-    this.emitContent(this.pendingSpace);
-    this.pendingSpace = "";
-    this.state = "text";
-    return false;
-  }
-
   /** `name(` was read: commit the call and emit its first delta and the object's `{`. */
   private nameKnown(name: string): void {
-    const call: CallInProgress = { index: this.done.length, id: this.newId(), name, arguments: "", argumentCount: 0 };
-    this.call = call;
-    this.capturing = false;
-    this.pending = "";
-    this.out.toolCalls.push({ index: call.index, id: call.id, name, arguments: "" });
+    this.openCall(name);
+    this.argumentCount = 0;
     this.addArguments("{");
   }
 
   private keyword(name: string): void {
-    const call = this.call;
-    if (call === null) throw new Error("no call in progress");
-    this.addArguments(`${call.argumentCount > 0 ? ", " : ""}${JSON.stringify(name)}: `);
-    call.argumentCount++;
+    this.addArguments(`${this.argumentCount > 0 ? ", " : ""}${JSON.stringify(name)}: `);
+    this.argumentCount++;
   }
 
   private endCall(): boolean {
@@ -298,28 +179,16 @@ export class PythonicCallParser {
     return true;
   }
 
-  private addArguments(text: string): void {
-    const call = this.call;
-    if (call === null) throw new Error("no call in progress");
-    call.arguments += text;
-    const last = this.out.toolCalls.at(-1);
-    if (last !== undefined && last.index === call.index && last.name === undefined) last.arguments = (last.arguments ?? "") + text;
-    else this.out.toolCalls.push({ index: call.index, arguments: text });
-  }
-
   private completeCall(close: boolean): void {
-    const call = this.call;
-    if (call === null) throw new Error("no call in progress");
     if (close) this.addArguments("}");
-    this.done.push({ id: call.id, name: call.name, arguments: call.arguments });
-    this.call = null;
+    this.recordCall();
     this.value = null;
   }
 
   /** An uncommitted attempt failed: its raw text is content. */
   private fail(): boolean {
-    this.emitContent(this.pending);
-    const textOnly = this.shape.open === null || (!this.parallel && this.done.length > 0);
+    this.releaseAttempt();
+    const textOnly = this.shape.open === null || this.onlyTextFollows;
     this.reset(textOnly ? "text" : "content");
     return false;
   }
@@ -336,36 +205,11 @@ export class PythonicCallParser {
     return this.state === "argNext" || this.state === "argKey?" || this.state === "argKey" || this.state === "argEq";
   }
 
-  private reset(state: State): void {
-    this.state = state;
-    this.pending = "";
-    this.capturing = false;
-    this.partialMarker = "";
-    this.leadingSpace = "";
-    this.pendingSpace = "";
-    this.tag = "";
+  private reset(state: State | "content" | "text"): void {
+    this.resetTo(state);
     this.word = "";
-    this.call = null;
     this.value = null;
   }
-
-  private emitContent(text: string): void {
-    this.out.content += text;
-  }
-
-  private takeOut(): ToolCallPiece {
-    const out = this.out;
-    this.out = emptyPiece();
-    return out;
-  }
-}
-
-function emptyPiece(): ToolCallPiece {
-  return { content: "", toolCalls: [] };
-}
-
-function isSpace(ch: string): boolean {
-  return /\s/.test(ch);
 }
 
 function isDigit(ch: string): boolean {
@@ -374,9 +218,4 @@ function isDigit(ch: string): boolean {
 
 function isNameStart(ch: string): boolean {
   return /[A-Za-z_]/.test(ch);
-}
-
-/** Characters of a tool name (OpenAI allows `-`; dotted names such as `brave_search.call` occur too). */
-function isNameChar(ch: string): boolean {
-  return /[A-Za-z0-9_.-]/.test(ch);
 }

@@ -26,24 +26,13 @@ import type { ToolCallDelta } from "../../../protocol/chat-events.js";
 import type { ToolDefinition } from "../../../protocol/chat-request.js";
 import type { ToolCallShape, ToolCallShapeParser, ToolCallSyntaxName } from "../families/model-family.js";
 import { toolCallSyntax } from "../families/registry.js";
+import { CallShapeParser, type ParsedToolCall, type ToolCallPiece } from "./call-shape-parser.js";
+import { isNameChar, isSpace, partialSuffixLength } from "./marker-scanner.js";
 import { PythonicCallParser } from "./pythonic-call-shape.js";
 
-export type { ToolCallDelta };
+export type { ToolCallDelta, ParsedToolCall, ToolCallPiece };
 
 export type ToolCallSyntax = ToolCallSyntaxName;
-
-/** What one push releases: content text, and tool-call deltas (the first of call i has id and name; later ones argument fragments). */
-export interface ToolCallPiece {
-  content: string;
-  toolCalls: ToolCallDelta[];
-}
-
-export interface ParsedToolCall {
-  id: string;
-  name: string;
-  /** Raw JSON text of the arguments value as generated; `{}` when there was none. */
-  arguments: string;
-}
 
 export interface ToolCallParserOptions {
   /** Makes the id of each call (called once per call, when its name is known). */
@@ -55,8 +44,6 @@ export interface ToolCallParserOptions {
 }
 
 type State =
-  | "content" // free text, watching for the start marker
-  | "text" // free text, nothing is recognised any more
   | "between" // after a call: whitespace held, then more calls or content
   | "closeTag" // tagged-json: after a call object, whitespace and the close tag
   | "afterMarker" // after the start marker: whitespace, then the call(s)
@@ -70,81 +57,54 @@ type State =
   | "leadingStart" // leading-json: leading whitespace and the prefix tag, then `{`
   | "leadingNext"; // leading-json: after the separator, whitespace then `{`
 
-interface CallInProgress {
-  index: number;
-  id: string;
-  /** Undefined until the name is known; until then arguments are buffered. */
-  name: string | undefined;
-  arguments: string;
-}
-
+/** The JSON shapes (`tagged-json`, `marker-list`, `leading-json`); a shape with states of its own is handed to its parser. */
 export class ToolCallStreamParser {
-  private readonly shape: ToolCallShape;
-  private readonly newId: () => string;
-  private readonly parallel: boolean;
-  /** What starts calls anywhere in the text; null for leading-json (calls only at the start). */
-  private readonly startMarker: string | null;
-  private readonly done: ParsedToolCall[] = [];
-  private state: State;
-  private out: ToolCallPiece = emptyPiece();
-
-  /** Raw text of an attempt not yet committed (no name yet): content if it fails. */
-  private pending = "";
-  /** True while an attempt is uncommitted and consumed characters go to `pending`. */
-  private capturing = false;
-  /** `content`: a possible partial start marker at the end of the text. */
-  private partialMarker = "";
-  /** `content` entered from `between`: whitespace dropped if a marker follows at once. */
-  private leadingSpace = "";
-  /** Whitespace after a call: dropped if only whitespace or a call follows. */
-  private pendingSpace = "";
-  /** Characters of a small tag matched so far (the close tag, the args tag, the prefix tag…). */
-  private tag = "";
-  private prefixSeen = false;
-  private listCallName = "";
-  private listNameEnded = false;
-  private inArray = false;
-  private call: CallInProgress | null = null;
-  /** Arguments text that arrived before the name. */
-  private bufferedArguments = "";
-  private object: CallObjectScanner | null = null;
-  private value: JsonValueScanner | null = null;
-  /** A shape whose states live in a file of their own (`own-parser`, `pythonic-call-shape.ts`): every call goes to it. */
-  private readonly ownParser: ToolCallShapeParser | null;
+  private readonly inner: ToolCallShapeParser;
 
   constructor(syntax: ToolCallSyntax, options: ToolCallParserOptions) {
     const shape = toolCallSyntax(syntax).shape;
-    this.ownParser = shape.kind === "own-parser" ? shape.createParser(options) : shape.kind === "pythonic" ? new PythonicCallParser(shape, options) : null;
-    this.shape = shape;
-    this.newId = options.newId;
-    this.parallel = options.parallel;
-    this.startMarker = shape.kind === "tagged-json" ? shape.open : shape.kind === "marker-list" ? shape.marker : shape.kind === "pythonic" ? shape.open : null;
-    if (shape.kind === "leading-json") {
-      this.state = "leadingStart";
-      this.capturing = true;
-    } else {
-      this.state = "content";
-    }
+    this.inner = shape.kind === "own-parser" ? shape.createParser(options) : shape.kind === "pythonic" ? new PythonicCallParser(shape, options) : new JsonCallParser(shape, options);
   }
 
   /** Complete calls so far. */
   get calls(): readonly ParsedToolCall[] {
-    if (this.ownParser !== null) return this.ownParser.calls;
-    return this.done;
+    return this.inner.calls;
   }
 
   /** Feed the next piece of output; returns what is safe to emit now. */
   push(text: string): ToolCallPiece {
-    if (this.ownParser !== null) return this.ownParser.push(text);
-    this.out = emptyPiece();
-    this.feed(text);
-    return this.takeOut();
+    return this.inner.push(text);
   }
 
   /** End of generation: release held text and close a call cut off mid-way. */
   finish(): ToolCallPiece {
-    if (this.ownParser !== null) return this.ownParser.finish();
-    this.out = emptyPiece();
+    return this.inner.finish();
+  }
+}
+
+type JsonShape = Exclude<ToolCallShape, { kind: "own-parser" } | { kind: "pythonic" }>;
+
+class JsonCallParser extends CallShapeParser<State> implements ToolCallShapeParser {
+  private readonly shape: JsonShape;
+  private prefixSeen = false;
+  private listCallName = "";
+  private listNameEnded = false;
+  private inArray = false;
+  /** A call has begun (its object or its name form) and its name may still be unknown. */
+  private started = false;
+  /** Arguments text that arrived before the name. */
+  private bufferedArguments = "";
+  private object: CallObjectScanner | null = null;
+  private value: JsonValueScanner | null = null;
+
+  constructor(shape: JsonShape, options: ToolCallParserOptions) {
+    const startMarker = shape.kind === "tagged-json" ? shape.open : shape.kind === "marker-list" ? shape.marker : null;
+    super(startMarker === null ? [] : [startMarker], options, shape.kind === "leading-json" ? "leadingStart" : "content");
+    this.shape = shape;
+    if (shape.kind === "leading-json") this.capturing = true;
+  }
+
+  finish(): ToolCallPiece {
     if (this.capturing) {
       // Started like a call but never got a name: it was text after all,
       // unless it is only a separator (`;`, `,`) left after the last call.
@@ -154,62 +114,21 @@ export class ToolCallStreamParser {
     } else if (this.call !== null) {
       // Name known, arguments cut off: keep whatever arrived.
       this.completeCall();
-    } else if (this.state === "content" && this.partialMarker !== "") {
-      this.emitContent(this.leadingSpace + this.partialMarker);
+    } else {
+      this.releaseHeldMarker();
     }
     // Whitespace after the last call, or a cut-off `</tool_call>`, is dropped.
     this.reset("text");
-    return this.takeOut();
+    return this.take();
   }
 
-  private feed(text: string): void {
-    let i = 0;
-    while (i < text.length) {
-      if (this.state === "content") {
-        i = this.scanContent(text, i);
-        continue;
-      }
-      if (this.state === "text") {
-        this.emitContent(text.slice(i));
-        return;
-      }
-      const ch = text.charAt(i);
-      if (this.step(ch)) {
-        if (this.capturing) this.pending += ch;
-        i++;
-      }
-    }
-  }
-
-  /** Free text: emit all but a possible partial marker; returns the next index. */
-  private scanContent(text: string, from: number): number {
-    const marker = this.startMarker;
-    if (marker === null) throw new Error("unreachable: this syntax has no start marker");
-    const s = this.partialMarker + text.slice(from);
-    const at = s.indexOf(marker);
-    if (at < 0) {
-      const keep = partialSuffixLength(s, marker);
-      const safe = s.slice(0, s.length - keep);
-      if (safe !== "") {
-        this.emitContent(this.leadingSpace + safe);
-        this.leadingSpace = "";
-      }
-      this.partialMarker = s.slice(s.length - keep);
-      return text.length;
-    }
-    const before = s.slice(0, at);
-    if (before !== "") this.emitContent(this.leadingSpace + before);
-    const next = from + at + marker.length - this.partialMarker.length;
-    this.pending = (before === "" ? this.leadingSpace : "") + marker;
-    this.capturing = true;
-    this.leadingSpace = "";
-    this.partialMarker = "";
+  protected markerFound(marker: string, leadingSpace: string): void {
+    this.pending = leadingSpace + marker;
     this.state = "afterMarker";
-    return next;
   }
 
   /** One character in a structured state; false when it must be scanned again in the new state. */
-  private step(ch: string): boolean {
+  protected step(ch: string): boolean {
     switch (this.state) {
       case "afterMarker":
         if (isSpace(ch)) return true;
@@ -300,8 +219,11 @@ export class ToolCallStreamParser {
       }
       case "listArgs":
         return this.stepListArgs(ch);
-      case "closeTag":
-        return this.stepCloseTag(ch);
+      case "closeTag": {
+        const close = this.shape.kind === "tagged-json" || this.shape.kind === "marker-list" ? this.shape.close : undefined;
+        if (close === undefined) throw new Error("unreachable: a close tag belongs to tagged-json or a closed marker-list");
+        return this.stepCloseMarker(ch, close, "between");
+      }
       case "between":
         return this.stepBetween(ch);
       case "leadingStart": {
@@ -335,9 +257,9 @@ export class ToolCallStreamParser {
     if (object === null) throw new Error("no call object in progress");
     const result = object.step(ch);
     if (result === "more") return true;
-    if (result === "error") return this.call?.name !== undefined ? this.abandon() : this.fail();
+    if (result === "error") return this.call !== null ? this.abandon() : this.fail();
     // The object is complete.
-    if (this.call?.name === undefined) {
+    if (this.call === null) {
       this.pending += ch;
       this.fail();
       return true;
@@ -365,7 +287,7 @@ export class ToolCallStreamParser {
       this.state = "between";
       return false;
     }
-    this.addArguments(ch);
+    this.addCallArguments(ch);
     if (result === "done") {
       this.completeCall();
       this.state = "between";
@@ -373,35 +295,7 @@ export class ToolCallStreamParser {
     return true;
   }
 
-  private stepCloseTag(ch: string): boolean {
-    const close = this.shape.kind === "tagged-json" || this.shape.kind === "marker-list" ? this.shape.close : undefined;
-    if (close === undefined) throw new Error("unreachable: a close tag belongs to tagged-json or a closed marker-list");
-    if (this.tag === "" && isSpace(ch)) {
-      this.pendingSpace += ch;
-      return true;
-    }
-    if (ch === close.charAt(this.tag.length)) {
-      this.tag += ch;
-      if (this.tag === close) {
-        this.tag = "";
-        this.pendingSpace = "";
-        this.state = "between";
-      }
-      return true;
-    }
-    // No close tag (or not all of it): what was matched is ordinary text again.
-    const replay = this.tag;
-    this.tag = "";
-    this.state = "between";
-    if (replay !== "") this.feed(replay);
-    return false;
-  }
-
   private stepBetween(ch: string): boolean {
-    if (isSpace(ch)) {
-      this.pendingSpace += ch;
-      return true;
-    }
     if (this.parallel && this.shape.kind === "leading-json" && ch === this.shape.separator) {
       this.pending = this.pendingSpace;
       this.pendingSpace = "";
@@ -409,16 +303,7 @@ export class ToolCallStreamParser {
       this.state = "leadingNext";
       return true;
     }
-    if (this.parallel && this.startMarker !== null) {
-      this.leadingSpace = this.pendingSpace;
-      this.pendingSpace = "";
-      this.state = "content";
-      return false;
-    }
-    this.emitContent(this.pendingSpace);
-    this.pendingSpace = "";
-    this.state = "text";
-    return false;
+    return this.stepAfterCalls(ch, true);
   }
 
   private openObject(inArray: boolean): boolean {
@@ -429,54 +314,44 @@ export class ToolCallStreamParser {
   }
 
   private startCall(withObject: boolean): void {
-    this.call = { index: this.done.length, id: "", name: undefined, arguments: "" };
+    this.call = null;
+    this.started = true;
     this.bufferedArguments = "";
     this.object = withObject
       ? new CallObjectScanner({
           onName: (name) => this.nameKnown(name),
-          onArguments: (text) => this.addArguments(text),
+          onArguments: (text) => this.addCallArguments(text),
         })
       : null;
   }
 
   /** The name is known: commit the call and emit its first delta. */
   private nameKnown(name: string): void {
-    const call = this.call;
-    if (call === null) throw new Error("no call in progress");
-    call.name = name;
-    call.id = this.newId();
-    this.capturing = false;
-    this.pending = "";
-    this.out.toolCalls.push({ index: call.index, id: call.id, name, arguments: "" });
-    if (this.bufferedArguments !== "") this.emitArguments(call.index, this.bufferedArguments);
+    if (!this.started) throw new Error("no call in progress");
+    this.openCall(name);
+    if (this.bufferedArguments !== "") this.addArguments(this.bufferedArguments);
     this.bufferedArguments = "";
   }
 
-  private addArguments(text: string): void {
-    const call = this.call;
-    if (call === null) throw new Error("no call in progress");
-    call.arguments += text;
-    if (call.name === undefined) this.bufferedArguments += text;
-    else this.emitArguments(call.index, text);
+  private addCallArguments(text: string): void {
+    if (this.call === null) this.bufferedArguments += text;
+    else this.addArguments(text);
   }
 
   private completeCall(): void {
     const call = this.call;
-    if (call === null || call.name === undefined) throw new Error("no named call in progress");
-    if (call.arguments === "") {
-      call.arguments = "{}";
-      this.emitArguments(call.index, "{}");
-    }
-    this.done.push({ id: call.id, name: call.name, arguments: call.arguments });
-    this.call = null;
+    if (call === null) throw new Error("no named call in progress");
+    if (call.arguments === "") this.addArguments("{}");
+    this.recordCall();
+    this.started = false;
     this.object = null;
     this.value = null;
   }
 
   /** An uncommitted attempt failed: its raw text is content; rescan from here. */
   private fail(): boolean {
-    this.emitContent(this.pending);
-    const textOnly = this.shape.kind === "leading-json" || (!this.parallel && this.done.length > 0);
+    this.releaseAttempt();
+    const textOnly = this.shape.kind === "leading-json" || this.onlyTextFollows;
     this.reset(textOnly ? "text" : "content");
     return false;
   }
@@ -488,37 +363,12 @@ export class ToolCallStreamParser {
     return false;
   }
 
-  private reset(state: State): void {
-    this.state = state;
-    this.pending = "";
-    this.capturing = false;
-    this.partialMarker = "";
-    this.leadingSpace = "";
-    this.pendingSpace = "";
-    this.tag = "";
-    this.call = null;
+  private reset(state: State | "content" | "text"): void {
+    this.resetTo(state);
+    this.started = false;
     this.object = null;
     this.value = null;
     this.bufferedArguments = "";
-  }
-
-  private emitContent(text: string): void {
-    this.out.content += text;
-  }
-
-  private emitArguments(index: number, text: string): void {
-    const last = this.out.toolCalls.at(-1);
-    if (last !== undefined && last.index === index && last.name === undefined) {
-      last.arguments = (last.arguments ?? "") + text;
-    } else {
-      this.out.toolCalls.push({ index, arguments: text });
-    }
-  }
-
-  private takeOut(): ToolCallPiece {
-    const out = this.out;
-    this.out = emptyPiece();
-    return out;
   }
 }
 
@@ -708,10 +558,6 @@ class JsonValueScanner {
   }
 }
 
-function emptyPiece(): ToolCallPiece {
-  return { content: "", toolCalls: [] };
-}
-
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
@@ -724,15 +570,6 @@ function isJsonSpace(ch: string): boolean {
   return ch === " " || ch === "\n" || ch === "\r" || ch === "\t";
 }
 
-function isSpace(ch: string): boolean {
-  return /\s/.test(ch);
-}
-
-/** Characters of a tool name in `MARKERname[ARGS]`. */
-function isNameChar(ch: string): boolean {
-  return /[A-Za-z0-9_.-]/.test(ch);
-}
-
 function isLiteralStart(ch: string): boolean {
   return ch === "-" || ch === "t" || ch === "f" || ch === "n" || (ch >= "0" && ch <= "9");
 }
@@ -741,13 +578,5 @@ function isLiteralChar(ch: string): boolean {
   return /[A-Za-z0-9.+-]/.test(ch);
 }
 
-/** Length of the longest suffix of `text` that is a proper prefix of `marker`. */
-export function partialSuffixLength(text: string, marker: string): number {
-  for (let len = Math.min(marker.length - 1, text.length); len > 0; len--) {
-    if (text.endsWith(marker.slice(0, len))) return len;
-  }
-  return 0;
-}
-
 /** The scanners shared with the shapes whose states live in files of their own (`own-parser`). */
-export { JsonValueScanner, isJsonSpace, isSpace };
+export { JsonValueScanner, isJsonSpace, isSpace, partialSuffixLength };

@@ -9,13 +9,15 @@
  * A value is converted by its parameter's schema: a string parameter keeps
  * the text (one newline either side trimmed; a JSON string literal is read
  * as the string it spells), anything else is read as JSON where it parses.
- * The arguments stream out as JSON, one parameter at a time. Streaming-safe:
+ * The arguments stream out as JSON, one parameter at a time. Its states on
+ * `call-shape-parser.ts`'s skeleton; streaming-safe:
  * however the text is split the result is the same.
  */
 import type { ToolDefinition } from "../../../protocol/chat-request.js";
 import type { ToolCallShapeParser } from "../families/model-family.js";
-import { ChoiceScanner, LiteralScanner, isNameChar } from "./delimited-call-shape.js";
-import { isSpace, partialSuffixLength, type ParsedToolCall, type ToolCallParserOptions, type ToolCallPiece } from "./tool-call-parser.js";
+import { CallShapeParser, type ToolCallPiece } from "./call-shape-parser.js";
+import { ChoiceScanner, LiteralScanner, isNameChar, isSpace } from "./marker-scanner.js";
+import type { ToolCallParserOptions } from "./tool-call-parser.js";
 
 export interface XmlCallSyntax {
   open: string;
@@ -33,95 +35,38 @@ export interface XmlCallSyntax {
   callEnd: string;
 }
 
-type State = "content" | "text" | "nameOpen" | "name" | "nameClose" | "body" | "key" | "valueOpen" | "value" | "close" | "between";
+type State = "nameOpen" | "name" | "nameClose" | "body" | "key" | "valueOpen" | "value" | "close" | "between";
 
-export class XmlCallParser implements ToolCallShapeParser {
+export class XmlCallParser extends CallShapeParser<State> implements ToolCallShapeParser {
   private readonly syntax: XmlCallSyntax;
-  private readonly newId: () => string;
-  private readonly parallel: boolean;
   private readonly tools: readonly ToolDefinition[];
-  private readonly done: ParsedToolCall[] = [];
-  private out: ToolCallPiece = { content: "", toolCalls: [] };
-  private state: State = "content";
-  private pending = "";
-  private capturing = false;
-  private partialMarker = "";
-  private heldSpace = "";
   private literal: LiteralScanner | null = null;
   private choice: ChoiceScanner | null = null;
   /** Text of the name, a key or a value so far. */
   private text = "";
   private key = "";
-  private call: { index: number; id: string; name: string; arguments: string } | null = null;
 
   constructor(syntax: XmlCallSyntax, options: ToolCallParserOptions) {
+    super([syntax.open], options);
     this.syntax = syntax;
-    this.newId = options.newId;
-    this.parallel = options.parallel;
     this.tools = options.tools ?? [];
-  }
-
-  get calls(): readonly ParsedToolCall[] {
-    return this.done;
-  }
-
-  push(text: string): ToolCallPiece {
-    this.feed(text);
-    return this.take();
   }
 
   finish(): ToolCallPiece {
     if (this.call !== null) this.completeCall();
-    else if (this.capturing) this.out.content += this.pending;
-    else if (this.state === "content") this.out.content += this.partialMarker;
-    this.state = "text";
-    this.pending = "";
-    this.capturing = false;
-    this.partialMarker = "";
+    else if (this.capturing) this.emitContent(this.pending);
+    else this.releaseHeldMarker();
+    this.resetTo("text");
     return this.take();
   }
 
-  private feed(text: string): void {
-    let i = 0;
-    while (i < text.length) {
-      if (this.state === "content") {
-        i = this.scanContent(text, i);
-        continue;
-      }
-      if (this.state === "text") {
-        this.out.content += text.slice(i);
-        return;
-      }
-      const ch = text.charAt(i);
-      if (this.step(ch)) {
-        if (this.capturing) this.pending += ch;
-        i++;
-      }
-    }
-  }
-
-  private scanContent(text: string, from: number): number {
-    const { open } = this.syntax;
-    const s = this.partialMarker + text.slice(from);
-    const at = s.indexOf(open);
-    if (at < 0) {
-      const keep = partialSuffixLength(s, open);
-      this.out.content += s.slice(0, s.length - keep);
-      this.partialMarker = s.slice(s.length - keep);
-      return text.length;
-    }
-    this.out.content += s.slice(0, at);
-    const next = from + at + open.length - this.partialMarker.length;
-    this.partialMarker = "";
-    this.pending = open;
-    this.capturing = true;
+  protected markerFound(): void {
     this.text = "";
     this.literal = this.syntax.nameOpen === "" ? null : new LiteralScanner(this.syntax.nameOpen);
     this.state = this.literal === null ? "name" : "nameOpen";
-    return next;
   }
 
-  private step(ch: string): boolean {
+  protected step(ch: string): boolean {
     switch (this.state) {
       case "nameOpen":
         return this.stepLiteral(ch, () => (this.state = "name"), true);
@@ -176,13 +121,7 @@ export class XmlCallParser implements ToolCallShapeParser {
       case "close":
         return this.stepLiteral(ch, () => this.endCall(), true);
       case "between":
-        if (isSpace(ch)) {
-          this.heldSpace += ch;
-          return true;
-        }
-        this.heldSpace = "";
-        this.state = this.parallel ? "content" : "text";
-        return false;
+        return this.stepAfterCalls(ch, false);
       case "content":
       case "text":
         throw new Error(`unreachable: ${this.state} is scanned in bulk`);
@@ -215,12 +154,7 @@ export class XmlCallParser implements ToolCallShapeParser {
   }
 
   private nameKnown(name: string): void {
-    const index = this.done.length;
-    const id = this.newId();
-    this.call = { index, id, name, arguments: "" };
-    this.capturing = false;
-    this.pending = "";
-    this.out.toolCalls.push({ index, id, name, arguments: "" });
+    this.openCall(name);
   }
 
   private addParameter(key: string, raw: string): void {
@@ -228,15 +162,6 @@ export class XmlCallParser implements ToolCallShapeParser {
     if (call === null) throw new Error("no call in progress");
     const value = parameterValue(this.tools.find((t) => t.name === call.name)?.parameters, key, trimNewline(raw));
     this.addArguments(`${call.arguments === "" ? "{" : ", "}${JSON.stringify(key)}: ${JSON.stringify(value)}`);
-  }
-
-  private addArguments(text: string): void {
-    const call = this.call;
-    if (call === null) throw new Error("no call in progress");
-    call.arguments += text;
-    const last = this.out.toolCalls.at(-1);
-    if (last !== undefined && last.index === call.index && last.name === undefined) last.arguments = (last.arguments ?? "") + text;
-    else this.out.toolCalls.push({ index: call.index, arguments: text });
   }
 
   private endCall(): void {
@@ -248,16 +173,13 @@ export class XmlCallParser implements ToolCallShapeParser {
     const call = this.call;
     if (call === null) return;
     this.addArguments(call.arguments === "" ? "{}" : "}");
-    this.done.push({ id: call.id, name: call.name, arguments: call.arguments });
-    this.call = null;
+    this.recordCall();
   }
 
   private fail(): boolean {
-    this.out.content += this.pending;
-    this.pending = "";
-    this.capturing = false;
+    this.releaseAttempt();
     this.literal = null;
-    this.state = !this.parallel && this.done.length > 0 ? "text" : "content";
+    this.state = this.onlyTextFollows ? "text" : "content";
     return false;
   }
 
@@ -269,12 +191,6 @@ export class XmlCallParser implements ToolCallShapeParser {
     this.choice = null;
     this.state = "text";
     return false;
-  }
-
-  private take(): ToolCallPiece {
-    const out = this.out;
-    this.out = { content: "", toolCalls: [] };
-    return out;
   }
 }
 
