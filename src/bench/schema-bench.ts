@@ -181,7 +181,8 @@ async function runCase(llama: Llama, model: LlamaModel, context: LlamaContext, s
     return { ...base, outcome: "grammar-error", detail: err instanceof Error ? err.message : String(err), compileMs, tokens: 0 };
   }
   const { text, tokens, finished } = generated;
-  if (!finished) return { ...base, outcome: "length", detail: null, compileMs, tokens };
+  // The tail of a cut output says what ran long (a string never closed, an array never ended, recursion).
+  if (!finished) return { ...base, outcome: "length", detail: `…${text.slice(-160)}`, compileMs, tokens };
   let value: unknown;
   try {
     value = JSON.parse(text);

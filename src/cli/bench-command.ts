@@ -183,6 +183,7 @@ interface SchemaFlags {
   subsets: string;
   limit?: number;
   files?: string;
+  model?: string;
   maxTokens: number;
   threads?: number;
   seed: number;
@@ -197,6 +198,7 @@ function schemaBenchCommand(): Command {
     .option("--subsets <list>", "subsets, comma-separated", "Glaiveai2K,Github_easy,Github_medium")
     .option("--limit <n>", "schemas per subset (default: all)", int)
     .option("--files <list>", "only these schema files, comma-separated (e.g. o37786.json)")
+    .option("--model <file>", "GGUF to generate with (default: the generated tiny random test model; e.g. ../shared/models/stories260K.gguf, a trained tiny model)")
     .option("--max-tokens <n>", "tokens per generation; longer outputs count as length cuts", int, 1024)
     .option("--threads <n>", "llama.cpp threads", int)
     .option("--seed <n>", "sampling seed", int, 1)
@@ -204,11 +206,11 @@ function schemaBenchCommand(): Command {
     .action(async (given: SchemaFlags, command: Command) => {
       const parent = command.parent;
       const fromParent = (name: string): boolean => parent?.getOptionValueSource(name) === "cli";
-      const flags = { ...given, ...(fromParent("maxTokens") ? { maxTokens: parent?.opts<BenchFlags>().maxTokens ?? given.maxTokens } : {}), ...(fromParent("out") ? { out: parent?.opts<BenchFlags>().out ?? given.out } : {}), ...(fromParent("threads") ? { threads: parent?.opts<BenchFlags>().threads } : {}) };
+      const flags = { ...given, ...(fromParent("maxTokens") ? { maxTokens: parent?.opts<BenchFlags>().maxTokens ?? given.maxTokens } : {}), ...(fromParent("out") ? { out: parent?.opts<BenchFlags>().out ?? given.out } : {}), ...(fromParent("threads") ? { threads: parent?.opts<BenchFlags>().threads } : {}), ...(fromParent("model") ? { model: parent?.opts<BenchFlags>().model } : {}) };
       const { runSchemaBench, schemaTable, writeSchemaReport } = await import("../bench/schema-bench.js");
       fs.mkdirSync(path.resolve(flags.out), { recursive: true });
-      const modelPath = path.resolve(".cache", "test-models", "tiny-seed1.gguf");
-      if (!fs.existsSync(modelPath)) {
+      const modelPath = flags.model !== undefined ? path.resolve(flags.model) : path.resolve(".cache", "test-models", "tiny-seed1.gguf");
+      if (flags.model === undefined && !fs.existsSync(modelPath)) {
         fs.mkdirSync(path.dirname(modelPath), { recursive: true });
         await writeTestModel({ out: modelPath, shape: "tiny", seed: 1, type: "f16" });
       }
