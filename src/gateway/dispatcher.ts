@@ -14,6 +14,7 @@
  * into its surface's wire output and does nothing else.
  */
 import type { Embeddings, Engine, PreparedChat } from "../engines/engine.js";
+import type { ApiName } from "../protocol/api-surface.js";
 import type { ChatEvent } from "../protocol/chat-events.js";
 import type { ChatRequest, ParseOptions } from "../protocol/chat-request.js";
 import { parseEmbeddingsRequest, type EmbeddingsRequest } from "../protocol/embeddings-request.js";
@@ -36,6 +37,8 @@ export interface DispatchCall {
   requestId: string;
   /** The untrusted JSON body. */
   body: unknown;
+  /** The API the request came in by (its surface's). */
+  api: ApiName;
   /** The surface's parser: wire request → internal request, with the target model's options. */
   parse(body: unknown, options: ParseOptions): ChatRequest;
   /** Aborts when the client goes away. */
@@ -67,7 +70,7 @@ export interface Dispatch {
 }
 
 /** An embeddings request: a {@link DispatchCall} whose body the dispatcher parses itself (embeddings have one wire format). */
-export type EmbeddingsCall = Omit<DispatchCall, "parse">;
+export type EmbeddingsCall = Omit<DispatchCall, "parse" | "api">;
 
 /** An embeddings request served and metered: what the route answers with. */
 export interface EmbeddingsDispatch {
@@ -192,6 +195,7 @@ export class Dispatcher {
   /** The request's meter: one ledger row, for the served model, once the request has ended. */
   private meter(call: Omit<DispatchCall, "parse">, route: ModelRoute, stream: boolean): RequestMeter {
     return new RequestMeter({
+      api: call.api,
       ledger: this.deps.ledger,
       admission: noLimits,
       requestId: call.requestId,
@@ -225,7 +229,7 @@ export class Dispatcher {
     const route = registry.lookup(request.model);
     if (route === null) throw modelNotFound(request.model);
     gatekeeper.checkModel(call.caller, route.id, route.canonical);
-    const meter = this.meter(call, route, false);
+    const meter = this.meter({ ...call, api: "embeddings" }, route, false);
     const refuse = async (err: unknown): Promise<never> => {
       await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "error", httpStatus: toApiError(err).status });
       throw err;
