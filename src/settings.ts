@@ -65,7 +65,7 @@ const providerSchema = z
     headers: z.record(z.string(), z.string()).optional(),
     healthCheckMs: z.number().int().min(0).optional(),
     /** APIs besides chat completions the provider serves, forwarded to it as they are (its own endpoint) instead of translated to chat completions. */
-    apis: z.array(z.enum(["responses"])).optional(),
+    apis: z.array(z.enum(["responses", "messages"])).optional(),
   })
   .strict();
 

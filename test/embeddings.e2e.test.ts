@@ -77,10 +77,14 @@ after(async () => {
 const norm = (v: ArrayLike<number>): number => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
 const tokensOf = (text: string): number => vocab.tokenize(text, false).length;
 
-/** The request count and prompt tokens /metrics reports for `model`. */
-async function metricsOf(model: string): Promise<{ requests: number; promptTokens: number }> {
+/** The embeddings request count, chat-completion count and prompt tokens /metrics reports for `model`. */
+async function metricsOf(model: string): Promise<{ requests: number; chatRequests: number; promptTokens: number }> {
   const { samples } = parseMetrics(await (await fetch(server.baseURL.replace("/v1", "/metrics"))).text());
-  return { requests: sum(samples, "chatport_chat_requests_total", { model, status: "ok" }), promptTokens: sum(samples, "chatport_prompt_tokens_total", { model }) };
+  return {
+    requests: sum(samples, "chatport_requests_total", { api: "embeddings", model, status: "ok" }),
+    chatRequests: sum(samples, "chatport_chat_requests_total", { model }),
+    promptTokens: sum(samples, "chatport_prompt_tokens_total", { model }),
+  };
 }
 
 async function totals(model: string): Promise<UsageTotals> {
@@ -149,6 +153,7 @@ describe("local embedding model", () => {
     assert.equal(after.estimatedRequests - before.estimatedRequests, 0);
     const metricsAfter = await metricsOf("emb");
     assert.equal(metricsAfter.requests - metricsBefore.requests, 2);
+    assert.equal(metricsAfter.chatRequests - metricsBefore.chatRequests, 0, "embeddings are not chat completions");
     assert.equal(metricsAfter.promptTokens - metricsBefore.promptTokens, expected + tokensOf("delta"));
   });
 

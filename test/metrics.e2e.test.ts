@@ -67,6 +67,10 @@ describe("metrics", () => {
       assert.equal(sum(samples, "chatport_request_duration_seconds_count", { model }), model === "tiny" ? 5 : 4, "every request that reached the model, the refused one too");
     }
     assert.equal(sum(samples, "chatport_chat_requests_total", { model: "tiny", status: "error", code: "400" }), 1, "the too-long prompt reached the model");
+    // Every API's counter has the chat completions as api="chat", with the same labels besides.
+    for (const s of samples.filter((x) => x.name === "chatport_chat_requests_total")) {
+      assert.equal(sum(samples, "chatport_requests_total", { ...s.labels, api: "chat" }), s.value, JSON.stringify(s.labels));
+    }
     assert.equal(sum(samples, "chatport_http_requests_total", { route: "/v1/chat/completions", code: "400" }), 2);
     assert.equal(sum(samples, "chatport_upstream_attempt_duration_seconds_count", { provider: "upstream:remote", model: "m", verdict: "success" }), 4);
     assert.equal(sum(samples, "chatport_upstream_breaker_state", { provider: "upstream:remote", model: "m" }), 0);
@@ -76,6 +80,7 @@ describe("metrics", () => {
     const kv = sum(samples, "chatport_kv_cache_usage_ratio", { model: "tiny" });
     assert.ok(kv > 0 && kv <= 1, `KV cache use ${kv}: the finished requests' prefixes stay cached`);
     assert.equal(types.get("chatport_chat_requests_total"), "counter");
+    assert.equal(types.get("chatport_requests_total"), "counter");
     assert.equal(types.get("chatport_time_to_first_token_seconds"), "histogram");
     assert.equal(types.get("chatport_queue_depth"), "gauge");
     // No unbounded labels: nothing carries request ids or prompt text.
@@ -110,6 +115,27 @@ describe("metrics", () => {
     const stats = (await (await fetch(server.baseURL.replace("/v1", "/admin/stats"), { headers })).json()) as { requests_total: number; uptime_s: number };
     assert.ok(stats.requests_total >= 9);
     assert.equal((await fetch(server.baseURL.replace("/v1", "/admin/stats"))).status, 401);
+  });
+
+  test("chatport_requests_total counts each API under its own `api`; chatport_chat_requests_total only chat completions", async () => {
+    const headers = { authorization: `Bearer ${adminKey}` };
+    const scrape = async (): Promise<Record<string, number>> => {
+      const { samples } = parseMetrics(await (await fetch(server.baseURL.replace("/v1", "/metrics"))).text());
+      const apis = ["chat", "responses", "messages", "completions", "embeddings"].map((api) => [api, sum(samples, "chatport_requests_total", { api, model: "remote", status: "ok", code: "200", key: "none" })]);
+      return { ...Object.fromEntries(apis), chatCounter: sum(samples, "chatport_chat_requests_total", { model: "remote" }) };
+    };
+    const before = await scrape();
+    await client.responses.create({ model: "remote", input: "one two", max_output_tokens: 2, store: false });
+    assert.equal((await postJson(server.baseURL, "/messages", { model: "remote", max_tokens: 2, messages: [{ role: "user", content: "one two" }] }, { "x-api-key": adminKey })).status, 200);
+    assert.equal((await postJson(server.baseURL, "/messages", { model: "remote", max_tokens: 2, stream: true, messages: [{ role: "user", content: "one" }] }, headers)).status, 200);
+    await client.completions.create({ model: "remote", prompt: "one two", max_tokens: 2 });
+    await client.embeddings.create({ model: "remote", input: ["one", "two"] });
+    await client.chat.completions.create({ model: "remote", messages: [{ role: "user", content: "one" }], max_tokens: 2 });
+    const after = await scrape();
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)])),
+      { chat: 1, responses: 1, messages: 2, completions: 1, embeddings: 1, chatCounter: 1 },
+    );
   });
 
   test("x-request-id is honoured and echoed on every response", async () => {

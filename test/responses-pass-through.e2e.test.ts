@@ -195,7 +195,8 @@ describe("Responses API passed through to a fake Responses upstream", () => {
       const { samples } = parseMetrics(await (await freshFetch(gateway.baseURL.replace("/v1", "/metrics"))).text());
       const of = (name: string): number => sum(samples, name, { model: "fake" });
       return {
-        requests: of("chatport_chat_requests_total"),
+        requests: sum(samples, "chatport_requests_total", { api: "responses", model: "fake" }),
+        chat: of("chatport_chat_requests_total"),
         prompt: of("chatport_prompt_tokens_total"),
         cached: of("chatport_cached_prompt_tokens_total"),
         completion: of("chatport_completion_tokens_total"),
@@ -206,7 +207,7 @@ describe("Responses API passed through to a fake Responses upstream", () => {
     const after = await scrape();
     assert.deepEqual(
       Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)])),
-      { requests: 1, prompt: res.usage?.input_tokens, cached: res.usage?.input_tokens_details.cached_tokens, completion: 2 },
+      { requests: 1, chat: 0, prompt: res.usage?.input_tokens, cached: res.usage?.input_tokens_details.cached_tokens, completion: 2 },
     );
     assert.equal(res.usage?.input_tokens_details.cached_tokens, 5, "the upstream's cached count");
   });

@@ -14,6 +14,7 @@
  * into its surface's wire output and does nothing else.
  */
 import type { Embeddings, Engine, PreparedChat } from "../engines/engine.js";
+import type { ApiName } from "../protocol/api-surface.js";
 import type { ChatEvent } from "../protocol/chat-events.js";
 import type { ChatRequest, ParseOptions } from "../protocol/chat-request.js";
 import { parseEmbeddingsRequest, type EmbeddingsRequest } from "../protocol/embeddings-request.js";
@@ -36,6 +37,8 @@ export interface DispatchCall {
   requestId: string;
   /** The untrusted JSON body. */
   body: unknown;
+  /** The API the request came in by (its surface's). */
+  api: ApiName;
   /** The surface's parser: wire request → internal request, with the target model's options. */
   parse(body: unknown, options: ParseOptions): ChatRequest;
   /** Aborts when the client goes away. */
@@ -67,12 +70,12 @@ export interface Dispatch {
 }
 
 /** An embeddings request: a {@link DispatchCall} whose body the dispatcher parses itself (embeddings have one wire format). */
-export type EmbeddingsCall = Omit<DispatchCall, "parse">;
+export type EmbeddingsCall = Omit<DispatchCall, "parse" | "api">;
 
 /** An embeddings request served and metered: what the route answers with. */
 export interface EmbeddingsDispatch {
   readonly request: EmbeddingsRequest;
-  /** The model as the client named it. */
+  /** The model that served it: as the client named it, or the fallback that took the inputs. */
   readonly model: string;
   /** Headers admission set (x-ratelimit-*). */
   readonly headers: Record<string, string>;
@@ -192,6 +195,7 @@ export class Dispatcher {
   /** The request's meter: one ledger row, for the served model, once the request has ended. */
   private meter(call: Omit<DispatchCall, "parse">, route: ModelRoute, stream: boolean): RequestMeter {
     return new RequestMeter({
+      api: call.api,
       ledger: this.deps.ledger,
       admission: noLimits,
       requestId: call.requestId,
@@ -211,8 +215,13 @@ export class Dispatcher {
    * the engine (estimated, upstream), admitted against the key's windows and
    * budget as a prompt (with the one completion token admission reserves at
    * least, settled to none), computed, and metered in one row (completion
-   * tokens 0) that is committed before the route answers. No fallbacks: an
-   * input too long for the model is the client's 400, naming the input.
+   * tokens 0) that is committed before the route answers. Fallbacks as for
+   * chat: when a model refuses the inputs as too long for its context (at
+   * prepare, or from the engine — an embeddings answer is one result, so
+   * always before it), the next model of its chain the key may use is
+   * prepared and admitted against its own prices; a fallback that serves no
+   * embeddings (a chat model) is skipped. The last model's refusal is the
+   * client's 400, naming the input.
    */
   async embed(call: EmbeddingsCall): Promise<EmbeddingsDispatch> {
     const { registry, gatekeeper } = this.deps;
@@ -220,35 +229,84 @@ export class Dispatcher {
     const route = registry.lookup(request.model);
     if (route === null) throw modelNotFound(request.model);
     gatekeeper.checkModel(call.caller, route.id, route.canonical);
-    const { engine } = route;
-    const meter = this.meter(call, route, false);
+    const meter = this.meter({ ...call, api: "embeddings" }, route, false);
     const refuse = async (err: unknown): Promise<never> => {
       await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "error", httpStatus: toApiError(err).status });
       throw err;
     };
-    if (engine.prepareEmbeddings === undefined || engine.embed === undefined) {
+    if (!servesEmbeddings(route.engine)) {
       return refuse(invalidRequest(`The model \`${route.id}\` is a chat model: it does not serve embeddings.`, "model", "model_not_supported"));
     }
-    let prepared: PreparedChat;
-    try {
-      prepared = await engine.prepareEmbeddings(request);
-    } catch (err) {
-      return refuse(err);
+    const candidates: ModelRoute[] = [route];
+    for (const id of registry.fallbacks(route.id)) {
+      const fallback = registry.lookup(id);
+      if (fallback === null || !gatekeeper.mayUse(call.caller, fallback.id, fallback.canonical)) continue;
+      if (servesEmbeddings(fallback.engine)) candidates.push(fallback);
+      else call.log.info({ model: route.id, fallback: fallback.id }, "fallback serves no embeddings, skipped");
     }
-    // Refused by the key's limits before the model ran: no row (as for chat).
-    const admission = await gatekeeper.admit(call.caller, { model: route.id, canonical: route.canonical, n: 1, maxTokens: 1, prompt: prepared, prices: route.prices });
-    meter.setAdmission(admission);
-    let embeddings: Embeddings;
-    try {
-      embeddings = await engine.embed(request, call.signal, prepared);
-    } catch (err) {
-      return refuse(err);
+    const fallsBack = (i: number, err: unknown): boolean => {
+      if (toApiError(err).code !== "context_length_exceeded" || i >= candidates.length - 1 || call.signal.aborted) return false;
+      call.log.info({ model: candidates[i]!.id, fallback: candidates[i + 1]!.id }, "context length exceeded, falling back");
+      return true;
+    };
+
+    let headers: Record<string, string> = {};
+    let reachedEngine = false;
+    for (const [i, candidate] of candidates.entries()) {
+      const engine = candidate.engine as EmbeddingEngine;
+      const served = candidate.id === request.model ? request : { ...request, model: candidate.id };
+      meter.setModel(candidate.canonical, candidate.prices);
+      let prepared: PreparedChat;
+      try {
+        prepared = await engine.prepareEmbeddings(served);
+      } catch (err) {
+        if (fallsBack(i, err)) continue;
+        return refuse(err);
+      }
+      let admission: Admission;
+      try {
+        admission = await gatekeeper.admit(call.caller, {
+          model: candidate.id,
+          canonical: candidate.canonical,
+          n: 1,
+          maxTokens: 1,
+          prompt: prepared,
+          prices: candidate.prices,
+          requestCounted: reachedEngine,
+        });
+      } catch (err) {
+        // Refused by the key's limits before any model ran: no row (as for chat).
+        if (!reachedEngine) throw err;
+        return refuse(err);
+      }
+      headers = { ...headers, ...admission.headers };
+      meter.setAdmission(admission);
+      reachedEngine = true;
+      let embeddings: Embeddings;
+      try {
+        embeddings = await engine.embed(served, call.signal, prepared);
+      } catch (err) {
+        if (fallsBack(i, err)) {
+          // The next model is admitted against its own prices; this one's reservation goes back.
+          await admission.settle(released);
+          continue;
+        }
+        return refuse(err);
+      }
+      meter.setUsage(embeddings.usage);
+      // After a disconnect what was computed is metered; the answer goes nowhere (as for chat).
+      await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "ok", httpStatus: 200 });
+      return { request: served, model: candidate.id, headers, embeddings };
     }
-    meter.setUsage(embeddings.usage);
-    // After a disconnect what was computed is metered; the answer goes nowhere (as for chat).
-    await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "ok", httpStatus: 200 });
-    return { request, model: route.id, headers: admission.headers, embeddings };
+    throw new Error("no candidate model");
   }
+}
+
+/** An engine that computes embeddings (an embedding model, an upstream); a chat model does not. */
+type EmbeddingEngine = Engine & Required<Pick<Engine, "prepareEmbeddings" | "embed">>;
+
+function servesEmbeddings(engine: Engine): engine is EmbeddingEngine {
+  return engine.prepareEmbeddings !== undefined && engine.embed !== undefined;
 }
 
 class RunningDispatch implements Dispatch {

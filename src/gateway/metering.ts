@@ -11,11 +11,14 @@ import type { ModelPrices } from "../config.js";
 import type { UsageCounts } from "../protocol/chat-events.js";
 import type { Ledger, LedgerStatus } from "../store/types.js";
 import type { Admission } from "./gatekeeper.js";
+import type { ApiName } from "../protocol/api-surface.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { costOf } from "./pricing.js";
 
 export interface MeterOptions {
   ledger: Ledger;
+  /** The API the request came in by, for metrics. */
+  api: ApiName;
   admission: Admission;
   requestId: string;
   keyId: string | null;
@@ -92,6 +95,7 @@ export class RequestMeter {
     const cost = costOf(tokens, o.prices);
     const latencyMs = Math.round(o.elapsed());
     o.metrics.observeRequest({
+      api: o.api,
       model: o.model,
       status: outcome.status,
       httpStatus: outcome.httpStatus,

@@ -6,12 +6,15 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { GrammarKind, StructuredOutputObserver } from "../engines/engine.js";
+import type { ApiName } from "../protocol/api-surface.js";
 import type { UsageCounts } from "../protocol/chat-events.js";
 import type { LedgerStatus } from "../store/types.js";
 import type { ProviderPool, Verdict } from "../upstream/provider-pool.js";
 import type { ModelRegistry } from "./model-registry.js";
 
 export interface RequestObservation {
+  /** The API the request came in by: chat completions are also counted in `chatport_chat_requests_total`. */
+  api: ApiName;
   model: string;
   status: LedgerStatus;
   httpStatus: number;
@@ -62,9 +65,15 @@ export class GatewayMetrics {
     labelNames: ["method", "route", "code"] as const,
     registers: [this.registry],
   });
+  private readonly requests = new Counter({
+    name: "chatport_requests_total",
+    help: "Requests of every API (chat, responses, messages, completions, embeddings) that reached a model, by API, model, outcome, HTTP status and API key name.",
+    labelNames: ["api", "model", "status", "code", "key"] as const,
+    registers: [this.registry],
+  });
   private readonly chatRequests = new Counter({
     name: "chatport_chat_requests_total",
-    help: "Chat completion requests that reached a model, by model, outcome, HTTP status and API key name.",
+    help: "Chat completion requests (/v1/chat/completions only; every API: chatport_requests_total) that reached a model, by model, outcome, HTTP status and API key name.",
     labelNames: ["model", "status", "code", "key"] as const,
     registers: [this.registry],
   });
@@ -242,7 +251,9 @@ export class GatewayMetrics {
   observeRequest(o: RequestObservation): void {
     const model = o.model;
     this.requestCount++;
-    this.chatRequests.inc({ model, status: o.status, code: String(o.httpStatus), key: o.keyName });
+    const labels = { model, status: o.status, code: String(o.httpStatus), key: o.keyName };
+    this.requests.inc({ api: o.api, ...labels });
+    if (o.api === "chat") this.chatRequests.inc(labels);
     this.duration.observe({ model, stream: String(o.stream) }, o.latencyMs / 1000);
     if (o.ttftMs !== null) this.ttft.observe({ model }, o.ttftMs / 1000);
     const usage = o.usage;

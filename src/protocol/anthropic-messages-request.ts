@@ -4,7 +4,9 @@
  * body, which `parseChatRequest` turns into the internal {@link ChatRequest}:
  * the Messages API is one more surface on the same engines, and an upstream
  * model gets the translated body (`ChatRequest.wire`), so every
- * OpenAI-compatible upstream serves it.
+ * OpenAI-compatible upstream serves it — or, where its provider declares the
+ * Messages API (`apis: ["messages"]`), the client's own body
+ * (`ChatRequest.native`).
  *
  * Content blocks: `text`; `image` (base64 or URL, for models that take
  * media; a clear 400 on text-only local models); `tool_use` (assistant) →
@@ -353,7 +355,10 @@ function translate(body: AnthropicMessagesBody, options: ParseOptions): Anthropi
 /** Parses an untrusted `POST /v1/messages` body, or throws an ApiError (400) naming the Messages field. */
 export function parseAnthropicMessagesRequest(raw: unknown, options: ParseOptions): AnthropicMessagesRequest {
   assertBodyObject(raw);
-  return translate(validate(anthropicMessagesRequestSchema, raw), options);
+  const request = translate(validate(anthropicMessagesRequestSchema, raw), options);
+  // A provider that serves the Messages API itself gets the body as the client sent it (unknown fields kept).
+  request.chat.native = { endpoint: "messages", body: raw as Record<string, unknown> };
+  return request;
 }
 
 /** Parses an untrusted `POST /v1/messages/count_tokens` body (no `max_tokens`, never streamed). */

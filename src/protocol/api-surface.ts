@@ -43,7 +43,12 @@ export interface ResponseEncoder {
   body(): unknown;
 }
 
+/** The APIs requests come in by: the `api` label of `chatport_requests_total`. */
+export type ApiName = "chat" | "responses" | "messages" | "completions" | "embeddings";
+
 export interface ApiSurface {
+  /** Which API this is (metrics count requests per API). */
+  readonly api: ApiName;
   /** Untrusted JSON → the internal request, or a 400 whose `param` names the field. */
   parse(body: unknown, options: ParseOptions): ChatRequest;
   encoder(context: EncoderContext): ResponseEncoder;

@@ -51,6 +51,7 @@ class ChatEncoder implements ResponseEncoder {
 }
 
 export const chatSurface: ApiSurface = {
+  api: "chat",
   parse: parseChatRequest,
   encoder: (context) => new ChatEncoder(context),
   error: (err) => err,

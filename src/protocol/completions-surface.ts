@@ -24,6 +24,7 @@ export function completionsSurface(): CompletionsSurface {
     return new CompletionsEncoder(parsed, context, engineChose);
   };
   return {
+    api: "completions",
     parse: (body, options) => {
       parsed = parseCompletionsRequest(body, options);
       return parsed.chat;

@@ -42,6 +42,7 @@ function dispatch(dispatcher: Dispatcher, surface: ApiSurface, request: FastifyR
     caller: request.caller,
     requestId: request.id,
     body: request.body,
+    api: surface.api,
     parse: surface.parse,
     signal,
     elapsed: () => reply.elapsedTime,

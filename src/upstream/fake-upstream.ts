@@ -4,7 +4,9 @@
  * measure a gateway against).
  *
  * `POST /v1/chat/completions` answers JSON or SSE; so does `POST /v1/responses`
- * (the Responses API, fake-responses.ts: the same reply, its typed events);
+ * (the Responses API, fake-responses.ts: the same reply, its typed events),
+ * and `POST /v1/messages` (the Anthropic Messages API, fake-messages.ts: the
+ * same reply, its named events; `x-api-key` accepted as the key too);
  * `POST /v1/embeddings` deterministic vectors (fake-embeddings.ts), with the
  * same faults. The reply is derived from
  * the request (see {@link fakeReply}): N pieces, one "token" each, N =
@@ -30,11 +32,12 @@ import type { AddressInfo } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { fakeResponsesAnswer } from "./fake-responses.js";
 import { fakeEmbeddingsResponse } from "./fake-embeddings.js";
+import { fakeMessagesAnswer } from "./fake-messages.js";
 
 type JsonRecord = Record<string, unknown>;
 
 /** The POST routes the fake upstream answers. */
-const FAKE_ROUTES: ReadonlySet<string> = new Set(["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings"]);
+const FAKE_ROUTES: ReadonlySet<string> = new Set(["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/messages", "/v1/embeddings"]);
 
 function isRecord(value: unknown): value is JsonRecord {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -261,7 +264,7 @@ export class FakeUpstream {
     const key = this.options.apiKey;
     if (key === undefined || key === null) return true;
     const got = req.headers.authorization ?? "";
-    if (got === `Bearer ${key}`) return true;
+    if (got === `Bearer ${key}` || req.headers["x-api-key"] === key) return true;
     const shown = got.replace(/^Bearer\s+/i, "");
     this.json(res, 401, {
       error: { message: `Incorrect API key provided: ${shown}.`, type: "invalid_request_error", param: null, code: "invalid_api_key" },
@@ -368,6 +371,10 @@ export class FakeUpstream {
     }
     if (path === "/v1/responses") {
       finished = await this.answerResponses(body, fault, req, res, () => (closedByUs = true));
+      return;
+    }
+    if (path === "/v1/messages") {
+      finished = await this.answerMessages(body, fault, req, res, () => (closedByUs = true));
       return;
     }
     if (path === "/v1/embeddings") {
@@ -516,6 +523,55 @@ export class FakeUpstream {
       const last = event.type === "response.completed" || event.type === "response.incomplete";
       const data = last && fault.kind === "noUsage" ? { ...event.data, response: { ...response, usage: null } } : event.data;
       await write(event.type, data);
+    }
+    res.end();
+    return true;
+  }
+
+  /**
+   * `POST /v1/messages`: the `message` JSON (an error-event fault: Anthropic's
+   * error object), or the named events; an error-event fault mid-stream is
+   * `event: error`, as Anthropic sends it. True when the answer was complete.
+   */
+  private async answerMessages(body: JsonRecord, fault: FakeFault, req: IncomingMessage, res: ServerResponse, closing: () => void): Promise<boolean> {
+    const { message, events } = fakeMessagesAnswer(body, this.requests.length, this.options.defaultTokens, fault.kind !== "noUsage");
+    const error = fault.kind === "error-event" && isRecord(fault.error) ? fault.error : defaultStreamError;
+    const anthropicError = { type: "error", error: { type: "api_error", message: error.message } };
+    if (body.stream !== true) {
+      if (fault.kind === "drop") {
+        closing();
+        req.socket.destroy();
+        return false;
+      }
+      this.json(res, 200, fault.kind === "error-event" ? anthropicError : message);
+      return true;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    const write = (type: string, data: JsonRecord): Promise<void> =>
+      new Promise((resolve) => res.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`, () => resolve()));
+    let pieces = 0;
+    for (const event of events) {
+      if (event.piece) {
+        if (fault.kind === "error-event" && pieces >= fault.afterChunks) {
+          await write("error", anthropicError);
+          res.end();
+          return true;
+        }
+        if (fault.kind === "drop" && pieces >= fault.afterChunks) {
+          await delay(5);
+          closing();
+          req.socket.destroy();
+          return false;
+        }
+        if (fault.kind === "stall" && pieces >= fault.afterChunks) {
+          await new Promise<void>((resolve) => (res.destroyed ? resolve() : res.once("close", () => resolve())));
+          return false;
+        }
+        if (pieces > 0 && (fault.chunkDelayMs ?? 0) > 0) await delay(fault.chunkDelayMs);
+        if (res.destroyed) return false;
+        pieces += 1;
+      }
+      await write(event.type, event.data);
     }
     res.end();
     return true;

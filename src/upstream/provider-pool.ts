@@ -98,6 +98,9 @@ export class ProviderState {
   /** Request headers (auth and the provider's own) for streaming and non-streaming calls. */
   readonly streamHeaders: Record<string, string>;
   readonly jsonHeaders: Record<string, string>;
+  /** The same for the Anthropic Messages API (`messages`): its `x-api-key` and `anthropic-version` besides the Bearer key. */
+  private readonly messagesStreamHeaders: Record<string, string>;
+  private readonly messagesJsonHeaders: Record<string, string>;
   /** Strings that must never reach a client (the API key). */
   readonly secrets: readonly string[];
   outstanding = 0;
@@ -108,6 +111,12 @@ export class ProviderState {
   /** Path of `POST …/<endpoint>` on the pool's origin (`chat/completions`, `responses`, …). */
   pathFor(endpoint: UpstreamEndpoint): string {
     return `${this.basePath}/${endpoint}${this.query}`;
+  }
+
+  /** Request headers of a call to `endpoint`, streaming or not. */
+  headersFor(endpoint: UpstreamEndpoint, stream: boolean): Record<string, string> {
+    if (endpoint === "messages") return stream ? this.messagesStreamHeaders : this.messagesJsonHeaders;
+    return stream ? this.streamHeaders : this.jsonHeaders;
   }
 
   constructor(config: ProviderConfig) {
@@ -139,6 +148,13 @@ export class ProviderState {
     this.secrets = secrets;
     this.streamHeaders = { ...common, accept: "text/event-stream" };
     this.jsonHeaders = { ...common, accept: "application/json" };
+    // Anthropic's servers read `x-api-key`, OpenAI-compatible ones that serve /v1/messages (vLLM, llama-server, LiteLLM) Bearer: both go.
+    const anthropic: Record<string, string> = { "anthropic-version": "2023-06-01" };
+    if (config.apiKey !== null && config.apiKey !== "") anthropic["x-api-key"] = config.apiKey;
+    // The provider's own headers (an `anthropic-version` or `anthropic-beta` of its choice) win.
+    const messages = { ...anthropic, ...common };
+    this.messagesStreamHeaders = { ...messages, accept: "text/event-stream" };
+    this.messagesJsonHeaders = { ...messages, accept: "application/json" };
   }
 
   hasCapacity(): boolean {

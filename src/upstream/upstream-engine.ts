@@ -4,7 +4,9 @@
  * body with the upstream model name, and turns the answer — SSE or JSON —
  * into ChatEvents as it arrives. A provider that serves the Responses API
  * itself (`apis: ["responses"]`) gets a Responses request as it is instead
- * of its chat translation (responses-pass-through.ts).
+ * of its chat translation (responses-pass-through.ts), and one that serves
+ * the Anthropic Messages API (`apis: ["messages"]`) a Messages request
+ * (messages-pass-through.ts).
  *
  * Until the first event has been yielded, failures are retried on the next
  * deployment (failover) with exponential backoff and jitter when a deployment
@@ -38,6 +40,7 @@ import {
 } from "./upstream-errors.js";
 import { isRecord, ResponseDecoder, type JsonRecord, type UpstreamDecoder } from "./upstream-wire.js";
 import { responsesPassThrough, responsesUpstreamBody, ResponsesApiDecoder } from "./responses-pass-through.js";
+import { messagesPassThrough, messagesUpstreamBody, MessagesApiDecoder } from "./messages-pass-through.js";
 
 export interface UpstreamEngineOptions {
   /** First retry delay on a deployment already tried; doubles per attempt (with jitter). Default 50. */
@@ -156,10 +159,12 @@ export class UpstreamEngine implements Engine {
 
   async *generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void> {
     const promptEstimate = estimatePromptTokens(request);
-    // An attempt at a provider that serves the Responses API itself reads its answer in that API.
-    yield* this.forward(request, signal, (startedAt, responsesApi) =>
-      responsesApi ? new ResponsesApiDecoder(startedAt, promptEstimate) : new ResponseDecoder(request.n, startedAt, promptEstimate),
-    );
+    // An attempt at a provider that serves the request's own API (Responses, Messages) reads its answer in that API.
+    yield* this.forward(request, signal, (startedAt, endpoint) => {
+      if (endpoint === "responses") return new ResponsesApiDecoder(startedAt, promptEstimate);
+      if (endpoint === "messages") return new MessagesApiDecoder(startedAt, promptEstimate);
+      return new ResponseDecoder(request.n, startedAt, promptEstimate);
+    });
   }
 
   /** Embeddings are counted upstream: here the inputs are bounded from above (see embeddingTokensUpperBound). */
@@ -182,7 +187,8 @@ export class UpstreamEngine implements Engine {
   private async *forward(
     request: UpstreamCall,
     signal: AbortSignal,
-    newDecoder: (startedAt: number, responsesApi: boolean) => UpstreamDecoder,
+    /** `endpoint`: where the attempt's request went, so the API its answer is in. */
+    newDecoder: (startedAt: number, endpoint: UpstreamEndpoint) => UpstreamDecoder,
   ): AsyncGenerator<ChatEvent, void, void> {
     // Overload: beyond the providers' concurrency plus as many again waiting in
     // their pools, refuse at once rather than queue towards a timeout.
@@ -194,7 +200,7 @@ export class UpstreamEngine implements Engine {
     const tried = new Set<DeploymentState>();
     const failures: AttemptFailure[] = [];
     const bodies = new Map<string, string>();
-    let decoder = newDecoder(startedAt, false);
+    let decoder = newDecoder(startedAt, request.upstreamEndpoint);
 
     for (let attempt = 0; attempt <= this.config.retries; attempt++) {
       if (signal.aborted) {
@@ -231,15 +237,19 @@ export class UpstreamEngine implements Engine {
       }
       tried.add(deployment);
 
-      // A provider that serves the request's own API (Responses) gets it as it is, not its chat translation.
-      const native = responsesPassThrough(request, deployment.provider.config);
-      const endpoint = native === null ? request.upstreamEndpoint : "responses";
+      // A provider that serves the request's own API (Responses, Messages) gets it as it is, not its chat translation.
+      const provider = deployment.provider.config;
+      const responses = responsesPassThrough(request, provider);
+      const messages = responses === null ? messagesPassThrough(request, provider) : null;
+      const endpoint = responses !== null ? "responses" : messages !== null ? "messages" : request.upstreamEndpoint;
       let body = bodies.get(`${endpoint} ${deployment.model}`);
       if (body === undefined) {
-        body = native === null ? this.upstreamBody(request, deployment.model) : responsesUpstreamBody(native, request, deployment.model);
+        if (responses !== null) body = responsesUpstreamBody(responses, request, deployment.model);
+        else if (messages !== null) body = messagesUpstreamBody(messages, request, deployment.model);
+        else body = this.upstreamBody(request, deployment.model);
         bodies.set(`${endpoint} ${deployment.model}`, body);
       }
-      decoder = newDecoder(startedAt, native !== null);
+      decoder = newDecoder(startedAt, endpoint);
       const outcome = yield* this.attempt(deployment, body, endpoint, request.stream, signal, decoder);
 
       if (outcome.kind !== "failed") {
@@ -349,7 +359,7 @@ export class UpstreamEngine implements Engine {
         res = await provider.pool.request({
           method: "POST",
           path: provider.pathFor(endpoint),
-          headers: stream ? provider.streamHeaders : provider.jsonHeaders,
+          headers: provider.headersFor(endpoint, stream),
           body,
           signal: controller.signal,
         });

@@ -67,6 +67,7 @@ export function registerMessages(app: FastifyInstance, guard: RouteGuard, deps: 
       try {
         let parsed: AnthropicMessagesRequest | null = null;
         const surface: ApiSurface = {
+          api: "messages",
           parse: (body, options) => {
             parsed = parseAnthropicMessagesRequest(body, options);
             return parsed.chat;

@@ -71,6 +71,7 @@ export function registerResponses(app: FastifyInstance, deps: ResponsesRouteDeps
       let parsed: ResponsesRequest | null = null;
       let storedInput: Record<string, unknown>[] = [];
       const surface: ApiSurface = {
+        api: "responses",
         parse: (body, options) => {
           const request = parseResponsesRequest(body, options, history);
           if (request.store) {
