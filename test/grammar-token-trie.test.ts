@@ -15,7 +15,7 @@ import { responseFormatGbnf } from "../src/engines/llama/response-grammar.js";
 import { TokenBytes } from "../src/engines/llama/token-bytes.js";
 import { qwenShapedModelPath, tinyModelPath } from "./helpers/models.js";
 
-const schemas: Record<string, object> = {
+const schemas: Record<string, Record<string, unknown>> = {
   "short fields": {
     type: "object",
     properties: {
