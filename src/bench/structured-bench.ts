@@ -6,7 +6,10 @@
  * modes alternating so that they share the machine's noise, and reads each
  * token's decode time from the server itself (`usage_timings`). Requests
  * go round-robin over the modes, and a mode's rate is 1 / the median gap
- * between its tokens, which a busy machine's bursts move least; the report
+ * between its tokens, which a busy machine's bursts move least. Beside it,
+ * the server process's CPU time per completion token (from /proc, all its
+ * threads), which other work on a shared machine moves much less than wall
+ * time: with one thread, what a token costs. The report
  * gives each mode's rate against the unconstrained one, with and without
  * logprobs (asking for probabilities makes node-llama-cpp apply the grammar
  * to the whole vocabulary at every token) and with and without the grammar
@@ -101,6 +104,11 @@ export interface ModeResult {
   p90GapMs: number;
   /** This mode's rate / the baseline's. */
   ratio: number;
+  /** The server's CPU ms per completion token: the median over requests, and each round's median. */
+  cpuMsPerToken: number;
+  cpuRounds: number[];
+  /** The baseline's CPU ms per token / this mode's. */
+  cpuRatio: number;
   /** Mean completion tokens per request. */
   meanTokens: number;
   finishReasons: Record<string, number>;
@@ -123,9 +131,28 @@ interface Measured {
   /** ms between consecutive tokens. */
   gaps: number[];
   finish: string;
+  /** The server process's CPU ms per completion token during the request (NaN where /proc is not there). */
+  cpuMsPerToken: number;
 }
 
-async function measure(baseURL: string, mode: Mode, maxTokens: number, seed: number): Promise<Measured | null> {
+/** CPU time a process has used, ms (user + system, all threads), or NaN without /proc. */
+function cpuMsOf(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (in parentheses, which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Linux's USER_HZ, what /proc/PID/stat counts in on every architecture Node runs on. */
+const clockTicksPerSecond = 100;
+
+async function measure(baseURL: string, pid: number | undefined, mode: Mode, maxTokens: number, seed: number): Promise<Measured | null> {
+  const cpuBefore = cpuMsOf(pid);
   const res = await fetch(`${baseURL}/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -140,7 +167,8 @@ async function measure(baseURL: string, mode: Mode, maxTokens: number, seed: num
   });
   const body = (await res.json()) as { choices?: Array<{ finish_reason: string }>; usage?: { completion_tokens: number; decode_time_arr?: number[] } };
   if (res.status !== 200 || body.usage === undefined) return null;
-  return { gaps: body.usage.decode_time_arr ?? [], finish: body.choices?.[0]?.finish_reason ?? "?" };
+  const cpuMs = cpuMsOf(pid) - cpuBefore;
+  return { gaps: body.usage.decode_time_arr ?? [], finish: body.choices?.[0]?.finish_reason ?? "?", cpuMsPerToken: cpuMs / Math.max(1, body.usage.completion_tokens) };
 }
 
 function metric(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -159,20 +187,20 @@ export async function runStructuredBench(options: StructuredBenchOptions): Promi
   let non200 = 0;
   try {
     // One unmeasured request per mode: grammars compiled, caches warm.
-    for (const mode of modes) await measure(server.baseURL, mode, 8, 1);
+    for (const mode of modes) await measure(server.baseURL, server.child.pid, mode, 8, 1);
     for (let round = 0; round < options.rounds; round++) {
       const samples = new Map<string, Measured[]>(modes.map((m) => [m.name, []]));
       // Round-robin: the modes share whatever else the machine is doing.
       for (let seed = 1; seed <= options.seeds; seed++) {
         for (const mode of modes) {
-          const sample = await measure(server.baseURL, mode, options.maxTokens, 1000 * round + seed);
+          const sample = await measure(server.baseURL, server.child.pid, mode, options.maxTokens, 1000 * round + seed);
           if (sample === null) non200++;
           else samples.get(mode.name)!.push(sample);
         }
       }
       for (const mode of modes) {
         perRound.get(mode.name)!.push(samples.get(mode.name)!);
-        options.progress(`round ${round + 1}/${options.rounds} ${mode.name}: ${rateOf(samples.get(mode.name)!).toFixed(1)} tokens/s`);
+        options.progress(`round ${round + 1}/${options.rounds} ${mode.name}: ${rateOf(samples.get(mode.name)!).toFixed(1)} tokens/s, ${cpuOf(samples.get(mode.name)!).toFixed(1)} CPU ms/token`);
       }
     }
     const metrics = await (await fetch(server.baseURL.replace(/\/v1$/, "/metrics"))).text();
@@ -191,6 +219,9 @@ export async function runStructuredBench(options: StructuredBenchOptions): Promi
         medianGapMs: median(gaps),
         p90GapMs: percentile(gaps, 90),
         ratio: rateOf(all) / rateOf(base.flat()),
+        cpuMsPerToken: cpuOf(all),
+        cpuRounds: rounds.map(cpuOf),
+        cpuRatio: cpuOf(base.flat()) / cpuOf(all),
         meanTokens: all.reduce((a, s) => a + s.gaps.length + 1, 0) / Math.max(1, all.length),
         finishReasons,
       };
@@ -224,15 +255,20 @@ function rateOf(samples: readonly Measured[]): number {
   return gap > 0 ? 1000 / gap : Number.NaN;
 }
 
+/** The median of the requests' server CPU ms per completion token. */
+function cpuOf(samples: readonly Measured[]): number {
+  return median(samples.map((s) => s.cpuMsPerToken).filter((x) => Number.isFinite(x)));
+}
+
 export function structuredTable(report: StructuredBenchReport): string {
   const lines = [
     `${report.model}, ${report.threads} thread(s), max_tokens ${report.maxTokens}, ${report.rounds} rounds × ${report.seeds} requests per mode`,
     "",
-    "| mode | decode tokens/s | per round | gap p50 / p90 ms | vs unconstrained | mean tokens | finish |",
-    "|---|---:|---|---:|---:|---:|---|",
+    "| mode | decode tokens/s | per round | gap p50 / p90 ms | vs unconstrained | server CPU ms/token (per round) | vs unconstrained, CPU | mean tokens | finish |",
+    "|---|---:|---|---:|---:|---:|---:|---:|---|",
     ...report.modes.map(
       (m) =>
-        `| ${m.name} | ${m.tokensPerSecond.toFixed(1)} | ${m.rounds.map((r) => r.toFixed(1)).join(", ")} | ${m.medianGapMs.toFixed(1)} / ${m.p90GapMs.toFixed(1)} | ${m.name === m.baseline ? "—" : `${m.ratio.toFixed(2)}× (${m.baseline})`} | ${m.meanTokens.toFixed(0)} | ${Object.entries(m.finishReasons)
+        `| ${m.name} | ${m.tokensPerSecond.toFixed(1)} | ${m.rounds.map((r) => r.toFixed(1)).join(", ")} | ${m.medianGapMs.toFixed(1)} / ${m.p90GapMs.toFixed(1)} | ${m.name === m.baseline ? "—" : `${m.ratio.toFixed(2)}× (${m.baseline})`} | ${m.cpuMsPerToken.toFixed(1)} (${m.cpuRounds.map((r) => r.toFixed(1)).join(", ")}) | ${m.name === m.baseline ? "—" : `${m.cpuRatio.toFixed(2)}×`} | ${m.meanTokens.toFixed(0)} | ${Object.entries(m.finishReasons)
           .map(([k, v]) => `${k} ${v}`)
           .join(", ")} |`,
     ),

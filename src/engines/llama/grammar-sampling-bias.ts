@@ -13,7 +13,8 @@
  */
 import { TokenBias, type LlamaGrammarEvaluationState, type LlamaModel, type Token } from "node-llama-cpp";
 import type { SamplingParams } from "../../protocol/chat-request.js";
-import { boostLogit, GrammarTokenBoost, grammarProbeOf, vocabularyPrefixes } from "./grammar-token-boost.js";
+import { boostLogit, GrammarTokenBoost, grammarProbeOf } from "./grammar-token-boost.js";
+import { vocabularyTrie } from "./grammar-token-trie.js";
 import { malformedUtf8Tokens } from "./malformed-utf8-tokens.js";
 import { bannedUnderGrammar } from "./sampling-options.js";
 import type { TokenBytes } from "./token-bytes.js";
@@ -65,7 +66,7 @@ export class GrammarSamplingBias {
     if (bias === undefined) {
       if (this.cache.size >= cacheLimit) this.cache.clear();
       const logits = new Map<number, number>();
-      if (boosted !== null) for (const group of boosted.tokens) for (const token of group) logits.set(token, boostLogit);
+      if (boosted !== null) for (const token of boosted.tokens) logits.set(token, boostLogit);
       // The client's bias adds to the boost, so every token the grammar accepts keeps the same shift.
       for (const [token, logit] of this.logitBias) logits.set(token, logit > -100 ? (logits.get(token) ?? 0) + logit : bannedUnderGrammar);
       for (const token of this.malformed) logits.set(token, bannedUnderGrammar);
@@ -89,6 +90,6 @@ export function grammarSamplingBias(model: LlamaModel, tokenBytes: TokenBytes, s
   const boost =
     probe === null || logprobs || sampling.repetitionPenalty !== 1 || tokenBytes.size < minBoostedVocabulary
       ? null
-      : new GrammarTokenBoost(vocabularyPrefixes(tokenBytes, (token) => model.isEogToken(token)), probe, { maxBoosted, refineAbove: 64, exactBelow: 2048 });
+      : new GrammarTokenBoost(vocabularyTrie(tokenBytes, (token) => model.isEogToken(token)), probe, { maxBoosted });
   return new GrammarSamplingBias(model, sampling.logitBias, malformedUtf8Tokens(tokenBytes), new Utf8SequenceGuard(tokenBytes), boost);
 }
