@@ -4,12 +4,15 @@
  * outside, in the process's mapped files, and in its log); forcing the native
  * build where there is none fails at start, saying what to run.
  */
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { describeMappedFiles, mappedBinary } from "../src/bench/loaded-binary.js";
+import type { BenchReport } from "../src/bench/report.js";
 import { binaryOptions, cpuFeaturesOf, prebuiltPackageName } from "../src/engines/llama/llama-runtime.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { cliPath, repoRoot, startServer, tempDbPath } from "./helpers/server.js";
@@ -110,4 +113,37 @@ test("an unknown --llama-build is refused before anything loads", async () => {
   assert.notEqual(code, 0);
   assert.match(output, /llamaBuild|llama-build/);
   assert.match(output, /auto|prebuilt|native/);
+});
+
+test("chatport bench --llama-builds runs chatport once per binary, each row named by it", { timeout: 240_000 }, async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), "chatport-bench-builds-"));
+  const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "chatport-bench-cwd-"));
+  const native = fs.existsSync(localBuilds) && fs.readdirSync(localBuilds).length > 0;
+  try {
+    const { stderr } = await promisify(execFile)(
+      process.execPath,
+      [cliPath, "bench", "--model", await tinyModelPath(), "--quick", "--threads", "1", "--out", out, "--no-llama-server", "--skip-direct", "--llama-builds", "prebuilt,native"],
+      { cwd },
+    );
+    const json = fs.readdirSync(out).find((f) => f.endsWith(".json"));
+    assert.ok(json !== undefined);
+    const report = JSON.parse(fs.readFileSync(path.join(out, json), "utf8")) as BenchReport;
+    const systems = new Set(report.levels.map((l) => l.system));
+    assert.ok(systems.has("chatport prebuilt"), [...systems].join(", "));
+    assert.ok(!systems.has("chatport"), "with builds chosen, no row is left unnamed");
+    if (process.platform === "linux") assert.match(report.binaries?.["chatport prebuilt"] ?? "", /^prebuilt @node-llama-cpp\//);
+    if (native) {
+      assert.ok(systems.has("chatport native"));
+      assert.match(report.binaries?.["chatport native"] ?? "", /^native build/);
+      assert.ok("chatport prebuilt/chatport native aggregate tok/s @1" in report.ratios, Object.keys(report.ratios).join(", "));
+    } else {
+      assert.ok(!systems.has("chatport native"));
+      assert.match(stderr, /chatport native: not measured: .*npm run build:native/);
+    }
+    const markdown = fs.readFileSync(path.join(out, fs.readdirSync(out).find((f) => f.endsWith(".md")) ?? ""), "utf8");
+    assert.match(markdown, process.platform === "linux" ? /\| chatport prebuilt \| prebuilt @node-llama-cpp\// : /\| chatport prebuilt \| /);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+    fs.rmSync(cwd, { recursive: true, force: true });
+  }
 });
