@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { KV_CACHE_TYPES } from "./engines/llama/kv-cache-memory.js";
-import { defaultThreads } from "./engines/llama/llama-runtime.js";
+import { defaultThreads, LLAMA_BUILDS } from "./engines/llama/llama-runtime.js";
 
 /** USD per million tokens; cached input defaults to the input price. */
 export const modelPricesSchema = z
@@ -305,6 +305,14 @@ export const settings = {
     env: "CHATPORT_THREADS",
     flag: "--threads <n>",
     help: "llama.cpp threads",
+  }),
+  llamaBuild: row({
+    kind: "string",
+    schema: z.enum(LLAMA_BUILDS),
+    default: "auto",
+    env: "CHATPORT_LLAMA_BUILD",
+    flag: "--llama-build <which>",
+    help: "the llama.cpp binary: `auto` (the `npm run build:native` build when there is one, else node-llama-cpp's prebuilt), `prebuilt` or `native` (fails at start without a native build); logged at start and named in each `model loaded` line",
   }),
   maxWaiting: row({ kind: "integer", schema: z.number().int().min(0), default: 64, env: "CHATPORT_MAX_WAITING", flag: "--max-waiting <n>", help: "requests that may queue per model before 503" }),
   batchSize: row({

@@ -46,6 +46,8 @@ export interface BenchReport {
   prompts: PromptResult[];
   memory: Array<{ system: string; idleRssMB: number; peakRssMB: number; beyondIdleMB: number }>;
   ratios: Record<string, number>;
+  /** The llama.cpp binary each HTTP system ran (chatport: read from its process's mapped files). */
+  binaries?: Record<string, string>;
 }
 
 export function summarise(system: string, concurrency: number, samples: readonly StreamSample[], wallMs: number): LevelResult {
@@ -84,7 +86,9 @@ export function table(report: BenchReport): string {
   ];
   const memory = ["| system | idle RSS MB | peak RSS MB | beyond idle MB |", "|---|---:|---:|---:|", ...report.memory.map((m) => `| ${m.system} | ${fmt(m.idleRssMB, 0)} | ${fmt(m.peakRssMB, 0)} | ${fmt(m.beyondIdleMB, 0)} |`)];
   const ratios = ["| ratio | value |", "|---|---:|", ...Object.entries(report.ratios).map(([k, v]) => `| ${k} | ${fmt(v, 2)} |`)];
-  return [head, rule, ...rows, "", ...prompts, "", ...memory, "", ...ratios].join("\n");
+  const binaries = Object.entries(report.binaries ?? {});
+  const binaryRows = binaries.length === 0 ? [] : ["| system | llama.cpp binary |", "|---|---|", ...binaries.map(([system, binary]) => `| ${system} | ${binary} |`), ""];
+  return [head, rule, ...rows, "", ...binaryRows, ...prompts, "", ...memory, "", ...ratios].join("\n");
 }
 
 /** Aggregate tokens/s by concurrency, one line per system. */

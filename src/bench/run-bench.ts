@@ -9,8 +9,9 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import OpenAI from "openai";
-import { LLAMA_CMAKE_OPTIONS } from "../engines/llama/llama-runtime.js";
+import { LLAMA_CMAKE_OPTIONS, type LlamaBuild } from "../engines/llama/llama-runtime.js";
 import { measureDirect } from "./direct.js";
+import { mappedBinary, mappedBinarySummary } from "./loaded-binary.js";
 import { filler } from "./prompts.js";
 import { summarise, type BenchReport, type LevelResult, type PromptResult } from "./report.js";
 import { startChatport, startLlamaServer, type ServerProcess } from "./server-process.js";
@@ -37,6 +38,11 @@ export interface BenchOptions {
   /** Context per sequence. */
   contextSize: number;
   skipDirect: boolean;
+  /**
+   * The chatport runs, one per `--llama-build` (default: `auto` alone). A
+   * `native` run without a native build is left out with a note.
+   */
+  llamaBuilds?: readonly LlamaBuild[];
   /** Streams of a level start this many ms apart (0: all at once); HTTP systems only. */
   staggerMs?: number;
   progress: (line: string) => void;
@@ -99,17 +105,24 @@ function ratio(levels: readonly LevelResult[], a: string, b: string, c: number, 
   return x === undefined || y === undefined ? null : x / y;
 }
 
+/** `chatport` for the one default run; `chatport prebuilt`, `chatport native` when the builds are chosen. */
+function chatportName(builds: readonly LlamaBuild[], build: LlamaBuild): string {
+  return builds.length === 1 && build === "auto" ? "chatport" : `chatport ${build}`;
+}
+
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const { progress } = options;
   const maxConcurrency = Math.max(...options.concurrency);
   const levels: LevelResult[] = [];
   const prompts: PromptResult[] = [];
   const memory: BenchReport["memory"] = [];
+  let directBinary: string | null = null;
 
   if (!options.skipDirect) {
     progress("node-llama-cpp direct: loading the model");
     const llama = await getLlama({ gpu: false, build: "never", cmakeOptions: { ...LLAMA_CMAKE_OPTIONS }, logLevel: LlamaLogLevel.error, maxThreads: options.threads });
     const model = await llama.loadModel({ modelPath: options.modelPath });
+    directBinary = `${llama.buildType === "prebuilt" ? "prebuilt" : "native build"} (llama.cpp ${llama.llamaCppRelease.release}), in the bench process`;
     try {
       for (const [round, c] of options.concurrency.entries()) {
         progress(`node-llama-cpp direct: ${c} stream(s)`);
@@ -124,21 +137,23 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
   // The chatport under test meters into a throwaway ledger, never the one of the checkout it runs in.
   const ledgerDir = fs.mkdtempSync(path.join(os.tmpdir(), "chatport-bench-ledger-"));
-  const systems: Array<{ name: string; start: () => Promise<ServerProcess>; model: string }> = [
-    {
-      name: "chatport",
-      model: "bench",
-      start: () =>
-        startChatport([
-          "--model", `bench=${options.modelPath}`,
-          "--db-path", path.join(ledgerDir, "chatport.sqlite"),
-          "--threads", String(options.threads),
-          "--parallel", String(maxConcurrency),
-          "--ctx", String(options.contextSize),
-          "--max-waiting", "256",
-        ], { CHATPORT_LOG_LEVEL: "warn" }),
-    },
-  ];
+  const builds = options.llamaBuilds ?? ["auto"];
+  const systems: Array<{ name: string; start: () => Promise<ServerProcess>; model: string; optional?: boolean }> = builds.map((build, i) => ({
+    name: chatportName(builds, build),
+    model: "bench",
+    // Forcing the native build is asking whether there is one: without, that run is skipped.
+    optional: build === "native",
+    start: () =>
+      startChatport([
+        "--model", `bench=${options.modelPath}`,
+        "--db-path", path.join(ledgerDir, `chatport-${i}.sqlite`),
+        "--threads", String(options.threads),
+        "--parallel", String(maxConcurrency),
+        "--ctx", String(options.contextSize),
+        "--max-waiting", "256",
+        "--llama-build", build,
+      ], { CHATPORT_LOG_LEVEL: "warn" }),
+  }));
   if (options.llamaServer !== null) {
     const binary = options.llamaServer;
     systems.push({
@@ -162,11 +177,25 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   // them (the first to go rotates per level), so a noisy stretch on a shared
   // machine hits both alike rather than one system's whole series.
   const running: Array<{ system: HttpSystem; idleRss: number; peakRss: number }> = [];
+  const binaries: Record<string, string> = directBinary === null ? {} : { "node-llama-cpp": directBinary };
   let sampler: NodeJS.Timeout | undefined;
   try {
     for (const spec of systems) {
       progress(`${spec.name}: starting`);
-      const server = await spec.start();
+      let server: ServerProcess;
+      try {
+        server = await spec.start();
+      } catch (err) {
+        if (spec.optional !== true) throw err;
+        progress(`${spec.name}: not measured: ${(err instanceof Error ? err.message : String(err)).split("\n").find((l) => l.includes("--llama-build")) ?? String(err)}`);
+        continue;
+      }
+      if (spec.name.startsWith("chatport")) {
+        binaries[spec.name] = mappedBinarySummary(mappedBinary(server.child.pid));
+        progress(`${spec.name}: llama.cpp binary: ${binaries[spec.name]}`);
+      } else {
+        binaries[spec.name] = options.llamaServer ?? "–";
+      }
       const system: HttpSystem = { name: spec.name, server, client: new OpenAI({ baseURL: server.baseURL, apiKey: "sk-bench", maxRetries: 0, timeout: 600_000 }), model: spec.model };
       running.push({ system, idleRss: 0, peakRss: 0 });
       await timedStream(system.client, { model: system.model, prompt: "warm up", maxTokens: 4 });
@@ -222,18 +251,28 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   levels.sort((x, y) => rank(x.system) - rank(y.system) || x.concurrency - y.concurrency);
 
   const ratios: Record<string, number> = {};
+  const chatports = running.map((r) => r.system.name).filter((name) => name.startsWith("chatport"));
   for (const c of options.concurrency) {
     for (const [key, label] of [["aggregateTps", "aggregate"], ["perStreamTps", "per-stream"]] as const) {
-      const vsServer = ratio(levels, "chatport", "llama-server", c, key);
-      if (vsServer !== null) ratios[`chatport/llama-server ${label} tok/s @${c}`] = vsServer;
-      const vsDirect = ratio(levels, "chatport", "node-llama-cpp", c, key);
-      if (vsDirect !== null) ratios[`chatport/node-llama-cpp ${label} tok/s @${c}`] = vsDirect;
+      for (const name of chatports) {
+        const vsServer = ratio(levels, name, "llama-server", c, key);
+        if (vsServer !== null) ratios[`${name}/llama-server ${label} tok/s @${c}`] = vsServer;
+        const vsDirect = ratio(levels, name, "node-llama-cpp", c, key);
+        if (vsDirect !== null) ratios[`${name}/node-llama-cpp ${label} tok/s @${c}`] = vsDirect;
+      }
+      const [first, second] = chatports;
+      if (first !== undefined && second !== undefined) {
+        const between = ratio(levels, first, second, c, key);
+        if (between !== null) ratios[`${first}/${second} ${label} tok/s @${c}`] = between;
+      }
     }
   }
-  const ours = prompts.find((p) => p.system === "chatport");
   const theirs = prompts.find((p) => p.system === "llama-server");
-  if (ours !== undefined && theirs !== undefined) ratios["chatport/llama-server cold TTFT (long prompt)"] = ours.coldTtftMs / theirs.coldTtftMs;
-  if (ours?.warmTtftMs != null) ratios["chatport warm/cold TTFT (shared prefix)"] = ours.warmTtftMs / ours.coldTtftMs;
+  for (const name of chatports) {
+    const ours = prompts.find((p) => p.system === name);
+    if (ours !== undefined && theirs !== undefined) ratios[`${name}/llama-server cold TTFT (long prompt)`] = ours.coldTtftMs / theirs.coldTtftMs;
+    if (ours?.warmTtftMs != null) ratios[`${name} warm/cold TTFT (shared prefix)`] = ours.warmTtftMs / ours.coldTtftMs;
+  }
 
   return {
     date: new Date().toISOString(),
@@ -251,5 +290,6 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     prompts,
     memory,
     ratios,
+    binaries,
   };
 }

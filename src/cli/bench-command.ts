@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from "commander";
 import { defaultGatewayBenchOptions, gatewayTable, PHASES, type PhaseName, profileTable, runGatewayBench, writeGatewayReport } from "../bench/gateway-bench.js";
 import type * as BenchReport from "../bench/report.js";
 import type { runBench as runBenchFn } from "../bench/run-bench.js";
-import { defaultThreads } from "../engines/llama/llama-runtime.js";
+import { defaultThreads, LLAMA_BUILDS, type LlamaBuild } from "../engines/llama/llama-runtime.js";
 import { TEST_MODEL_TYPES, writeTestModel, type TestModelType } from "../gguf/test-model.js";
 
 interface BenchFlags {
@@ -20,6 +20,7 @@ interface BenchFlags {
   longPrompt: number;
   ctx: number;
   skipDirect?: boolean;
+  llamaBuilds: LlamaBuild[];
   staggerMs: number;
   quick?: boolean;
   out: string;
@@ -105,6 +106,14 @@ interface GatewayFlags {
   phases: PhaseName[];
   out: string;
 }
+
+/** `--llama-builds prebuilt,native`: one chatport run per build, side by side. */
+const llamaBuildList = (value: string): LlamaBuild[] => {
+  const builds = value.split(",").map((b) => b.trim());
+  const unknown = builds.filter((b) => !(LLAMA_BUILDS as readonly string[]).includes(b));
+  if (unknown.length > 0 || builds.length === 0) throw new InvalidArgumentError(`unknown build ${unknown.join(", ")} (builds: ${LLAMA_BUILDS.join(", ")})`);
+  return LLAMA_BUILDS.filter((b) => builds.includes(b));
+};
 
 const phaseList = (value: string): PhaseName[] => {
   const phases = value.split(",").map((p) => p.trim());
@@ -283,6 +292,7 @@ export function benchCommand(): Command {
     .option("--long-prompt <n>", "prompt length for the TTFT and shared-prefix runs", int, 1000)
     .option("--ctx <n>", "context per sequence", int, 2048)
     .option("--skip-direct", "skip the direct node-llama-cpp baseline")
+    .option("--llama-builds <list>", `chatport runs, one per llama.cpp binary, side by side: ${LLAMA_BUILDS.join(", ")} (e.g. prebuilt,native: the default install against \`npm run build:native\`; native is skipped without a native build)`, llamaBuildList, ["auto"])
     .option("--stagger-ms <n>", "start the streams of a level this many ms apart instead of at once (late arrivals; HTTP systems only)", nonNegative, 0)
     .option("--quick", "a short smoke run (levels 1,2; 16 tokens; 200-token long prompt)")
     .option("--out <dir>", "where the JSON / Markdown / SVG reports go", "bench/results")
@@ -303,6 +313,7 @@ export function benchCommand(): Command {
         longPromptTokens: flags.quick === true ? 200 : flags.longPrompt,
         contextSize: flags.ctx,
         skipDirect: flags.skipDirect === true,
+        llamaBuilds: flags.llamaBuilds,
         staggerMs: flags.staggerMs,
         progress,
       });

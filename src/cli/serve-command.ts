@@ -27,7 +27,7 @@ export async function serve(config: ServeConfig): Promise<void> {
   const providers = new ProviderPool(providersFrom(config), { breaker: config.breaker });
   for (const model of upstreamModelsFrom(config)) registry.add(new UpstreamEngine(model, providers), model.prices);
   // llama.cpp is loaded only when there are local models: a pure gateway never touches it.
-  const llama = config.models.length > 0 || config.embeddingModels.length > 0 ? await getRuntime(logger) : null;
+  const llama = config.models.length > 0 || config.embeddingModels.length > 0 ? await getRuntime(logger, config.llamaBuild) : null;
   const modelFile = async (spec: { id: string; source: string }): Promise<string> => {
     let nextReport = 0;
     return resolveModelSource(spec.source, {

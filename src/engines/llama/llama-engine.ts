@@ -26,6 +26,7 @@ import { effortPlan } from "./families/reasoning-effort.js";
 import { parserMarkers } from "./families/registry.js";
 import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { attentionShape, KV_CACHE_GGML_TYPE, kvBytesPerCell, type KvCacheType } from "./kv-cache-memory.js";
+import { describeLoadedBinary } from "./llama-runtime.js";
 import { rawPromptTokens, type RawPromptTokens } from "./raw-prompt.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
 import { SlotPool } from "./slot-pool.js";
@@ -238,7 +239,7 @@ export class LlamaEngine implements Engine {
         prefillChunk: options.prefillChunk,
         kvCacheType: kvType,
         kvCacheMiB: kvMiB(engine.kvCache().bytes),
-        binary: llama.buildType,
+        binary: describeLoadedBinary(llama),
         chatTemplate: engine.renderer.name,
         family: engine.renderer.family.name,
         toolSyntax: engine.renderer.family.toolCalls.name,
