@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 
 export interface MappedBinary {
-  /** `prebuilt @node-llama-cpp/linux-x64@3.22.1`, `native build (localBuilds/linux-x64-…)`, or the path of another addon. */
+  /** `prebuilt @node-llama-cpp/linux-x64@3.21.1`, `native build (localBuilds/linux-x64-…)`, or the path of another addon. */
   addon: string | null;
   /** The ggml CPU backend variants mapped (`haswell`, `zen4`, …; empty when the CPU backend is built in). */
   cpuVariants: string[];
@@ -58,7 +58,7 @@ export function describeMappedFiles(files: readonly string[]): MappedBinary {
   return { addon, cpuVariants };
 }
 
-/** One line for a report: `prebuilt @node-llama-cpp/linux-x64@3.22.1, CPU variant zen4`. */
+/** One line for a report: `prebuilt @node-llama-cpp/linux-x64@3.21.1, CPU variant zen4`. */
 export function mappedBinarySummary(binary: MappedBinary | null): string {
   if (binary === null || binary.addon === null) return "unknown (no /proc maps or no llama.cpp addon mapped)";
   return binary.cpuVariants.length === 0 ? binary.addon : `${binary.addon}, CPU variant ${binary.cpuVariants.join("+")}`;

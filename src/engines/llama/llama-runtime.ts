@@ -21,7 +21,7 @@ export type LlamaBuild = (typeof LLAMA_BUILDS)[number];
 export interface LlamaBinary {
   /** `prebuilt`: node-llama-cpp's platform package; `native`: a local build (`npm run build:native`). */
   kind: "prebuilt" | "native";
-  /** The prebuilt package and its version (`@node-llama-cpp/linux-x64@3.22.1`); null for a local build or when it cannot be read. */
+  /** The prebuilt package and its version (`@node-llama-cpp/linux-x64@3.21.1`); null for a local build or when it cannot be read. */
   package: string | null;
   /** The llama.cpp the binary was built from (`ggml-org/llama.cpp v0.5.0`). */
   llamaCpp: string;
@@ -129,7 +129,7 @@ export function describeLoadedBinary(llama: Llama): string {
   return binary === undefined ? llama.buildType : binarySummary(binary);
 }
 
-/** One line: `prebuilt @node-llama-cpp/linux-x64@3.22.1 (llama.cpp v0.5.0, AVX2 AVX512)` or `native build GGML_OPENMP=OFF (…)`. */
+/** One line: `prebuilt @node-llama-cpp/linux-x64@3.21.1 (llama.cpp v0.4.0, AVX2 AVX512)` or `native build GGML_OPENMP=OFF (…)`. */
 export function binarySummary(binary: LlamaBinary): string {
   const options = Object.entries(binary.cmakeOptions).map(([k, v]) => `${k}=${v}`).join(" ");
   const what = binary.kind === "prebuilt" ? `prebuilt ${binary.package ?? "package"}` : `native build${options === "" ? "" : ` ${options}`}`;
