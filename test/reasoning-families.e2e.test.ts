@@ -1,7 +1,8 @@
 /**
  * Reasoning end to end for the families whose model opens its thought itself
  * (the generation prompt does not end inside `<think>`): Kimi K2 Thinking,
- * GLM-4.5 / 4.6 and Granite 3.3 with its `thinking` switch, through the
+ * GLM-4.5 / 4.6 and Granite 3.3 with its `thinking` switch — and Qwen3.5 and
+ * Nemotron 3 Nano (Qwen3-Coder's family), whose prompt opens it — through the
  * official SDK on their real templates (skipped where ../shared is absent).
  * A random model never writes `<think>`, so each test model follows token
  * chains (`make-test-model --chain`): after the generation prompt's last
@@ -60,6 +61,24 @@ const MODELS: ReasoningModel[] = [
     id: "glm-4.6",
     template: sharedTemplatePath("glm-4.6"),
     chains: [["<|assistant|>", "<think>", THINK], ["</think>", ANSWER, "<|user|>"], ["\n\n", ANSWER]],
+    on: {},
+    budget: { effort: "minimal", maxTokens: 90 },
+    renders: true,
+  },
+  // Qwen3.5 and Nemotron 3 Nano: the generation prompt opens the thought (`<think>\n`) unless enable_thinking is false.
+  {
+    id: "qwen3.5",
+    template: sharedTemplatePath("qwen3.5"),
+    chains: [["\n", THINK], ["</think>", ANSWER, "<|im_end|>"], ["\n\n", ANSWER]],
+    on: {},
+    budget: { effort: "minimal", maxTokens: 90 },
+    renders: true,
+  },
+  {
+    id: "nemotron-3-nano",
+    template: sharedTemplatePath("nemotron-3-nano"),
+    // Its template file ends in a CRLF: the prompt's last token is "\r", after `<think>\n` or `<think></think>` alike.
+    chains: [["\r", THINK], ["</think>", ANSWER, "<|im_end|>"], ["\n\n", ANSWER]],
     on: {},
     budget: { effort: "minimal", maxTokens: 90 },
     renders: true,
@@ -127,7 +146,7 @@ async function both(body: Record<string, unknown>): Promise<{ message: Message; 
 
 for (const model of MODELS) {
   describe(`reasoning family ${model.id}`, { skip: model.template === null ? missingSharedFile(`${model.id}.jinja`) : false }, () => {
-    test("the thought the model opens itself lands in reasoning_content, never in content, streamed as non-streamed", async () => {
+    test("the thought (opened by the model, or by the prompt) lands in reasoning_content, never in content, streamed as non-streamed", async () => {
       const { message, finish, usage } = await both({ model: model.id, messages: hello, seed: 11, max_tokens: 12, ...model.on });
       assert.equal(finish, "length");
       assert.match(message.reasoning_content ?? "", /^( think)+$/, "everything after the open tag is the thought");
@@ -211,6 +230,19 @@ describe("switches", () => {
       assert.equal(usage?.completion_tokens_details?.reasoning_tokens, 0);
     }
   });
+
+  // Nemotron 3 Nano's prompt ends in the same "\r" either way, so its model thinks on in words; they are content then.
+  for (const [id, answer] of [["qwen3.5", ANSWER.trim()], ["nemotron-3-nano", THINK.repeat(12).trim()]] as const) {
+    const model = MODELS.find((m) => m.id === id);
+    test(`${id}: enable_thinking false and reasoning_effort none close the thought in the prompt; what the model writes is content`, { skip: model?.template === null ? missingSharedFile(`${id}.jinja`) : false }, async () => {
+      for (const off of [{ reasoning_effort: "none" }, { chat_template_kwargs: { enable_thinking: false } }]) {
+        const { message, usage } = await both({ model: id, messages: hello, seed: 3, max_tokens: 12, ...off });
+        assert.equal(message.reasoning_content, undefined, JSON.stringify(off));
+        assert.equal(message.content?.trim(), answer);
+        assert.equal(usage?.completion_tokens_details?.reasoning_tokens, 0);
+      }
+    });
+  }
 
   test("Kimi K2 Thinking has no switch: reasoning_effort none closes the thought the model opens at once, and it stays out of the content", { skip: kimi?.template === null ? missingSharedFile("kimi-k2-thinking.jinja") : false }, async () => {
     const { message, finish } = await both({ model: "kimi-k2-thinking", messages: hello, seed: 3, max_tokens: 12, reasoning_effort: "none" });

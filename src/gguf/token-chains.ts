@@ -6,7 +6,7 @@
  * the current token's own embedding, and the output projection is untied:
  * each token's row is its own embedding (a token outside the chains repeats
  * itself), and for every step A → B of a chain, B's row also points along
- * A's embedding, so after A the model writes B with a probability of about 1
+ * A's embedding (orthogonal to the other chain tokens'), so after A the model writes B with a probability of about 1
  * at any temperature. A chain ending in an end-of-generation token ends the
  * answer; one ending in any other token repeats that token until a limit.
  */
@@ -51,9 +51,10 @@ export function chainSteps(vocab: BpeVocab, chains: ReadonlyArray<readonly strin
 
 /**
  * How far a step's successor row points along its predecessor's embedding:
- * after A its logit is about twice A's own (A repeating itself), while after
- * any other token the added part is noise four standard deviations below
- * that token's own logit.
+ * after A its logit is about twice A's own (A repeating itself). The added
+ * direction is orthogonal to the other chain tokens' embeddings, so after
+ * them it adds nothing; after a token outside the chains it adds noise far
+ * below that token's own logit.
  */
 const STEP_WEIGHT = 2;
 
@@ -67,14 +68,48 @@ export function chainedProjections(
 ): { embedding: TensorDataWriter; output: TensorDataWriter } {
   const embedding = new Uint16Array(hidden * vocab);
   rng.fillFromTable16(embedding, normalF16Table(std));
+  const row = (id: number): Float64Array => Float64Array.from(embedding.subarray(id * hidden, (id + 1) * hidden), f16BitsToF32);
+  const chainTokens = [...new Set(steps.flatMap((s) => [s.from, s.to]))];
   const output = embedding.slice();
   for (const { from, to } of steps) {
+    // A's direction with the other chain tokens' taken out: after any other
+    // chain token the step adds nothing, so chains never disturb each other.
+    const a = row(from);
+    const u = orthogonalTo(a, chainTokens.filter((t) => t !== from).map(row));
+    const scale = (STEP_WEIGHT * dot(a, a)) / dot(u, a);
     for (let i = 0; i < hidden; i++) {
-      const value = f16BitsToF32(output[to * hidden + i]!) + STEP_WEIGHT * f16BitsToF32(embedding[from * hidden + i]!);
-      output[to * hidden + i] = f32ToF16Bits(value);
+      output[to * hidden + i] = f32ToF16Bits(f16BitsToF32(output[to * hidden + i]!) + scale * u[i]!);
     }
   }
   return { embedding: f16Writer(embedding), output: f16Writer(output) };
+}
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i]! * b[i]!;
+  return sum;
+}
+
+/** `v` minus its projection onto the span of `others` (Gram-Schmidt). */
+function orthogonalTo(v: Float64Array, others: readonly Float64Array[]): Float64Array {
+  const basis: Float64Array[] = [];
+  for (const o of others) {
+    const q = Float64Array.from(o);
+    for (const b of basis) {
+      const d = dot(q, b);
+      for (let i = 0; i < q.length; i++) q[i] = q[i]! - d * b[i]!;
+    }
+    const norm = Math.sqrt(dot(q, q));
+    if (norm < 1e-9) continue;
+    for (let i = 0; i < q.length; i++) q[i] = q[i]! / norm;
+    basis.push(q);
+  }
+  const u = Float64Array.from(v);
+  for (const b of basis) {
+    const d = dot(u, b);
+    for (let i = 0; i < u.length; i++) u[i] = u[i]! - d * b[i]!;
+  }
+  return u;
 }
 
 /** `count` zeros as F16 (a block's output projection that adds nothing). */
