@@ -1,7 +1,7 @@
 /**
  * Pythonic-call families end to end through the official SDK, one server with
  * a test model per template (`make-test-model --template`): chatport's own
- * LFM2-style and Llama-pythonic fixtures always, the real LFM2 / LFM2.5
+ * LFM2-style, Llama-pythonic (3.2 and 4) fixtures always, the real LFM2 / LFM2.5
  * templates where ../shared is present. tool_choice required and named give
  * a valid `[f(k=v)]` call (grammar-constrained, parsed back to JSON
  * arguments), a streamed call reassembles to the non-streamed one, strict
@@ -29,6 +29,8 @@ const fixture = (name: string): string => path.join(repoRoot, "test", "fixtures"
 const MODELS: FamilyModel[] = [
   { id: "lfm2-style", template: fixture("lfm2-style"), marker: "<|tool_call_start|>" },
   { id: "llama-pythonic-style", template: fixture("llama-pythonic-style"), marker: null },
+  // Llama 4's documented format in a template of our own (no real one at hand).
+  { id: "llama4-pythonic-style", template: fixture("llama4-pythonic-style"), marker: null },
   { id: "lfm2", template: sharedTemplatePath("lfm2"), marker: "<|tool_call_start|>" },
   { id: "lfm2.5", template: sharedTemplatePath("lfm2.5"), marker: "<|tool_call_start|>" },
   { id: "lfm2.5-8b-a1b", template: sharedTemplatePath("lfm2.5-8b-a1b"), marker: "<|tool_call_start|>" },
