@@ -40,6 +40,13 @@ interface ReasoningModel {
 
 const THINK = " think";
 const ANSWER = " answer";
+/** GLM-4.5 and 4.6: the prompt ends in <|assistant|>; the turn ends at <|user|>. */
+const glm = {
+  chains: [["<|assistant|>", "<think>", THINK], ["</think>", ANSWER, "<|user|>"], ["\n\n", ANSWER]],
+  on: {},
+  budget: { effort: "minimal", maxTokens: 90 },
+  renders: true,
+};
 const MODELS: ReasoningModel[] = [
   {
     id: "kimi-k2-thinking",
@@ -52,18 +59,12 @@ const MODELS: ReasoningModel[] = [
   {
     id: "glm-4.5",
     template: sharedTemplatePath("glm-4.5"),
-    chains: [["<|assistant|>", "<think>", THINK], ["</think>", ANSWER, "<|user|>"], ["\n\n", ANSWER]],
-    on: {},
-    budget: { effort: "minimal", maxTokens: 90 },
-    renders: true,
+    ...glm,
   },
   {
     id: "glm-4.6",
     template: sharedTemplatePath("glm-4.6"),
-    chains: [["<|assistant|>", "<think>", THINK], ["</think>", ANSWER, "<|user|>"], ["\n\n", ANSWER]],
-    on: {},
-    budget: { effort: "minimal", maxTokens: 90 },
-    renders: true,
+    ...glm,
   },
   // Qwen3.5 and Nemotron 3 Nano: the generation prompt opens the thought (`<think>\n`) unless enable_thinking is false.
   {
