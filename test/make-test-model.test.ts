@@ -761,7 +761,7 @@ test("cli: make-test-model --chain writes a model that follows its chains at tem
   try {
     for (const [start, expected] of [["Hi<|im_start|>", "<think> think answer"], ["Hi</think>", " answer"], ["Hi think", " answer"]] as const) {
       const sequence = context.getSequence();
-      const out: number[] = [];
+      const out: Array<ReturnType<typeof model.tokenize>[number]> = [];
       try {
         for await (const token of sequence.evaluate(model.tokenize(start, true), { temperature: 1, seed: 7 })) {
           if (model.isEogToken(token)) break;
