@@ -9,11 +9,10 @@
  * and reasoning lands in reasoning_content, never in content.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type OpenAI from "openai";
 import { ownFixture } from "./helpers/family-checks.js";
-import { templateModelPath } from "./helpers/models.js";
-import { startServer, type RunningServer } from "./helpers/server.js";
+import { callAndResultTest, checkFamilyCall, FAMILY_ASK, FAMILY_TOOLS, familyServer, namedCallTest, OPENAI_CALL_IDS, requiredCallTest } from "./helpers/family-e2e.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 
@@ -30,7 +29,7 @@ interface FamilyModel {
   opensThought: boolean;
 }
 
-const openAiIds = /^call_[0-9a-f]{32}$/;
+const openAiIds = OPENAI_CALL_IDS;
 const DEEPSEEK_MARKER = "<｜tool▁calls▁begin｜>";
 const KIMI_MARKER = "<|tool_calls_section_begin|>";
 /** Kimi K2's ids name the function and the call's place in the answer, as its templates write them. */
@@ -54,114 +53,23 @@ const MODELS: FamilyModel[] = [
   { id: "gemma4", template: sharedTemplatePath("gemma4"), idPattern: openAiIds, marker: "<|tool_call>", thinking: null, opensThought: false },
   { id: "gemma4-v1", template: sharedTemplatePath("gemma4-v1"), idPattern: openAiIds, marker: "<|tool_call>", thinking: null, opensThought: false },
 ];
-const present = MODELS.filter((m) => m.template !== null);
-
-const tools: OpenAI.ChatCompletionTool[] = [
-  {
-    type: "function",
-    function: {
-      name: "get_weather",
-      description: "Weather in a city",
-      parameters: {
-        type: "object",
-        properties: { city: { type: "string", enum: ["Paris", "Lyon"], description: "City" }, days: { type: "integer", enum: [1, 2, 3], description: "Days" } },
-        required: ["city", "days"],
-        additionalProperties: false,
-      },
-      strict: true,
-    },
-  },
-  {
-    type: "function",
-    function: {
-      name: "get_time",
-      description: "Time in a zone",
-      parameters: { type: "object", properties: { zone: { type: "string", enum: ["UTC", "CET"], description: "Zone" } }, required: ["zone"], additionalProperties: false },
-      strict: true,
-    },
-  },
-];
-
-function checkCall(call: OpenAI.ChatCompletionMessageToolCall, model: FamilyModel): { name: string; args: Record<string, unknown> } {
-  assert.equal(call.type, "function");
-  assert.match(call.id, model.idPattern);
-  if (call.type !== "function") throw new Error("unreachable");
-  const args = JSON.parse(call.function.arguments) as Record<string, unknown>;
-  if (call.function.name === "get_weather") {
-    assert.ok(args.city === "Paris" || args.city === "Lyon", call.function.arguments);
-    assert.ok(Number.isInteger(args.days) && (args.days as number) >= 1 && (args.days as number) <= 3, call.function.arguments);
-  } else {
-    assert.equal(call.function.name, "get_time");
-    assert.ok(args.zone === "UTC" || args.zone === "CET", call.function.arguments);
-  }
-  return { name: call.function.name, args };
-}
-
-let server: RunningServer;
-let client: OpenAI;
-const modelPaths = new Map<string, string>();
-
-before(async () => {
-  const models: Record<string, string> = {};
-  for (const m of present) {
-    const file = await templateModelPath(m.template ?? "");
-    models[m.id] = file;
-    modelPaths.set(m.id, file);
-  }
-  server = await startServer({ models, args: ["--threads", "1", "--parallel", "1", "--ctx", "4096"] });
-  client = server.client;
-});
-after(async () => server?.stop());
-
-const ask: OpenAI.ChatCompletionMessageParam[] = [
-  { role: "system", content: "You answer with tools." },
-  { role: "user", content: "Weather in Paris for 3 days?" },
-];
+const family = familyServer(MODELS, ["--threads", "1", "--parallel", "1", "--ctx", "4096"]);
+const tools = FAMILY_TOOLS;
+const ask = FAMILY_ASK;
 
 type Message = OpenAI.ChatCompletionMessage & { reasoning_content?: string };
 
 for (const model of MODELS) {
   describe(`family test model ${model.id}`, { skip: model.template === null ? missingSharedFile(`${model.id}.jinja`) : false }, () => {
-    test("tool_choice required gives a valid call in the family's syntax, streamed as it is non-streamed", async () => {
-      const body = { model: model.id, messages: ask, tools, tool_choice: "required" as const, parallel_tool_calls: false, seed: 7, max_tokens: 200 };
-      const whole = await client.chat.completions.create(body);
-      const choice = whole.choices[0];
-      assert.equal(choice?.finish_reason, "tool_calls");
-      const calls = choice.message.tool_calls ?? [];
-      assert.equal(calls.length, 1);
-      const parsed = calls.map((c) => checkCall(c, model));
-      assert.ok(choice.message.content === null || choice.message.content === "", `no content: ${choice.message.content}`);
-
-      const streamed: Array<{ id: string; name: string; args: string }> = [];
-      let finish: string | null = null;
-      for await (const chunk of await client.chat.completions.create({ ...body, stream: true })) {
-        const c = chunk.choices[0];
-        if (c === undefined) continue;
-        finish = c.finish_reason ?? finish;
-        for (const d of c.delta.tool_calls ?? []) {
-          if (d.id !== undefined) streamed[d.index] = { id: d.id, name: d.function?.name ?? "", args: d.function?.arguments ?? "" };
-          else if (streamed[d.index] !== undefined) streamed[d.index]!.args += d.function?.arguments ?? "";
-        }
-      }
-      assert.equal(finish, "tool_calls");
-      assert.deepEqual(
-        streamed.map((c) => ({ name: c.name, args: JSON.parse(c.args) as unknown })),
-        parsed,
-        "the streamed call reassembles to the non-streamed one",
-      );
-      for (const c of streamed) assert.match(c.id, model.idPattern);
-    });
-
-    test("a named tool is the one called", async () => {
-      const res = await client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: { type: "function", function: { name: "get_time" } }, seed: 3, max_tokens: 100 });
-      assert.deepEqual((res.choices[0]?.message.tool_calls ?? []).map((c) => checkCall(c, model).name), ["get_time"]);
-    });
+    const cases = { family, model: model.id, check: (c: OpenAI.ChatCompletionMessageToolCall) => checkFamilyCall(c, model.idPattern), idPattern: model.idPattern, maxTokens: 200, namedMaxTokens: 100 };
+    requiredCallTest(cases);
+    namedCallTest(cases);
 
     test("auto with strict tools: a call the model starts is grammar-constrained from the family's marker on", async () => {
-      const vocab = await loadVocab(modelPaths.get(model.id) ?? "");
+      const vocab = await loadVocab(family.modelPath(model.id));
       const marker = vocab.tokenize(model.marker, true);
       assert.equal(marker.length, 1, `${model.marker} is one token`);
-      const res = await client.chat.completions.create({
+      const res = await family.client.chat.completions.create({
         model: model.id,
         messages: ask,
         tools,
@@ -176,23 +84,10 @@ for (const model of MODELS) {
       const calls = res.choices[0]?.message.tool_calls ?? [];
       assert.equal(res.choices[0]?.finish_reason, "tool_calls", JSON.stringify(res.choices[0]?.message));
       assert.equal(calls.length, 1);
-      checkCall(calls[0]!, model);
+      checkFamilyCall(calls[0]!, model.idPattern);
     });
 
-    test("the call and its result go back through the template", async () => {
-      const first = await client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: "required", parallel_tool_calls: false, seed: 5, max_tokens: 200 });
-      const message = first.choices[0]?.message;
-      assert.ok(message?.tool_calls !== undefined && message.tool_calls.length === 1);
-      const call = message.tool_calls[0]!;
-      const next = await client.chat.completions.create({
-        model: model.id,
-        messages: [...ask, { role: "assistant", content: null, tool_calls: message.tool_calls }, { role: "tool", tool_call_id: call.id, content: '{"temp_c": 21}' }],
-        tools,
-        max_tokens: 8,
-      });
-      assert.ok(next.usage !== undefined && next.usage.prompt_tokens > first.usage!.prompt_tokens, "the prompt grew by the call and its result");
-      assert.ok(["stop", "length", "tool_calls"].includes(next.choices[0]?.finish_reason ?? ""));
-    });
+    callAndResultTest(cases);
 
     if (model.thinking !== null) {
       const kwargs = model.thinking;
@@ -205,7 +100,7 @@ for (const model of MODELS) {
           ignore_eos: true,
           chat_template_kwargs: kwargs,
         } as OpenAI.ChatCompletionCreateParamsNonStreaming;
-        const whole = await client.chat.completions.create(body);
+        const whole = await family.client.chat.completions.create(body);
         const message = whole.choices[0]?.message as Message;
         assert.ok(typeof message.reasoning_content === "string" && message.reasoning_content !== "", JSON.stringify(message));
         for (const tag of ["<think>", "</think>"]) {
@@ -214,7 +109,7 @@ for (const model of MODELS) {
         assert.ok((whole.usage?.completion_tokens_details?.reasoning_tokens ?? 0) > 0);
         let reasoning = "";
         let content = "";
-        for await (const chunk of await client.chat.completions.create({ ...body, stream: true })) {
+        for await (const chunk of await family.client.chat.completions.create({ ...body, stream: true })) {
           const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
           reasoning += delta?.reasoning_content ?? "";
           content += delta?.content ?? "";

@@ -9,13 +9,14 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type OpenAI from "openai";
 import { Template } from "@huggingface/jinja";
 import { resolveConfig } from "../src/config.js";
 import { CHATML_THINKING_TOOLS_TEMPLATE } from "../src/gguf/chatml-template.js";
+import { callAndResultTest, checkFamilyCall, FAMILY_TOOLS, familyServer, namedCallTest, OPENAI_CALL_IDS, requiredCallTest } from "./helpers/family-e2e.js";
 import { fixtureTemplate, templateModelPath, tinyModelPath } from "./helpers/models.js";
-import { postJson, startServer, type RunningServer } from "./helpers/server.js";
+import { postJson } from "./helpers/server.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
 
@@ -26,7 +27,7 @@ interface FamilyModel {
   idPattern: RegExp;
 }
 
-const openAiIds = /^call_[0-9a-f]{32}$/;
+const openAiIds = OPENAI_CALL_IDS;
 const MODELS: FamilyModel[] = [
   { id: "mistral-style", template: fixtureTemplate("mistral-style"), idPattern: /^[0-9a-f]{9}$/ },
   { id: "llama3-style", template: fixtureTemplate("llama3-style"), idPattern: openAiIds },
@@ -41,151 +42,36 @@ const MODELS: FamilyModel[] = [
   { id: "granite4.0", template: sharedTemplatePath("granite4.0"), idPattern: openAiIds },
   { id: "phi4-mini", template: sharedTemplatePath("phi4-mini"), idPattern: openAiIds },
 ];
-const present = MODELS.filter((m) => m.template !== null);
 const qwq = sharedTemplatePath("qwq");
 
-const tools: OpenAI.ChatCompletionTool[] = [
-  {
-    type: "function",
-    function: {
-      name: "get_weather",
-      description: "Weather in a city",
-      parameters: {
-        type: "object",
-        // Hermes 3's template reads every parameter's type and description.
-        properties: { city: { type: "string", enum: ["Paris", "Lyon"], description: "City" }, days: { type: "integer", enum: [1, 2, 3], description: "Days" } },
-        required: ["city", "days"],
-        additionalProperties: false,
-      },
-      strict: true,
-    },
-  },
-  {
-    type: "function",
-    function: {
-      name: "get_time",
-      description: "Time in a zone",
-      parameters: { type: "object", properties: { zone: { type: "string", enum: ["UTC", "CET"], description: "Zone" } }, required: ["zone"], additionalProperties: false },
-      strict: true,
-    },
-  },
-];
+const tools = FAMILY_TOOLS;
 
-function checkCall(call: OpenAI.ChatCompletionMessageToolCall, model: FamilyModel): { name: string; args: Record<string, unknown> } {
-  assert.equal(call.type, "function");
-  assert.match(call.id, model.idPattern);
-  if (call.type !== "function") throw new Error("unreachable");
-  const args = JSON.parse(call.function.arguments) as Record<string, unknown>;
-  if (call.function.name === "get_weather") {
-    assert.ok(args.city === "Paris" || args.city === "Lyon", call.function.arguments);
-    assert.ok(Number.isInteger(args.days) && (args.days as number) >= 1 && (args.days as number) <= 3, call.function.arguments);
-  } else {
-    assert.equal(call.function.name, "get_time");
-    assert.ok(args.zone === "UTC" || args.zone === "CET", call.function.arguments);
-  }
-  return { name: call.function.name, args };
-}
-
-let server: RunningServer;
-let client: OpenAI;
-
-before(async () => {
-  const models: Record<string, string> = {};
-  for (const m of present) models[m.id] = await templateModelPath(m.template ?? "");
-  if (qwq !== null) models.qwq = await templateModelPath(qwq);
-  models.thinker = await tinyModelPath(1, "thinking");
+const family = familyServer(MODELS, ["--threads", "1", "--parallel", "2", "--ctx", "4096", "--chat-template", `overridden=${fixtureTemplate("mistral-style")}`], async () => ({
+  ...(qwq === null ? {} : { qwq: await templateModelPath(qwq) }),
+  thinker: await tinyModelPath(1, "thinking"),
   // The plain ChatML model, rendered with the Mistral-style fixture instead of its own template.
-  models.overridden = await tinyModelPath();
-  server = await startServer({
-    models,
-    args: ["--threads", "1", "--parallel", "2", "--ctx", "4096", "--chat-template", `overridden=${fixtureTemplate("mistral-style")}`],
-  });
-  client = server.client;
-});
-after(async () => server?.stop());
-
-const ask: OpenAI.ChatCompletionMessageParam[] = [
-  { role: "system", content: "You answer with tools." },
-  { role: "user", content: "Weather in Paris for 3 days?" },
-];
+  overridden: await tinyModelPath(),
+}));
 
 for (const model of MODELS) {
   describe(`family test model ${model.id}`, { skip: model.template === null ? missingSharedFile(`${model.id}.jinja`) : false }, () => {
-    test("tool_choice required gives a valid call in the family's syntax, streamed as it is non-streamed", async () => {
-      const body = { model: model.id, messages: ask, tools, tool_choice: "required" as const, parallel_tool_calls: false, seed: 7, max_tokens: 200 };
-      const whole = await client.chat.completions.create(body);
-      const choice = whole.choices[0];
-      assert.equal(choice?.finish_reason, "tool_calls");
-      const calls = choice.message.tool_calls ?? [];
-      assert.equal(calls.length, 1);
-      const parsed = calls.map((c) => checkCall(c, model));
-      assert.ok(choice.message.content === null || choice.message.content === "", `no content: ${choice.message.content}`);
-
-      const stream = await client.chat.completions.create({ ...body, stream: true });
-      const streamed: Array<{ id: string; name: string; args: string }> = [];
-      let finish: string | null = null;
-      for await (const chunk of stream) {
-        const c = chunk.choices[0];
-        if (c === undefined) continue;
-        finish = c.finish_reason ?? finish;
-        for (const d of c.delta.tool_calls ?? []) {
-          if (d.id !== undefined) streamed[d.index] = { id: d.id, name: d.function?.name ?? "", args: d.function?.arguments ?? "" };
-          else if (streamed[d.index] !== undefined) streamed[d.index]!.args += d.function?.arguments ?? "";
-        }
-      }
-      assert.equal(finish, "tool_calls");
-      assert.deepEqual(
-        streamed.map((c) => ({ name: c.name, args: JSON.parse(c.args) as unknown })),
-        parsed,
-        "the streamed call reassembles to the non-streamed one",
-      );
-      for (const c of streamed) assert.match(c.id, model.idPattern);
-    });
-
-    test("a named tool is the one called", async () => {
-      const res = await client.chat.completions.create({
-        model: model.id,
-        messages: ask,
-        tools,
-        tool_choice: { type: "function", function: { name: "get_time" } },
-        seed: 3,
-        max_tokens: 100,
-      });
-      const calls = res.choices[0]?.message.tool_calls ?? [];
-      assert.deepEqual(calls.map((c) => checkCall(c, model).name), ["get_time"]);
-    });
-
-    test("the call and its result go back through the template", async () => {
-      const first = await client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: "required", parallel_tool_calls: false, seed: 5, max_tokens: 200 });
-      const message = first.choices[0]?.message;
-      assert.ok(message?.tool_calls !== undefined && message.tool_calls.length === 1);
-      const call = message.tool_calls[0]!;
-      const next = await client.chat.completions.create({
-        model: model.id,
-        messages: [
-          ...ask,
-          { role: "assistant", content: null, tool_calls: message.tool_calls },
-          { role: "tool", tool_call_id: call.id, content: '{"temp_c": 21}' },
-        ],
-        tools,
-        max_tokens: 8,
-      });
-      assert.ok(next.usage !== undefined && next.usage.prompt_tokens > first.usage!.prompt_tokens, "the prompt grew by the call and its result");
-      assert.ok(["stop", "length", "tool_calls"].includes(next.choices[0]?.finish_reason ?? ""));
-    });
+    const cases = { family, model: model.id, check: (c: OpenAI.ChatCompletionMessageToolCall) => checkFamilyCall(c, model.idPattern), idPattern: model.idPattern, maxTokens: 200, namedMaxTokens: 100 };
+    requiredCallTest(cases);
+    namedCallTest(cases);
+    callAndResultTest(cases);
   });
 }
 
 test("a template that opens the thought in the prompt (QwQ): the output is reasoning_content, streamed as non-streamed", { skip: qwq === null ? missingSharedFile("qwq.jinja") : false }, async () => {
   const body = { model: "qwq", messages: [{ role: "user" as const, content: "Think." }], seed: 11, max_tokens: 12 };
-  const whole = await client.chat.completions.create(body);
+  const whole = await family.client.chat.completions.create(body);
   const message = whole.choices[0]?.message as OpenAI.ChatCompletionMessage & { reasoning_content?: string };
   assert.ok(typeof message.reasoning_content === "string" && message.reasoning_content !== "", JSON.stringify(message));
   assert.ok(!(message.content ?? "").includes("<think>") && !(message.reasoning_content ?? "").includes("<think>"));
   assert.ok((whole.usage?.completion_tokens_details?.reasoning_tokens ?? 0) > 0);
   let reasoning = "";
   let content = "";
-  for await (const chunk of await client.chat.completions.create({ ...body, stream: true })) {
+  for await (const chunk of await family.client.chat.completions.create({ ...body, stream: true })) {
     const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
     reasoning += delta?.reasoning_content ?? "";
     content += delta?.content ?? "";
@@ -199,7 +85,7 @@ describe("chat_template_kwargs", () => {
   type Message = OpenAI.ChatCompletionMessage & { reasoning_content?: string };
 
   test("{enable_thinking: false} renders the template with thinking off, and nothing is parsed as reasoning", async () => {
-    const off = await client.chat.completions.create({
+    const off = await family.client.chat.completions.create({
       model: "thinker",
       messages: hello,
       max_tokens: 10,
@@ -216,7 +102,7 @@ describe("chat_template_kwargs", () => {
   });
 
   test("variables the request sets itself are refused", async () => {
-    const res = await postJson(server.baseURL, "/chat/completions", { model: "thinker", messages: hello, chat_template_kwargs: { messages: [] } });
+    const res = await postJson(family.server.baseURL, "/chat/completions", { model: "thinker", messages: hello, chat_template_kwargs: { messages: [] } });
     assert.equal(res.status, 400);
     const body = (await res.json()) as { error: { param: string; type: string } };
     assert.equal(body.error.type, "invalid_request_error");
@@ -226,10 +112,10 @@ describe("chat_template_kwargs", () => {
 
 test("--chat-template ID=FILE: the model renders with that template and writes calls in its family's syntax", async () => {
   const messages = [{ role: "user" as const, content: "Weather?" }];
-  const res = await client.chat.completions.create({ model: "overridden", messages, tools, tool_choice: "required", parallel_tool_calls: false, seed: 2, max_tokens: 200 });
+  const res = await family.client.chat.completions.create({ model: "overridden", messages, tools, tool_choice: "required", parallel_tool_calls: false, seed: 2, max_tokens: 200 });
   const calls = res.choices[0]?.message.tool_calls ?? [];
   assert.equal(calls.length, 1);
-  checkCall(calls[0]!, { id: "overridden", template: null, idPattern: /^[0-9a-f]{9}$/ });
+  checkFamilyCall(calls[0]!, /^[0-9a-f]{9}$/);
   const vocab = await loadVocab(await tinyModelPath());
   const text = new Template(fs.readFileSync(fixtureTemplate("mistral-style"), "utf8")).render({
     messages,
@@ -239,7 +125,7 @@ test("--chat-template ID=FILE: the model renders with that template and writes c
     eos_token: vocab.tokens.eosString ?? "",
   });
   assert.equal(res.usage?.prompt_tokens, vocab.tokenize(text, true).length, "prompt_tokens count the override's rendering");
-  const loaded = server.jsonLogs().find((l) => l.msg === "model loaded" && l.model === "overridden");
+  const loaded = family.server.jsonLogs().find((l) => l.msg === "model loaded" && l.model === "overridden");
   assert.equal(loaded?.family, "mistral-args");
 });
 
@@ -252,7 +138,7 @@ test("--chat-template naming no local model is a configuration error", () => {
 });
 
 test("the tokens chatport injects to close a thought have logprob entries too", async () => {
-  const res = await client.chat.completions.create({
+  const res = await family.client.chat.completions.create({
     model: "thinker",
     messages: [{ role: "user", content: "Why?" }],
     max_tokens: 90,

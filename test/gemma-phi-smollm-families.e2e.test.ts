@@ -15,11 +15,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { Template } from "@huggingface/jinja";
 import type OpenAI from "openai";
+import { familyServer, streamedToolCalls } from "./helpers/family-e2e.js";
 import { templateModelPath } from "./helpers/models.js";
-import { repoRoot, startServer, type RunningServer } from "./helpers/server.js";
+import { repoRoot } from "./helpers/server.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 
@@ -43,7 +44,6 @@ const MODELS: Array<{ id: string; template: string | null }> = [
   { id: "phi3.5", template: renamedTemplate("phi3.5") },
   { id: "smollm2", template: sharedTemplatePath("smollm2") },
 ];
-const present = MODELS.filter((m) => m.template !== null);
 
 const tools: OpenAI.ChatCompletionTool[] = [
   {
@@ -77,16 +77,7 @@ function checkCall(call: OpenAI.ChatCompletionMessageToolCall): { name: string; 
   return { name: call.function.name, args };
 }
 
-let server: RunningServer;
-let client: OpenAI;
-
-before(async () => {
-  const models: Record<string, string> = {};
-  for (const m of present) models[m.id] = await templateModelPath(m.template ?? "");
-  server = await startServer({ models, args: ["--threads", "1", "--parallel", "1", "--ctx", "2048"] });
-  client = server.client;
-});
-after(async () => server?.stop());
+const family = familyServer(MODELS, ["--threads", "1", "--parallel", "1", "--ctx", "2048"]);
 
 // A system message too: Gemma 2's template has no system role, so chatport puts it into the first user turn.
 const ask: OpenAI.ChatCompletionMessageParam[] = [
@@ -98,27 +89,21 @@ for (const model of MODELS) {
   describe(`family test model ${model.id}`, { skip: model.template === null ? missingSharedFile(`${model.id}.jinja`) : false }, () => {
     test("tool_choice required gives a valid call, streamed as it is non-streamed; a named tool is the one called", async () => {
       const body = { model: model.id, messages: ask, tools, tool_choice: "required" as const, parallel_tool_calls: false, seed: 7, max_tokens: 60 };
-      const whole = await client.chat.completions.create(body);
+      const whole = await family.client.chat.completions.create(body);
       assert.equal(whole.choices[0]?.finish_reason, "tool_calls");
       const parsed = (whole.choices[0]?.message.tool_calls ?? []).map(checkCall);
       assert.equal(parsed.length, 1);
-      const streamed: Array<{ name: string; args: string }> = [];
-      for await (const chunk of await client.chat.completions.create({ ...body, stream: true })) {
-        for (const d of chunk.choices[0]?.delta.tool_calls ?? []) {
-          if (d.id !== undefined) streamed[d.index] = { name: d.function?.name ?? "", args: d.function?.arguments ?? "" };
-          else if (streamed[d.index] !== undefined) streamed[d.index]!.args += d.function?.arguments ?? "";
-        }
-      }
+      const { calls: streamed } = await streamedToolCalls(await family.client.chat.completions.create({ ...body, stream: true }));
       assert.deepEqual(streamed.map((c) => ({ name: c.name, args: JSON.parse(c.args) as unknown })), parsed);
-      const named = await client.chat.completions.create({ ...body, tool_choice: { type: "function", function: { name: "get_time" } } });
+      const named = await family.client.chat.completions.create({ ...body, tool_choice: { type: "function", function: { name: "get_time" } } });
       assert.deepEqual((named.choices[0]?.message.tool_calls ?? []).map((c) => checkCall(c).name), ["get_time"]);
     });
 
     test("the call and its result go back through the template", async () => {
-      const first = await client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: "required", parallel_tool_calls: false, seed: 5, max_tokens: 60 });
+      const first = await family.client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: "required", parallel_tool_calls: false, seed: 5, max_tokens: 60 });
       const message = first.choices[0]?.message;
       assert.ok(message?.tool_calls !== undefined && message.tool_calls.length === 1);
-      const next = await client.chat.completions.create({
+      const next = await family.client.chat.completions.create({
         model: model.id,
         messages: [...ask, { role: "assistant", content: null, tool_calls: message.tool_calls }, { role: "tool", tool_call_id: message.tool_calls[0]!.id, content: '{"temp_c": 21}' }],
         tools,
@@ -136,7 +121,7 @@ test("reasoning_effort on Gemma 4: minimal renders the template with thinking of
   const vocab = await loadVocab(await templateModelPath(file));
   const messages = [{ role: "user" as const, content: "Why is the sky blue?" }];
   for (const [effort, thinking] of [["minimal", false], ["low", true], ["none", false], ["high", true]] as const) {
-    const res = await client.chat.completions.create({ model, messages, max_tokens: 4, reasoning_effort: effort } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    const res = await family.client.chat.completions.create({ model, messages, max_tokens: 4, reasoning_effort: effort } as OpenAI.ChatCompletionCreateParamsNonStreaming);
     const text = new Template(fs.readFileSync(file, "utf8")).render({ messages, add_generation_prompt: true, bos_token: "<bos>", enable_thinking: thinking });
     assert.ok(text.includes("<|think|>") === thinking);
     assert.equal(res.usage?.prompt_tokens, vocab.tokenize(text, true).length, `${effort}: the prompt chatport rendered is the template's with enable_thinking=${thinking}`);

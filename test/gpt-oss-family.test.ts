@@ -36,6 +36,21 @@ interface Case {
 
 const CASES: Case[] = [
   {
+    // `<|call|>` ends the generation (harmony's stop tokens for assistant actions; llama.cpp's end-of-generation set, see
+    // below), so a turn holds one call and the next comes after its result. Were the model to go on past it, as some
+    // servers let it, the second call is not lost: both are read.
+    title: "two calls in consecutive messages, each ended by <|call|>: both are read",
+    text:
+      '<|channel|>analysis<|message|>Two lookups.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris"}<|call|>' +
+      '<|start|>assistant<|channel|>commentary to=functions.get_time <|constrain|>json<|message|>{"zone": "UTC"}<|call|>',
+    content: "",
+    reasoning: "Two lookups.",
+    calls: [
+      { name: "get_weather", args: { city: "Paris" } },
+      { name: "get_time", args: { zone: "UTC" } },
+    ],
+  },
+  {
     title: "analysis, then a call in the channel-first header (<|constrain|>json)",
     text: '<|channel|>analysis<|message|>Need the weather.<|end|><|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "Paris", "days": [1, 2]}',
     content: "",

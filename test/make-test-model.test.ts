@@ -751,3 +751,36 @@ test("cli: make-test-model --fim declares fill-in-the-middle tokens llama.cpp fi
     await plain.dispose();
   }
 });
+
+test("cli: make-test-model --chain writes a model that follows its chains at temperature 1, and refuses what is no token", async () => {
+  const path = join(dir, "chained.gguf");
+  const { command } = quietCommand();
+  await command.parseAsync(["--out", path, "--template", "thinking", "--chain", '["<|im_start|>", "<think>", " think", " answer"]', "--chain", '["</think>", " answer", "<|im_end|>"]'], { from: "user" });
+  const model = await (await getTestLlama()).loadModel({ modelPath: path });
+  const context = await model.createContext({ contextSize: 128, threads });
+  try {
+    for (const [start, expected] of [["Hi<|im_start|>", "<think> think answer"], ["Hi</think>", " answer"], ["Hi think", " answer"]] as const) {
+      const sequence = context.getSequence();
+      const out: Array<ReturnType<typeof model.tokenize>[number]> = [];
+      try {
+        for await (const token of sequence.evaluate(model.tokenize(start, true), { temperature: 1, seed: 7 })) {
+          if (model.isEogToken(token)) break;
+          out.push(token);
+          if (out.length >= 8) break;
+        }
+      } finally {
+        sequence.dispose();
+      }
+      assert.equal(model.detokenize(out, true), expected, `after ${start}`);
+    }
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+  const { command: bad, errors } = quietCommand();
+  await assert.rejects(bad.parseAsync(["--out", join(dir, "bad.gguf"), "--chain", '["<|im_start|>", " no-such-token"]'], { from: "user" }));
+  assert.match(errors.join(""), /not one token of the test model's vocabulary/);
+  const { command: one, errors: oneErrors } = quietCommand();
+  await assert.rejects(one.parseAsync(["--out", join(dir, "bad.gguf"), "--chain", '["<|im_start|>"]'], { from: "user" }));
+  assert.match(oneErrors.join(""), /at least two token texts/);
+});

@@ -40,6 +40,8 @@ const SHARED: ReadonlyArray<[file: string, family: string, reasons: boolean]> = 
 const FIXTURES: ReadonlyArray<[file: string, family: string, reasons: boolean]> = [
   [fixture("lfm2-style"), "lfm2", true],
   [fixture("llama-pythonic-style"), "llama-pythonic", false],
+  // No real Llama 4 template is at hand: our own, following Llama 4's documented format (<|header_start|> turns, <|eot|>, pythonic calls).
+  [fixture("llama4-pythonic-style"), "llama4-pythonic", false],
 ];
 
 describe("pythonic families are detected", () => {
@@ -128,6 +130,13 @@ describe("a pythonic family's test model renders exactly what its template rende
     assert.ok(direct.includes('<think>Look it up.</think><|tool_call_start|>[get_weather(city="Paris", days=2)]<|tool_call_end|>'), direct);
   });
   test("fixture llama-pythonic-style", () => checkRendering(fixture("llama-pythonic-style"), "llama-pythonic"));
+  test("fixture llama4-pythonic-style: Llama 4's turns, the call written pythonic, the result in the ipython role", async () => {
+    await checkRendering(fixture("llama4-pythonic-style"), "llama4-pythonic");
+    const direct = new Template(fs.readFileSync(fixture("llama4-pythonic-style"), "utf8")).render({ messages: templateView(undefined), tools: [], bos_token: "", add_generation_prompt: true });
+    assert.ok(direct.includes("<|header_start|>assistant<|header_end|>\n\n[get_weather(city='Paris', days=2)]<|eot|>"), direct);
+    assert.ok(direct.includes('<|header_start|>ipython<|header_end|>\n\n{"temp_c": 21}<|eot|>'), direct);
+    assert.ok(direct.endsWith("<|header_start|>assistant<|header_end|>\n\n"), direct);
+  });
   for (const [name, family] of SHARED.filter(([, f]) => f === "lfm2")) {
     const file = sharedTemplatePath(name);
     test(`real ${name}`, { skip: file === null ? missingSharedFile(`${name}.jinja`) : false }, () => checkRendering(file ?? "", family));

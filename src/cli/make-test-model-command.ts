@@ -17,6 +17,7 @@ interface MakeTestModelOptions {
   templatesDir: string;
   fim?: boolean;
   embedding?: boolean;
+  chain?: string[][];
 }
 
 /** Files at least this big get a progress display. */
@@ -41,6 +42,12 @@ export function makeTestModelCommand(): Command {
     )
     .addOption(new Option("--embedding", "an embedding model: the GGUF declares mean pooling, for --embedding-model and /v1/embeddings"))
     .addOption(new Option("--templates-dir <dir>", "where --template NAME looks for NAME.jinja").default(defaultTemplatesDir(), "$CHATPORT_TEMPLATES_DIR or ../shared/templates"))
+    .addOption(
+      new Option(
+        "--chain <json>",
+        'a token chain the model follows, as a JSON list of token texts, each one token (repeatable; f16; the blocks then add nothing: a bigram model), e.g. \'["<|im_middle|>", "<think>", " think"]\'',
+      ).argParser(parseChain),
+    )
     .option("--fim", "also declare fill-in-the-middle tokens (<|fim_prefix|>, <|fim_suffix|>, <|fim_middle|>), for /v1/completions' suffix")
     .action(async (options: MakeTestModelOptions) => {
       const out = resolve(options.out);
@@ -55,7 +62,7 @@ export function makeTestModelCommand(): Command {
         if ((await stat(out).catch(() => undefined))?.isDirectory()) throw new Error("it is a directory");
         const resolved = await resolveTestModelTemplate(options.template, options.templatesDir);
         const template = options.fim === true ? withFim(resolved) : resolved;
-        const { bytes } = await writeTestModel({ out, shape: options.shape, seed: options.seed, type: options.type, template, embedding: options.embedding === true, onProgress: progress.update });
+        const { bytes } = await writeTestModel({ out, shape: options.shape, seed: options.seed, type: options.type, template, embedding: options.embedding === true, ...(options.chain === undefined ? {} : { chains: options.chain }), onProgress: progress.update });
         progress.done();
         const seconds = (performance.now() - started) / 1000;
         const templateName = typeof template === "string" ? template : template.name;
@@ -116,4 +123,17 @@ function progressReporter(
       drewInPlace = false;
     },
   };
+}
+
+function parseChain(value: string, previous: string[][] | undefined): string[][] {
+  let chain: unknown;
+  try {
+    chain = JSON.parse(value);
+  } catch {
+    throw new InvalidArgumentError("expected a JSON list of token texts");
+  }
+  if (!Array.isArray(chain) || chain.length < 2 || !chain.every((t): t is string => typeof t === "string" && t !== "")) {
+    throw new InvalidArgumentError("expected a JSON list of at least two token texts");
+  }
+  return [...(previous ?? []), chain];
 }

@@ -5,10 +5,11 @@
  * benchmarks that must not download anything. A random model of a real shape
  * runs exactly as fast as the trained one; its text is gibberish.
  */
-import { buildBpeVocab, TokenType } from "./bpe-vocab.js";
+import { buildBpeVocab, TokenType, type BpeVocab } from "./bpe-vocab.js";
 import { CHATML_THINKING_TOOLS_TEMPLATE, CHATML_TOOLS_TEMPLATE } from "./chatml-template.js";
 import { GgmlType, gguf, writeGgufFile, type GgmlTypeInfo, type GgufTensorSpec, type GgufValue } from "./gguf-writer.js";
 import { FILE_TYPE, matrixType, TEST_MODEL_TYPES, type TestModelType } from "./quantization-mix.js";
+import { chainedProjections, chainSteps, zeroF16Data, type TokenStep } from "./token-chains.js";
 import { Q4_0_FORMAT, Q4_K_FORMAT, Q5_0_FORMAT, Q6_K_FORMAT, randomQuantBlocks } from "./random-quant-blocks.js";
 import {
   Xoshiro128,
@@ -110,6 +111,13 @@ export interface WriteTestModelOptions {
   template?: TestModelTemplate | CustomChatTemplate;
   /** An embedding model: the GGUF declares mean pooling ({@link embeddingMetadata}), so llama.cpp loads it for embeddings. */
   embedding?: boolean;
+  /**
+   * Token chains the model follows (`token-chains.ts`; f16 only): each a list
+   * of token texts, special or regular, after each of which the model writes
+   * the next. Its blocks then add nothing: a bigram model, for tests that
+   * need a known output.
+   */
+  chains?: ReadonlyArray<readonly string[]>;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
@@ -126,10 +134,15 @@ export async function writeTestModel(opts: WriteTestModelOptions): Promise<{ pat
   if (typeof template === "string" && !TEST_MODEL_TEMPLATES.includes(template)) {
     throw new RangeError(`unknown template ${template}; expected chatml or thinking`);
   }
+  let steps: TokenStep[] | null = null;
+  if (opts.chains !== undefined && opts.chains.length > 0) {
+    if (opts.type !== "f16") throw new RangeError("token chains need --type f16");
+    steps = chainSteps(testModelVocab(shape, opts.seed, template), opts.chains);
+  }
   return writeGgufFile({
     path: opts.out,
     metadata: [...testModelMetadata(opts.shape, shape, opts.type, opts.seed, template), ...(opts.embedding === true ? embeddingMetadata("qwen2") : [])],
-    tensors: testModelTensors(shape, opts.type, opts.seed),
+    tensors: testModelTensors(shape, opts.type, opts.seed, steps),
     onProgress: opts.onProgress,
   });
 }
@@ -152,7 +165,7 @@ export function testModelMetadata(
 ): [string, GgufValue][] {
   const arch = "qwen2";
   if (typeof template !== "string") return customTemplateMetadata(shapeName, shape, type, seed, template, arch);
-  const vocab = buildBpeVocab({ size: shape.vocab, seed, regularTokens: shape.regularTokens });
+  const vocab = testModelVocab(shape, seed, template);
   const special = vocab.special;
   if (special === null) throw new Error("unreachable: the default vocabulary has the ChatML tokens");
   return [
@@ -173,6 +186,19 @@ export function testModelMetadata(
   ];
 }
 
+/** The vocabulary a test model with this template gets: ChatML's special tokens, or the custom template's (bos, eos, eot, its own, FIM). */
+function testModelVocab(shape: TestModelShape, seed: number, template: TestModelTemplate | CustomChatTemplate): BpeVocab {
+  if (typeof template === "string") return buildBpeVocab({ size: shape.vocab, seed, regularTokens: shape.regularTokens });
+  const fim = template.fim === undefined ? [] : [template.fim.prefix, template.fim.suffix, template.fim.middle];
+  const texts = [...new Set([template.bos, template.eos, template.eot, ...template.specialTokens, ...fim])];
+  return buildBpeVocab({
+    size: shape.vocab,
+    seed,
+    regularTokens: shape.regularTokens,
+    specialTokens: texts.map((text) => ({ text, type: TokenType.CONTROL })),
+  });
+}
+
 /** A model with another family's chat template and special tokens (bos, eos and eot among them). */
 function customTemplateMetadata(
   shapeName: string,
@@ -182,14 +208,7 @@ function customTemplateMetadata(
   template: CustomChatTemplate,
   arch: string,
 ): [string, GgufValue][] {
-  const fim = template.fim === undefined ? [] : [template.fim.prefix, template.fim.suffix, template.fim.middle];
-  const texts = [...new Set([template.bos, template.eos, template.eot, ...template.specialTokens, ...fim])];
-  const vocab = buildBpeVocab({
-    size: shape.vocab,
-    seed,
-    regularTokens: shape.regularTokens,
-    specialTokens: texts.map((text) => ({ text, type: TokenType.CONTROL })),
-  });
+  const vocab = testModelVocab(shape, seed, template);
   const id = (text: string): number => {
     const found = vocab.specialIds.get(text);
     if (found === undefined) throw new Error(`unreachable: ${text} is a special token`);
@@ -239,8 +258,12 @@ function modelMetadata(shapeName: string, shape: TestModelShape, type: TestModel
   ];
 }
 
-/** Tensor list in ggml dimension order (ne0 = row length first). */
-export function testModelTensors(shape: TestModelShape, type: TestModelType, seed: number): GgufTensorSpec[] {
+/**
+ * Tensor list in ggml dimension order (ne0 = row length first). With token
+ * chain steps, the blocks' output projections are zero and the output
+ * projection is untied and follows the steps (`token-chains.ts`).
+ */
+export function testModelTensors(shape: TestModelShape, type: TestModelType, seed: number, steps: readonly TokenStep[] | null = null): GgufTensorSpec[] {
   const headDim = shape.hidden / shape.heads;
   if (!Number.isInteger(headDim)) throw new RangeError("hidden must be a multiple of heads");
   const kvDim = headDim * shape.kvHeads;
@@ -261,8 +284,15 @@ export function testModelTensors(shape: TestModelShape, type: TestModelType, see
     name, dims: [size], type: GgmlType.F32, writeData: randomF32Data(size, 0.02, rngFor(name)),
   });
 
-  // No output.weight: like Qwen2.5-0.5B, llama.cpp reuses token_embd as the output projection.
-  const tensors: GgufTensorSpec[] = [matrix("token_embd.weight", [shape.hidden, shape.vocab], shape.embeddingStd)];
+  const chained = steps === null ? null : chainedProjections(shape.hidden, shape.vocab, shape.embeddingStd, rngFor("token_embd.weight"), steps);
+  const silent = (name: string, dims: [number, number]): GgufTensorSpec =>
+    chained === null ? matrix(name, dims) : { name, dims, type: GgmlType.F16, writeData: zeroF16Data(count(dims)) };
+  // No output.weight: like Qwen2.5-0.5B, llama.cpp reuses token_embd as the output projection (untied only for token chains).
+  const tensors: GgufTensorSpec[] = [
+    chained === null
+      ? matrix("token_embd.weight", [shape.hidden, shape.vocab], shape.embeddingStd)
+      : { name: "token_embd.weight", dims: [shape.hidden, shape.vocab], type: GgmlType.F16, writeData: chained.embedding },
+  ];
   for (let b = 0; b < shape.blocks; b++) {
     const p = `blk.${b}.`;
     tensors.push(
@@ -273,14 +303,15 @@ export function testModelTensors(shape: TestModelShape, type: TestModelType, see
       bias(`${p}attn_k.bias`, kvDim),
       matrix(`${p}attn_v.weight`, [shape.hidden, kvDim]),
       bias(`${p}attn_v.bias`, kvDim),
-      matrix(`${p}attn_output.weight`, [shape.hidden, shape.hidden]),
+      silent(`${p}attn_output.weight`, [shape.hidden, shape.hidden]),
       norm(`${p}ffn_norm.weight`, shape.hidden),
       matrix(`${p}ffn_gate.weight`, [shape.hidden, shape.ffn]),
       matrix(`${p}ffn_up.weight`, [shape.hidden, shape.ffn]),
-      matrix(`${p}ffn_down.weight`, [shape.ffn, shape.hidden]),
+      silent(`${p}ffn_down.weight`, [shape.ffn, shape.hidden]),
     );
   }
   tensors.push(norm("output_norm.weight", shape.hidden));
+  if (chained !== null) tensors.push({ name: "output.weight", dims: [shape.hidden, shape.vocab], type: GgmlType.F16, writeData: chained.output });
   return tensors;
 }
 

@@ -71,3 +71,21 @@ export async function tinyEmbeddingModelPath(seed = 1): Promise<string> {
   }
   return out;
 }
+
+/**
+ * A test model with a chat template from a file that follows token chains
+ * (`make-test-model --chain`, `src/gguf/token-chains.ts`): after each token
+ * of a chain it writes the next, so a random-weights model writes a family's
+ * own markers where a test needs them.
+ */
+export async function chainedTemplateModelPath(templateFile: string, chains: ReadonlyArray<readonly string[]>): Promise<string> {
+  const text = fs.readFileSync(templateFile, "utf8");
+  const name = path.basename(templateFile, ".jinja");
+  const hash = createHash("sha256").update(text).update(JSON.stringify(chains)).digest("hex").slice(0, 8);
+  const out = path.join(repoRoot, ".cache", "test-models", `tiny-${name}-chained-${hash}.gguf`);
+  if (!fs.existsSync(out)) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    await writeTestModel({ out, shape: "tiny", seed: 1, type: "f16", template: customChatTemplate(name, text), chains });
+  }
+  return out;
+}

@@ -22,6 +22,7 @@ import { contentKey } from "./content-key.js";
 import { GrammarCache } from "./grammar-cache.js";
 import { OutputSchemaChecker, SchemaNotCheckable, type PreparedSchema } from "./output-schema-checker.js";
 import { responseFormatContract, toolCallContract, type OutputContract } from "./output-validation.js";
+import type { ReasoningFormat } from "./families/model-family.js";
 import { effortPlan } from "./families/reasoning-effort.js";
 import { parserMarkers } from "./families/registry.js";
 import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
@@ -395,7 +396,7 @@ export class LlamaEngine implements Engine {
       grammar,
       contract: constrained?.contract ?? null,
       reasoning:
-        reasoning !== null && (thinking !== false || reasoning.reader === "harmony") // harmony: the reader also reads the answer's messages
+        reasoning !== null && (thinking !== false || reasoning.reader === "harmony" || (grammar === null && !switchable(reasoning)))
           ? {
               format: reasoning,
               startsInside: rendered.startsInReasoning,
@@ -535,4 +536,15 @@ export class LlamaEngine implements Engine {
 
 function kvMiB(bytes: number | null): number | null {
   return bytes === null ? null : Math.round((bytes / 2 ** 20) * 10) / 10;
+}
+
+/**
+ * Whether the family's thinking can be switched off (a template variable or a
+ * text switch). A family that always thinks (Kimi K2 Thinking, DeepSeek R1)
+ * keeps its reader when thinking is asked off — its thought is then closed
+ * at once by the budget of 0 — so a thought the model opens never lands in
+ * the content. Harmony's reader always runs: it also reads the answer's messages.
+ */
+function switchable(reasoning: ReasoningFormat): boolean {
+  return reasoning.switchVariable !== null || reasoning.switchText !== undefined;
 }

@@ -5,8 +5,12 @@
  * `<|start|>assistant<|channel|>final<|message|>…<|return|>` (the answer), or
  * a call `<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{…}<|call|>`
  * (also written `<|start|>assistant to=functions.NAME<|channel|>commentary json<|message|>{…}`).
- * `<|return|>` and `<|call|>` end the generation, so one turn holds at most
- * one call, and the template writes back only the first call of a turn.
+ * `<|return|>` and `<|call|>` end the generation (both are among harmony's
+ * stop tokens for assistant actions and llama.cpp's end-of-generation
+ * tokens), so one turn holds at most one call, and the template writes back
+ * only the first call of a turn; the next call comes after the result. Where
+ * a model goes on past `<|call|>`, the calls of consecutive messages are all
+ * read (`test/gpt-oss-family.test.ts`).
  *
  * `output/harmony-messages.ts` reads the messages (analysis → reasoning,
  * final and preambles → content) and hands a call on as

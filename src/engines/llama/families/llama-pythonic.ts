@@ -2,7 +2,8 @@
  * Llama 3.2 / Llama 4 templates that ask for pythonic calls (vLLM's
  * `llama3.2_pythonic` and `llama4_pythonic` style): the whole answer is
  * `[func_name1(param1=value1, …), func2(…)]`, values Python literals; results
- * come back in the `ipython` (Llama 3) or `tool` role. Meta's own Llama 3.2
+ * come back in the `ipython` (Llama 3) or `tool` role. Llama 4's turns are
+ * `<|header_start|>`…`<|eot|>`, its own family for its tokens. Meta's own Llama 3.2
  * template asks for JSON instead and stays in `llama3.ts`. No reasoning.
  */
 import type { ModelFamily, ToolCallSyntaxDefinition } from "./model-family.js";
@@ -20,10 +21,28 @@ export const pythonicToolCalls: ToolCallSyntaxDefinition = {
 /** The instruction these templates give (the placeholder call of the format). */
 const PYTHONIC_FORMAT = /\[func_name1\(/;
 
+/** Llama 4's turns: `<|header_start|>role<|header_end|>\n\n…<|eot|>`. */
+const LLAMA4_HEADER = "<|header_start|>";
+
+export const llama4PythonicFamily: ModelFamily = {
+  name: "llama4-pythonic",
+  description: "Llama 4 pythonic templates: [f(a=1), g(b=2)] as the whole answer, <|header_start|> turns",
+  detect: ({ template }) => PYTHONIC_FORMAT.test(template) && template.includes(LLAMA4_HEADER),
+  toolCalls: pythonicToolCalls,
+  reasoning: null,
+  callIdLength: null,
+  tokens: {
+    special: ["<|begin_of_text|>", "<|end_of_text|>", LLAMA4_HEADER, "<|header_end|>", "<|eot|>", "<|eom|>", "<|python_start|>", "<|python_end|>"],
+    bos: "<|begin_of_text|>",
+    eos: "<|eot|>",
+    addBos: true,
+  },
+};
+
 export const llamaPythonicFamily: ModelFamily = {
   name: "llama-pythonic",
-  description: "Llama 3.2 / 4 pythonic templates: [f(a=1), g(b=2)] as the whole answer",
-  detect: ({ template }) => PYTHONIC_FORMAT.test(template) && (template.includes("<|start_header_id|>") || template.includes("<|header_start|>")),
+  description: "Llama 3.2 pythonic templates: [f(a=1), g(b=2)] as the whole answer",
+  detect: ({ template }) => PYTHONIC_FORMAT.test(template) && template.includes("<|start_header_id|>"),
   toolCalls: pythonicToolCalls,
   reasoning: null,
   callIdLength: null,

@@ -13,7 +13,7 @@ import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
 import { kimiK2Family } from "./kimi-k2.js";
 import { lfm2Family } from "./lfm2.js";
-import { llamaPythonicFamily } from "./llama-pythonic.js";
+import { llama4PythonicFamily, llamaPythonicFamily } from "./llama-pythonic.js";
 import { llama3Family } from "./llama3.js";
 import { mistralArgsFamily } from "./mistral-args.js";
 import { mistralFamily } from "./mistral.js";
@@ -32,6 +32,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   nemotronV2Family,
   mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,
+  llama4PythonicFamily,
   llamaPythonicFamily, // before llama3: the same header tokens, pythonic calls
   llama3Family,
   lfm2Family,
