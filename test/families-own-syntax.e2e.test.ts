@@ -1,5 +1,5 @@
 /**
- * The families with call syntaxes of their own (DeepSeek R1 / V3.1, Kimi K2, Qwen3-Coder, GLM, Gemma 4) end to
+ * The families with call syntaxes of their own (DeepSeek R1 / V3.1 / V3.2, Kimi K2, Qwen3-Coder, GLM, Gemma 4) end to
  * end through the official SDK, one server with a test model per template
  * (`make-test-model --template`: chatport's fixtures always, the real
  * templates where ../shared is present): tool_choice required and named give
@@ -39,6 +39,8 @@ const MODELS: FamilyModel[] = [
   { id: "deepseek-v3-style", template: ownFixture("deepseek-v3-style"), idPattern: openAiIds, marker: DEEPSEEK_MARKER, thinking: { thinking: true }, opensThought: false },
   { id: "deepseek-r1", template: sharedTemplatePath("deepseek-r1"), idPattern: openAiIds, marker: DEEPSEEK_MARKER, thinking: {}, opensThought: true },
   { id: "deepseek-v3.1", template: sharedTemplatePath("deepseek-v3.1"), idPattern: openAiIds, marker: DEEPSEEK_MARKER, thinking: { thinking: true }, opensThought: false },
+  { id: "deepseek-v3.2-style", template: ownFixture("deepseek-v3.2-style"), idPattern: openAiIds, marker: "<｜DSML｜function_calls>", thinking: { thinking: true }, opensThought: false },
+  { id: "deepseek-v3.2", template: sharedTemplatePath("deepseek-v3.2"), idPattern: openAiIds, marker: "<｜DSML｜function_calls>", thinking: { thinking: true }, opensThought: false },
   { id: "kimi-k2-style", template: ownFixture("kimi-k2-style"), idPattern: kimiIds, marker: KIMI_MARKER, thinking: null, opensThought: false },
   { id: "kimi-k2", template: sharedTemplatePath("kimi-k2"), idPattern: kimiIds, marker: KIMI_MARKER, thinking: null, opensThought: false },
   { id: "kimi-k2-thinking", template: sharedTemplatePath("kimi-k2-thinking"), idPattern: kimiIds, marker: KIMI_MARKER, thinking: null, opensThought: false },

@@ -38,11 +38,13 @@ export async function qwenShapedModelPath(): Promise<string> {
 export async function templateModelPath(templateFile: string, seed = 1): Promise<string> {
   const text = fs.readFileSync(templateFile, "utf8");
   const name = path.basename(templateFile, ".jinja");
-  const hash = createHash("sha256").update(text).digest("hex").slice(0, 8);
+  const template = customChatTemplate(name, text);
+  // Keyed by the template and the tokens its family gives the model, so a family's new token makes a new model.
+  const hash = createHash("sha256").update(JSON.stringify(template)).digest("hex").slice(0, 8);
   const out = path.join(repoRoot, ".cache", "test-models", `tiny-${name}-${hash}-seed${seed}.gguf`);
   if (!fs.existsSync(out)) {
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    await writeTestModel({ out, shape: "tiny", seed, type: "f16", template: customChatTemplate(name, text) });
+    await writeTestModel({ out, shape: "tiny", seed, type: "f16", template });
   }
   return out;
 }

@@ -10,9 +10,21 @@
  * the tools are described in a system message asking for this syntax.
  * Reasoning is a `<think>` thought: R1's generation prompt opens it, V3.1's
  * opens it when `thinking` is true (it reads no `enable_thinking`).
+ *
+ * DeepSeek V3.2 writes calls in DSML, XML-like text (not special tokens):
+ * `<｜DSML｜function_calls>` around `<｜DSML｜invoke name="NAME">` elements,
+ * each parameter `<｜DSML｜parameter name="KEY" string="true|false">VALUE</｜DSML｜parameter>`
+ * (strings as they are, other values as JSON), parsed by the XML shape
+ * (`output/xml-call-shape.ts`). Its template turns arguments given as JSON
+ * text into objects with `from_json`, a filter @huggingface/jinja lacks; the
+ * arguments reach it as objects (the default), so that branch never runs.
+ * Its thought opens with `thinking` (or `enable_thinking`).
  */
+import { literal } from "../json-schema/gbnf-text.js";
 import { DelimitedCallParser, type DelimitedCallSyntax } from "../output/delimited-call-shape.js";
+import { XmlCallParser, type XmlCallSyntax } from "../output/xml-call-shape.js";
 import { gbnfLiteral, type ModelFamily, type ToolCallSyntaxDefinition } from "./model-family.js";
+import { xmlArgumentsRule } from "./xml-call-grammar.js";
 
 const SECTION_OPEN = "<｜tool▁calls▁begin｜>";
 const SECTION_CLOSE = "<｜tool▁calls▁end｜>";
@@ -114,4 +126,59 @@ export const deepseekV3Family: ModelFamily = {
   templateToolCalls: "openai-wire",
   toolInstructions: instructions(`${SECTION_OPEN}${CALL_OPEN}<function name>${SEP}{<arguments>}${CALL_CLOSE}${SECTION_CLOSE}`),
   tokens: TOKENS,
+};
+
+const DSML = "｜DSML｜";
+const dsmlSyntax: XmlCallSyntax = {
+  open: `<${DSML}function_calls>`,
+  close: `</${DSML}function_calls>`,
+  nameOpen: `<${DSML}invoke name="`,
+  nameClose: '">',
+  keyOpen: `<${DSML}parameter name="`,
+  keyClose: '">',
+  valueOpen: "",
+  valueClose: `</${DSML}parameter>`,
+  callEnd: `</${DSML}invoke>`,
+  keyAttribute: '" string="',
+  callsInSection: true,
+};
+
+/** The DSML tags: text in DeepSeek's vocabulary, where they are read as they are; special tokens in a test model (see below). */
+const DSML_TAGS = [dsmlSyntax.open, dsmlSyntax.close, dsmlSyntax.nameOpen, dsmlSyntax.callEnd, dsmlSyntax.keyOpen, dsmlSyntax.valueClose];
+
+export const deepseekV32ToolCalls: ToolCallSyntaxDefinition = {
+  name: "deepseek-v3.2",
+  shape: {
+    kind: "own-parser",
+    markers: DSML_TAGS,
+    createParser: (options) => new XmlCallParser(dsmlSyntax, options),
+  },
+  argumentsKey: "arguments",
+  callMarker: dsmlSyntax.open,
+  // The block, its calls one after another: `\n` after the open tag and after each element, as the template writes them.
+  grammarRules(objectRule, { parallel, afterMarker }) {
+    const calls = `${objectRule}${parallel ? ` (${objectRule})*` : ""} ${gbnfLiteral(dsmlSyntax.close)}`;
+    return afterMarker ? `root ::= ${gbnfLiteral("\n")} ${calls}` : `root ::= ${gbnfLiteral(`${dsmlSyntax.open}\n`)} ${calls}`;
+  },
+  callRule: (name, argumentsRule) => `${literal(`${dsmlSyntax.nameOpen}${name}${dsmlSyntax.nameClose}\n`)} ${argumentsRule} ${literal(`${dsmlSyntax.callEnd}\n`)}`,
+  argumentsRule: xmlArgumentsRule(
+    (key, value, plain) => `${literal(`${dsmlSyntax.keyOpen}${key}" string="${plain ? "true" : "false"}">`)} ${value} ${literal(`${dsmlSyntax.valueClose}\n`)}`,
+  ),
+};
+
+export const deepseekV32Family: ModelFamily = {
+  name: "deepseek-v3.2",
+  description: "DeepSeek-V3.2: DSML <｜DSML｜invoke name=…> calls with string-typed parameters, <think> reasoning with `thinking`",
+  detect: ({ template }) => template.includes(DSML),
+  toolCalls: deepseekV32ToolCalls,
+  reasoning: { open: "<think>", close: "</think>", switchVariable: "thinking" },
+  callIdLength: null,
+  tokens: {
+    // The DSML tags are text in DeepSeek's vocabulary (a few tokens each); one token each in a test model, whose
+    // byte-level vocabulary would spend dozens on each, and so a test can make a random model start a call.
+    special: ["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>", "<think>", "</think>", ...DSML_TAGS],
+    bos: "<｜begin▁of▁sentence｜>",
+    eos: "<｜end▁of▁sentence｜>",
+    addBos: false,
+  },
 };

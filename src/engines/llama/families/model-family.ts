@@ -88,6 +88,7 @@ export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite
   | "nemotron-v2"
   | "deepseek-r1"
   | "deepseek-v3"
+  | "deepseek-v3.2"
   | "kimi-k2"
   | "qwen3-coder"
   | "glm"

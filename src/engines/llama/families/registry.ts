@@ -4,7 +4,7 @@
  * family is one file in this folder and one line here.
  */
 import { commandR7bFamily } from "./command-r7b.js";
-import { deepseekR1Family, deepseekV3Family } from "./deepseek.js";
+import { deepseekR1Family, deepseekV32Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
 import { gemma4Family, gemmaFamily } from "./gemma.js";
 import { glmFamily } from "./glm.js";
@@ -41,6 +41,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   phi4MiniFamily,
   deepseekR1Family,
   deepseekV3Family,
+  deepseekV32Family,
   kimiK2Family,
   qwen3CoderFamily, // before qwen3 and hermes: its templates also spell <tool_call>
   glmFamily, // before qwen3 and hermes: its templates also spell <tool_call>

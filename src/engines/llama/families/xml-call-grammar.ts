@@ -26,8 +26,8 @@ export function isPlainString(schema: unknown): boolean {
   return (schema as { type?: unknown }).type === "string" && entries.every(([key]) => ANNOTATIONS.has(key) || key.startsWith("x-"));
 }
 
-/** One parameter element around its value rule. */
-export type XmlParameter = (key: string, valueRule: string) => string;
+/** One parameter element around its value rule (`plain`: the value is raw text, not JSON). */
+export type XmlParameter = (key: string, valueRule: string, plain: boolean) => string;
 
 /** The arguments of one call as parameter elements, for `argumentsRule`. */
 export function xmlArgumentsRule(parameter: XmlParameter): NonNullable<ToolCallSyntaxDefinition["argumentsRule"]> {
@@ -38,10 +38,11 @@ export function xmlArgumentsRule(parameter: XmlParameter): NonNullable<ToolCallS
     // A property's references resolve against the parameters' own definitions.
     const shared = { ...(schema.$defs === undefined ? {} : { $defs: schema.$defs }), ...(schema.definitions === undefined ? {} : { definitions: schema.definitions }) };
     const elements = Object.entries(properties).map(([key, sub]) => {
-      const value = isPlainString(sub)
+      const plain = isPlainString(sub);
+      const value = plain
         ? PLAIN_TEXT
         : addSchema(grammar, typeof sub === "object" && sub !== null ? { ...shared, ...sub } : sub, `${param}.properties.${key}`);
-      const element = parameter(key, value);
+      const element = parameter(key, value, plain);
       return required.has(key) ? element : `(${element})?`;
     });
     return elements.length === 0 ? '""' : elements.join(" ");

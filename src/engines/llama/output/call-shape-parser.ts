@@ -83,7 +83,16 @@ export abstract class CallShapeParser<State extends string> {
   }
 
   /** End of generation: release held text and close a call cut off mid-way. */
-  abstract finish(): ToolCallPiece;
+  finish(): ToolCallPiece {
+    if (this.call !== null) this.closeCall();
+    else if (this.capturing) this.emitContent(this.pending);
+    else this.releaseHeldMarker();
+    this.resetTo("text");
+    return this.take();
+  }
+
+  /** The open call is complete (or cut off, or broken): closed as its arguments stand and recorded. */
+  protected abstract closeCall(): void;
 
   /** One character in a syntax's state; false when it must be scanned again in the new state. */
   protected abstract step(ch: string): boolean;
@@ -164,6 +173,21 @@ export abstract class CallShapeParser<State extends string> {
     this.emitContent(this.pending);
     this.pending = "";
     this.capturing = false;
+  }
+
+  /** An uncommitted attempt failed: its raw text is content, rescanned from here (only as text after a call without parallel calls). */
+  protected attemptFailed(): boolean {
+    this.releaseAttempt();
+    this.state = this.onlyTextFollows ? "text" : "content";
+    return false;
+  }
+
+  /** A syntax error inside a call: before its name it was text; after, the call keeps what arrived and the rest is text. */
+  protected callBroken(): boolean {
+    if (this.call === null) return this.attemptFailed();
+    this.closeCall();
+    this.state = "text";
+    return false;
   }
 
   /** After a call without parallel calls, nothing more is recognised. */

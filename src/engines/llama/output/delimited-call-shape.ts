@@ -15,7 +15,7 @@
  * is content again.
  */
 import type { ToolCallShapeParser } from "../families/model-family.js";
-import { CallShapeParser, type ToolCallPiece } from "./call-shape-parser.js";
+import { CallShapeParser } from "./call-shape-parser.js";
 import { ChoiceScanner, LiteralScanner, isNameChar, isSpace } from "./marker-scanner.js";
 import { JsonValueScanner, isJsonSpace, type ToolCallParserOptions } from "./tool-call-parser.js";
 
@@ -62,14 +62,6 @@ export class DelimitedCallParser extends CallShapeParser<State> implements ToolC
     this.syntax = syntax;
   }
 
-  finish(): ToolCallPiece {
-    if (this.call !== null) this.completeCall();
-    else if (this.capturing) this.emitContent(this.pending);
-    else this.releaseHeldMarker();
-    this.resetTo("text");
-    return this.take();
-  }
-
   protected markerFound(marker: string): void {
     if (marker === this.syntax.sectionOpen) {
       this.state = "section";
@@ -105,7 +97,7 @@ export class DelimitedCallParser extends CallShapeParser<State> implements ToolC
     const result = choice.step(ch);
     if (result === "more") return true;
     if (result === "fail") {
-      if (this.state === "section") return this.fail();
+      if (this.state === "section") return this.attemptFailed();
       // After a call: whatever follows is text.
       this.emitContent(this.pendingSpace + choice.matched);
       this.pendingSpace = "";
@@ -152,7 +144,7 @@ export class DelimitedCallParser extends CallShapeParser<State> implements ToolC
     switch (part.kind) {
       case "literal": {
         const result = part.scanner.step(ch);
-        if (result === "fail") return this.broken();
+        if (result === "fail") return this.callBroken();
         if (result === "done") this.nextPart();
         return true;
       }
@@ -161,7 +153,7 @@ export class DelimitedCallParser extends CallShapeParser<State> implements ToolC
           this.nameText += ch;
           return true;
         }
-        if (this.nameText === "") return this.fail();
+        if (this.nameText === "") return this.attemptFailed();
         this.nameKnown();
         this.nextPart();
         return false;
@@ -181,7 +173,7 @@ export class DelimitedCallParser extends CallShapeParser<State> implements ToolC
       case "arguments": {
         this.value ??= new JsonValueScanner();
         const result = this.value.step(ch);
-        if (result === "error") return this.broken();
+        if (result === "error") return this.callBroken();
         if (result === "end") {
           this.nextPart();
           return false;
@@ -197,7 +189,7 @@ export class DelimitedCallParser extends CallShapeParser<State> implements ToolC
     this.part++;
     this.partStarted = false;
     if (this.part < this.parts.length) return;
-    this.completeCall();
+    this.closeCall();
     this.state = "afterCall";
     this.choice = new ChoiceScanner(this.parallel ? [this.syntax.callOpen, this.syntax.sectionClose] : [this.syntax.sectionClose]);
   }
@@ -208,28 +200,12 @@ export class DelimitedCallParser extends CallShapeParser<State> implements ToolC
     this.openCall(name, this.syntax.idPrefix === null ? this.newId() : `${this.syntax.idPrefix}${name}:${this.done.length}`);
   }
 
-  private completeCall(): void {
+  protected closeCall(): void {
     const call = this.call;
     if (call === null) return;
     if (call.arguments === "") this.addArguments("{}");
     this.recordCall();
     this.value = null;
-  }
-
-  /** An uncommitted attempt failed: its raw text is content; rescan from here. */
-  private fail(): boolean {
-    this.releaseAttempt();
-    this.choice = null;
-    this.state = this.onlyTextFollows ? "text" : "content";
-    return false;
-  }
-
-  /** A syntax error inside a call: before its name it was text; after, the call keeps what arrived and the rest is text. */
-  private broken(): boolean {
-    if (this.call === null) return this.fail();
-    this.completeCall();
-    this.state = "text";
-    return false;
   }
 }
 

@@ -12,7 +12,7 @@
  * before its name is content again.
  */
 import type { ToolCallShapeParser } from "../families/model-family.js";
-import { CallShapeParser, type ToolCallPiece } from "./call-shape-parser.js";
+import { CallShapeParser } from "./call-shape-parser.js";
 import { GemmaValueScanner } from "./gemma-value.js";
 import { ChoiceScanner, LiteralScanner, isNameChar, isSpace } from "./marker-scanner.js";
 import type { ToolCallParserOptions } from "./tool-call-parser.js";
@@ -42,14 +42,6 @@ export class GemmaCallParser extends CallShapeParser<State> implements ToolCallS
     super([GEMMA_CALL_OPEN], options);
   }
 
-  finish(): ToolCallPiece {
-    if (this.call !== null) this.completeCall();
-    else if (this.capturing) this.emitContent(this.pending);
-    else this.releaseHeldMarker();
-    this.resetTo("text");
-    return this.take();
-  }
-
   protected markerFound(): void {
     this.literal = new LiteralScanner(GEMMA_CALL_PREFIX);
     this.state = "prefix";
@@ -62,7 +54,7 @@ export class GemmaCallParser extends CallShapeParser<State> implements ToolCallS
         if (literal === null) throw new Error("no prefix expected");
         if (!literal.started && isSpace(ch)) return true;
         const result = literal.step(ch);
-        if (result === "fail") return this.fail();
+        if (result === "fail") return this.attemptFailed();
         if (result === "done") {
           this.literal = null;
           this.name = "";
@@ -80,7 +72,7 @@ export class GemmaCallParser extends CallShapeParser<State> implements ToolCallS
           this.nameEnded = true;
           return true;
         }
-        if (ch !== "{" || this.name === "") return this.fail();
+        if (ch !== "{" || this.name === "") return this.attemptFailed();
         this.openCall(this.name);
         this.value = new GemmaValueScanner((json) => this.addArguments(json));
         this.state = "arguments";
@@ -103,9 +95,9 @@ export class GemmaCallParser extends CallShapeParser<State> implements ToolCallS
     const value = this.value;
     if (value === null) throw new Error("no arguments in progress");
     const result = value.step(ch);
-    if (result === "error" || result === "end") return this.broken();
+    if (result === "error" || result === "end") return this.callBroken();
     if (result === "done") {
-      this.completeCall();
+      this.closeCall();
       this.state = "close";
     }
     return true;
@@ -139,25 +131,10 @@ export class GemmaCallParser extends CallShapeParser<State> implements ToolCallS
     return true;
   }
 
-  private completeCall(): void {
+  protected closeCall(): void {
     if (this.call === null) return;
     if (this.call.arguments === "") this.addArguments("{}");
     this.recordCall();
     this.value = null;
-  }
-
-  /** An uncommitted attempt failed: its raw text is content; rescan from here. */
-  private fail(): boolean {
-    this.releaseAttempt();
-    this.literal = null;
-    this.state = this.onlyTextFollows ? "text" : "content";
-    return false;
-  }
-
-  /** A syntax error inside the arguments: the call keeps what arrived, the rest is text. */
-  private broken(): boolean {
-    this.completeCall();
-    this.state = "text";
-    return false;
   }
 }

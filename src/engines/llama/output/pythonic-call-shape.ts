@@ -45,7 +45,7 @@ export class PythonicCallParser extends CallShapeParser<State> {
     this.capturing = shape.open === null;
   }
 
-  finish(): ToolCallPiece {
+  override finish(): ToolCallPiece {
     if (this.call !== null) {
       // Name known, cut off: keep what arrived, closed where it can be.
       if (this.state === "argValue" && this.value?.finish() === true) this.state = "argNext";
@@ -177,6 +177,10 @@ export class PythonicCallParser extends CallShapeParser<State> {
     this.completeCall(true);
     this.state = "listNext";
     return true;
+  }
+
+  protected closeCall(): void {
+    this.completeCall(this.atArgumentBoundary());
   }
 
   private completeCall(close: boolean): void {

@@ -104,7 +104,7 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
     if (shape.kind === "leading-json") this.capturing = true;
   }
 
-  finish(): ToolCallPiece {
+  override finish(): ToolCallPiece {
     if (this.capturing) {
       // Started like a call but never got a name: it was text after all,
       // unless it is only a separator (`;`, `,`) left after the last call.
@@ -113,7 +113,7 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
       if (!separatorOnly) this.emitContent(this.pending);
     } else if (this.call !== null) {
       // Name known, arguments cut off: keep whatever arrived.
-      this.completeCall();
+      this.closeCall();
     } else {
       this.releaseHeldMarker();
     }
@@ -264,7 +264,7 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
       this.fail();
       return true;
     }
-    this.completeCall();
+    this.closeCall();
     if (this.shape.kind === "tagged-json") {
       this.state = "closeTag";
     } else if (this.inArray) {
@@ -283,13 +283,13 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
     const result = this.value.step(ch);
     if (result === "error") return this.abandon();
     if (result === "end") {
-      this.completeCall();
+      this.closeCall();
       this.state = "between";
       return false;
     }
     this.addCallArguments(ch);
     if (result === "done") {
-      this.completeCall();
+      this.closeCall();
       this.state = "between";
     }
     return true;
@@ -338,7 +338,7 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
     else this.addArguments(text);
   }
 
-  private completeCall(): void {
+  protected closeCall(): void {
     const call = this.call;
     if (call === null) throw new Error("no named call in progress");
     if (call.arguments === "") this.addArguments("{}");
@@ -358,7 +358,7 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
 
   /** A named call hit a syntax error: keep it as it is; rescan from here as text after a call. */
   private abandon(): boolean {
-    this.completeCall();
+    this.closeCall();
     this.reset("between");
     return false;
   }

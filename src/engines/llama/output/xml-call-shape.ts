@@ -5,7 +5,11 @@
  *   OPEN NAME_OPEN name NAME_CLOSE (KEY_OPEN key KEY_CLOSE VALUE_OPEN value VALUE_CLOSE)* CALL_END CLOSE
  *
  * e.g. `<tool_call>\n<function=f>\n<parameter=p>\nvalue\n</parameter>\n</function>\n</tool_call>`
- * or `<tool_call>f\n<arg_key>p</arg_key>\n<arg_value>value</arg_value>\n</tool_call>`.
+ * or `<tool_call>f\n<arg_key>p</arg_key>\n<arg_value>value</arg_value>\n</tool_call>`,
+ * or DeepSeek V3.2's DSML, several calls in one block and a string attribute
+ * on each parameter: `<｜DSML｜function_calls>\n<｜DSML｜invoke name="f">\n
+ * <｜DSML｜parameter name="p" string="true">value</｜DSML｜parameter>\n
+ * </｜DSML｜invoke>\n</｜DSML｜function_calls>`.
  * A value is converted by its parameter's schema: a string parameter keeps
  * the text (one newline either side trimmed; a JSON string literal is read
  * as the string it spells), anything else is read as JSON where it parses.
@@ -15,7 +19,7 @@
  */
 import type { ToolDefinition } from "../../../protocol/chat-request.js";
 import type { ToolCallShapeParser } from "../families/model-family.js";
-import { CallShapeParser, type ToolCallPiece } from "./call-shape-parser.js";
+import { CallShapeParser } from "./call-shape-parser.js";
 import { ChoiceScanner, LiteralScanner, isNameChar, isSpace } from "./marker-scanner.js";
 import type { ToolCallParserOptions } from "./tool-call-parser.js";
 
@@ -33,9 +37,17 @@ export interface XmlCallSyntax {
   valueClose: string;
   /** After the last parameter, before CLOSE (`</function>`; "" for none). */
   callEnd: string;
+  /**
+   * Between a key and its attribute saying whether the value is a string
+   * (DeepSeek V3.2: `" string="`, then `true` or `false`, in the key element):
+   * `true` keeps the text, `false` reads it as JSON. Absent: the schema says.
+   */
+  keyAttribute?: string;
+  /** After CALL_END, another call's NAME_OPEN may follow before CLOSE (DeepSeek V3.2's invokes in one block). */
+  callsInSection?: boolean;
 }
 
-type State = "nameOpen" | "name" | "nameClose" | "body" | "key" | "valueOpen" | "value" | "close" | "between";
+type State = "nameOpen" | "name" | "nameClose" | "body" | "key" | "valueOpen" | "value" | "close" | "sectionNext" | "between";
 
 export class XmlCallParser extends CallShapeParser<State> implements ToolCallShapeParser {
   private readonly syntax: XmlCallSyntax;
@@ -45,19 +57,13 @@ export class XmlCallParser extends CallShapeParser<State> implements ToolCallSha
   /** Text of the name, a key or a value so far. */
   private text = "";
   private key = "";
+  /** The key's string attribute (`keyAttribute`), or null. */
+  private stringAttribute: string | null = null;
 
   constructor(syntax: XmlCallSyntax, options: ToolCallParserOptions) {
     super([syntax.open], options);
     this.syntax = syntax;
     this.tools = options.tools ?? [];
-  }
-
-  finish(): ToolCallPiece {
-    if (this.call !== null) this.completeCall();
-    else if (this.capturing) this.emitContent(this.pending);
-    else this.releaseHeldMarker();
-    this.resetTo("text");
-    return this.take();
   }
 
   protected markerFound(): void {
@@ -76,7 +82,7 @@ export class XmlCallParser extends CallShapeParser<State> implements ToolCallSha
           this.text += ch;
           return true;
         }
-        if (this.text === "") return this.fail();
+        if (this.text === "") return this.attemptFailed();
         this.nameKnown(this.text);
         this.toBody(this.syntax.nameClose);
         return false;
@@ -88,12 +94,16 @@ export class XmlCallParser extends CallShapeParser<State> implements ToolCallSha
         if (choice.matched === "" && isSpace(ch)) return true;
         const result = choice.step(ch);
         if (result === "more") return true;
-        if (result === "fail") return this.broken();
+        if (result === "fail") return this.callBroken();
         this.choice = null;
         this.text = "";
         if (result.delimiter === this.syntax.keyOpen) this.state = "key";
         else if (result.delimiter === this.syntax.close) this.endCall();
-        else {
+        else if (this.syntax.callsInSection === true) {
+          this.closeCall();
+          this.choice = new ChoiceScanner(this.parallel ? [this.syntax.nameOpen, this.syntax.close] : [this.syntax.close]);
+          this.state = "sectionNext";
+        } else {
           this.literal = new LiteralScanner(this.syntax.close);
           this.state = "close";
         }
@@ -102,7 +112,11 @@ export class XmlCallParser extends CallShapeParser<State> implements ToolCallSha
       case "key":
         this.text += ch;
         if (this.text.endsWith(this.syntax.keyClose)) {
-          this.key = this.text.slice(0, -this.syntax.keyClose.length).trim();
+          const element = this.text.slice(0, -this.syntax.keyClose.length);
+          const attribute = this.syntax.keyAttribute;
+          const at = attribute === undefined ? -1 : element.indexOf(attribute);
+          this.key = (at < 0 ? element : element.slice(0, at)).trim();
+          this.stringAttribute = at < 0 || attribute === undefined ? null : element.slice(at + attribute.length).trim();
           this.text = "";
           this.literal = this.syntax.valueOpen === "" ? null : new LiteralScanner(this.syntax.valueOpen);
           this.state = this.literal === null ? "value" : "valueOpen";
@@ -120,6 +134,25 @@ export class XmlCallParser extends CallShapeParser<State> implements ToolCallSha
         return true;
       case "close":
         return this.stepLiteral(ch, () => this.endCall(), true);
+      case "sectionNext": {
+        const choice = this.choice;
+        if (choice === null) throw new Error("no element expected");
+        if (choice.matched === "" && isSpace(ch)) return true;
+        const result = choice.step(ch);
+        if (result === "more") return true;
+        this.choice = null;
+        if (result === "fail") {
+          this.emitContent(choice.matched);
+          this.state = "text";
+          return false;
+        }
+        if (result.delimiter === this.syntax.close) this.state = "between";
+        else {
+          this.text = "";
+          this.state = "name";
+        }
+        return true;
+      }
       case "between":
         return this.stepAfterCalls(ch, false);
       case "content":
@@ -134,7 +167,7 @@ export class XmlCallParser extends CallShapeParser<State> implements ToolCallSha
     if (literal === null) throw new Error("no delimiter expected");
     if (skipSpace && !literal.started && isSpace(ch)) return true;
     const result = literal.step(ch);
-    if (result === "fail") return this.broken();
+    if (result === "fail") return this.callBroken();
     if (result === "done") {
       this.literal = null;
       then();
@@ -160,37 +193,24 @@ export class XmlCallParser extends CallShapeParser<State> implements ToolCallSha
   private addParameter(key: string, raw: string): void {
     const call = this.call;
     if (call === null) throw new Error("no call in progress");
-    const value = parameterValue(this.tools.find((t) => t.name === call.name)?.parameters, key, trimNewline(raw));
+    const text = trimNewline(raw);
+    const value =
+      this.stringAttribute === "true" ? text
+      : this.stringAttribute === "false" ? parsedOr(text)
+      : parameterValue(this.tools.find((t) => t.name === call.name)?.parameters, key, text);
     this.addArguments(`${call.arguments === "" ? "{" : ", "}${JSON.stringify(key)}: ${JSON.stringify(value)}`);
   }
 
   private endCall(): void {
-    this.completeCall();
+    this.closeCall();
     this.state = "between";
   }
 
-  private completeCall(): void {
+  protected closeCall(): void {
     const call = this.call;
     if (call === null) return;
     this.addArguments(call.arguments === "" ? "{}" : "}");
     this.recordCall();
-  }
-
-  private fail(): boolean {
-    this.releaseAttempt();
-    this.literal = null;
-    this.state = this.onlyTextFollows ? "text" : "content";
-    return false;
-  }
-
-  /** Before the name, the attempt was text; after it, the call keeps the parameters that arrived and the rest is text. */
-  private broken(): boolean {
-    if (this.call === null) return this.fail();
-    this.completeCall();
-    this.literal = null;
-    this.choice = null;
-    this.state = "text";
-    return false;
   }
 }
 
@@ -229,4 +249,13 @@ function parameterValue(parameters: unknown, key: string, raw: string): unknown 
   }
   if (isStringSchema(parameterSchema(parameters, key))) return typeof parsed === "string" ? parsed : raw;
   return parsed === undefined ? raw : parsed;
+}
+
+/** The JSON a text spells, or the text where it spells none. */
+function parsedOr(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }
