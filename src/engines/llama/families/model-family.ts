@@ -93,7 +93,9 @@ export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite
   | "glm"
   | "pythonic"
   | "lfm2"
-  | "gemma4";
+  | "gemma4"
+  | "seed-oss"
+  | "minimax-m2";
 
 /**
  * Pythonic calls: `[name(key=value, …), …]` with Python literals as values

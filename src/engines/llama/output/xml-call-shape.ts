@@ -5,7 +5,9 @@
  *   OPEN NAME_OPEN name NAME_CLOSE (KEY_OPEN key KEY_CLOSE VALUE_OPEN value VALUE_CLOSE)* CALL_END CLOSE
  *
  * e.g. `<tool_call>\n<function=f>\n<parameter=p>\nvalue\n</parameter>\n</function>\n</tool_call>`
- * or `<tool_call>f\n<arg_key>p</arg_key>\n<arg_value>value</arg_value>\n</tool_call>`.
+ * or `<tool_call>f\n<arg_key>p</arg_key>\n<arg_value>value</arg_value>\n</tool_call>`;
+ * with `sharedBlock`, several calls in one OPEN … CLOSE (MiniMax-M2:
+ * `<minimax:tool_call>\n<invoke name="f">…</invoke>\n<invoke name="g">…</invoke>\n</minimax:tool_call>`).
  * A value is converted by its parameter's schema: a string parameter keeps
  * the text (one newline either side trimmed; a JSON string literal is read
  * as the string it spells), anything else is read as JSON where it parses.
@@ -33,9 +35,11 @@ export interface XmlCallSyntax {
   valueClose: string;
   /** After the last parameter, before CLOSE (`</function>`; "" for none). */
   callEnd: string;
+  /** Calls share one OPEN … CLOSE block: after CALL_END, NAME_OPEN starts the next call (MiniMax-M2's `<invoke>`s). */
+  sharedBlock?: boolean;
 }
 
-type State = "nameOpen" | "name" | "nameClose" | "body" | "key" | "valueOpen" | "value" | "close" | "between";
+type State = "nameOpen" | "name" | "nameClose" | "body" | "key" | "valueOpen" | "value" | "close" | "next" | "between";
 
 export class XmlCallParser extends CallShapeParser<State> implements ToolCallShapeParser {
   private readonly syntax: XmlCallSyntax;
@@ -93,12 +97,17 @@ export class XmlCallParser extends CallShapeParser<State> implements ToolCallSha
         this.text = "";
         if (result.delimiter === this.syntax.keyOpen) this.state = "key";
         else if (result.delimiter === this.syntax.close) this.endCall();
-        else {
+        else if (this.syntax.sharedBlock === true) {
+          this.choice = new ChoiceScanner([this.syntax.nameOpen, this.syntax.close]);
+          this.state = "next";
+        } else {
           this.literal = new LiteralScanner(this.syntax.close);
           this.state = "close";
         }
         return true;
       }
+      case "next":
+        return this.stepNext(ch);
       case "key":
         this.text += ch;
         if (this.text.endsWith(this.syntax.keyClose)) {
@@ -126,6 +135,31 @@ export class XmlCallParser extends CallShapeParser<State> implements ToolCallSha
       case "text":
         throw new Error(`unreachable: ${this.state} is scanned in bulk`);
     }
+  }
+
+  /** After a call in a shared block: the next call's NAME_OPEN, or CLOSE (whitespace before either skipped). */
+  private stepNext(ch: string): boolean {
+    const choice = this.choice;
+    if (choice === null) throw new Error("no delimiter expected");
+    if (choice.matched === "" && isSpace(ch)) return true;
+    const result = choice.step(ch);
+    if (result === "more") return true;
+    if (result === "fail") return this.broken();
+    this.choice = null;
+    if (result.delimiter === this.syntax.close) {
+      this.endCall();
+      return true;
+    }
+    this.completeCall();
+    if (this.onlyTextFollows) {
+      // Without parallel calls the block's next call is text.
+      this.emitContent(result.delimiter);
+      this.state = "text";
+      return true;
+    }
+    this.text = "";
+    this.state = "name";
+    return true;
   }
 
   /** A delimiter; `skipSpace`: whitespace before it is skipped. */
