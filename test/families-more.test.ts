@@ -1,6 +1,7 @@
 /**
  * The families added after the registry's first ones — Seed-OSS
- * (families/seed-oss.ts) and MiniMax-M2 (families/minimax-m2.ts): detected
+ * (families/seed-oss.ts), MiniMax-M2 (families/minimax-m2.ts) and
+ * FireFunction v2 (families/firefunction-v2.ts): detected
  * from chatport's own fixtures and from the strings their real templates
  * spell, rendered exactly as the template renders, calls parsed from every
  * split of the output with values converted by their schemas, and the
@@ -13,6 +14,7 @@ import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
 import type { ToolDefinition } from "../src/protocol/chat-request.js";
 import { checkParseCase, checkRendering, detectedFamily, ownFixture, type ParseCase } from "./helpers/family-checks.js";
 
+const WEATHER_PARAMETERS = { type: "object", properties: { city: { type: "string", description: "City name" }, days: { type: "integer", description: "Days" } }, required: ["city"] };
 const detect = (template: string): string => detectFamily({ template, architecture: "", hasToken: () => false }).name;
 
 describe("detection and rendering", () => {
@@ -26,10 +28,18 @@ describe("detection and rendering", () => {
       assert.ok(text.includes(written), `the call is written in the family's syntax: ${text}`);
     });
   }
+  test("fixture firefunction-v2-style is detected as firefunction-v2", () => assert.equal(detectedFamily(ownFixture("firefunction-v2-style")), "firefunction-v2"));
+  test("firefunction-v2-style: the engine renders what the template renders, the tools as JSON text in `functions`", async () => {
+    const functions = JSON.stringify([{ type: "function", function: { name: "get_weather", description: "Get the current weather for a city", parameters: WEATHER_PARAMETERS } }], null, 2);
+    const text = await checkRendering(ownFixture("firefunction-v2-style"), "firefunction-v2", { functions, datetime: "Jan 02 2026 03:04:05 GMT" });
+    assert.ok(text.includes(' functools[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]<|eot_id|>'), text);
+    assert.ok(text.includes("Today is Jan 02 2026 03:04:05 GMT."), text);
+  });
   test("the real templates' own spellings pick the families", () => {
     // Seed-OSS's template also shows <function= and <parameter= (Qwen3-Coder's detection) in its instructions.
     assert.equal(detect("{%- set toolcall_begin_token = '<seed:tool_call>' -%} <function=example_function_name>\n<parameter=example_parameter_1>"), "seed-oss");
     assert.equal(detect("{%- set toolcall_begin_token = '<minimax:tool_call>' -%} ']~b]ai' ~ '\\n' ~ '<think>'"), "minimax-m2");
+    assert.equal(detect("'<|start_header_id|>' + ns.role + '<|end_header_id|>' … ' functools[' + tool.calls | join(', ') + ']'"), "firefunction-v2");
   });
 });
 
@@ -125,6 +135,23 @@ const CASES: ParseCase[] = [
     content: "a <minimax:tool_call> b ",
     calls: [{ name: "get_weather", args: { city: "Lyon" } }],
   },
+  {
+    title: "FireFunction v2: content, then a functools list of two calls",
+    syntax: "firefunction-v2",
+    text: 'Sure. functools[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}, {"name": "get_time", "arguments": {"zone": "UTC"}}]',
+    content: "Sure. ",
+    calls: [
+      { name: "get_weather", args: { city: "Paris", days: 2 } },
+      { name: "get_time", args: { zone: "UTC" } },
+    ],
+  },
+  {
+    title: "FireFunction v2: the word without a list is content",
+    syntax: "firefunction-v2",
+    text: "import functools; functools.reduce",
+    content: "import functools; functools.reduce",
+    calls: [],
+  },
 ];
 
 describe("calls are parsed the same from every split of the output", () => {
@@ -144,5 +171,9 @@ describe("forced-call grammars", () => {
     assert.ok(gbnf.includes(String.raw`"\x0A<invoke name=\"get_weather\">\x0A" "<parameter name=\"city\">" ([^<"\x0A] [^<]*)? "</parameter>\x0A"`), gbnf);
     const after = toolCallGbnf(tools, { onlyName: null, syntax: "minimax-m2", parallel: false, afterMarker: true });
     assert.match(after, /^root ::= tool-call-object "\\n<\/minimax:tool_call>"$/m);
+  });
+  test("FireFunction v2: functools and a JSON list", () => {
+    const gbnf = toolCallGbnf(tools, { onlyName: null, syntax: "firefunction-v2", parallel: true, afterMarker: false });
+    assert.match(gbnf, /^root ::= "functools" "\[" tool-call-object \(", " tool-call-object\)\* "\]"$/m);
   });
 });

@@ -6,6 +6,7 @@
 import { commandR7bFamily } from "./command-r7b.js";
 import { deepseekR1Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
+import { fireFunctionV2Family } from "./firefunction-v2.js";
 import { gemma4Family, gemmaFamily } from "./gemma.js";
 import { glmFamily } from "./glm.js";
 import { gptOssFamily } from "./gpt-oss.js";
@@ -34,6 +35,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   nemotronV2Family,
   mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,
+  fireFunctionV2Family, // before llama3: the same header tokens, functools[…] calls
   llamaPythonicFamily, // before llama3: the same header tokens, pythonic calls
   llama3Family,
   lfm2Family,
