@@ -1,5 +1,6 @@
 /**
- * The families added after the registry's first ones (Seed-OSS, MiniMax-M2)
+ * The families added after the registry's first ones (Seed-OSS, MiniMax-M2,
+ * FireFunction v2)
  * end to end through the official SDK, one server with a test model per
  * fixture template (`make-test-model --template`): tool_choice required and
  * named give valid grammar-constrained calls, a streamed call reassembles to
@@ -26,6 +27,7 @@ interface FamilyModel {
 const MODELS: FamilyModel[] = [
   { id: "seed-oss-style", marker: "<seed:tool_call>", opensThought: false },
   { id: "minimax-m2-style", marker: "<minimax:tool_call>", opensThought: true },
+  { id: "firefunction-v2-style", marker: "functools", opensThought: false },
 ];
 
 const tools: OpenAI.ChatCompletionTool[] = [
