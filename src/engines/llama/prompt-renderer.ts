@@ -121,7 +121,7 @@ class JinjaPromptRenderer implements PromptRenderer {
     this.model = model;
     this.template = new Template(source);
     this.family = detectFamily({ template: source, architecture: architectureOf(model), hasToken: (text) => isSingleToken(model, text) });
-    this.templateKnowsTools = /\btools\b/.test(source);
+    this.templateKnowsTools = /\btools\b/.test(source) || (this.family.toolDefinitions === "functions-json" && /\bfunctions\b/.test(source));
     // Jinja comments do not count: a template that only mentions `tool_calls` there never writes them.
     this.templateWritesCalls = source.replace(/\{#[\s\S]*?#\}/g, "").includes("tool_calls");
     this.reasoning = reasoningOf(this.family, source);
@@ -165,6 +165,10 @@ class JinjaPromptRenderer implements PromptRenderer {
       eos_token: this.model.tokens.eosString ?? "",
     };
     if (definitions !== null && this.templateKnowsTools) context.tools = this.family.toolDefinitions === "json-strings" ? definitions.map((d) => JSON.stringify(d)) : definitions;
+    if (this.family.toolDefinitions === "functions-json") {
+      context.functions = definitions === null ? "" : JSON.stringify(definitions, null, 2);
+      context.datetime ??= gmtDateTime(new Date());
+    }
     const switchVariable = this.reasoning?.switchVariable ?? null;
     if (request.thinking !== null && switchVariable !== null) context[switchVariable] = request.thinking;
     if (request.reasoningEffort !== null) context.reasoning_effort = this.family.reasoningEffortValues?.[request.reasoningEffort] ?? request.reasoningEffort;
@@ -238,4 +242,10 @@ export function isSingleToken(model: LlamaModel, text: string): boolean {
 export function createPromptRenderer(model: LlamaModel, override: string | null = null): PromptRenderer {
   const template = override ?? model.fileInfo.metadata.tokenizer?.chat_template;
   return typeof template === "string" && template.trim() !== "" ? new JinjaPromptRenderer(model, template) : new WrapperPromptRenderer(model);
+}
+
+/** `Jan 02 2026 15:04:05 GMT`, the time a template's `datetime` variable takes (FireFunction v2). */
+function gmtDateTime(now: Date): string {
+  const [, day, month, year, time] = now.toUTCString().replace(",", "").split(" ");
+  return `${month} ${day} ${year} ${time} GMT`;
 }

@@ -94,7 +94,10 @@ export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite
   | "glm"
   | "pythonic"
   | "lfm2"
-  | "gemma4";
+  | "gemma4"
+  | "seed-oss"
+  | "minimax-m2"
+  | "firefunction-v2";
 
 /**
  * Pythonic calls: `[name(key=value, …), …]` with Python literals as values
@@ -209,7 +212,9 @@ export interface ModelFamily {
    */
   toolDefinitions?: "variable" | "system-message-field"
     // The `tools` variable as JSON strings, for a template that writes each with `| string` (SmolLM3).
-    | "json-strings";
+    | "json-strings"
+    // A JSON text of the definitions in a `functions` variable, and the time in `datetime` unless a kwarg gives it (FireFunction v2).
+    | "functions-json";
   /** The message field the template reads an assistant turn's reasoning from (default `reasoning_content`; gpt-oss and LFM2.5-8B-A1B: `thinking`). */
   historyReasoningField?: string;
   /** The template reads an assistant turn's reasoning as a `{type: "thinking", thinking}` content block before its text (Ministral 3). */

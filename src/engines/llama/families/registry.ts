@@ -6,6 +6,7 @@
 import { commandR7bFamily } from "./command-r7b.js";
 import { deepseekR1Family, deepseekV32Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
+import { fireFunctionV2Family } from "./firefunction-v2.js";
 import { gemma4Family, gemmaFamily } from "./gemma.js";
 import { glmFamily } from "./glm.js";
 import { gptOssFamily } from "./gpt-oss.js";
@@ -16,6 +17,7 @@ import { lfm2Family } from "./lfm2.js";
 import { llama4PythonicFamily, llamaPythonicFamily } from "./llama-pythonic.js";
 import { llama3Family } from "./llama3.js";
 import { mistralArgsFamily } from "./mistral-args.js";
+import { minimaxM2Family } from "./minimax-m2.js";
 import { mistralFamily } from "./mistral.js";
 import type { GgufFacts, ModelFamily, ReasoningFormat, ToolCallSyntaxDefinition, ToolCallSyntaxName } from "./model-family.js";
 import { nemotronV2Family } from "./nemotron-v2.js";
@@ -23,6 +25,7 @@ import { phi3Family } from "./phi3.js";
 import { phi4MiniFamily } from "./phi4-mini.js";
 import { qwen3CoderFamily } from "./qwen3-coder.js";
 import { qwen3Family } from "./qwen3.js";
+import { seedOssFamily } from "./seed-oss.js";
 import { smollm2Family } from "./smollm2.js";
 import { smollm3Family } from "./smollm3.js";
 
@@ -33,6 +36,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,
   llama4PythonicFamily,
+  fireFunctionV2Family, // before llama3: the same header tokens, functools[…] calls
   llamaPythonicFamily, // before llama3: the same header tokens, pythonic calls
   llama3Family,
   lfm2Family,
@@ -43,6 +47,8 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   deepseekV3Family,
   deepseekV32Family,
   kimiK2Family,
+  seedOssFamily, // before qwen3-coder: its template also spells <function= and <parameter=
+  minimaxM2Family,
   qwen3CoderFamily, // before qwen3 and hermes: its templates also spell <tool_call>
   glmFamily, // before qwen3 and hermes: its templates also spell <tool_call>
   smollm3Family, // before qwen3: its template also spells <tool_call>, <think> and enable_thinking

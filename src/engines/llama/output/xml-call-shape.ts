@@ -9,7 +9,8 @@
  * or DeepSeek V3.2's DSML, several calls in one block and a string attribute
  * on each parameter: `<｜DSML｜function_calls>\n<｜DSML｜invoke name="f">\n
  * <｜DSML｜parameter name="p" string="true">value</｜DSML｜parameter>\n
- * </｜DSML｜invoke>\n</｜DSML｜function_calls>`.
+ * </｜DSML｜invoke>\n</｜DSML｜function_calls>`; MiniMax-M2's `<invoke>`s share one
+ * `<minimax:tool_call>` block the same way.
  * A value is converted by its parameter's schema: a string parameter keeps
  * the text (one newline either side trimmed; a JSON string literal is read
  * as the string it spells), anything else is read as JSON where it parses.
@@ -43,7 +44,7 @@ export interface XmlCallSyntax {
    * `true` keeps the text, `false` reads it as JSON. Absent: the schema says.
    */
   keyAttribute?: string;
-  /** After CALL_END, another call's NAME_OPEN may follow before CLOSE (DeepSeek V3.2's invokes in one block). */
+  /** After CALL_END, another call's NAME_OPEN may follow before CLOSE (DeepSeek V3.2's and MiniMax-M2's invokes in one block). */
   callsInSection?: boolean;
 }
 
