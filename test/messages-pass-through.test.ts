@@ -12,7 +12,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ChatEvent } from "../src/protocol/chat-events.js";
 import { parseAnthropicMessagesRequest } from "../src/protocol/anthropic-messages-request.js";
-import { MessagesApiDecoder, messagesPassThrough, messagesUpstreamBody } from "../src/upstream/messages-pass-through.js";
+import { MessagesApiDecoder } from "../src/upstream/messages-pass-through.js";
+import { nativePassThrough, nativeUpstreamBody } from "../src/upstream/native-pass-through.js";
 import { ProviderState } from "../src/upstream/provider-pool.js";
 import type { ProviderConfig } from "../src/upstream/types.js";
 
@@ -148,11 +149,11 @@ describe("what an upstream that serves the Messages API is sent", () => {
   test("the client's body with unknown fields, the model renamed and max_tokens capped; only to a provider with the flag", () => {
     const raw = { model: "m", max_tokens: 500, messages: [{ role: "user", content: "hi" }], system: [{ type: "text", text: "s", cache_control: { type: "ephemeral" } }], x_vendor: 1 };
     const request = parseAnthropicMessagesRequest(raw, {});
-    assert.equal(messagesPassThrough(request.chat, provider()), null, "a provider without the flag gets the chat translation");
-    assert.equal(messagesPassThrough(request.chat, provider(["responses"])), null);
-    const native = messagesPassThrough(request.chat, provider(["messages"]));
+    assert.equal(nativePassThrough(request.chat, provider()), null, "a provider without the flag gets the chat translation");
+    assert.equal(nativePassThrough(request.chat, provider(["responses"])), null);
+    const native = nativePassThrough(request.chat, provider(["messages"]));
     assert.ok(native !== null);
-    assert.deepEqual(JSON.parse(messagesUpstreamBody(native, { maxTokens: 100 }, "up-m")), { ...raw, model: "up-m", max_tokens: 100 });
+    assert.deepEqual(JSON.parse(nativeUpstreamBody(native, { maxTokens: 100 }, "up-m")), { ...raw, model: "up-m", max_tokens: 100 });
   });
 
   test("headers: x-api-key and anthropic-version beside Bearer for /messages only; the provider's own headers win", async () => {

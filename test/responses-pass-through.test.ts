@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { ChatEvent } from "../src/protocol/chat-events.js";
 import { parseResponsesRequest } from "../src/protocol/responses-request.js";
-import { ResponsesApiDecoder, responsesPassThrough, responsesUpstreamBody } from "../src/upstream/responses-pass-through.js";
+import { ResponsesApiDecoder } from "../src/upstream/responses-pass-through.js";
+import { nativePassThrough, nativeUpstreamBody } from "../src/upstream/native-pass-through.js";
 import type { ProviderConfig } from "../src/upstream/types.js";
 
 function decode(events: unknown[]): { out: ChatEvent[]; decoder: ResponsesApiDecoder; errors: unknown[] } {
@@ -177,10 +178,10 @@ describe("the body an upstream that serves the Responses API gets", () => {
       { type: "message" as const, id: "msg_out", role: "assistant" as const, content: [{ type: "output_text" as const, text: "answer" }], status: "completed" },
     ];
     const request = parseResponsesRequest({ model: "m", input: "now", previous_response_id: "resp_1", store: true, max_output_tokens: 50, x_vendor: 1 }, {}, history);
-    assert.equal(responsesPassThrough(request.chat, provider()), null, "a provider without the flag gets the chat translation");
-    const native = responsesPassThrough(request.chat, provider(["responses"]));
+    assert.equal(nativePassThrough(request.chat, provider()), null, "a provider without the flag gets the chat translation");
+    const native = nativePassThrough(request.chat, provider(["responses"]));
     assert.ok(native !== null);
-    const sent = JSON.parse(responsesUpstreamBody(native, { ...request.chat, maxTokens: 20 }, "upstream-m")) as Record<string, unknown>;
+    const sent = JSON.parse(nativeUpstreamBody(native, { ...request.chat, maxTokens: 20 }, "upstream-m")) as Record<string, unknown>;
     assert.deepEqual(sent, {
       model: "upstream-m",
       input: [
@@ -197,7 +198,7 @@ describe("the body an upstream that serves the Responses API gets", () => {
 
   test("a new conversation's input goes as the client sent it", () => {
     const request = parseResponsesRequest({ model: "m", input: [{ role: "user", content: "hi" }], stream: true }, {});
-    const native = responsesPassThrough(request.chat, provider(["responses"]));
-    assert.deepEqual(JSON.parse(responsesUpstreamBody(native!, request.chat, "u")), { model: "u", input: [{ role: "user", content: "hi" }], stream: true, store: false });
+    const native = nativePassThrough(request.chat, provider(["responses"]));
+    assert.deepEqual(JSON.parse(nativeUpstreamBody(native!, request.chat, "u")), { model: "u", input: [{ role: "user", content: "hi" }], stream: true, store: false });
   });
 });

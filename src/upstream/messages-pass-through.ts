@@ -17,26 +17,9 @@
  * deltas are counted (capped at the output tokens), as for an estimate.
  */
 import type { ChatEvent, FinishReason } from "../protocol/chat-events.js";
-import type { ChatRequest } from "../protocol/chat-request.js";
-import type { ProviderConfig } from "./types.js";
+import { numberField, stringField } from "./native-pass-through.js";
 import { isRecord, ResponseDecoder, type JsonRecord, type UpstreamDecoder } from "./upstream-wire.js";
 
-/** The request's Messages body when this provider takes it as it is; null when the provider gets the chat translation. */
-export function messagesPassThrough(request: Pick<ChatRequest, "native">, provider: ProviderConfig): Readonly<JsonRecord> | null {
-  const native = request.native;
-  if (native === undefined || native.endpoint !== "messages" || provider.apis?.includes("messages") !== true) return null;
-  return native.body;
-}
-
-/** The Messages body as sent upstream: the upstream's model name, and max_tokens as the gateway capped it. */
-export function messagesUpstreamBody(body: Readonly<JsonRecord>, request: Pick<ChatRequest, "maxTokens">, upstreamModel: string): string {
-  const wire: JsonRecord = { ...body, model: upstreamModel };
-  if (request.maxTokens !== null) wire.max_tokens = request.maxTokens;
-  return JSON.stringify(wire);
-}
-
-const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
-const num = (value: unknown): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined);
 
 /** Anthropic's usage fields (those present; a stream spreads them over `message_start` and `message_delta`). */
 interface MessagesUsage {
@@ -48,10 +31,10 @@ interface MessagesUsage {
 
 function readUsage(raw: unknown, into: MessagesUsage): void {
   if (!isRecord(raw)) return;
-  const input = num(raw.input_tokens);
-  const output = num(raw.output_tokens);
-  const cacheRead = num(raw.cache_read_input_tokens);
-  const cacheCreation = num(raw.cache_creation_input_tokens);
+  const input = numberField(raw.input_tokens);
+  const output = numberField(raw.output_tokens);
+  const cacheRead = numberField(raw.cache_read_input_tokens);
+  const cacheCreation = numberField(raw.cache_creation_input_tokens);
   if (input !== undefined) into.input = input;
   if (output !== undefined) into.output = output;
   if (cacheRead !== undefined) into.cacheRead = cacheRead;
@@ -76,7 +59,7 @@ function finishReason(reason: unknown): FinishReason {
 /** An Anthropic error object (`{type: "error", error: {type, message}}`) as the error the chat path reads. */
 function failure(json: JsonRecord): JsonRecord {
   const error = isRecord(json.error) ? json.error : {};
-  return { error: { message: str(error.message) ?? "the upstream message failed", type: str(error.type) ?? "server_error", code: null, param: null } };
+  return { error: { message: stringField(error.message) ?? "the upstream message failed", type: stringField(error.type) ?? "server_error", code: null, param: null } };
 }
 
 /** What one content block of the stream is. */
@@ -121,11 +104,11 @@ export class MessagesApiDecoder implements UpstreamDecoder {
     const calls: JsonRecord[] = [];
     for (const block of json.content) {
       if (!isRecord(block)) continue;
-      if (block.type === "text") content += str(block.text) ?? "";
-      else if (block.type === "thinking") reasoning += str(block.thinking) ?? "";
+      if (block.type === "text") content += stringField(block.text) ?? "";
+      else if (block.type === "thinking") reasoning += stringField(block.thinking) ?? "";
       else if (block.type === "tool_use") {
         const args = JSON.stringify(isRecord(block.input) ? block.input : {});
-        calls.push({ index: calls.length, id: str(block.id), type: "function", function: { name: str(block.name) ?? "", arguments: args } });
+        calls.push({ index: calls.length, id: stringField(block.id), type: "function", function: { name: stringField(block.name) ?? "", arguments: args } });
       }
     }
     const message: JsonRecord = { role: "assistant", content: content === "" ? null : content };
@@ -149,13 +132,13 @@ export class MessagesApiDecoder implements UpstreamDecoder {
         if (isRecord(json.message)) readUsage(json.message.usage, this.usage);
         return null;
       case "content_block_start":
-        this.start(num(json.index) ?? 0, json.content_block, out);
+        this.start(numberField(json.index) ?? 0, json.content_block, out);
         return null;
       case "content_block_delta":
-        this.delta(num(json.index) ?? 0, json.delta, out);
+        this.delta(numberField(json.index) ?? 0, json.delta, out);
         return null;
       case "content_block_stop":
-        this.stop(num(json.index) ?? 0, out);
+        this.stop(numberField(json.index) ?? 0, out);
         return null;
       case "message_delta": {
         readUsage(json.usage, this.usage);
@@ -177,14 +160,14 @@ export class MessagesApiDecoder implements UpstreamDecoder {
     const block: JsonRecord = isRecord(raw) ? raw : {};
     if (block.type === "text") {
       this.blocks.set(index, { kind: "text" });
-      this.feed({ content: str(block.text) ?? "" }, out);
+      this.feed({ content: stringField(block.text) ?? "" }, out);
     } else if (block.type === "thinking") {
       this.blocks.set(index, { kind: "thinking" });
-      this.feed({ reasoning_content: str(block.thinking) ?? "" }, out);
+      this.feed({ reasoning_content: stringField(block.thinking) ?? "" }, out);
     } else if (block.type === "tool_use") {
       const call = this.calls++;
       this.blocks.set(index, { kind: "tool_use", call, input: block.input, streamed: false });
-      this.feed({ tool_calls: [{ index: call, id: str(block.id), type: "function", function: { name: str(block.name) ?? "", arguments: "" } }] }, out);
+      this.feed({ tool_calls: [{ index: call, id: stringField(block.id), type: "function", function: { name: stringField(block.name) ?? "", arguments: "" } }] }, out);
     } else {
       // redacted_thinking, server tools' blocks: nothing a chat client can be given.
       this.blocks.set(index, { kind: "other" });
@@ -194,10 +177,10 @@ export class MessagesApiDecoder implements UpstreamDecoder {
   private delta(index: number, raw: unknown, out: ChatEvent[]): void {
     if (!isRecord(raw)) return;
     const block = this.blocks.get(index);
-    if (raw.type === "text_delta") this.feed({ content: str(raw.text) ?? "" }, out);
-    else if (raw.type === "thinking_delta") this.feed({ reasoning_content: str(raw.thinking) ?? "" }, out);
+    if (raw.type === "text_delta") this.feed({ content: stringField(raw.text) ?? "" }, out);
+    else if (raw.type === "thinking_delta") this.feed({ reasoning_content: stringField(raw.thinking) ?? "" }, out);
     else if (raw.type === "input_json_delta" && block?.kind === "tool_use") {
-      const text = str(raw.partial_json) ?? "";
+      const text = stringField(raw.partial_json) ?? "";
       if (text === "") return;
       block.streamed = true;
       this.feed({ tool_calls: [{ index: block.call, function: { arguments: text } }] }, out);
@@ -222,7 +205,7 @@ export class MessagesApiDecoder implements UpstreamDecoder {
 
   /** A `stop_sequence` end names the sequence, as a local model's finish does. */
   private markStop(reason: unknown, stopSequence: unknown, out: ChatEvent[]): void {
-    const sequence = str(stopSequence);
+    const sequence = stringField(stopSequence);
     if (reason !== "stop_sequence" || sequence === undefined) return;
     const last = out.at(-1);
     if (last?.type === "finish") last.stop = sequence;

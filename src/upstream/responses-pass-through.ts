@@ -14,42 +14,23 @@
  * already seen is sent as one more delta.
  */
 import type { ChatEvent } from "../protocol/chat-events.js";
-import type { ChatRequest } from "../protocol/chat-request.js";
-import type { ProviderConfig } from "./types.js";
+import { numberField, stringField } from "./native-pass-through.js";
 import { isRecord, ResponseDecoder, type JsonRecord, type UpstreamDecoder } from "./upstream-wire.js";
 
-/** What the upstream engine asks of a decoder, whichever API the upstream answers in. */
-
-/** The request's Responses body when this provider takes it as it is; null when the provider gets the chat translation. */
-export function responsesPassThrough(request: Pick<ChatRequest, "native">, provider: ProviderConfig): Readonly<JsonRecord> | null {
-  const native = request.native;
-  if (native === undefined || native.endpoint !== "responses" || provider.apis?.includes("responses") !== true) return null;
-  return native.body;
-}
-
-/** The Responses body as sent upstream: the upstream's model name, and max_output_tokens as the gateway capped it. */
-export function responsesUpstreamBody(body: Readonly<JsonRecord>, request: Pick<ChatRequest, "maxTokens">, upstreamModel: string): string {
-  const wire: JsonRecord = { ...body, model: upstreamModel };
-  if (request.maxTokens !== null) wire.max_output_tokens = request.maxTokens;
-  return JSON.stringify(wire);
-}
-
-const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
-const num = (value: unknown): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined);
 
 /** Responses usage → the chat usage object the chat decoder reads. */
 function chatUsage(raw: unknown): JsonRecord | undefined {
   if (!isRecord(raw)) return undefined;
-  const input = num(raw.input_tokens);
-  const output = num(raw.output_tokens);
+  const input = numberField(raw.input_tokens);
+  const output = numberField(raw.output_tokens);
   if (input === undefined && output === undefined) return undefined;
   const inputDetails = isRecord(raw.input_tokens_details) ? raw.input_tokens_details : {};
   const outputDetails = isRecord(raw.output_tokens_details) ? raw.output_tokens_details : {};
   return {
     prompt_tokens: input ?? 0,
     completion_tokens: output ?? 0,
-    prompt_tokens_details: { cached_tokens: num(inputDetails.cached_tokens) ?? 0 },
-    completion_tokens_details: { reasoning_tokens: num(outputDetails.reasoning_tokens) ?? 0 },
+    prompt_tokens_details: { cached_tokens: numberField(inputDetails.cached_tokens) ?? 0 },
+    completion_tokens_details: { reasoning_tokens: numberField(outputDetails.reasoning_tokens) ?? 0 },
   };
 }
 
@@ -70,7 +51,7 @@ function chatLogprobs(raw: unknown): JsonRecord | null {
 /** The failure a `response.failed` (or a failed response object) carries, as an in-band error. */
 function failure(response: unknown): JsonRecord {
   const error = isRecord(response) && isRecord(response.error) ? response.error : {};
-  return { error: { message: str(error.message) ?? "the upstream response failed", type: "server_error", code: str(error.code) ?? null, param: null } };
+  return { error: { message: stringField(error.message) ?? "the upstream response failed", type: "server_error", code: stringField(error.code) ?? null, param: null } };
 }
 
 interface Texts {
@@ -88,13 +69,13 @@ function outputOf(response: JsonRecord): Texts {
     if (item.type === "message" && Array.isArray(item.content)) {
       for (const part of item.content) {
         if (!isRecord(part)) continue;
-        out.content += str(part.text) ?? str(part.refusal) ?? "";
+        out.content += stringField(part.text) ?? stringField(part.refusal) ?? "";
         if (Array.isArray(part.logprobs)) out.logprobs.push(...(part.logprobs as unknown[]));
       }
     } else if (item.type === "reasoning") {
       out.reasoning += reasoningText(item);
     } else if (item.type === "function_call") {
-      out.calls.push({ id: str(item.call_id), name: str(item.name), arguments: str(item.arguments) ?? "" });
+      out.calls.push({ id: stringField(item.call_id), name: stringField(item.name), arguments: stringField(item.arguments) ?? "" });
     }
   }
   return out;
@@ -103,7 +84,7 @@ function outputOf(response: JsonRecord): Texts {
 /** A reasoning item's thought: its reasoning text, or else its summary. */
 function reasoningText(item: JsonRecord): string {
   const parts = (key: string): string =>
-    (Array.isArray(item[key]) ? (item[key] as unknown[]) : []).map((p) => (isRecord(p) ? (str(p.text) ?? "") : "")).join("");
+    (Array.isArray(item[key]) ? (item[key] as unknown[]) : []).map((p) => (isRecord(p) ? (stringField(p.text) ?? "") : "")).join("");
   return parts("content") || parts("summary");
 }
 
@@ -151,8 +132,8 @@ export class ResponsesApiDecoder implements UpstreamDecoder {
   /** One stream event → events appended to `out`; returns an in-stream error (an `error` event, `response.failed`) as an error object. */
   chunk(json: unknown, out: ChatEvent[]): JsonRecord | null {
     if (!isRecord(json)) return null;
-    const type = str(json.type);
-    const output = num(json.output_index) ?? 0;
+    const type = stringField(json.type);
+    const output = numberField(json.output_index) ?? 0;
     switch (type) {
       case "error":
         return json;
@@ -168,18 +149,18 @@ export class ResponsesApiDecoder implements UpstreamDecoder {
       }
       case "response.output_text.delta":
       case "response.refusal.delta":
-        this.text(`text:${output}:${num(json.content_index) ?? 0}`, str(json.delta), (delta) => ({ content: delta }), out, chatLogprobs(json.logprobs));
+        this.text(`text:${output}:${numberField(json.content_index) ?? 0}`, stringField(json.delta), (delta) => ({ content: delta }), out, chatLogprobs(json.logprobs));
         return null;
       case "response.output_text.done":
       case "response.refusal.done":
-        this.rest(`text:${output}:${num(json.content_index) ?? 0}`, str(json.text) ?? str(json.refusal), (delta) => ({ content: delta }), out);
+        this.rest(`text:${output}:${numberField(json.content_index) ?? 0}`, stringField(json.text) ?? stringField(json.refusal), (delta) => ({ content: delta }), out);
         return null;
       case "response.reasoning_text.delta":
         this.reasoningText.add(output);
-        this.text(`think:${output}`, str(json.delta), (delta) => ({ reasoning_content: delta }), out);
+        this.text(`think:${output}`, stringField(json.delta), (delta) => ({ reasoning_content: delta }), out);
         return null;
       case "response.reasoning_summary_text.delta":
-        if (!this.reasoningText.has(output)) this.text(`think:${output}`, str(json.delta), (delta) => ({ reasoning_content: delta }), out);
+        if (!this.reasoningText.has(output)) this.text(`think:${output}`, stringField(json.delta), (delta) => ({ reasoning_content: delta }), out);
         return null;
       case "response.output_item.added":
       case "response.output_item.done":
@@ -187,10 +168,10 @@ export class ResponsesApiDecoder implements UpstreamDecoder {
         return null;
       case "response.function_call_arguments.delta":
         this.item(output, { type: "function_call" }, false, out);
-        this.text(`args:${output}`, str(json.delta), (delta) => this.callDelta(output, delta), out);
+        this.text(`args:${output}`, stringField(json.delta), (delta) => this.callDelta(output, delta), out);
         return null;
       case "response.function_call_arguments.done":
-        this.rest(`args:${output}`, str(json.arguments), (delta) => this.callDelta(output, delta), out);
+        this.rest(`args:${output}`, stringField(json.arguments), (delta) => this.callDelta(output, delta), out);
         return null;
       default:
         // Without a type, an error object is still an error; the other events (created, in_progress, part added…) carry nothing new.
@@ -205,15 +186,15 @@ export class ResponsesApiDecoder implements UpstreamDecoder {
       if (!this.calls.has(output)) {
         const index = this.calls.size;
         this.calls.set(output, index);
-        this.feed({ index: 0, delta: { tool_calls: [{ index, id: str(raw.call_id), type: "function", function: { name: str(raw.name) ?? "", arguments: "" } }] } }, out);
+        this.feed({ index: 0, delta: { tool_calls: [{ index, id: stringField(raw.call_id), type: "function", function: { name: stringField(raw.name) ?? "", arguments: "" } }] } }, out);
       }
-      if (done || (str(raw.arguments) ?? "") !== "") this.rest(`args:${output}`, str(raw.arguments), (delta) => this.callDelta(output, delta), out);
+      if (done || (stringField(raw.arguments) ?? "") !== "") this.rest(`args:${output}`, stringField(raw.arguments), (delta) => this.callDelta(output, delta), out);
       return;
     }
     if (!done) return;
     if (raw.type === "message" && Array.isArray(raw.content)) {
       raw.content.forEach((part, i) => {
-        if (isRecord(part)) this.rest(`text:${output}:${i}`, str(part.text) ?? str(part.refusal), (delta) => ({ content: delta }), out);
+        if (isRecord(part)) this.rest(`text:${output}:${i}`, stringField(part.text) ?? stringField(part.refusal), (delta) => ({ content: delta }), out);
       });
     } else if (raw.type === "reasoning") {
       this.rest(`think:${output}`, reasoningText(raw), (delta) => ({ reasoning_content: delta }), out);

@@ -39,8 +39,9 @@ import {
   type AttemptFailure,
 } from "./upstream-errors.js";
 import { isRecord, ResponseDecoder, type JsonRecord, type UpstreamDecoder } from "./upstream-wire.js";
-import { responsesPassThrough, responsesUpstreamBody, ResponsesApiDecoder } from "./responses-pass-through.js";
-import { messagesPassThrough, messagesUpstreamBody, MessagesApiDecoder } from "./messages-pass-through.js";
+import { ResponsesApiDecoder } from "./responses-pass-through.js";
+import { MessagesApiDecoder } from "./messages-pass-through.js";
+import { nativePassThrough, nativeUpstreamBody } from "./native-pass-through.js";
 
 export interface UpstreamEngineOptions {
   /** First retry delay on a deployment already tried; doubles per attempt (with jitter). Default 50. */
@@ -239,14 +240,11 @@ export class UpstreamEngine implements Engine {
 
       // A provider that serves the request's own API (Responses, Messages) gets it as it is, not its chat translation.
       const provider = deployment.provider.config;
-      const responses = responsesPassThrough(request, provider);
-      const messages = responses === null ? messagesPassThrough(request, provider) : null;
-      const endpoint = responses !== null ? "responses" : messages !== null ? "messages" : request.upstreamEndpoint;
+      const native = nativePassThrough(request, provider);
+      const endpoint = native?.endpoint ?? request.upstreamEndpoint;
       let body = bodies.get(`${endpoint} ${deployment.model}`);
       if (body === undefined) {
-        if (responses !== null) body = responsesUpstreamBody(responses, request, deployment.model);
-        else if (messages !== null) body = messagesUpstreamBody(messages, request, deployment.model);
-        else body = this.upstreamBody(request, deployment.model);
+        body = native !== null ? nativeUpstreamBody(native, request, deployment.model) : this.upstreamBody(request, deployment.model);
         bodies.set(`${endpoint} ${deployment.model}`, body);
       }
       decoder = newDecoder(startedAt, endpoint);
