@@ -24,9 +24,11 @@ const provider = (): ReturnType<typeof createOpenAI> => createOpenAI({ baseURL: 
 test("generateText: text and usage through /v1/responses", async () => {
   const result = await generateText({ model: provider()("tiny"), prompt: "Say hello.", maxOutputTokens: 12, maxRetries: 0 });
   assert.ok(result.text.length > 0);
-  assert.equal(result.finishReason, "length");
+  // Unseeded (the Responses API has no seed): the random model may end its answer early.
+  assert.ok(["length", "stop"].includes(result.finishReason), result.finishReason);
   assert.ok((result.usage.inputTokens ?? 0) > 0);
-  assert.equal(result.usage.outputTokens, 12);
+  if (result.finishReason === "length") assert.equal(result.usage.outputTokens, 12);
+  else assert.ok((result.usage.outputTokens ?? 0) >= 1 && (result.usage.outputTokens ?? 0) <= 12);
   assert.match(result.response.id, /^resp_/);
 });
 

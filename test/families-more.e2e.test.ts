@@ -84,10 +84,17 @@ const ask: OpenAI.ChatCompletionMessageParam[] = [
   { role: "user", content: "Weather in Paris for 3 days?" },
 ];
 
+/**
+ * FireFunction v2's template writes the time (`datetime`, to the second) into
+ * the prompt, so two requests a second apart are different prompts: each
+ * request pins it, as a client may (`chat_template_kwargs.datetime` wins).
+ */
+const pinnedClock = { chat_template_kwargs: { datetime: "Jan 02 2026 15:04:05 GMT" } };
+
 for (const model of MODELS) {
   describe(`family test model ${model.id}`, () => {
     test("tool_choice required gives valid calls in the family's syntax, streamed as they are non-streamed", async () => {
-      const body = { model: model.id, messages: ask, tools, tool_choice: "required" as const, parallel_tool_calls: true, seed: 7, max_tokens: 200 };
+      const body = { model: model.id, messages: ask, tools, tool_choice: "required" as const, parallel_tool_calls: true, seed: 7, max_tokens: 200, ...pinnedClock };
       const whole = await server.client.chat.completions.create(body);
       const choice = whole.choices[0];
       assert.equal(choice?.finish_reason, "tool_calls");
@@ -110,7 +117,7 @@ for (const model of MODELS) {
     });
 
     test("a named tool is the one called", async () => {
-      const res = await server.client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: { type: "function", function: { name: "get_time" } }, seed: 3, max_tokens: 100 });
+      const res = await server.client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: { type: "function", function: { name: "get_time" } }, seed: 3, max_tokens: 100, ...pinnedClock });
       assert.deepEqual((res.choices[0]?.message.tool_calls ?? []).map((c) => checkCall(c).name), ["get_time"]);
     });
 
@@ -127,6 +134,7 @@ for (const model of MODELS) {
         ...(model.opensThought ? { reasoning_effort: "minimal" as const } : {}),
         seed: 1,
         max_tokens: 200,
+        ...pinnedClock,
       });
       assert.equal(res.choices[0]?.finish_reason, "tool_calls", JSON.stringify(res.choices[0]?.message));
       const calls = res.choices[0]?.message.tool_calls ?? [];
@@ -135,7 +143,7 @@ for (const model of MODELS) {
     });
 
     test("the calls and their results go back through the template", async () => {
-      const first = await server.client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: "required", seed: 5, max_tokens: 200 });
+      const first = await server.client.chat.completions.create({ model: model.id, messages: ask, tools, tool_choice: "required", seed: 5, max_tokens: 200, ...pinnedClock });
       const calls = first.choices[0]?.message.tool_calls ?? [];
       assert.ok(calls.length >= 1);
       const results = calls.map((c, i): OpenAI.ChatCompletionMessageParam => ({ role: "tool", tool_call_id: c.id, content: `{"result": ${i}}` }));
@@ -145,6 +153,7 @@ for (const model of MODELS) {
         tools,
         max_tokens: 8,
         seed: 5,
+        ...pinnedClock,
       });
       assert.ok(next.usage !== undefined && next.usage.prompt_tokens > first.usage!.prompt_tokens, "the prompt grew by the calls and their results");
       assert.ok(["stop", "length", "tool_calls"].includes(next.choices[0]?.finish_reason ?? ""));
