@@ -495,37 +495,16 @@ export class FakeUpstream {
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
     let sequence = 0;
-    let pieces = 0;
     const write = (type: string, data: JsonRecord): Promise<void> =>
       new Promise((resolve) => res.write(`event: ${type}\ndata: ${JSON.stringify({ ...data, sequence_number: sequence++ })}\n\n`, () => resolve()));
-    for (const event of events) {
-      if (event.piece) {
-        if (fault.kind === "error-event" && pieces >= fault.afterChunks) {
-          const error = isRecord(fault.error) ? fault.error : defaultStreamError;
-          await write("error", { type: "error", code: error.code ?? null, message: error.message, param: null });
-          res.end();
-          return true;
-        }
-        if (fault.kind === "drop" && pieces >= fault.afterChunks) {
-          await delay(5);
-          closing();
-          req.socket.destroy();
-          return false;
-        }
-        if (fault.kind === "stall" && pieces >= fault.afterChunks) {
-          await new Promise<void>((resolve) => (res.destroyed ? resolve() : res.once("close", () => resolve())));
-          return false;
-        }
-        if (pieces > 0 && (fault.chunkDelayMs ?? 0) > 0) await delay(fault.chunkDelayMs);
-        if (res.destroyed) return false;
-        pieces += 1;
-      }
-      const last = event.type === "response.completed" || event.type === "response.incomplete";
-      const data = last && fault.kind === "noUsage" ? { ...event.data, response: { ...response, usage: null } } : event.data;
-      await write(event.type, data);
-    }
-    res.end();
-    return true;
+    const error = fault.kind === "error-event" && isRecord(fault.error) ? fault.error : defaultStreamError;
+    return this.writeNamedEvents(events, fault, req, res, closing, {
+      event: (event) => {
+        const last = event.type === "response.completed" || event.type === "response.incomplete";
+        return write(event.type, last && fault.kind === "noUsage" ? { ...event.data, response: { ...response, usage: null } } : event.data);
+      },
+      error: () => write("error", { type: "error", code: error.code ?? null, message: error.message, param: null }),
+    });
   }
 
   /**
@@ -549,11 +528,31 @@ export class FakeUpstream {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
     const write = (type: string, data: JsonRecord): Promise<void> =>
       new Promise((resolve) => res.write(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`, () => resolve()));
+    return this.writeNamedEvents(events, fault, req, res, closing, {
+      event: (event) => write(event.type, event.data),
+      error: () => write("error", anthropicError),
+    });
+  }
+
+  /**
+   * Named SSE events (Responses, Messages) with the stream faults applied
+   * before each piece: the API's error event (then the end), a dropped
+   * connection, a stall until the client leaves, a delay between pieces.
+   * True when the answer was complete.
+   */
+  private async writeNamedEvents<E extends { piece: boolean }>(
+    events: readonly E[],
+    fault: FakeFault,
+    req: IncomingMessage,
+    res: ServerResponse,
+    closing: () => void,
+    write: { event: (event: E) => Promise<void>; error: () => Promise<void> },
+  ): Promise<boolean> {
     let pieces = 0;
     for (const event of events) {
       if (event.piece) {
         if (fault.kind === "error-event" && pieces >= fault.afterChunks) {
-          await write("error", anthropicError);
+          await write.error();
           res.end();
           return true;
         }
@@ -571,7 +570,7 @@ export class FakeUpstream {
         if (res.destroyed) return false;
         pieces += 1;
       }
-      await write(event.type, event.data);
+      await write.event(event);
     }
     res.end();
     return true;
