@@ -54,8 +54,14 @@ before(async () => {
 });
 after(async () => server?.stop());
 
-/** Greedy: the same prompt always continues the same way. */
-const greedy = { temperature: 0, max_tokens: 6 } as const;
+/**
+ * Greedy and seeded: the same prompt always continues the same way. Without
+ * the seed, a prompt evaluated on top of a cached prefix or beside other
+ * sequences gets logits that differ in the last bits (llama.cpp sums batches
+ * of different shapes in different orders), which can flip a near tie on
+ * another CPU; a seeded request is evaluated whole, in a step of its own.
+ */
+const greedy = { temperature: 0, max_tokens: 6, seed: 11 } as const;
 
 /** Legacy logprobs with an echoed prompt: its first token's entries are null. */
 interface LegacyLogprobs {
@@ -98,7 +104,7 @@ describe("POST /v1/completions on a local model", () => {
   test("a base model continues 'Once upon a time' greedily as node-llama-cpp does on the same file", { skip: stories === null ? missingSharedFile("models/stories260K.gguf") : false }, async () => {
     const file = stories as string;
     const maxTokens = 24;
-    const res = await client.completions.create({ model: "stories", prompt: "Once upon a time", temperature: 0, max_tokens: maxTokens });
+    const res = await client.completions.create({ model: "stories", prompt: "Once upon a time", temperature: 0, max_tokens: maxTokens, seed: 11 });
     assertCompletion(res);
 
     // The reference: the raw prompt (BOS where the model wants one), greedy, decoded after the prompt.
@@ -183,8 +189,8 @@ describe("POST /v1/completions on a local model", () => {
       }
 
       // With a continuation: the same prompt logprobs, then the generated tokens', offsets continuing through both.
-      const plain = await client.completions.create({ model: "stories", prompt: text, temperature: 0, max_tokens: 6 });
-      const more = await client.completions.create({ model: "stories", prompt: text, echo: true, logprobs: 3, temperature: 0, max_tokens: 6 });
+      const plain = await client.completions.create({ model: "stories", prompt: text, temperature: 0, max_tokens: 6, seed: 11 });
+      const more = await client.completions.create({ model: "stories", prompt: text, echo: true, logprobs: 3, temperature: 0, max_tokens: 6, seed: 11 });
       const continued = more.choices[0];
       assert.equal(continued?.text, text + (plain.choices[0]?.text ?? ""));
       const all = continued?.logprobs as LegacyLogprobs;
