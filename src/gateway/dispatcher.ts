@@ -122,74 +122,23 @@ export class Dispatcher {
 
     // The requested model, then its fallbacks (those this key may use), tried
     // when a model refuses the prompt as too long for its context.
-    const candidates: ModelRoute[] = [route];
-    for (const id of registry.fallbacks(route.id)) {
-      const fallback = registry.lookup(id);
-      if (fallback !== null && gatekeeper.mayUse(call.caller, fallback.id, fallback.canonical)) candidates.push(fallback);
-    }
+    const candidates = this.chain(call, route, () => true);
     const meter = this.meter(call, route, parsed.stream);
-    const fallsBack = (i: number, err: unknown): boolean => {
-      if (toApiError(err).code !== "context_length_exceeded" || i >= candidates.length - 1) return false;
-      call.log.info({ model: candidates[i]!.id, fallback: candidates[i + 1]!.id }, "context length exceeded, falling back");
-      return true;
-    };
-    const refuse = async (err: unknown): Promise<never> => {
-      await meter.finish({ status: "error", httpStatus: toApiError(err).status });
-      throw err;
-    };
-
-    let headers: Record<string, string> = {};
-    let reachedEngine = false;
-    for (const [i, candidate] of candidates.entries()) {
-      const chat = candidate.id === parsed.model ? parsed : { ...parsed, model: candidate.id };
-      meter.setModel(candidate.canonical, candidate.prices);
+    const onModel = (candidate: ModelRoute): ChatRequest => (candidate.id === parsed.model ? parsed : { ...parsed, model: candidate.id });
+    return this.firstServing(call, candidates, meter, {
       // The prompt is rendered and counted before admission: the key's token
       // window and budget reserve it, with the completion they let through.
-      let prepared: PreparedChat;
-      try {
-        prepared = await candidate.engine.prepare(chat);
-      } catch (err) {
-        if (fallsBack(i, err)) continue;
-        // A request the model refused (too long, bad token id, bad schema) still gets its row.
-        return refuse(err);
-      }
-      let admission: Admission;
-      try {
-        admission = await gatekeeper.admit(call.caller, {
-          model: candidate.id,
-          canonical: candidate.canonical,
-          n: chat.n,
-          maxTokens: chat.maxTokens,
-          prompt: prepared,
-          prices: candidate.prices,
-          requestCounted: reachedEngine,
-        });
-      } catch (err) {
-        // Refused by the key's limits before any model ran: no row (as for a bad key).
-        if (!reachedEngine) throw err;
-        return refuse(err);
-      }
-      headers = { ...headers, ...admission.headers };
-      meter.setAdmission(admission);
-      reachedEngine = true;
-      const served = capped(chat, admission);
-      const events = candidate.engine.generate(served, call.signal, prepared);
-      let first: IteratorResult<ChatEvent, void>;
-      try {
+      prepare: (candidate) => candidate.engine.prepare(onModel(candidate)),
+      reserve: () => ({ n: parsed.n, maxTokens: parsed.maxTokens }),
+      start: async (candidate, prepared, admission, headers) => {
+        const served = capped(onModel(candidate), admission);
+        const events = candidate.engine.generate(served, call.signal, prepared);
         // Refusals (context length, overload, bad schema) surface on the first
         // event, before any byte is sent, so they still get a proper status.
-        first = await events.next();
-      } catch (err) {
-        if (fallsBack(i, err)) {
-          // The next model is admitted against its own prices and context; this one's reservation goes back.
-          await admission.settle(released);
-          continue;
-        }
-        return refuse(err);
-      }
-      return new RunningDispatch(served, candidate.engine, headers, meter, events, first, call, prepared);
-    }
-    throw new Error("no candidate model");
+        const first = await events.next();
+        return new RunningDispatch(served, candidate.engine, headers, meter, events, first, call, prepared);
+      },
+    });
   }
 
   /** The request's meter: one ledger row, for the served model, once the request has ended. */
@@ -230,76 +179,107 @@ export class Dispatcher {
     if (route === null) throw modelNotFound(request.model);
     gatekeeper.checkModel(call.caller, route.id, route.canonical);
     const meter = this.meter({ ...call, api: "embeddings" }, route, false);
-    const refuse = async (err: unknown): Promise<never> => {
-      await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "error", httpStatus: toApiError(err).status });
-      throw err;
-    };
     if (!servesEmbeddings(route.engine)) {
-      return refuse(invalidRequest(`The model \`${route.id}\` is a chat model: it does not serve embeddings.`, "model", "model_not_supported"));
+      const err = invalidRequest(`The model \`${route.id}\` is a chat model: it does not serve embeddings.`, "model", "model_not_supported");
+      await meter.finish({ status: "error", httpStatus: err.status });
+      throw err;
     }
+    const candidates = this.chain(call, route, (fallback) => {
+      if (servesEmbeddings(fallback.engine)) return true;
+      call.log.info({ model: route.id, fallback: fallback.id }, "fallback serves no embeddings, skipped");
+      return false;
+    });
+    const served = (candidate: ModelRoute): EmbeddingsRequest => (candidate.id === request.model ? request : { ...request, model: candidate.id });
+    return this.firstServing(call, candidates, meter, {
+      prepare: (candidate) => (candidate.engine as EmbeddingEngine).prepareEmbeddings(served(candidate)),
+      // The one completion token admission reserves at least, settled to none.
+      reserve: () => ({ n: 1, maxTokens: 1 }),
+      start: async (candidate, prepared, _admission, headers) => {
+        // An embeddings answer is one result: a refusal always comes before it.
+        const embeddings = await (candidate.engine as EmbeddingEngine).embed(served(candidate), call.signal, prepared);
+        meter.setUsage(embeddings.usage);
+        // After a disconnect what was computed is metered; the answer goes nowhere (as for chat).
+        await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "ok", httpStatus: 200 });
+        return { request: served(candidate), model: candidate.id, headers, embeddings };
+      },
+    });
+  }
+
+  /** The route's model, then its fallbacks that this key may use and `accepts` takes. */
+  private chain(call: Pick<DispatchCall, "caller">, route: ModelRoute, accepts: (fallback: ModelRoute) => boolean): ModelRoute[] {
+    const { registry, gatekeeper } = this.deps;
     const candidates: ModelRoute[] = [route];
     for (const id of registry.fallbacks(route.id)) {
       const fallback = registry.lookup(id);
-      if (fallback === null || !gatekeeper.mayUse(call.caller, fallback.id, fallback.canonical)) continue;
-      if (servesEmbeddings(fallback.engine)) candidates.push(fallback);
-      else call.log.info({ model: route.id, fallback: fallback.id }, "fallback serves no embeddings, skipped");
+      if (fallback !== null && gatekeeper.mayUse(call.caller, fallback.id, fallback.canonical) && accepts(fallback)) candidates.push(fallback);
     }
+    return candidates;
+  }
+
+  /**
+   * The request on each model of its chain in turn — prepared, admitted
+   * against that model's own prices and context, started — until one takes
+   * it. A model that refuses the prompt as too long for its context (when it
+   * is prepared or when it starts) hands over to the next, its reservation
+   * given back; any other refusal, or the last model's, is the client's
+   * answer, metered in one row. A refusal by the key's limits before any
+   * model ran gets no row (as for a bad key).
+   */
+  private async firstServing<R>(call: Omit<DispatchCall, "parse" | "api" | "body">, candidates: readonly ModelRoute[], meter: RequestMeter, steps: CandidateSteps<R>): Promise<R> {
     const fallsBack = (i: number, err: unknown): boolean => {
       if (toApiError(err).code !== "context_length_exceeded" || i >= candidates.length - 1 || call.signal.aborted) return false;
       call.log.info({ model: candidates[i]!.id, fallback: candidates[i + 1]!.id }, "context length exceeded, falling back");
       return true;
     };
-
+    const refuse = async (err: unknown): Promise<never> => {
+      await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "error", httpStatus: toApiError(err).status });
+      throw err;
+    };
     let headers: Record<string, string> = {};
     let reachedEngine = false;
     for (const [i, candidate] of candidates.entries()) {
-      const engine = candidate.engine as EmbeddingEngine;
-      const served = candidate.id === request.model ? request : { ...request, model: candidate.id };
       meter.setModel(candidate.canonical, candidate.prices);
       let prepared: PreparedChat;
       try {
-        prepared = await engine.prepareEmbeddings(served);
+        prepared = await steps.prepare(candidate);
       } catch (err) {
         if (fallsBack(i, err)) continue;
+        // A request the model refused (too long, bad token id, bad schema) still gets its row.
         return refuse(err);
       }
       let admission: Admission;
       try {
-        admission = await gatekeeper.admit(call.caller, {
-          model: candidate.id,
-          canonical: candidate.canonical,
-          n: 1,
-          maxTokens: 1,
-          prompt: prepared,
-          prices: candidate.prices,
-          requestCounted: reachedEngine,
-        });
+        admission = await this.deps.gatekeeper.admit(call.caller, { model: candidate.id, canonical: candidate.canonical, ...steps.reserve(), prompt: prepared, prices: candidate.prices, requestCounted: reachedEngine });
       } catch (err) {
-        // Refused by the key's limits before any model ran: no row (as for chat).
         if (!reachedEngine) throw err;
         return refuse(err);
       }
       headers = { ...headers, ...admission.headers };
       meter.setAdmission(admission);
       reachedEngine = true;
-      let embeddings: Embeddings;
       try {
-        embeddings = await engine.embed(served, call.signal, prepared);
+        return await steps.start(candidate, prepared, admission, headers);
       } catch (err) {
         if (fallsBack(i, err)) {
-          // The next model is admitted against its own prices; this one's reservation goes back.
+          // The next model is admitted against its own prices and context; this one's reservation goes back.
           await admission.settle(released);
           continue;
         }
         return refuse(err);
       }
-      meter.setUsage(embeddings.usage);
-      // After a disconnect what was computed is metered; the answer goes nowhere (as for chat).
-      await meter.finish({ status: call.signal.aborted ? "client_disconnected" : "ok", httpStatus: 200 });
-      return { request: served, model: candidate.id, headers, embeddings };
     }
     throw new Error("no candidate model");
   }
+}
+
+/** How one kind of request is served on one model of its chain (see Dispatcher.firstServing). */
+interface CandidateSteps<R> {
+  /** The request rendered and counted for this model: what admission reserves. */
+  prepare(candidate: ModelRoute): Promise<PreparedChat>;
+  /** The choices and the completion tokens to reserve (null: what the limits allow). */
+  reserve(): { n: number; maxTokens: number | null };
+  /** The model started; a refusal it throws before any output is a fallback or the client's answer. */
+  start(candidate: ModelRoute, prepared: PreparedChat, admission: Admission, headers: Record<string, string>): Promise<R>;
 }
 
 /** An engine that computes embeddings (an embedding model, an upstream); a chat model does not. */
