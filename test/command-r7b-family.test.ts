@@ -11,11 +11,10 @@ import { Template } from "@huggingface/jinja";
 import { commandR7bFamily, commandR7bThinking } from "../src/engines/llama/families/command-r7b.js";
 import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
 import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
-import type { ChatMessage, ToolDefinition } from "../src/protocol/chat-request.js";
-import { readFamilyOutput } from "./helpers/family-output.js";
+import type { ChatMessage } from "../src/protocol/chat-request.js";
+import { checkOutputCase, cityWeatherTool } from "./helpers/family-output.js";
 import { fixtureTemplate, templateModelPath } from "./helpers/models.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
-import { textSplits } from "./helpers/text-splits.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 
 // <|START_RESPONSE|>, <|END_RESPONSE|> and <|END_ACTION|> are control tokens decoding hides: the parsers never see them.
@@ -50,25 +49,10 @@ const CASES = [
 ];
 
 describe("Command R7B output: splitting the text never changes the result", () => {
-  for (const c of CASES) {
-    test(c.title, () => {
-      const options = { reasoning: commandR7bThinking, syntax: "command-r7b" as const, startInReasoning: c.start };
-      const whole = readFamilyOutput([c.text], options);
-      assert.equal(whole.content, c.content);
-      assert.equal(whole.reasoning, c.reasoning);
-      assert.deepEqual(whole.calls.map((call) => ({ name: call.name, args: JSON.parse(call.arguments) as unknown })), c.calls);
-      whole.calls.forEach((call, i) => assert.equal(whole.streamed[i], call.arguments));
-      for (const pieces of textSplits(c.text)) assert.deepEqual(readFamilyOutput(pieces, options), whole, `pieces ${JSON.stringify(pieces)}`);
-    });
-  }
+  for (const c of CASES) test(c.title, () => checkOutputCase(c, { reasoning: commandR7bThinking, syntax: "command-r7b" }));
 });
 
-const weather: ToolDefinition = {
-  name: "get_weather",
-  description: "Get the current weather for a city",
-  parameters: { type: "object", properties: { city: { type: "string", description: "City name" } }, required: ["city"] },
-  strict: true,
-};
+const weather = cityWeatherTool;
 
 test("a forced call is an action list of {tool_call_id, tool_name, parameters}", () => {
   const forced = toolCallGbnf([weather], { onlyName: null, syntax: "command-r7b", parallel: true, afterMarker: false });

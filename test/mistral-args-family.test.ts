@@ -12,16 +12,11 @@ import { Template } from "@huggingface/jinja";
 import { mistralArgsFamily, thinkBrackets } from "../src/engines/llama/families/mistral-args.js";
 import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
 import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
-import type { ChatMessage, ToolDefinition } from "../src/protocol/chat-request.js";
-import { readFamilyOutput, type FamilyOutput } from "./helpers/family-output.js";
+import type { ChatMessage } from "../src/protocol/chat-request.js";
+import { checkOutputCase, cityWeatherTool } from "./helpers/family-output.js";
 import { fixtureTemplate, templateModelPath } from "./helpers/models.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
-import { textSplits } from "./helpers/text-splits.js";
 import { loadVocab } from "./helpers/tokenizer.js";
-
-function read(pieces: readonly string[], startInReasoning: boolean): FamilyOutput {
-  return readFamilyOutput(pieces, { reasoning: thinkBrackets, syntax: "mistral-args", startInReasoning });
-}
 
 const CASES = [
   {
@@ -62,24 +57,10 @@ const CASES = [
 ];
 
 describe("[TOOL_CALLS]name[ARGS] with [THINK]: splitting the text never changes the result", () => {
-  for (const c of CASES) {
-    test(c.title, () => {
-      const whole = read([c.text], c.start);
-      assert.equal(whole.content, c.content);
-      assert.equal(whole.reasoning, c.reasoning);
-      assert.deepEqual(whole.calls.map((call) => ({ name: call.name, args: JSON.parse(call.arguments) as unknown })), c.calls);
-      whole.calls.forEach((call, i) => assert.equal(whole.streamed[i], call.arguments));
-      for (const pieces of textSplits(c.text)) assert.deepEqual(read(pieces, c.start), whole, `pieces ${JSON.stringify(pieces)}`);
-    });
-  }
+  for (const c of CASES) test(c.title, () => checkOutputCase(c, { reasoning: thinkBrackets, syntax: "mistral-args" }));
 });
 
-const weather: ToolDefinition = {
-  name: "get_weather",
-  description: "Get the current weather for a city",
-  parameters: { type: "object", properties: { city: { type: "string", description: "City name" } }, required: ["city"] },
-  strict: true,
-};
+const weather = cityWeatherTool;
 
 test("a forced call is written [TOOL_CALLS]name[ARGS]{…}, repeated when parallel", () => {
   const forced = toolCallGbnf([weather], { onlyName: null, syntax: "mistral-args", parallel: true, afterMarker: false });

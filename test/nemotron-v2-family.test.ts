@@ -11,11 +11,10 @@ import { Template } from "@huggingface/jinja";
 import { nemotronV2Family, nemotronV2Thinking } from "../src/engines/llama/families/nemotron-v2.js";
 import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
 import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
-import type { ChatMessage, ToolDefinition } from "../src/protocol/chat-request.js";
-import { readFamilyOutput } from "./helpers/family-output.js";
+import type { ChatMessage } from "../src/protocol/chat-request.js";
+import { checkOutputCase, cityWeatherTool } from "./helpers/family-output.js";
 import { fixtureTemplate, templateModelPath } from "./helpers/models.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
-import { textSplits } from "./helpers/text-splits.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 
 const CASES = [
@@ -49,25 +48,10 @@ const CASES = [
 ];
 
 describe("Nemotron Nano 2 output: splitting the text never changes the result", () => {
-  for (const c of CASES) {
-    test(c.title, () => {
-      const options = { reasoning: nemotronV2Thinking, syntax: "nemotron-v2" as const, startInReasoning: c.start };
-      const whole = readFamilyOutput([c.text], options);
-      assert.equal(whole.content, c.content);
-      assert.equal(whole.reasoning, c.reasoning);
-      assert.deepEqual(whole.calls.map((call) => ({ name: call.name, args: JSON.parse(call.arguments) as unknown })), c.calls);
-      whole.calls.forEach((call, i) => assert.equal(whole.streamed[i], call.arguments));
-      for (const pieces of textSplits(c.text)) assert.deepEqual(readFamilyOutput(pieces, options), whole, `pieces ${JSON.stringify(pieces)}`);
-    });
-  }
+  for (const c of CASES) test(c.title, () => checkOutputCase(c, { reasoning: nemotronV2Thinking, syntax: "nemotron-v2" }));
 });
 
-const weather: ToolDefinition = {
-  name: "get_weather",
-  description: "Get the current weather for a city",
-  parameters: { type: "object", properties: { city: { type: "string", description: "City name" } }, required: ["city"] },
-  strict: true,
-};
+const weather = cityWeatherTool;
 
 test("a forced call is a <TOOLCALL> list closed by </TOOLCALL>", () => {
   const forced = toolCallGbnf([weather], { onlyName: null, syntax: "nemotron-v2", parallel: false, afterMarker: false });

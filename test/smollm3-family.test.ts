@@ -13,29 +13,18 @@ import { Template } from "@huggingface/jinja";
 import { smollm3Family } from "../src/engines/llama/families/smollm3.js";
 import { thinkTags } from "../src/engines/llama/families/qwen3.js";
 import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
-import type { ChatMessage, ToolDefinition } from "../src/protocol/chat-request.js";
-import { readFamilyOutput } from "./helpers/family-output.js";
+import type { ChatMessage } from "../src/protocol/chat-request.js";
+import { checkOutputCase, cityWeatherTool } from "./helpers/family-output.js";
 import { fixtureTemplate, templateModelPath } from "./helpers/models.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
-import { textSplits } from "./helpers/text-splits.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 
 test("a thought, then a Hermes call, from every split", () => {
   const text = '<think>\nWeather needed.\n</think>\n\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
-  const options = { reasoning: thinkTags, syntax: "hermes" as const };
-  const whole = readFamilyOutput([text], options);
-  assert.equal(whole.reasoning, "Weather needed.\n");
-  assert.equal(whole.content, "");
-  assert.deepEqual(whole.calls.map((c) => [c.name, JSON.parse(c.arguments) as unknown]), [["get_weather", { city: "Paris" }]]);
-  for (const pieces of textSplits(text)) assert.deepEqual(readFamilyOutput(pieces, options), whole, `pieces ${JSON.stringify(pieces)}`);
+  checkOutputCase({ title: "", text, content: "", reasoning: "Weather needed.\n", calls: [{ name: "get_weather", args: { city: "Paris" } }] }, { reasoning: thinkTags, syntax: "hermes" });
 });
 
-const weather: ToolDefinition = {
-  name: "get_weather",
-  description: "Get the current weather for a city",
-  parameters: { type: "object", properties: { city: { type: "string", description: "City name" } }, required: ["city"] },
-  strict: true,
-};
+const weather = cityWeatherTool;
 
 const conversation: ChatMessage[] = [
   { role: "system", content: "You are terse." },

@@ -1,8 +1,11 @@
 /** A family's output pipeline as the engine runs it (reasoning reader, then the tool-call parser), for parser tests over text splits. */
+import assert from "node:assert/strict";
 import type { ReasoningFormat, ToolCallSyntaxName } from "../../src/engines/llama/families/model-family.js";
 import { ChoiceOutput } from "../../src/engines/llama/output/choice-output.js";
 import { createReasoningReader } from "../../src/engines/llama/output/reasoning-reader.js";
 import { ToolCallStreamParser, type ToolCallDelta } from "../../src/engines/llama/output/tool-call-parser.js";
+import type { ToolDefinition } from "../../src/protocol/chat-request.js";
+import { textSplits } from "./text-splits.js";
 
 export interface FamilyOutput {
   content: string;
@@ -35,3 +38,41 @@ export function readFamilyOutput(
   for (const d of deltas) streamed[d.index] = (streamed[d.index] ?? "") + (d.arguments ?? "");
   return { content, reasoning, calls: [...output.toolCalls], streamed };
 }
+
+export type FamilyOutputOptions = Parameters<typeof readFamilyOutput>[1];
+
+/** A model's text and what the family reads from it. */
+export interface OutputCase {
+  title: string;
+  text: string;
+  /** The prompt opened the thought. */
+  start?: boolean;
+  content: string;
+  reasoning: string;
+  calls: Array<{ name: string; args: unknown }>;
+}
+
+/**
+ * The case read whole gives what it names, each call's streamed fragments
+ * make its arguments, and every split of the text into pieces reads the same.
+ */
+export function checkOutputCase(c: OutputCase, options: FamilyOutputOptions): void {
+  const withStart = { ...options, startInReasoning: c.start ?? options.startInReasoning };
+  const whole = readFamilyOutput([c.text], withStart);
+  assert.equal(whole.content, c.content);
+  assert.equal(whole.reasoning, c.reasoning);
+  assert.deepEqual(
+    whole.calls.map((call) => ({ name: call.name, args: JSON.parse(call.arguments) as unknown })),
+    c.calls,
+  );
+  whole.calls.forEach((call, i) => assert.equal(whole.streamed[i], call.arguments));
+  for (const pieces of textSplits(c.text)) assert.deepEqual(readFamilyOutput(pieces, withStart), whole, `pieces ${JSON.stringify(pieces)}`);
+}
+
+/** get_weather(city: string), strict: the tool the family files render and constrain. */
+export const cityWeatherTool: ToolDefinition = {
+  name: "get_weather",
+  description: "Get the current weather for a city",
+  parameters: { type: "object", properties: { city: { type: "string", description: "City name" } }, required: ["city"] },
+  strict: true,
+};
