@@ -11,8 +11,7 @@ import { Template } from "@huggingface/jinja";
 import { commandR7bFamily, commandR7bThinking } from "../src/engines/llama/families/command-r7b.js";
 import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
 import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
-import type { ChatMessage } from "../src/protocol/chat-request.js";
-import { checkOutputCase, cityWeatherTool } from "./helpers/family-output.js";
+import { checkOutputCase, cityWeatherTool, templateTools, thoughtCallConversation } from "./helpers/family-output.js";
 import { fixtureTemplate, templateModelPath } from "./helpers/models.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
 import { loadVocab } from "./helpers/tokenizer.js";
@@ -60,22 +59,7 @@ test("a forced call is an action list of {tool_call_id, tool_name, parameters}",
   assert.match(forced, /^tool-call-object ::= "\{\\"tool_call_id\\": \\"" \[0-9\] \[0-9\]\? "\\", \\"tool_name\\": \\"get_weather\\", \\"parameters\\": " \S+ "\}"$/m);
 });
 
-const conversation: ChatMessage[] = [
-  { role: "system", content: "You are terse." },
-  { role: "user", content: "Weather in Paris?" },
-  { role: "assistant", content: "", reasoning: "Call get_weather.", toolCalls: [{ id: "call12345", name: "get_weather", arguments: '{"city": "Paris"}' }] },
-  { role: "tool", content: '{"temp_c": 21}', toolCallId: "call12345", name: "get_weather" },
-  { role: "assistant", content: "21 °C.", reasoning: null, toolCalls: [] },
-  { role: "user", content: "Thanks. And Lyon?" },
-];
-const templateView = [
-  { role: "system", content: "You are terse." },
-  { role: "user", content: "Weather in Paris?" },
-  { role: "assistant", content: "", tool_plan: "Call get_weather.", tool_calls: [{ id: "call12345", type: "function", function: { name: "get_weather", arguments: { city: "Paris" } } }] },
-  { role: "tool", content: '{"temp_c": 21}', tool_call_id: "call12345", name: "get_weather" },
-  { role: "assistant", content: "21 °C." },
-  { role: "user", content: "Thanks. And Lyon?" },
-];
+const { messages: conversation, templateView } = thoughtCallConversation("Call get_weather.", "tool_plan", "call12345");
 
 async function checkRendering(file: string): Promise<void> {
   const text = fs.readFileSync(file, "utf8");
@@ -84,7 +68,7 @@ async function checkRendering(file: string): Promise<void> {
   assert.equal(renderer.family, commandR7bFamily);
   assert.equal(renderer.reasoning, commandR7bThinking);
   const rendered = renderer.render({ messages: conversation, tools: [weather], thinking: null, reasoningEffort: null, templateKwargs: {} });
-  const definitions = [{ type: "function", function: { name: weather.name, description: weather.description, parameters: weather.parameters } }];
+  const definitions = templateTools([weather]);
   const direct = new Template(text).render({ messages: templateView, tools: definitions, add_generation_prompt: true, bos_token: "<BOS_TOKEN>", eos_token: "<|END_OF_TURN_TOKEN|>" });
   assert.equal(model.detokenize(rendered.tokens, true), direct);
   assert.ok(direct.includes("<|START_THINKING|>Call get_weather.<|END_THINKING|><|START_ACTION|>"), "the plan of the call turn is written back");

@@ -14,8 +14,8 @@ import { gptOssFamily, harmonyReasoning } from "../src/engines/llama/families/gp
 import { HarmonyMessageReader } from "../src/engines/llama/output/harmony-messages.js";
 import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
 import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
-import type { ChatMessage, ToolDefinition } from "../src/protocol/chat-request.js";
-import { readFamilyOutput, type FamilyOutput } from "./helpers/family-output.js";
+import type { ToolDefinition } from "../src/protocol/chat-request.js";
+import { readFamilyOutput, templateTools, thoughtCallConversation, type FamilyOutput } from "./helpers/family-output.js";
 import { fixtureTemplate, templateModelPath } from "./helpers/models.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
 import { textSplits } from "./helpers/text-splits.js";
@@ -181,23 +181,7 @@ test("a forced call's grammar writes the harmony call form; after the call marke
   assert.match(lazy, /^harmony-header-end ::= \("<\|channel\|>commentary"\)\? " " \("<\|constrain\|>"\)\? "json" "<\|message\|>"$/m);
 });
 
-/** system, user, a call with its thought, its result, an answer, a user turn. */
-const conversation: ChatMessage[] = [
-  { role: "system", content: "You are terse." },
-  { role: "user", content: "Weather in Paris?" },
-  { role: "assistant", content: "", reasoning: "I should call get_weather.", toolCalls: [{ id: "call_1", name: "get_weather", arguments: '{"city": "Paris"}' }] },
-  { role: "tool", content: '{"temp_c": 21}', toolCallId: "call_1", name: "get_weather" },
-  { role: "assistant", content: "21 °C.", reasoning: null, toolCalls: [] },
-  { role: "user", content: "Thanks. And Lyon?" },
-];
-const templateView = [
-  { role: "system", content: "You are terse." },
-  { role: "user", content: "Weather in Paris?" },
-  { role: "assistant", content: "", thinking: "I should call get_weather.", tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: { city: "Paris" } } }] },
-  { role: "tool", content: '{"temp_c": 21}', tool_call_id: "call_1", name: "get_weather" },
-  { role: "assistant", content: "21 °C." },
-  { role: "user", content: "Thanks. And Lyon?" },
-];
+const { messages: conversation, templateView } = thoughtCallConversation("I should call get_weather.", "thinking", "call_1");
 
 async function checkRendering(file: string): Promise<void> {
   const text = fs.readFileSync(file, "utf8");
@@ -205,7 +189,7 @@ async function checkRendering(file: string): Promise<void> {
   const renderer = createPromptRenderer(model);
   assert.equal(renderer.family, gptOssFamily);
   assert.equal(renderer.reasoning, harmonyReasoning);
-  const definitions = [{ type: "function", function: { name: weather.name, description: weather.description, parameters: weather.parameters } }];
+  const definitions = templateTools([weather]);
   // The whole conversation, and the one that ends at the tool result (gpt-oss drops a call's thought once a final answer follows).
   for (const [effort, written, length] of [["minimal", "low", 6], ["high", "high", 4]] as const) {
     const rendered = renderer.render({ messages: conversation.slice(0, length), tools: [weather], thinking: null, reasoningEffort: effort, templateKwargs: {} });

@@ -11,8 +11,7 @@ import { Template } from "@huggingface/jinja";
 import { nemotronV2Family, nemotronV2Thinking } from "../src/engines/llama/families/nemotron-v2.js";
 import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
 import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
-import type { ChatMessage } from "../src/protocol/chat-request.js";
-import { checkOutputCase, cityWeatherTool } from "./helpers/family-output.js";
+import { checkOutputCase, cityWeatherTool, templateTools, thoughtCallConversation } from "./helpers/family-output.js";
 import { fixtureTemplate, templateModelPath } from "./helpers/models.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
 import { loadVocab } from "./helpers/tokenizer.js";
@@ -58,22 +57,7 @@ test("a forced call is a <TOOLCALL> list closed by </TOOLCALL>", () => {
   assert.match(forced, /^root ::= "<TOOLCALL>" "\[" tool-call-object "\]" "<\/TOOLCALL>"$/m);
 });
 
-const conversation: ChatMessage[] = [
-  { role: "system", content: "You are terse." },
-  { role: "user", content: "Weather in Paris?" },
-  { role: "assistant", content: "", reasoning: "Call it.", toolCalls: [{ id: "call12345", name: "get_weather", arguments: '{"city": "Paris"}' }] },
-  { role: "tool", content: '{"temp_c": 21}', toolCallId: "call12345", name: "get_weather" },
-  { role: "assistant", content: "21 °C.", reasoning: null, toolCalls: [] },
-  { role: "user", content: "Thanks. And Lyon?" },
-];
-const templateView = [
-  { role: "system", content: "You are terse." },
-  { role: "user", content: "Weather in Paris?" },
-  { role: "assistant", content: "", reasoning_content: "Call it.", tool_calls: [{ id: "call12345", type: "function", function: { name: "get_weather", arguments: { city: "Paris" } } }] },
-  { role: "tool", content: '{"temp_c": 21}', tool_call_id: "call12345", name: "get_weather" },
-  { role: "assistant", content: "21 °C." },
-  { role: "user", content: "Thanks. And Lyon?" },
-];
+const { messages: conversation, templateView } = thoughtCallConversation("Call it.", "reasoning_content", "call12345");
 
 async function checkRendering(file: string): Promise<void> {
   const text = fs.readFileSync(file, "utf8");
@@ -81,7 +65,7 @@ async function checkRendering(file: string): Promise<void> {
   const renderer = createPromptRenderer(model);
   assert.equal(renderer.family, nemotronV2Family);
   assert.equal(renderer.reasoning, nemotronV2Thinking);
-  const definitions = [{ type: "function", function: { name: weather.name, description: weather.description, parameters: weather.parameters } }];
+  const definitions = templateTools([weather]);
   const render = (view: unknown[]): string => new Template(text).render({ messages: view, tools: definitions, add_generation_prompt: true, bos_token: "<s>", eos_token: "<SPECIAL_12>" });
   const on = renderer.render({ messages: conversation, tools: [weather], thinking: null, reasoningEffort: null, templateKwargs: {} });
   assert.equal(model.detokenize(on.tokens, true), render(templateView));

@@ -4,7 +4,7 @@ import type { ReasoningFormat, ToolCallSyntaxName } from "../../src/engines/llam
 import { ChoiceOutput } from "../../src/engines/llama/output/choice-output.js";
 import { createReasoningReader } from "../../src/engines/llama/output/reasoning-reader.js";
 import { ToolCallStreamParser, type ToolCallDelta } from "../../src/engines/llama/output/tool-call-parser.js";
-import type { ToolDefinition } from "../../src/protocol/chat-request.js";
+import type { ChatMessage, ToolDefinition } from "../../src/protocol/chat-request.js";
 import { textSplits } from "./text-splits.js";
 
 export interface FamilyOutput {
@@ -76,3 +76,39 @@ export const cityWeatherTool: ToolDefinition = {
   parameters: { type: "object", properties: { city: { type: "string", description: "City name" } }, required: ["city"] },
   strict: true,
 };
+
+/**
+ * system, user, a call with its thought, its result, an answer, a user turn:
+ * as chatport holds the conversation, and as the template is given it (the
+ * thought under the family's `field`, the arguments as an object).
+ */
+export function thoughtCallConversation(thought: string, field: string, callId: string): { messages: ChatMessage[]; templateView: Array<Record<string, unknown>> } {
+  const start = [
+    { role: "system", content: "You are terse." },
+    { role: "user", content: "Weather in Paris?" },
+  ] as const;
+  const end = [
+    { role: "assistant", content: "21 °C." },
+    { role: "user", content: "Thanks. And Lyon?" },
+  ] as const;
+  return {
+    messages: [
+      ...start,
+      { role: "assistant", content: "", reasoning: thought, toolCalls: [{ id: callId, name: "get_weather", arguments: '{"city": "Paris"}' }] },
+      { role: "tool", content: '{"temp_c": 21}', toolCallId: callId, name: "get_weather" },
+      { ...end[0], reasoning: null, toolCalls: [] },
+      end[1],
+    ],
+    templateView: [
+      ...start,
+      { role: "assistant", content: "", [field]: thought, tool_calls: [{ id: callId, type: "function", function: { name: "get_weather", arguments: { city: "Paris" } } }] },
+      { role: "tool", content: '{"temp_c": 21}', tool_call_id: callId, name: "get_weather" },
+      ...end,
+    ],
+  };
+}
+
+/** The tools as the template is given them (OpenAI's wire shape). */
+export function templateTools(tools: readonly ToolDefinition[]): Array<Record<string, unknown>> {
+  return tools.map((t) => ({ type: "function", function: { name: t.name, description: t.description, parameters: t.parameters } }));
+}
