@@ -16,6 +16,7 @@ import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import SqliteDatabase from "better-sqlite3";
 import { startFakeUpstream, type FakeUpstream, type RecordedRequest } from "../src/upstream/fake-upstream.js";
+import { fakeMessagesInputTokens } from "../src/upstream/fake-messages.js";
 import { assertEventOrder, parseNamedEvents, type StreamEvent } from "./helpers/anthropic-stream.js";
 import { createKey, postJson, startServer, tempDbPath, type RunningServer } from "./helpers/server.js";
 
@@ -239,6 +240,34 @@ describe("Messages API passed through to a fake Messages upstream", () => {
     assert.ok(!events.some((e) => e.type === "message_stop"), "a failed stream never stops as a success");
     const id = (events[0] as unknown as { message: { id: string } }).message.id;
     assert.equal(ledgerRow(id)?.status, "error");
+  });
+
+  test("countTokens: the Messages upstream counts the body as sent (model renamed, Anthropic's headers); when it cannot, the gateway's estimate answers", async () => {
+    const body = { model: "fake", system: "Be brief.", messages: [{ role: "user" as const, content: "one two three four" }], tools: [weather] };
+    const before = fake.requests.length;
+    const counted = await client.messages.countTokens(body);
+    const sent = fake.requests.slice(before);
+    assert.deepEqual(
+      sent.map((r) => r.path),
+      ["/v1/messages/count_tokens"],
+    );
+    assert.deepEqual(sent[0]?.body, { ...body, model: "fake-model" });
+    assert.equal(sent[0]?.headers["x-api-key"], fakeKey);
+    assert.ok(typeof sent[0]?.headers["anthropic-version"] === "string");
+    assert.equal(counted.input_tokens, fakeMessagesInputTokens({ ...body }), "the upstream's own count");
+
+    // An upstream refusal (its key in the body): the estimate from above, nothing of the provider's answer.
+    fake.queue.push({ kind: "status", status: 500, body: { error: { message: `down for ${fakeKey}` } } });
+    const estimated = await client.messages.countTokens(body);
+    assert.ok(estimated.input_tokens >= counted.input_tokens, `${estimated.input_tokens} bounds the upstream's count from above`);
+    assert.equal(JSON.stringify(estimated), JSON.stringify({ input_tokens: estimated.input_tokens }));
+    // A chat-only deployment has no count: "mixed" asks only its Messages one.
+    const mixedBefore = fake.requests.length;
+    await client.messages.countTokens({ ...body, model: "mixed" });
+    assert.deepEqual(
+      fake.requests.slice(mixedBefore).map((r) => r.path),
+      ["/v1/messages/count_tokens"],
+    );
   });
 
   test("an upstream refusal in Anthropic's shape comes back as the same status, the provider's key scrubbed", async () => {

@@ -102,6 +102,12 @@ export interface Engine {
   /** Checks the request and measures its prompt; throws ApiError for what it refuses. */
   prepare(request: ChatRequest): Promise<PreparedChat>;
   /**
+   * The prompt's exact tokens as the model's own server counts them, where
+   * one can tell (an upstream serving the Messages API counts a Messages
+   * request's); null where none can, and {@link prepare}'s count stands.
+   */
+  countPromptTokens?(request: ChatRequest, signal: AbortSignal): Promise<number | null>;
+  /**
    * Runs the request. `prepared` is this engine's {@link prepare} of the same
    * messages (max tokens may have been capped since); without it the engine prepares itself.
    */

@@ -365,5 +365,8 @@ export function parseAnthropicMessagesRequest(raw: unknown, options: ParseOption
 export function parseAnthropicCountTokensRequest(raw: unknown, options: ParseOptions): AnthropicMessagesRequest {
   assertBodyObject(raw);
   const body = validate(anthropicCountTokensRequestSchema, raw);
-  return translate({ ...body, stream: false }, options);
+  const request = translate({ ...body, stream: false }, options);
+  // A provider that serves the Messages API counts the body as the client sent it.
+  request.chat.native = { endpoint: "messages", body: raw as Record<string, unknown> };
+  return request;
 }

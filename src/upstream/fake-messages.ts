@@ -57,6 +57,11 @@ export function chatBodyOfMessages(body: JsonRecord, defaultTokens: number): Jso
   };
 }
 
+/** `count_tokens`: every input token of the body, as its answer's usage counts them (the cached ones included). */
+export function fakeMessagesInputTokens(body: JsonRecord): number {
+  return fakePromptTokens(chatBodyOfMessages(body, 1));
+}
+
 /** One event of a fake Messages stream; `piece` marks the deltas (what `afterChunks` faults count). */
 export interface FakeMessagesEvent {
   type: string;

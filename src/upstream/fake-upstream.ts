@@ -32,12 +32,12 @@ import type { AddressInfo } from "node:net";
 import { setTimeout as delay } from "node:timers/promises";
 import { fakeResponsesAnswer } from "./fake-responses.js";
 import { fakeEmbeddingsResponse } from "./fake-embeddings.js";
-import { fakeMessagesAnswer } from "./fake-messages.js";
+import { fakeMessagesAnswer, fakeMessagesInputTokens } from "./fake-messages.js";
 
 type JsonRecord = Record<string, unknown>;
 
 /** The POST routes the fake upstream answers. */
-const FAKE_ROUTES: ReadonlySet<string> = new Set(["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/messages", "/v1/embeddings"]);
+const FAKE_ROUTES: ReadonlySet<string> = new Set(["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens", "/v1/embeddings"]);
 
 function isRecord(value: unknown): value is JsonRecord {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -371,6 +371,11 @@ export class FakeUpstream {
     }
     if (path === "/v1/responses") {
       finished = await this.answerResponses(body, fault, req, res, () => (closedByUs = true));
+      return;
+    }
+    if (path === "/v1/messages/count_tokens") {
+      this.json(res, 200, { input_tokens: fakeMessagesInputTokens(body) });
+      finished = true;
       return;
     }
     if (path === "/v1/messages") {

@@ -108,8 +108,8 @@ export class ProviderState {
   /** Set while a health check is in flight. */
   checking = false;
 
-  /** Path of `POST …/<endpoint>` on the pool's origin (`chat/completions`, `responses`, …). */
-  pathFor(endpoint: UpstreamEndpoint): string {
+  /** Path of `POST …/<endpoint>` on the pool's origin (`chat/completions`, `responses`, `messages/count_tokens`, …). */
+  pathFor(endpoint: UpstreamEndpoint | "messages/count_tokens"): string {
     return `${this.basePath}/${endpoint}${this.query}`;
   }
 

@@ -40,6 +40,7 @@ import {
 } from "./upstream-errors.js";
 import { isRecord, ResponseDecoder, type JsonRecord, type UpstreamDecoder } from "./upstream-wire.js";
 import { ResponsesApiDecoder } from "./responses-pass-through.js";
+import { countTokensUpstream } from "./messages-count-tokens.js";
 import { MessagesApiDecoder } from "./messages-pass-through.js";
 import { nativePassThrough, nativeUpstreamBody } from "./native-pass-through.js";
 
@@ -156,6 +157,12 @@ export class UpstreamEngine implements Engine {
     const promptTokens = promptTokensUpperBound(request.wire);
     const contextLength = this.card.contextLength;
     return { promptTokens, promptEstimated: true, completionRoom: promptTokens < contextLength ? contextLength - promptTokens : contextLength };
+  }
+
+  /** A Messages request counted by a provider that serves the Messages API (messages-count-tokens.ts); null without one. */
+  async countPromptTokens(request: ChatRequest, signal: AbortSignal): Promise<number | null> {
+    if (request.native?.endpoint !== "messages") return null;
+    return countTokensUpstream(this.deployments, request.native.body, signal);
   }
 
   async *generate(request: ChatRequest, signal: AbortSignal): AsyncGenerator<ChatEvent, void, void> {

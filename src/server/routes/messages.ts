@@ -3,8 +3,9 @@
  * one dispatch path — gateway/dispatcher.ts does lookup, admission, the
  * engine and metering; protocol/anthropic-messages-*.ts the wire format) and
  * POST /v1/messages/count_tokens (the prompt as the model's template renders
- * it, counted by `Engine.prepare`; estimated for upstream models; no
- * generation, no ledger row).
+ * it, counted by `Engine.prepare`; for upstream models, counted by a
+ * provider that serves the Messages API, else estimated; no generation, no
+ * ledger row).
  *
  * Its own guarded scope: the key comes in `x-api-key` (Anthropic's SDKs) or
  * `Authorization: Bearer`, and every error of these routes — the
@@ -83,7 +84,7 @@ export function registerMessages(app: FastifyInstance, guard: RouteGuard, deps: 
       }
     });
 
-    scope.post("/v1/messages/count_tokens", { config }, async (request) => {
+    scope.post("/v1/messages/count_tokens", { config }, async (request, reply) => {
       const peeked = peekModel(request.body);
       const target = peeked === null ? null : deps.registry.lookup(peeked);
       const parsed = parseAnthropicCountTokensRequest(request.body, { media: target?.engine.card.acceptsMedia === true });
@@ -92,7 +93,9 @@ export function registerMessages(app: FastifyInstance, guard: RouteGuard, deps: 
       deps.gatekeeper.checkModel(request.caller, route.id, route.canonical);
       try {
         const prepared = await route.engine.prepare(parsed.chat);
-        return { input_tokens: prepared.promptTokens };
+        // The model's own server counts exactly where it can (an upstream serving the Messages API); else the prompt as prepared.
+        const exact = (await route.engine.countPromptTokens?.(parsed.chat, disconnectSignal(request, reply))) ?? null;
+        return { input_tokens: exact ?? prepared.promptTokens };
       } catch (err) {
         throw err instanceof ApiError ? parsed.error(err) : err;
       }
