@@ -97,7 +97,9 @@ export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite
   | "gemma4"
   | "seed-oss"
   | "minimax-m2"
-  | "firefunction-v2";
+  | "firefunction-v2"
+  | "llama4-pythonic"
+  | "functionary-v3.1";
 
 /**
  * Pythonic calls: `[name(key=value, …), …]` with Python literals as values
@@ -111,6 +113,13 @@ export interface PythonicCalls {
   open: string | null;
   /** Null: nothing follows the list. */
   close: string | null;
+  /**
+   * Optional tags around a list without `open` (Llama 4's
+   * `<|python_start|>…<|python_end|>`, which vLLM's llama4_pythonic parser
+   * accepts with or without): the list is read at the start of the output
+   * bare, or after the open tag anywhere; the close tag may be left out.
+   */
+  wrap?: { open: string; close: string };
 }
 
 
