@@ -1,12 +1,13 @@
 /**
- * Functionary v3.1 and Llama 4's `<|python_start|>`-tagged calls end to end
- * through the official SDK, one server with a test model per fixture
- * template (`make-test-model --template`): for Functionary v3.1 tool_choice
- * required (streamed as non-streamed) and named give valid
- * `<function=NAME>{…}</function>` calls, and the call and its result go back
- * through the template; for both, a model pushed to open a call under `auto`
- * with strict tools (`<function=`, `<|python_start|>`) is constrained from
- * there, and its call is read the same streamed and not.
+ * Functionary v3.1 and v3.2 and Llama 4's `<|python_start|>`-tagged calls end
+ * to end through the official SDK, one server with a test model per fixture
+ * template (`make-test-model --template`): for Functionary tool_choice
+ * required (streamed as non-streamed) and named give valid calls
+ * (`<function=NAME>{…}</function>`, `>>>NAME\n{…}`), and the call and its
+ * result go back through the template; a model pushed to open a call under
+ * `auto` with strict tools (`<function=`, `<|python_start|>`) is constrained
+ * from there, and its call is read the same streamed and not; v3.2 answers
+ * without tools as text, streamed as non-streamed.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -28,14 +29,15 @@ import { loadVocab } from "./helpers/tokenizer.js";
 
 interface FamilyModel {
   id: string;
-  /** The text that opens a call, one token in the test model (biased up under `auto`). */
-  marker: string;
+  /** The text that opens a call, one token in the test model (biased up under `auto`); null: calls start the answer. */
+  marker: string | null;
   /** The family's own cases (required, named, call and result); Llama 4's bare list is tested in pythonic-families.e2e. */
   ownCases: boolean;
 }
 
 const MODELS: FamilyModel[] = [
   { id: "functionary-v3.1-style", marker: "<function=", ownCases: true },
+  { id: "functionary-v3.2-style", marker: null, ownCases: true },
   { id: "llama4-pythonic-style", marker: "<|python_start|>", ownCases: false },
 ];
 
@@ -60,9 +62,11 @@ for (const model of MODELS) {
       callAndResultTest(cases, { seed: 9 });
     }
 
-    test(`auto with strict tools: a call the model opens with ${model.marker} is constrained from there, streamed as non-streamed`, async () => {
-      const marker = (await loadVocab(family.modelPath(model.id))).tokenize(model.marker, true);
-      assert.equal(marker.length, 1, `${model.marker} is one token`);
+    const opener = model.marker;
+    if (opener === null) return;
+    test(`auto with strict tools: a call the model opens with ${opener} is constrained from there, streamed as non-streamed`, async () => {
+      const marker = (await loadVocab(family.modelPath(model.id))).tokenize(opener, true);
+      assert.equal(marker.length, 1, `${opener} is one token`);
       const body = {
         model: model.id,
         messages: FAMILY_ASK,
@@ -78,7 +82,7 @@ for (const model of MODELS) {
       assert.equal(choice?.finish_reason, "tool_calls", JSON.stringify(choice?.message));
       const calls = (choice.message.tool_calls ?? []).map(check);
       assert.equal(calls.length, 1);
-      assert.ok(!(choice.message.content ?? "").includes(model.marker), `content ${choice.message.content}`);
+      assert.ok(!(choice.message.content ?? "").includes(opener), `content ${choice.message.content}`);
 
       const streamed = await streamedToolCalls(await family.client.chat.completions.create({ ...body, stream: true }), noMarkers);
       assert.equal(streamed.finish, "tool_calls");
@@ -90,3 +94,31 @@ for (const model of MODELS) {
     });
   });
 }
+
+describe("Functionary v3.2 without tools", () => {
+  for (const [title, extra] of [
+    ["no tools offered", {}],
+    ["tools offered with tool_choice none", { tools: FAMILY_TOOLS, tool_choice: "none" as const }],
+  ] as const) {
+    test(`${title}: the prompt names the plain recipient, the answer is text, streamed as non-streamed`, async () => {
+      const body = { model: "functionary-v3.2-style", messages: FAMILY_ASK, ...extra, seed: 11, max_tokens: 12 };
+      const whole = await family.client.chat.completions.create(body);
+      const choice = whole.choices[0];
+      assert.ok(choice !== undefined && ["stop", "length"].includes(choice.finish_reason), JSON.stringify(choice));
+      assert.equal(choice.message.tool_calls, undefined);
+      let content = "";
+      for await (const chunk of await family.client.chat.completions.create({ ...body, stream: true })) {
+        assert.equal(chunk.choices[0]?.delta.tool_calls, undefined);
+        content += chunk.choices[0]?.delta.content ?? "";
+      }
+      assert.equal(content, choice.message.content ?? "");
+    });
+  }
+  test("the prompt without tools is the prompt with them less the tools, plus the plain recipient's line", async () => {
+    const plain = await family.client.chat.completions.create({ model: "functionary-v3.2-style", messages: FAMILY_ASK, seed: 1, max_tokens: 1 });
+    const vocab = await loadVocab(family.modelPath("functionary-v3.2-style"));
+    // The fixture writes "(none)\n" where tools would be listed; the generation prompt then ends in ">>>all\n".
+    const expected = vocab.tokenize("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou can call functions when they help.\nWrite each message as\n>>>RECIPIENT\nCONTENT\nwith RECIPIENT all for text to the user, or a function name followed by its arguments as JSON.\nFunctions:\n(none)\n<|eot_id|><|start_header_id|>system<|end_header_id|>\n\nYou answer with tools.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWeather in Paris for 3 days?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n>>>all\n", true);
+    assert.equal(plain.usage?.prompt_tokens, expected.length);
+  });
+});

@@ -1,5 +1,5 @@
 /**
- * Functionary v3.1 (families/functionary.ts) and Llama 4's optional
+ * Functionary v3.1 and v3.2 (families/functionary.ts) and Llama 4's optional
  * `<|python_start|>…<|python_end|>` around pythonic calls
  * (families/llama-pythonic.ts): detected from chatport's own fixtures and
  * from the strings the real templates spell (and not where a neighbour's
@@ -11,10 +11,13 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import { describe, test } from "node:test";
 import { detectFamily, parserMarkers } from "../src/engines/llama/families/registry.js";
+import { createPromptRenderer } from "../src/engines/llama/prompt-renderer.js";
 import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
 import type { ToolDefinition } from "../src/protocol/chat-request.js";
 import { checkParseCase, checkRendering, detectedFamily, ownFixture, type ParseCase } from "./helpers/family-checks.js";
+import { templateModelPath } from "./helpers/models.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
+import { loadVocab } from "./helpers/tokenizer.js";
 
 const detect = (template: string): string => detectFamily({ template, architecture: "", hasToken: () => false }).name;
 
@@ -25,7 +28,25 @@ describe("detection and rendering", () => {
     assert.ok(text.includes('<|start_header_id|>assistant<|end_header_id|>\n\n<function=get_weather>{"city": "Paris", "days": 2}</function><|eom_id|>'), text);
     assert.ok(text.includes('<|start_header_id|>ipython<|end_header_id|>\n\n{"temp_c": 21}<|eot_id|>'), text);
   });
+  test("fixture functionary-v3.2-style is detected as functionary-v3.2", () => assert.equal(detectedFamily(ownFixture("functionary-v3.2-style")), "functionary-v3.2"));
+  test("functionary-v3.2-style: the engine renders what the template renders, the call after >>>NAME, text after >>>all", async () => {
+    const text = await checkRendering(ownFixture("functionary-v3.2-style"), "functionary-v3.2");
+    assert.ok(text.includes('<|start_header_id|>assistant<|end_header_id|>\n\n>>>get_weather\n{"city": "Paris", "days": 2}<|eot_id|>'), text);
+    assert.ok(text.includes("<|start_header_id|>assistant<|end_header_id|>\n\n>>>all\n21 °C.<|eot_id|>"), text);
+    assert.ok(text.endsWith("<|start_header_id|>assistant<|end_header_id|>\n\n>>>"), text);
+  });
+  test("functionary-v3.2-style: without tools the prompt names the plain recipient, so the answer is text", async () => {
+    const model = await loadVocab(await templateModelPath(ownFixture("functionary-v3.2-style")));
+    const renderer = createPromptRenderer(model);
+    const request = { messages: [{ role: "user" as const, content: "Hi." }], thinking: null, reasoningEffort: null, templateKwargs: {} };
+    const without = model.detokenize(renderer.render({ ...request, tools: null }).tokens, true);
+    assert.ok(without.endsWith("<|start_header_id|>assistant<|end_header_id|>\n\n>>>all\n"), without);
+    const withTools = model.detokenize(renderer.render({ ...request, tools }).tokens, true);
+    assert.ok(withTools.endsWith("<|start_header_id|>assistant<|end_header_id|>\n\n>>>"), withTools);
+  });
   test("the real templates' own spellings pick the families", () => {
+    // MeetKai's v3.2 template: Llama 3 turns, `>>>all` for content and the prompt ending in `>>>`.
+    assert.equal(detect("'<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' … {{ '>>>all\\n' + message['content'] }} … '<|start_header_id|>assistant<|end_header_id|>\\n\\n>>>'"), "functionary-v3.2");
     // MeetKai's v3.1 template: Llama 3.1 turns, <|python_tag|> and ipython (which llama3 detects) and the <function= instruction.
     const functionary = "{{- bos_token + \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }} … <function=example_function_name>{\"example_name\": \"example_value\"}</function> … '<|python_tag|>' … '<|start_header_id|>ipython<|end_header_id|>\\n\\n'";
     assert.equal(detect(functionary), "functionary-v3.1");
@@ -51,6 +72,7 @@ const tools: ToolDefinition[] = [
 ];
 
 const fn = (name: string, args: string): string => `<function=${name}>${args}</function>`;
+const to = (recipient: string, body: string): string => `>>>${recipient}\n${body}`;
 
 const CASES: ParseCase[] = [
   {
@@ -121,6 +143,66 @@ const CASES: ParseCase[] = [
       { name: "get_time", args: {} },
       { name: "python", args: { code: "1 + 1" } },
     ],
+  },
+  {
+    title: "Functionary v3.2: text to the user (the prompt wrote the first >>>), its recipient line dropped",
+    syntax: "functionary-v3.2",
+    text: "all\nHello there.\nBye.",
+    content: "Hello there.\nBye.",
+    calls: [],
+  },
+  {
+    title: "Functionary v3.2: a call, then another, then text",
+    syntax: "functionary-v3.2",
+    text: `get_weather\n{"city": "Paris", "days": 2}${to("get_time", '{"zone": "UTC"}')}\n${to("all", "Done.")}`,
+    content: "Done.",
+    calls: [
+      { name: "get_weather", args: { city: "Paris", days: 2 } },
+      { name: "get_time", args: { zone: "UTC" } },
+    ],
+  },
+  {
+    title: "Functionary v3.2: text, then a call",
+    syntax: "functionary-v3.2",
+    text: `all\nLet me check.${to("get_weather", '{"city": "a>>>b\\n"}')}`,
+    content: "Let me check.",
+    calls: [{ name: "get_weather", args: { city: "a>>>b\n" } }],
+  },
+  {
+    title: "Functionary v3.2: an answer without a recipient is text",
+    syntax: "functionary-v3.2",
+    text: `Hello >>>x y\n>>>\n`,
+    content: `Hello >>>x y\n>>>\n`,
+    calls: [],
+  },
+  {
+    title: "Functionary v3.2: a name line without `{` after it is text",
+    syntax: "functionary-v3.2",
+    text: `get_time\nnot json${to("get_time", "[1]")}`,
+    content: `get_time\nnot json${to("get_time", "[1]")}`,
+    calls: [],
+  },
+  {
+    title: "Functionary v3.2: a recipient line that never got its text says nothing",
+    syntax: "functionary-v3.2",
+    text: "al",
+    content: "",
+    calls: [],
+  },
+  {
+    title: "Functionary v3.2: parallel off leaves the second call as content",
+    syntax: "functionary-v3.2",
+    parallel: false,
+    text: `get_time\n{}${to("get_time", "{}")}`,
+    content: to("get_time", "{}"),
+    calls: [{ name: "get_time", args: {} }],
+  },
+  {
+    title: "Functionary v3.2: python with raw code",
+    syntax: "functionary-v3.2",
+    text: 'python\nprint("hi")\n# done',
+    content: "",
+    calls: [{ name: "python", args: { code: 'print("hi")\n# done' } }],
   },
   {
     title: "Llama 4: the list in <|python_start|>…<|python_end|>",
@@ -199,6 +281,11 @@ describe("forced-call grammars", () => {
     const after = toolCallGbnf(tools, { onlyName: "get_time", syntax: "functionary-v3.1", parallel: false, afterMarker: true });
     assert.match(after, /^root ::= tool-call-object$/m);
     assert.match(after, /^tool-call-object ::= "get_time>" \S+ "<\/function>"$/m);
+  });
+  test("Functionary v3.2: the tool as the recipient right after the prompt's >>>, more calls after >>> again", () => {
+    const gbnf = toolCallGbnf(tools, { onlyName: null, syntax: "functionary-v3.2", parallel: true, afterMarker: false });
+    assert.match(gbnf, /^root ::= tool-call-object \(">>>" tool-call-object\)\*$/m);
+    assert.match(gbnf, /^tool-call-object ::= "get_weather\\n" \S+ \| "get_time\\n" \S+$/m);
   });
   test("Llama 4: a forced call is the bare list; after <|python_start|> the list and its close tag", () => {
     const gbnf = toolCallGbnf(tools, { onlyName: null, syntax: "llama4-pythonic", parallel: true, afterMarker: false });

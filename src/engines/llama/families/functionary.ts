@@ -6,8 +6,18 @@
  * Its template describes the tools itself, writes a history call's arguments
  * as their JSON text (the OpenAI wire shape), ends a call turn with
  * `<|eom_id|>` and writes results in the `ipython` role. No reasoning.
+ *
+ * Functionary v3.2 (its own prompt format on Llama 3 turns): each message
+ * after `>>>` names its recipient on a line of its own, `>>>NAME\n{…}` a
+ * call, `>>>all\ntext` text to the user, several in a row
+ * (`output/recipient-call-shape.ts`). The generation prompt ends in `>>>`, so
+ * the answer starts with its recipient; with no tools offered the prompt goes
+ * on with `all\n` (`promptWithoutTools`) and the answer is plain text. Its
+ * template writes history calls `>>>NAME\n` + the arguments' JSON text, and
+ * results as `tool` turns.
  */
 import { FunctionTagCallParser, type FunctionTagCallSyntax } from "../output/function-tag-call-shape.js";
+import { RecipientCallParser, type RecipientCallSyntax } from "../output/recipient-call-shape.js";
 import { gbnfLiteral, type ModelFamily, type ToolCallSyntaxDefinition } from "./model-family.js";
 
 const PYTHON_TAG = "<|python_tag|>";
@@ -44,6 +54,36 @@ export const functionaryV31Family: ModelFamily = {
   tokens: {
     // `<function=` is text in the real vocabulary; one token in a test model, so a test can bias a random model towards a call.
     special: ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", PYTHON_TAG, v31Syntax.open],
+    bos: "<|begin_of_text|>",
+    eos: "<|eot_id|>",
+    addBos: true,
+  },
+};
+
+const v32Syntax: RecipientCallSyntax = { marker: ">>>", plain: "all", codeTool: "python" };
+
+export const functionaryV32ToolCalls: ToolCallSyntaxDefinition = {
+  name: "functionary-v3.2",
+  shape: { kind: "own-parser", markers: [v32Syntax.marker], createParser: (options) => new RecipientCallParser(v32Syntax, options) },
+  argumentsKey: "arguments",
+  // The first call has no marker of its own (the prompt wrote it), so there is none to switch a grammar on at.
+  callMarker: null,
+  // A forced call: right after the prompt's `>>>`, a tool as the recipient; more calls each after `>>>` again.
+  grammarRules: (objectRule, { parallel }) => `root ::= ${objectRule}${parallel ? ` (${gbnfLiteral(v32Syntax.marker)} ${objectRule})*` : ""}`,
+  callRule: (name, argumentsRule) => `${gbnfLiteral(`${name}\n`)} ${argumentsRule}`,
+};
+
+export const functionaryV32Family: ModelFamily = {
+  name: "functionary-v3.2",
+  description: "Functionary v3.2: >>>NAME\\n{…} calls and >>>all\\ntext in Llama 3 turns, the prompt ending in >>>",
+  detect: ({ template }) => template.includes(`${v32Syntax.marker}${v32Syntax.plain}`) && template.includes("<|start_header_id|>"),
+  toolCalls: functionaryV32ToolCalls,
+  reasoning: null,
+  callIdLength: null,
+  templateToolCalls: "openai-wire",
+  promptWithoutTools: { after: v32Syntax.marker, append: `${v32Syntax.plain}\n` },
+  tokens: {
+    special: ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
     bos: "<|begin_of_text|>",
     eos: "<|eot_id|>",
     addBos: true,

@@ -99,7 +99,8 @@ export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite
   | "minimax-m2"
   | "firefunction-v2"
   | "llama4-pythonic"
-  | "functionary-v3.1";
+  | "functionary-v3.1"
+  | "functionary-v3.2";
 
 /**
  * Pythonic calls: `[name(key=value, …), …]` with Python literals as values
@@ -249,6 +250,13 @@ export interface ModelFamily {
   toolHistory?: "template" | "as-text";
   /** False where the template has no system role (Gemma 2): the system text opens the first user turn. Default true. */
   systemRole?: boolean;
+  /**
+   * Text that completes the generation prompt when no tools are offered,
+   * where the template's prompt ends in `after` (Functionary v3.2: `all\n`
+   * after `>>>`, the recipient of text to the user), so that the answer is
+   * content from its first token, as it is with no call parser to read it.
+   */
+  promptWithoutTools?: { after: string; append: string };
   /** How `reasoning_effort` maps onto its thinking; default: `reasoning-effort.ts`'s table. */
   reasoningEffort?: ReasoningEffortMap;
   /**

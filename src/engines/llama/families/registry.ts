@@ -7,7 +7,7 @@ import { commandR7bFamily } from "./command-r7b.js";
 import { deepseekR1Family, deepseekV32Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
 import { fireFunctionV2Family } from "./firefunction-v2.js";
-import { functionaryV31Family } from "./functionary.js";
+import { functionaryV31Family, functionaryV32Family } from "./functionary.js";
 import { gemma4Family, gemmaFamily } from "./gemma.js";
 import { glmFamily } from "./glm.js";
 import { gptOssFamily } from "./gpt-oss.js";
@@ -40,6 +40,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   fireFunctionV2Family, // before llama3: the same header tokens, functools[…] calls
   llamaPythonicFamily, // before llama3: the same header tokens, pythonic calls
   functionaryV31Family, // before llama3: the same header tokens, <|python_tag|> and ipython; <function=NAME> calls
+  functionaryV32Family, // before llama3: the same header tokens; >>>NAME recipients
   llama3Family,
   lfm2Family,
   granite3Family,
