@@ -184,6 +184,8 @@ class JinjaPromptRenderer implements PromptRenderer {
         "chat_template_error",
       );
     }
+    const plain = this.family.promptWithoutTools;
+    if (tools === null && plain !== undefined && text.endsWith(plain.after)) text += plain.append;
     const tokens = this.model.tokenize(text, true);
     const bos = this.model.tokens.bos;
     if (bos !== null && this.model.tokens.shouldPrependBosToken && tokens[0] !== bos) tokens.unshift(bos);

@@ -97,7 +97,10 @@ export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite
   | "gemma4"
   | "seed-oss"
   | "minimax-m2"
-  | "firefunction-v2";
+  | "firefunction-v2"
+  | "llama4-pythonic"
+  | "functionary-v3.1"
+  | "functionary-v3.2";
 
 /**
  * Pythonic calls: `[name(key=value, …), …]` with Python literals as values
@@ -111,6 +114,13 @@ export interface PythonicCalls {
   open: string | null;
   /** Null: nothing follows the list. */
   close: string | null;
+  /**
+   * Optional tags around a list without `open` (Llama 4's
+   * `<|python_start|>…<|python_end|>`, which vLLM's llama4_pythonic parser
+   * accepts with or without): the list is read at the start of the output
+   * bare, or after the open tag anywhere; the close tag may be left out.
+   */
+  wrap?: { open: string; close: string };
 }
 
 
@@ -240,6 +250,13 @@ export interface ModelFamily {
   toolHistory?: "template" | "as-text";
   /** False where the template has no system role (Gemma 2): the system text opens the first user turn. Default true. */
   systemRole?: boolean;
+  /**
+   * Text that completes the generation prompt when no tools are offered,
+   * where the template's prompt ends in `after` (Functionary v3.2: `all\n`
+   * after `>>>`, the recipient of text to the user), so that the answer is
+   * content from its first token, as it is with no call parser to read it.
+   */
+  promptWithoutTools?: { after: string; append: string };
   /** How `reasoning_effort` maps onto its thinking; default: `reasoning-effort.ts`'s table. */
   reasoningEffort?: ReasoningEffortMap;
   /**

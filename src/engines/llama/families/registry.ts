@@ -7,6 +7,7 @@ import { commandR7bFamily } from "./command-r7b.js";
 import { deepseekR1Family, deepseekV32Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
 import { fireFunctionV2Family } from "./firefunction-v2.js";
+import { functionaryV31Family, functionaryV32Family } from "./functionary.js";
 import { gemma4Family, gemmaFamily } from "./gemma.js";
 import { glmFamily } from "./glm.js";
 import { gptOssFamily } from "./gpt-oss.js";
@@ -38,6 +39,8 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   llama4PythonicFamily,
   fireFunctionV2Family, // before llama3: the same header tokens, functools[…] calls
   llamaPythonicFamily, // before llama3: the same header tokens, pythonic calls
+  functionaryV31Family, // before llama3: the same header tokens, <|python_tag|> and ipython; <function=NAME> calls
+  functionaryV32Family, // before llama3: the same header tokens; >>>NAME recipients
   llama3Family,
   lfm2Family,
   granite3Family,
@@ -92,7 +95,7 @@ export function parserMarkers(family: ModelFamily, reasoning: ReasoningFormat | 
     shape.kind === "tagged-json" ? [shape.open, shape.close] : shape.kind === "marker-list"
         ? [shape.marker, ...(shape.nameForm === null ? [] : [shape.nameForm.argsTag, shape.nameForm.callIdTag])]
         : shape.kind === "own-parser" ? [...shape.markers]
-        : shape.kind === "pythonic" ? [shape.open, shape.close].filter((m): m is string => m !== null)
+        : shape.kind === "pythonic" ? [shape.open, shape.close, shape.wrap?.open, shape.wrap?.close].filter((m): m is string => m != null)
         : [shape.prefix];
   return [...tools, ...(reasoning === null ? [] : [reasoning.open, reasoning.close]), ...(family.outputMarkers ?? [])];
 }

@@ -1,8 +1,8 @@
 /**
  * The skeleton every streaming call parser shares (`tool-call-parser.ts`'s
  * JSON shapes, `delimited-call-shape.ts`, `xml-call-shape.ts`,
- * `pythonic-call-shape.ts`, `gemma-call-shape.ts`), so a syntax is only its
- * own states:
+ * `pythonic-call-shape.ts`, `gemma-call-shape.ts`, `function-tag-call-shape.ts`,
+ * `recipient-call-shape.ts`), so a syntax is only its own states:
  *
  * - feeding: free text (`content`) is scanned in bulk for the start markers
  *   (`MarkerScanner`: across chunk splits, a possible partial marker held

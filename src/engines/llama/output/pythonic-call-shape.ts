@@ -4,7 +4,9 @@
  * marker anywhere in the text and before an optional close marker (LFM2:
  * `<|tool_call_start|>[…]<|tool_call_end|>`), or, without markers, as the
  * whole output (Llama 3.2 / 4 pythonic templates: anything else makes the
- * whole output content).
+ * whole output content). Llama 4's optional `<|python_start|>…<|python_end|>`
+ * (the shape's `wrap`) is read at the start or, being a special token, after
+ * text too; its close tag may be missing.
  *
  * Same contract as `ToolCallStreamParser` (which hands this shape here), its
  * states on `call-shape-parser.ts`'s skeleton: pure, streaming-safe, a call
@@ -20,7 +22,7 @@ import { isNameChar, isSpace } from "./marker-scanner.js";
 import type { ToolCallParserOptions } from "./tool-call-parser.js";
 
 type State =
-  | "leading" // no open marker: leading whitespace, then `[`
+  | "leading" // no open marker: leading whitespace, the optional wrap tag, then `[`
   | "afterOpen" // after the open marker: whitespace, then `[`
   | "item" // after `[` or `,`: a call name
   | "name" // the name, up to `(`
@@ -30,7 +32,7 @@ type State =
   | "argValue" // a value (PythonLiteralScanner)
   | "argNext" // after a value: `,` or `)`
   | "listNext" // after a call: `,` or `]`
-  | "closeTag" // after `]`: whitespace and the close marker
+  | "closeTag" // after `]`: whitespace and the close marker (or the wrap's)
   | "between"; // after a list: whitespace held, then another marker or content
 
 export class PythonicCallParser extends CallShapeParser<State> {
@@ -38,9 +40,12 @@ export class PythonicCallParser extends CallShapeParser<State> {
   private word = "";
   private argumentCount = 0;
   private value: PythonLiteralScanner | null = null;
+  /** The list being read opened with the wrap tag, so the wrap's close tag may follow it. */
+  private wrapped = false;
 
   constructor(shape: PythonicCalls, options: ToolCallParserOptions) {
-    super(shape.open === null ? [] : [shape.open], options, shape.open === null ? "leading" : "content");
+    const start = shape.open ?? shape.wrap?.open ?? null;
+    super(start === null ? [] : [start], options, shape.open === null ? "leading" : "content");
     this.shape = shape;
     this.capturing = shape.open === null;
   }
@@ -59,7 +64,8 @@ export class PythonicCallParser extends CallShapeParser<State> {
     return this.take();
   }
 
-  protected markerFound(): void {
+  protected markerFound(marker: string): void {
+    this.wrapped = this.shape.open === null && marker === this.shape.wrap?.open;
     this.state = "afterOpen";
   }
 
@@ -67,6 +73,11 @@ export class PythonicCallParser extends CallShapeParser<State> {
   protected step(ch: string): boolean {
     switch (this.state) {
       case "leading":
+        if (this.tag === "" && isSpace(ch)) return true;
+        if (this.shape.wrap !== undefined && (this.tag !== "" || ch === this.shape.wrap.open.charAt(0))) return this.stepWrapOpen(ch, this.shape.wrap.open);
+        if (ch !== "[") return this.fail();
+        this.state = "item";
+        return true;
       case "afterOpen":
         if (isSpace(ch)) return true;
         if (ch !== "[") return this.fail();
@@ -126,20 +137,39 @@ export class PythonicCallParser extends CallShapeParser<State> {
           return true;
         }
         if (ch === "]") {
-          this.state = this.shape.close === null ? "between" : "closeTag";
+          this.state = this.closeMarker === null ? "between" : "closeTag";
           return true;
         }
         this.state = "between";
         return false;
-      case "closeTag":
-        if (this.shape.close === null) throw new Error("unreachable: no close marker");
-        return this.stepCloseMarker(ch, this.shape.close, "between");
+      case "closeTag": {
+        const close = this.closeMarker;
+        if (close === null) throw new Error("unreachable: no close marker");
+        return this.stepCloseMarker(ch, close, "between");
+      }
       case "between":
         return this.stepAfterCalls(ch, true);
       case "content":
       case "text":
         throw new Error(`unreachable: ${this.state} is scanned in bulk`);
     }
+  }
+
+  /** The close marker after this list's `]`: the shape's, or the wrap's where the list opened with the wrap tag. */
+  private get closeMarker(): string | null {
+    return this.shape.close ?? (this.wrapped ? (this.shape.wrap?.close ?? null) : null);
+  }
+
+  /** At the start of the output: the wrap's open tag, a character at a time (held as part of the attempt). */
+  private stepWrapOpen(ch: string, open: string): boolean {
+    if (ch !== open.charAt(this.tag.length)) return this.fail();
+    this.tag += ch;
+    if (this.tag === open) {
+      this.tag = "";
+      this.wrapped = true;
+      this.state = "afterOpen";
+    }
+    return true;
   }
 
   private stepValue(ch: string): boolean {
@@ -192,7 +222,8 @@ export class PythonicCallParser extends CallShapeParser<State> {
   /** An uncommitted attempt failed: its raw text is content. */
   private fail(): boolean {
     this.releaseAttempt();
-    const textOnly = this.shape.open === null || this.onlyTextFollows;
+    // Without markers, a failed start makes the whole output text; a wrap tag may still come later.
+    const textOnly = (this.shape.open === null && this.shape.wrap === undefined) || this.onlyTextFollows;
     this.reset(textOnly ? "text" : "content");
     return false;
   }
@@ -213,6 +244,7 @@ export class PythonicCallParser extends CallShapeParser<State> {
     this.resetTo(state);
     this.word = "";
     this.value = null;
+    this.wrapped = false;
   }
 }
 
