@@ -12,6 +12,8 @@ import { glmFamily } from "./glm.js";
 import { gptOssFamily } from "./gpt-oss.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
+import { hunyuanFamily } from "./hunyuan.js";
+import { jambaFamily } from "./jamba.js";
 import { kimiK2Family } from "./kimi-k2.js";
 import { lfm2Family } from "./lfm2.js";
 import { llama4PythonicFamily, llamaPythonicFamily } from "./llama-pythonic.js";
@@ -32,6 +34,8 @@ import { smollm3Family } from "./smollm3.js";
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   gptOssFamily,
   commandR7bFamily,
+  hunyuanFamily,
+  jambaFamily,
   nemotronV2Family,
   mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,

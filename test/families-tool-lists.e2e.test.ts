@@ -1,0 +1,90 @@
+/**
+ * The families of families-tool-lists.test.ts end to end through the official
+ * SDK, one server with a test model per fixture template (`make-test-model
+ * --template`): tool_choice required and named give valid grammar-constrained
+ * calls, a streamed call reassembles to the non-streamed one, `auto` with
+ * strict tools is constrained from the family's marker on, a call and its
+ * result go back through the template, and a thought lands in
+ * reasoning_content where the family thinks.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type OpenAI from "openai";
+import { ownFixture } from "./helpers/family-checks.js";
+import { FAMILY_ASK, FAMILY_TOOLS, OPENAI_CALL_IDS, callAndResultTest, checkFamilyCall, familyServer, namedCallTest, requiredCallTest, type FamilyCases } from "./helpers/family-e2e.js";
+import { loadVocab } from "./helpers/tokenizer.js";
+
+interface FamilyModel {
+  id: string;
+  /** The text that opens calls (biased up to make a random model start one under `auto`); null where calls can only start the answer. */
+  marker: string | null;
+  /** Where the family thinks: the text that opens a thought (biased up when the model opens it), and whether the generation prompt opens it. */
+  thought: { open: string; promptOpens: boolean } | null;
+}
+
+const MODELS: FamilyModel[] = [
+  { id: "hunyuan-style", marker: "<tool_calls>", thought: { open: "<think>", promptOpens: false } },
+  { id: "jamba-style", marker: "<tool_calls>", thought: null },
+];
+
+const family = familyServer(
+  MODELS.map((m) => ({ id: m.id, template: ownFixture(m.id) })),
+  ["--threads", "1", "--parallel", "1", "--ctx", "4096"],
+);
+
+async function tokenOf(model: string, text: string): Promise<number> {
+  const tokens = (await loadVocab(family.modelPath(model))).tokenize(text, true);
+  assert.equal(tokens.length, 1, `${text} is one token`);
+  return tokens[0]!;
+}
+
+for (const model of MODELS) {
+  describe(`family test model ${model.id}`, () => {
+    const cases: FamilyCases = { family, model: model.id, check: (c) => checkFamilyCall(c, OPENAI_CALL_IDS), idPattern: OPENAI_CALL_IDS, maxTokens: 200, namedMaxTokens: 100, namedFinishes: true };
+    requiredCallTest(cases);
+    namedCallTest(cases);
+    callAndResultTest(cases, { seed: 5 });
+
+    const marker = model.marker;
+    if (marker !== null) {
+      test("auto with strict tools: a call the model starts is grammar-constrained from the family's marker on", async () => {
+        const res = await family.client.chat.completions.create({
+          model: model.id,
+          messages: FAMILY_ASK,
+          tools: FAMILY_TOOLS,
+          tool_choice: "auto",
+          parallel_tool_calls: false,
+          logit_bias: { [String(await tokenOf(model.id, marker))]: 100 },
+          seed: 1,
+          max_tokens: 200,
+        });
+        assert.equal(res.choices[0]?.finish_reason, "tool_calls", JSON.stringify(res.choices[0]?.message));
+        const calls = res.choices[0]?.message.tool_calls ?? [];
+        assert.equal(calls.length, 1);
+        checkFamilyCall(calls[0]!, OPENAI_CALL_IDS);
+      });
+    }
+
+    const thought = model.thought;
+    if (thought !== null) {
+      test("a thought lands in reasoning_content, streamed as non-streamed", async () => {
+        // A random model opens a thought only when pushed to (its open tag biased up); a prompt that opens it needs no push.
+        const bias: { logit_bias?: Record<string, number> } = thought.promptOpens ? {} : { logit_bias: { [String(await tokenOf(model.id, thought.open))]: 100 } };
+        const body = { model: model.id, messages: [{ role: "user" as const, content: "Think." }], seed: 11, max_tokens: 12, ignore_eos: true, ...bias } as OpenAI.ChatCompletionCreateParamsNonStreaming;
+        const whole = await family.client.chat.completions.create(body);
+        const message = whole.choices[0]?.message as OpenAI.ChatCompletionMessage & { reasoning_content?: string };
+        assert.ok(typeof message.reasoning_content === "string" && message.reasoning_content !== "", JSON.stringify(message));
+        assert.ok((whole.usage?.completion_tokens_details?.reasoning_tokens ?? 0) > 0);
+        let reasoning = "";
+        let content = "";
+        for await (const chunk of await family.client.chat.completions.create({ ...body, stream: true })) {
+          const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
+          reasoning += delta?.reasoning_content ?? "";
+          content += delta?.content ?? "";
+        }
+        assert.equal(reasoning, message.reasoning_content);
+        assert.equal(content, message.content ?? "");
+      });
+    }
+  });
+}

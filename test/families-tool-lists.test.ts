@@ -1,0 +1,155 @@
+/**
+ * The families whose calls are JSON lists or objects with markers of their
+ * own — Hunyuan A13B (families/hunyuan.ts), Jamba (families/jamba.ts):
+ * detected from chatport's own fixtures and from the strings their real
+ * templates spell, rendered exactly as the template renders, calls (and
+ * Hunyuan's thought and answer tags) read the same from every split of the
+ * output, and the grammar of a forced call.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { ModelFamily, ToolCallSyntaxName } from "../src/engines/llama/families/model-family.js";
+import { MODEL_FAMILIES, detectFamily } from "../src/engines/llama/families/registry.js";
+import { AnswerTagStripper } from "../src/engines/llama/output/answer-tags.js";
+import { ChoiceOutput } from "../src/engines/llama/output/choice-output.js";
+import { createReasoningReader } from "../src/engines/llama/output/reasoning-reader.js";
+import { ToolCallStreamParser } from "../src/engines/llama/output/tool-call-parser.js";
+import { toolCallGbnf } from "../src/engines/llama/tool-call-grammar.js";
+import type { ToolDefinition } from "../src/protocol/chat-request.js";
+import { checkParseCase, checkRendering, detectedFamily, ownFixture, type ParseCase } from "./helpers/family-checks.js";
+import { textSplits } from "./helpers/text-splits.js";
+
+const detect = (template: string): string => detectFamily({ template, architecture: "", hasToken: () => false }).name;
+const family = (name: string): ModelFamily => MODEL_FAMILIES.find((f) => f.name === name) ?? assert.fail(`no family ${name}`);
+
+describe("detection and rendering", () => {
+  for (const [fixture, name, written] of [
+    ["hunyuan-style", "hunyuan", '<answer>\n<tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls>\n</answer><|eos|>'],
+    ["jamba-style", "jamba", '<|bom|><|assistant|> <tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls><|eom|>'],
+  ] as const) {
+    test(`fixture ${fixture} is detected as ${name}`, () => assert.equal(detectedFamily(ownFixture(fixture)), name));
+    test(`${fixture}: the engine renders what the template renders`, async () => {
+      const text = await checkRendering(ownFixture(fixture), name);
+      assert.ok(text.includes(written), `the call is written in the family's syntax: ${text}`);
+    });
+  }
+  test("hunyuan-style: thinking off writes an empty thought into the generation prompt", async () => {
+    const text = await checkRendering(ownFixture("hunyuan-style"), "hunyuan", { enable_thinking: false });
+    assert.ok(text.endsWith("Thanks. And Lyon?<|extra_0|><think>\n\n</think>\n"), text);
+  });
+  test("the real templates' own spellings pick the families", () => {
+    // Both spell <tool_calls>; each is told by its turn tokens.
+    assert.equal(detect("{% if loop.index0 == 0 %}{{ '<|startoftext|>' }}{% endif %}{{ content + '<|extra_0|>' }} … <tool_calls>"), "hunyuan");
+    assert.equal(detect("{{ '<|bom|><|assistant|>' }} … {{ '<tool_calls>' + message.tool_calls | tojson + '</tool_calls>' }}<|eom|>"), "jamba");
+    // Neither is Hermes: `<tool_calls>` is not `<tool_call>`.
+    assert.equal(detect("<|im_start|> <tool_calls>"), "fallback");
+  });
+});
+
+const tools: ToolDefinition[] = [
+  {
+    name: "get_weather",
+    description: null,
+    parameters: { type: "object", properties: { city: { type: "string" }, days: { type: "integer" } }, required: ["city"] },
+    strict: false,
+  },
+  { name: "get_time", description: null, parameters: { type: "object", properties: { zone: { type: "string", enum: ["UTC", "CET"] } } }, strict: true },
+];
+
+const list = (...calls: string[]): string => `<tool_calls>[${calls.join(", ")}]</tool_calls>`;
+const WEATHER = '{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}';
+const TIME = '{"name": "get_time", "arguments": {"zone": "UTC"}}';
+
+const CASES: ParseCase[] = [
+  {
+    title: "Jamba: content, then a list of two calls",
+    syntax: "jamba",
+    text: `Sure. ${list(WEATHER, TIME)}`,
+    content: "Sure. ",
+    calls: [
+      { name: "get_weather", args: { city: "Paris", days: 2 } },
+      { name: "get_time", args: { zone: "UTC" } },
+    ],
+  },
+  {
+    title: "Jamba: parallel off keeps the first call; a bare tag is content",
+    syntax: "jamba",
+    parallel: false,
+    text: `a <tool_calls> b ${list(TIME)}`,
+    content: "a <tool_calls> b ",
+    calls: [{ name: "get_time", args: { zone: "UTC" } }],
+  },
+  {
+    title: "Hunyuan: a call cut off keeps what arrived",
+    syntax: "hunyuan",
+    text: '<tool_calls>[{"name": "get_weather", "arguments": {"city": "Pa',
+    content: "",
+    calls: [{ name: "get_weather", args: '{"city": "Pa' }],
+  },
+];
+
+describe("calls are parsed the same from every split of the output", () => {
+  for (const c of CASES.filter((c) => typeof c.calls[0]?.args !== "string")) test(c.title, () => checkParseCase({ ...c, tools }));
+  test("Hunyuan: a call cut off keeps its raw arguments as they arrived", () => {
+    for (const pieces of textSplits(CASES[2]!.text)) {
+      const parser = new ToolCallStreamParser("hunyuan", { newId: () => "call_1", parallel: true });
+      let content = "";
+      for (const p of pieces) content += parser.push(p).content;
+      content += parser.finish().content;
+      assert.equal(content, "");
+      assert.deepEqual(parser.calls.map((c) => [c.name, c.arguments]), [["get_weather", '{"city": "Pa']]);
+    }
+  });
+});
+
+/** The engine's output pipeline for a family: its reasoning reader, its answer tags removed, then its calls. */
+function familyPipeline(name: string, syntax: ToolCallSyntaxName, pieces: readonly string[], options: { thinking: boolean; startsInside?: boolean }): { content: string; reasoning: string; calls: Array<[string, unknown]> } {
+  const f = family(name);
+  const reasoning = f.reasoning ?? assert.fail(`${name} reasons`);
+  let n = 0;
+  const output = new ChoiceOutput({
+    stops: [],
+    trimTrailingWhitespace: false,
+    reasoning: options.thinking ? createReasoningReader(reasoning, options.startsInside === true) : null,
+    tools: new ToolCallStreamParser(syntax, { newId: () => `call_${++n}`, parallel: true }),
+    answer: reasoning.answer === undefined ? null : new AnswerTagStripper(reasoning.answer),
+  });
+  let content = "";
+  let thought = "";
+  for (const piece of [...pieces.map((p) => output.push(p).piece), output.finish()]) {
+    content += piece.content;
+    thought += piece.reasoning;
+  }
+  return { content, reasoning: thought, calls: output.toolCalls.map((c) => [c.name, JSON.parse(c.arguments) as unknown]) };
+}
+
+describe("Hunyuan's thought and answer tags", () => {
+  const cases: Array<[string, string, boolean, { content: string; reasoning: string; calls: Array<[string, unknown]> }]> = [
+    ["thought, then an answer in <answer>", "<think>\nSky: Rayleigh.\n</think>\n<answer>\nRayleigh scattering.\n</answer>", true, { content: "Rayleigh scattering.\n", reasoning: "Sky: Rayleigh.\n", calls: [] }],
+    [
+      "thought, then calls inside the answer",
+      `<think>Look it up.</think>\n<answer>\nSure.${list(WEATHER, TIME)}\n</answer>`,
+      true,
+      { content: "Sure.", reasoning: "Look it up.", calls: [["get_weather", { city: "Paris", days: 2 }], ["get_time", { zone: "UTC" }]] },
+    ],
+    ["thinking off: the answer's tags are removed all the same", "<answer>\nHello.\n</answer>\n", false, { content: "Hello.\n", reasoning: "", calls: [] }],
+    ["a close tag that does not end the answer is text", "<answer>Use </answer> tags.", false, { content: "Use </answer> tags.", reasoning: "", calls: [] }],
+  ];
+  for (const [title, text, thinking, expected] of cases) {
+    test(title, () => {
+      for (const pieces of textSplits(text)) assert.deepEqual(familyPipeline("hunyuan", "hunyuan", pieces, { thinking }), expected, `pieces ${JSON.stringify(pieces)}`);
+    });
+  }
+});
+
+describe("forced-call grammars", () => {
+  for (const syntax of ["hunyuan", "jamba"] as const) {
+    test(`${syntax}: <tool_calls>, a JSON list, </tool_calls>`, () => {
+      const gbnf = toolCallGbnf(tools, { onlyName: null, syntax, parallel: true, afterMarker: false });
+      assert.match(gbnf, /^root ::= "<tool_calls>" "\[" tool-call-object \(", " tool-call-object\)\* "\]" "<\/tool_calls>"$/m);
+      const after = toolCallGbnf(tools, { onlyName: "get_time", syntax, parallel: false, afterMarker: true });
+      assert.match(after, /^root ::= "\[" tool-call-object "\]" "<\/tool_calls>"$/m);
+      assert.ok(after.includes('"\\"get_time\\""') && !after.includes("get_weather"), after);
+    });
+  }
+});
