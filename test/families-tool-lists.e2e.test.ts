@@ -25,6 +25,7 @@ interface FamilyModel {
 const MODELS: FamilyModel[] = [
   { id: "hunyuan-style", marker: "<tool_calls>", thought: { open: "<think>", promptOpens: false } },
   { id: "jamba-style", marker: "<tool_calls>", thought: null },
+  { id: "xlam-style", marker: null, thought: null },
 ];
 
 const family = familyServer(

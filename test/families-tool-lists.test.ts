@@ -1,6 +1,7 @@
 /**
  * The families whose calls are JSON lists or objects with markers of their
- * own — Hunyuan A13B (families/hunyuan.ts), Jamba (families/jamba.ts):
+ * own — Hunyuan A13B (families/hunyuan.ts), Jamba (families/jamba.ts),
+ * xLAM (families/xlam.ts):
  * detected from chatport's own fixtures and from the strings their real
  * templates spell, rendered exactly as the template renders, calls (and
  * Hunyuan's thought and answer tags) read the same from every split of the
@@ -26,6 +27,7 @@ describe("detection and rendering", () => {
   for (const [fixture, name, written] of [
     ["hunyuan-style", "hunyuan", '<answer>\n<tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls>\n</answer><|eos|>'],
     ["jamba-style", "jamba", '<|bom|><|assistant|> <tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls><|eom|>'],
+    ["xlam-style", "xlam", '<|im_start|>assistant\n[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]<|im_end|>'],
   ] as const) {
     test(`fixture ${fixture} is detected as ${name}`, () => assert.equal(detectedFamily(ownFixture(fixture)), name));
     test(`${fixture}: the engine renders what the template renders`, async () => {
@@ -41,6 +43,8 @@ describe("detection and rendering", () => {
     // Both spell <tool_calls>; each is told by its turn tokens.
     assert.equal(detect("{% if loop.index0 == 0 %}{{ '<|startoftext|>' }}{% endif %}{{ content + '<|extra_0|>' }} … <tool_calls>"), "hunyuan");
     assert.equal(detect("{{ '<|bom|><|assistant|>' }} … {{ '<tool_calls>' + message.tool_calls | tojson + '</tool_calls>' }}<|eom|>"), "jamba");
+    assert.equal(detect("[BEGIN OF AVAILABLE TOOLS]\n{{ tools | tojson }}\n[END OF AVAILABLE TOOLS] <|start_header_id|>ipython"), "xlam");
+    assert.equal(detect('<|im_start|> ```\n[\n    {"name": "func_name1", "arguments": {"argument1": "value1"}},\n... (more tool calls as required)\n]\n```'), "xlam");
     // Neither is Hermes: `<tool_calls>` is not `<tool_call>`.
     assert.equal(detect("<|im_start|> <tool_calls>"), "fallback");
   });
@@ -80,6 +84,51 @@ const CASES: ParseCase[] = [
     calls: [{ name: "get_time", args: { zone: "UTC" } }],
   },
   {
+    title: "xLAM: the answer is a list of two calls",
+    syntax: "xlam",
+    text: `\n[${WEATHER}, ${TIME}]\n`,
+    content: "",
+    calls: [
+      { name: "get_weather", args: { city: "Paris", days: 2 } },
+      { name: "get_time", args: { zone: "UTC" } },
+    ],
+  },
+  {
+    title: "xLAM: the list in a ```json fence, whose close is dropped",
+    syntax: "xlam",
+    text: `\`\`\`json\n[${TIME}]\n\`\`\``,
+    content: "",
+    calls: [{ name: "get_time", args: { zone: "UTC" } }],
+  },
+  {
+    title: "xLAM: one call object alone",
+    syntax: "xlam",
+    text: TIME,
+    content: "",
+    calls: [{ name: "get_time", args: { zone: "UTC" } }],
+  },
+  {
+    title: "xLAM: a list that is not calls is content",
+    syntax: "xlam",
+    text: "[1, 2] are numbers",
+    content: "[1, 2] are numbers",
+    calls: [],
+  },
+  {
+    title: "xLAM: calls only as the whole answer, not after text",
+    syntax: "xlam",
+    text: `Sure. [${TIME}]`,
+    content: `Sure. [${TIME}]`,
+    calls: [],
+  },
+  {
+    title: "xLAM: another fence is content",
+    syntax: "xlam",
+    text: "```python\nprint(1)\n```",
+    content: "```python\nprint(1)\n```",
+    calls: [],
+  },
+  {
     title: "Hunyuan: a call cut off keeps what arrived",
     syntax: "hunyuan",
     text: '<tool_calls>[{"name": "get_weather", "arguments": {"city": "Pa',
@@ -91,7 +140,7 @@ const CASES: ParseCase[] = [
 describe("calls are parsed the same from every split of the output", () => {
   for (const c of CASES.filter((c) => typeof c.calls[0]?.args !== "string")) test(c.title, () => checkParseCase({ ...c, tools }));
   test("Hunyuan: a call cut off keeps its raw arguments as they arrived", () => {
-    for (const pieces of textSplits(CASES[2]!.text)) {
+    for (const pieces of textSplits(CASES.find((c) => c.title.startsWith("Hunyuan: a call cut off"))!.text)) {
       const parser = new ToolCallStreamParser("hunyuan", { newId: () => "call_1", parallel: true });
       let content = "";
       for (const p of pieces) content += parser.push(p).content;
@@ -143,6 +192,11 @@ describe("Hunyuan's thought and answer tags", () => {
 });
 
 describe("forced-call grammars", () => {
+  test("xLAM: a bare JSON list", () => {
+    const gbnf = toolCallGbnf(tools, { onlyName: null, syntax: "xlam", parallel: true, afterMarker: false });
+    assert.match(gbnf, /^root ::= "\[" tool-call-object \(", " tool-call-object\)\* "\]"$/m);
+    assert.match(toolCallGbnf(tools, { onlyName: "get_time", syntax: "xlam", parallel: false, afterMarker: false }), /^root ::= "\[" tool-call-object "\]"$/m);
+  });
   for (const syntax of ["hunyuan", "jamba"] as const) {
     test(`${syntax}: <tool_calls>, a JSON list, </tool_calls>`, () => {
       const gbnf = toolCallGbnf(tools, { onlyName: null, syntax, parallel: true, afterMarker: false });

@@ -14,6 +14,7 @@ import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
 import { hunyuanFamily } from "./hunyuan.js";
 import { jambaFamily } from "./jamba.js";
+import { xlamFamily } from "./xlam.js";
 import { kimiK2Family } from "./kimi-k2.js";
 import { lfm2Family } from "./lfm2.js";
 import { llama4PythonicFamily, llamaPythonicFamily } from "./llama-pythonic.js";
@@ -36,6 +37,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   commandR7bFamily,
   hunyuanFamily,
   jambaFamily,
+  xlamFamily, // before llama3 and the ChatML families: its templates use their turns
   nemotronV2Family,
   mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,
