@@ -1,7 +1,7 @@
 /**
  * The families of families-tool-lists.test.ts end to end through the official
  * SDK, one server with a test model per fixture template (`make-test-model
- * --template`): tool_choice required and named give valid grammar-constrained
+ * --template`): the server detects the family, tool_choice required and named give valid grammar-constrained
  * calls, a streamed call reassembles to the non-streamed one, `auto` with
  * strict tools is constrained from the family's marker on, a call and its
  * result go back through the template, and a thought lands in
@@ -16,6 +16,8 @@ import { loadVocab } from "./helpers/tokenizer.js";
 
 interface FamilyModel {
   id: string;
+  /** The family the server detects in the model's template. */
+  family: string;
   /** The text that opens calls (biased up to make a random model start one under `auto`); null where calls can only start the answer. */
   marker: string | null;
   /** Where the family thinks: the text that opens a thought (biased up when the model opens it), and whether the generation prompt opens it. */
@@ -23,9 +25,10 @@ interface FamilyModel {
 }
 
 const MODELS: FamilyModel[] = [
-  { id: "hunyuan-style", marker: "<tool_calls>", thought: { open: "<think>", promptOpens: false } },
-  { id: "jamba-style", marker: "<tool_calls>", thought: null },
-  { id: "xlam-style", marker: null, thought: null },
+  { id: "hunyuan-style", family: "hunyuan", marker: "<tool_calls>", thought: { open: "<think>", promptOpens: false } },
+  { id: "jamba-style", family: "jamba", marker: "<tool_calls>", thought: null },
+  { id: "xlam-style", family: "xlam", marker: null, thought: null },
+  { id: "internlm2-style", family: "internlm2", marker: "<|action_start|>", thought: null },
 ];
 
 const family = familyServer(
@@ -41,6 +44,11 @@ async function tokenOf(model: string, text: string): Promise<number> {
 
 for (const model of MODELS) {
   describe(`family test model ${model.id}`, () => {
+    test(`the server reads the template as the ${model.family} family`, () => {
+      const loaded = family.server.jsonLogs().find((l) => l.msg === "model loaded" && l.model === model.id);
+      assert.equal(loaded?.family, model.family, JSON.stringify(loaded));
+    });
+
     const cases: FamilyCases = { family, model: model.id, check: (c) => checkFamilyCall(c, OPENAI_CALL_IDS), idPattern: OPENAI_CALL_IDS, maxTokens: 200, namedMaxTokens: 100, namedFinishes: true };
     requiredCallTest(cases);
     namedCallTest(cases);

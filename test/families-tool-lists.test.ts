@@ -1,7 +1,7 @@
 /**
  * The families whose calls are JSON lists or objects with markers of their
  * own — Hunyuan A13B (families/hunyuan.ts), Jamba (families/jamba.ts),
- * xLAM (families/xlam.ts):
+ * xLAM (families/xlam.ts), InternLM2 (families/internlm2.ts):
  * detected from chatport's own fixtures and from the strings their real
  * templates spell, rendered exactly as the template renders, calls (and
  * Hunyuan's thought and answer tags) read the same from every split of the
@@ -27,6 +27,7 @@ describe("detection and rendering", () => {
   for (const [fixture, name, written] of [
     ["hunyuan-style", "hunyuan", '<answer>\n<tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls>\n</answer><|eos|>'],
     ["jamba-style", "jamba", '<|bom|><|assistant|> <tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls><|eom|>'],
+    ["internlm2-style", "internlm2", '<|im_start|>assistant\n<|action_start|><|plugin|>\n{"name": "get_weather", "parameters": {"city": "Paris", "days": 2}}<|action_end|><|im_end|>'],
     ["xlam-style", "xlam", '<|im_start|>assistant\n[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]<|im_end|>'],
   ] as const) {
     test(`fixture ${fixture} is detected as ${name}`, () => assert.equal(detectedFamily(ownFixture(fixture)), name));
@@ -45,6 +46,7 @@ describe("detection and rendering", () => {
     assert.equal(detect("{{ '<|bom|><|assistant|>' }} … {{ '<tool_calls>' + message.tool_calls | tojson + '</tool_calls>' }}<|eom|>"), "jamba");
     assert.equal(detect("[BEGIN OF AVAILABLE TOOLS]\n{{ tools | tojson }}\n[END OF AVAILABLE TOOLS] <|start_header_id|>ipython"), "xlam");
     assert.equal(detect('<|im_start|> ```\n[\n    {"name": "func_name1", "arguments": {"argument1": "value1"}},\n... (more tool calls as required)\n]\n```'), "xlam");
+    assert.equal(detect("{{ '<|im_start|>system name=<|plugin|>' }} … '<|action_start|><|plugin|>\\n' + call | tojson + '<|action_end|>'"), "internlm2");
     // Neither is Hermes: `<tool_calls>` is not `<tool_call>`.
     assert.equal(detect("<|im_start|> <tool_calls>"), "fallback");
   });
@@ -129,6 +131,31 @@ const CASES: ParseCase[] = [
     calls: [],
   },
   {
+    title: "InternLM2: text, then a call with parameters; a second call",
+    syntax: "internlm2",
+    text: 'I will look.<|action_start|><|plugin|>\n{"name": "get_weather", "parameters": {"city": "Paris", "days": 2}}<|action_end|>\n<|action_start|><|plugin|>\n{"name": "get_time", "parameters": {"zone": "UTC"}}<|action_end|>',
+    content: "I will look.",
+    calls: [
+      { name: "get_weather", args: { city: "Paris", days: 2 } },
+      { name: "get_time", args: { zone: "UTC" } },
+    ],
+  },
+  {
+    title: "InternLM2: the code interpreter's action is content",
+    syntax: "internlm2",
+    text: "<|action_start|><|interpreter|>\nprint(1)<|action_end|>",
+    content: "<|action_start|><|interpreter|>\nprint(1)<|action_end|>",
+    calls: [],
+  },
+  {
+    title: "InternLM2: parallel off leaves the second call as content",
+    syntax: "internlm2",
+    parallel: false,
+    text: '<|action_start|><|plugin|>{"name": "get_time", "parameters": {}}<|action_end|><|action_start|><|plugin|>{"name": "get_time"}<|action_end|>',
+    content: '<|action_start|><|plugin|>{"name": "get_time"}<|action_end|>',
+    calls: [{ name: "get_time", args: {} }],
+  },
+  {
     title: "Hunyuan: a call cut off keeps what arrived",
     syntax: "hunyuan",
     text: '<tool_calls>[{"name": "get_weather", "arguments": {"city": "Pa',
@@ -192,6 +219,14 @@ describe("Hunyuan's thought and answer tags", () => {
 });
 
 describe("forced-call grammars", () => {
+  test("InternLM2: the plugin action around a call object with parameters; lazily, the recipient after the action's start", () => {
+    const gbnf = toolCallGbnf(tools, { onlyName: null, syntax: "internlm2", parallel: true, afterMarker: false });
+    assert.match(gbnf, /^root ::= call \("\\n" call\)\*$/m);
+    assert.match(gbnf, /^call ::= "<\|action_start\|><\|plugin\|>\\n" tool-call-object "<\|action_end\|>"$/m);
+    assert.ok(gbnf.includes('"\\"parameters\\""'), gbnf);
+    const after = toolCallGbnf(tools, { onlyName: null, syntax: "internlm2", parallel: false, afterMarker: true });
+    assert.match(after, /^root ::= "<\|plugin\|>\\n" tool-call-object "<\|action_end\|>"$/m);
+  });
   test("xLAM: a bare JSON list", () => {
     const gbnf = toolCallGbnf(tools, { onlyName: null, syntax: "xlam", parallel: true, afterMarker: false });
     assert.match(gbnf, /^root ::= "\[" tool-call-object \(", " tool-call-object\)\* "\]"$/m);

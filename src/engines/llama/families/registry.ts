@@ -13,6 +13,7 @@ import { gptOssFamily } from "./gpt-oss.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
 import { hunyuanFamily } from "./hunyuan.js";
+import { internlm2Family } from "./internlm2.js";
 import { jambaFamily } from "./jamba.js";
 import { xlamFamily } from "./xlam.js";
 import { kimiK2Family } from "./kimi-k2.js";
@@ -38,6 +39,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   hunyuanFamily,
   jambaFamily,
   xlamFamily, // before llama3 and the ChatML families: its templates use their turns
+  internlm2Family,
   nemotronV2Family,
   mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,
