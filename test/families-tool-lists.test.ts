@@ -1,7 +1,8 @@
 /**
  * The families whose calls are JSON lists or objects with markers of their
  * own — Hunyuan A13B (families/hunyuan.ts), Jamba (families/jamba.ts),
- * xLAM (families/xlam.ts), InternLM2 (families/internlm2.ts):
+ * xLAM (families/xlam.ts), InternLM2 (families/internlm2.ts), Apertus
+ * (families/apertus.ts):
  * detected from chatport's own fixtures and from the strings their real
  * templates spell, rendered exactly as the template renders, calls (and
  * Hunyuan's thought and answer tags) read the same from every split of the
@@ -28,6 +29,7 @@ describe("detection and rendering", () => {
     ["hunyuan-style", "hunyuan", '<answer>\n<tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls>\n</answer><|eos|>'],
     ["jamba-style", "jamba", '<|bom|><|assistant|> <tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls><|eom|>'],
     ["internlm2-style", "internlm2", '<|im_start|>assistant\n<|action_start|><|plugin|>\n{"name": "get_weather", "parameters": {"city": "Paris", "days": 2}}<|action_end|><|im_end|>'],
+    ["apertus-style", "apertus", '<|tools_prefix|>[{"get_weather": {"city": "Paris", "days": 2}}]<|tools_suffix|>\n[{"temp_c": 21}]\n21 °C.<|assistant_end|>'],
     ["xlam-style", "xlam", '<|im_start|>assistant\n[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]<|im_end|>'],
   ] as const) {
     test(`fixture ${fixture} is detected as ${name}`, () => assert.equal(detectedFamily(ownFixture(fixture)), name));
@@ -40,6 +42,11 @@ describe("detection and rendering", () => {
     const text = await checkRendering(ownFixture("hunyuan-style"), "hunyuan", { enable_thinking: false });
     assert.ok(text.endsWith("Thanks. And Lyon?<|extra_0|><think>\n\n</think>\n"), text);
   });
+  test("apertus-style: deliberation on opens the thought in the generation prompt, off leaves it closed", async () => {
+    assert.ok((await checkRendering(ownFixture("apertus-style"), "apertus", { enable_thinking: true })).endsWith("<|assistant_start|><|inner_prefix|>"));
+    const off = await checkRendering(ownFixture("apertus-style"), "apertus", { enable_thinking: false });
+    assert.ok(off.includes("Deliberation: disabled") && off.endsWith("<|user_end|>\n<|assistant_start|>"), off);
+  });
   test("the real templates' own spellings pick the families", () => {
     // Both spell <tool_calls>; each is told by its turn tokens.
     assert.equal(detect("{% if loop.index0 == 0 %}{{ '<|startoftext|>' }}{% endif %}{{ content + '<|extra_0|>' }} … <tool_calls>"), "hunyuan");
@@ -47,6 +54,7 @@ describe("detection and rendering", () => {
     assert.equal(detect("[BEGIN OF AVAILABLE TOOLS]\n{{ tools | tojson }}\n[END OF AVAILABLE TOOLS] <|start_header_id|>ipython"), "xlam");
     assert.equal(detect('<|im_start|> ```\n[\n    {"name": "func_name1", "arguments": {"argument1": "value1"}},\n... (more tool calls as required)\n]\n```'), "xlam");
     assert.equal(detect("{{ '<|im_start|>system name=<|plugin|>' }} … '<|action_start|><|plugin|>\\n' + call | tojson + '<|action_end|>'"), "internlm2");
+    assert.equal(detect("{{- '<|assistant_start|>' }} … {{- '<|tools_prefix|>' + calls | tojson + '<|tools_suffix|>' }}"), "apertus");
     // Neither is Hermes: `<tool_calls>` is not `<tool_call>`.
     assert.equal(detect("<|im_start|> <tool_calls>"), "fallback");
   });
@@ -156,6 +164,33 @@ const CASES: ParseCase[] = [
     calls: [{ name: "get_time", args: {} }],
   },
   {
+    title: "Apertus: thought opened by the prompt, content, two calls keyed by their names",
+    syntax: "apertus",
+    reasoning: { startInReasoning: true, openTag: "<|inner_prefix|>", closeTag: "<|inner_suffix|>" },
+    text: 'Look it up.<|inner_suffix|>Sure. <|tools_prefix|>[{"get_weather": {"city": "Paris", "days": 2}}, {"get_time": {"zone": "UTC"}}]<|tools_suffix|>',
+    thought: "Look it up.",
+    content: "Sure. ",
+    calls: [
+      { name: "get_weather", args: { city: "Paris", days: 2 } },
+      { name: "get_time", args: { zone: "UTC" } },
+    ],
+  },
+  {
+    title: "Apertus: parallel off keeps the first call; an object without a name is content",
+    syntax: "apertus",
+    parallel: false,
+    text: '<|tools_prefix|>[{}] <|tools_prefix|>[{"get_time": {}}, {"get_time": {"zone": "CET"}}]<|tools_suffix|>',
+    content: '<|tools_prefix|>[{}] , {"get_time": {"zone": "CET"}}]<|tools_suffix|>',
+    calls: [{ name: "get_time", args: {} }],
+  },
+  {
+    title: "Apertus: a call cut off keeps the arguments that arrived whole",
+    syntax: "apertus",
+    text: '<|tools_prefix|>[{"get_weather": {"city": "Lyon"}',
+    content: "",
+    calls: [{ name: "get_weather", args: { city: "Lyon" } }],
+  },
+  {
     title: "Hunyuan: a call cut off keeps what arrived",
     syntax: "hunyuan",
     text: '<tool_calls>[{"name": "get_weather", "arguments": {"city": "Pa',
@@ -219,6 +254,11 @@ describe("Hunyuan's thought and answer tags", () => {
 });
 
 describe("forced-call grammars", () => {
+  test("Apertus: <|tools_prefix|>, a list of objects keyed by the tool's name, <|tools_suffix|>", () => {
+    const gbnf = toolCallGbnf(tools, { onlyName: null, syntax: "apertus", parallel: true, afterMarker: false });
+    assert.match(gbnf, /^root ::= "<\|tools_prefix\|>" "\[" tool-call-object \(", " tool-call-object\)\* "\]" "<\|tools_suffix\|>"$/m);
+    assert.match(gbnf, /^tool-call-object ::= "\{\\"get_weather\\": " \S+ "\}" \| "\{\\"get_time\\": " \S+ "\}"$/m);
+  });
   test("InternLM2: the plugin action around a call object with parameters; lazily, the recipient after the action's start", () => {
     const gbnf = toolCallGbnf(tools, { onlyName: null, syntax: "internlm2", parallel: true, afterMarker: false });
     assert.match(gbnf, /^root ::= call \("\\n" call\)\*$/m);

@@ -3,6 +3,7 @@
  * `detect` accepts a GGUF is its family (`fallback` accepts all). Adding a
  * family is one file in this folder and one line here.
  */
+import { apertusFamily } from "./apertus.js";
 import { commandR7bFamily } from "./command-r7b.js";
 import { deepseekR1Family, deepseekV32Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
@@ -40,6 +41,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   jambaFamily,
   xlamFamily, // before llama3 and the ChatML families: its templates use their turns
   internlm2Family,
+  apertusFamily,
   nemotronV2Family,
   mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,
