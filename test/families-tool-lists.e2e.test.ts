@@ -4,8 +4,9 @@
  * --template`): the server detects the family, tool_choice required and named give valid grammar-constrained
  * calls, a streamed call reassembles to the non-streamed one, `auto` with
  * strict tools is constrained from the family's marker on, a call and its
- * result go back through the template, and a thought lands in
- * reasoning_content where the family thinks.
+ * result go back through the template, a thought lands in
+ * reasoning_content where the family thinks, and Hunyuan's answer tag is
+ * removed from the content.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -22,10 +23,12 @@ interface FamilyModel {
   marker: string | null;
   /** Where the family thinks: the text that opens a thought (biased up when the model opens it), and whether the generation prompt opens it. */
   thought: { open: string; promptOpens: boolean } | null;
+  /** The tag the family opens its answer with, removed from the content. */
+  answerOpen?: string;
 }
 
 const MODELS: FamilyModel[] = [
-  { id: "hunyuan-style", family: "hunyuan", marker: "<tool_calls>", thought: { open: "<think>", promptOpens: false } },
+  { id: "hunyuan-style", family: "hunyuan", marker: "<tool_calls>", thought: { open: "<think>", promptOpens: false }, answerOpen: "<answer>" },
   { id: "jamba-style", family: "jamba", marker: "<tool_calls>", thought: null },
   { id: "xlam-style", family: "xlam", marker: null, thought: null },
   { id: "internlm2-style", family: "internlm2", marker: "<|action_start|>", thought: null },
@@ -74,6 +77,21 @@ for (const model of MODELS) {
         const calls = res.choices[0]?.message.tool_calls ?? [];
         assert.equal(calls.length, 1);
         checkFamilyCall(calls[0]!, OPENAI_CALL_IDS);
+      });
+    }
+
+    const answerOpen = model.answerOpen;
+    if (answerOpen !== undefined) {
+      test(`the answer's ${answerOpen} tag is removed from the content, thinking on or off`, async () => {
+        const bias = { [String(await tokenOf(model.id, answerOpen))]: 100 };
+        for (const effort of [{}, { reasoning_effort: "none" as const }]) {
+          const ask = { model: model.id, messages: [{ role: "user" as const, content: "Hi." }], logit_bias: bias, seed: 2, ...effort };
+          // The biased model writes the tag again and again: the first opens the answer, the next is its text.
+          const one = await family.client.chat.completions.create({ ...ask, max_tokens: 1 });
+          assert.equal(one.choices[0]?.message.content ?? "", "", JSON.stringify(effort));
+          const two = await family.client.chat.completions.create({ ...ask, max_tokens: 2 });
+          assert.equal(two.choices[0]?.message.content, answerOpen, JSON.stringify(effort));
+        }
       });
     }
 

@@ -16,7 +16,6 @@ import { hermesFamily } from "./hermes.js";
 import { hunyuanFamily } from "./hunyuan.js";
 import { internlm2Family } from "./internlm2.js";
 import { jambaFamily } from "./jamba.js";
-import { xlamFamily } from "./xlam.js";
 import { kimiK2Family } from "./kimi-k2.js";
 import { lfm2Family } from "./lfm2.js";
 import { llama4PythonicFamily, llamaPythonicFamily } from "./llama-pythonic.js";
@@ -33,6 +32,7 @@ import { qwen3Family } from "./qwen3.js";
 import { seedOssFamily } from "./seed-oss.js";
 import { smollm2Family } from "./smollm2.js";
 import { smollm3Family } from "./smollm3.js";
+import { xlamFamily } from "./xlam.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   gptOssFamily,
