@@ -55,6 +55,12 @@ describe("detection and rendering", () => {
     assert.equal(detect('<|im_start|> ```\n[\n    {"name": "func_name1", "arguments": {"argument1": "value1"}},\n... (more tool calls as required)\n]\n```'), "xlam");
     assert.equal(detect("{{ '<|im_start|>system name=<|plugin|>' }} … '<|action_start|><|plugin|>\\n' + call | tojson + '<|action_end|>'"), "internlm2");
     assert.equal(detect("{{- '<|assistant_start|>' }} … {{- '<|tools_prefix|>' + calls | tojson + '<|tools_suffix|>' }}"), "apertus");
+    // InternLM2's GGUFs usually carry a plain ChatML template: the architecture and the action tokens tell it.
+    const chatml = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n'}}{% endfor %}";
+    const actionTokens = (text: string): boolean => text === "<|action_start|>" || text === "<|plugin|>";
+    assert.equal(detectFamily({ template: chatml, architecture: "internlm2", hasToken: actionTokens }).name, "internlm2");
+    assert.equal(detectFamily({ template: chatml, architecture: "internlm2", hasToken: () => false }).name, "fallback");
+    assert.equal(detectFamily({ template: chatml, architecture: "qwen2", hasToken: actionTokens }).name, "fallback");
     // Neither is Hermes: `<tool_calls>` is not `<tool_call>`.
     assert.equal(detect("<|im_start|> <tool_calls>"), "fallback");
   });
@@ -210,6 +216,24 @@ describe("calls are parsed the same from every split of the output", () => {
       assert.equal(content, "");
       assert.deepEqual(parser.calls.map((c) => [c.name, c.arguments]), [["get_weather", '{"city": "Pa']]);
     }
+  });
+});
+
+describe("InternLM2 under a template that knows no tools", () => {
+  const internlm2 = family("internlm2");
+  test("past calls are written into their turn's content in its syntax, and read back as the same calls", () => {
+    const written = internlm2.callsInContent?.("Checking.", [
+      { name: "get_weather", arguments: '{"city": "Paris", "days": 2}' },
+      { name: "get_time", arguments: "{}" },
+    ]);
+    assert.equal(written, 'Checking.<|action_start|><|plugin|>\n{"name": "get_weather", "parameters": {"city": "Paris", "days": 2}}<|action_end|><|action_start|><|plugin|>\n{"name": "get_time", "parameters": {}}<|action_end|>');
+    const parser = new ToolCallStreamParser("internlm2", { newId: () => "call_1", parallel: true });
+    const content = parser.push(written ?? "").content + parser.finish().content;
+    assert.equal(content, "Checking.");
+    assert.deepEqual(parser.calls.map((c) => [c.name, JSON.parse(c.arguments) as unknown]), [["get_weather", { city: "Paris", days: 2 }], ["get_time", {}]]);
+  });
+  test("the tool instructions ask for its own syntax", () => {
+    assert.ok(internlm2.toolInstructions?.includes('<|action_start|><|plugin|>\n{"name": "<function name>", "parameters": {<arguments>}}<|action_end|>'), String(internlm2.toolInstructions));
   });
 });
 

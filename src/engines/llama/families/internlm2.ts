@@ -5,6 +5,11 @@
  * `<|im_start|>system name=<|plugin|>`, results in an `environment` turn of
  * the same name. `<|action_start|><|interpreter|>` (its code interpreter) is
  * not a function call and stays content. No reasoning.
+ *
+ * Its GGUFs usually carry a plain ChatML template that knows no tools: the
+ * family is then told by the architecture and the vocabulary's action
+ * tokens, the tools are described in a system message asking for its own
+ * syntax, and past calls are written into their turn's content in it.
  */
 import { gbnfLiteral, type ModelFamily, type ToolCallSyntaxDefinition } from "./model-family.js";
 
@@ -27,13 +32,21 @@ export const internlm2ToolCalls: ToolCallSyntaxDefinition = {
   },
 };
 
+/** A call as the model writes it. */
+function actionText(name: string, argumentsJson: string): string {
+  return `${ACTION_START}${PLUGIN}\n{"name": ${JSON.stringify(name)}, "parameters": ${argumentsJson}}${ACTION_END}`;
+}
+
 export const internlm2Family: ModelFamily = {
   name: "internlm2",
   description: "InternLM2/2.5: <|action_start|><|plugin|>{JSON}<|action_end|>",
-  detect: ({ template }) => template.includes(ACTION_START) && template.includes(PLUGIN),
+  detect: ({ template, architecture, hasToken }) =>
+    (template.includes(ACTION_START) && template.includes(PLUGIN)) || (architecture === "internlm2" && hasToken(ACTION_START) && hasToken(PLUGIN)),
   toolCalls: internlm2ToolCalls,
   reasoning: null,
   callIdLength: null,
+  toolInstructions: `To call one, answer with an action per call:\n${actionText("<function name>", "{<arguments>}")}`,
+  callsInContent: (content, calls) => `${content}${calls.map((c) => actionText(c.name, c.arguments)).join("")}`,
   tokens: {
     special: ["<s>", "</s>", "<|im_start|>", "<|im_end|>", ACTION_START, ACTION_END, PLUGIN, "<|interpreter|>"],
     bos: "<s>",
