@@ -32,7 +32,7 @@ const MODELS: FamilyModel[] = [
   { id: "jamba-style", family: "jamba", marker: "<tool_calls>", thought: null },
   { id: "xlam-style", family: "xlam", marker: null, thought: null },
   { id: "internlm2-style", family: "internlm2", marker: "<|action_start|>", thought: null },
-  { id: "apertus-style", family: "apertus", marker: "<|tools_prefix|>", thought: { open: "<|inner_prefix|>", promptOpens: true } },
+  { id: "apertus-style", family: "apertus", marker: "<|tools_prefix|>", thought: { open: "<|inner_prefix|>", promptOpens: false } },
 ];
 
 const family = familyServer(
@@ -68,8 +68,6 @@ for (const model of MODELS) {
           tool_choice: "auto",
           parallel_tool_calls: false,
           logit_bias: { [String(await tokenOf(model.id, marker))]: 100 },
-          // A thought the prompt opens would take the biased marker as its text: thinking off.
-          ...(model.thought?.promptOpens === true ? { reasoning_effort: "none" as const } : {}),
           seed: 1,
           max_tokens: 200,
         });

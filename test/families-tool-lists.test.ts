@@ -29,7 +29,7 @@ describe("detection and rendering", () => {
     ["hunyuan-style", "hunyuan", '<answer>\n<tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls>\n</answer><|eos|>'],
     ["jamba-style", "jamba", '<|bom|><|assistant|> <tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls><|eom|>'],
     ["internlm2-style", "internlm2", '<|im_start|>assistant\n<|action_start|><|plugin|>\n{"name": "get_weather", "parameters": {"city": "Paris", "days": 2}}<|action_end|><|im_end|>'],
-    ["apertus-style", "apertus", '<|tools_prefix|>[{"get_weather": {"city": "Paris", "days": 2}}]<|tools_suffix|>\n[{"temp_c": 21}]\n21 °C.<|assistant_end|>'],
+    ["apertus-style", "apertus", '<|tools_prefix|>[{"get_weather": {"city": "Paris", "days": 2}}]<|tools_suffix|>[{"temp_c": 21}]21 °C.<|assistant_end|>'],
     ["xlam-style", "xlam", '<|im_start|>assistant\n[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]<|im_end|>'],
   ] as const) {
     test(`fixture ${fixture} is detected as ${name}`, () => assert.equal(detectedFamily(ownFixture(fixture)), name));
@@ -42,17 +42,17 @@ describe("detection and rendering", () => {
     const text = await checkRendering(ownFixture("hunyuan-style"), "hunyuan", { enable_thinking: false });
     assert.ok(text.endsWith("Thanks. And Lyon?<|extra_0|><think>\n\n</think>\n"), text);
   });
-  test("apertus-style: deliberation on opens the thought in the generation prompt, off leaves it closed", async () => {
-    assert.ok((await checkRendering(ownFixture("apertus-style"), "apertus", { enable_thinking: true })).endsWith("<|assistant_start|><|inner_prefix|>"));
+  test("apertus-style: enable_thinking says deliberation is on in the developer turn", async () => {
+    assert.ok((await checkRendering(ownFixture("apertus-style"), "apertus", { enable_thinking: true })).includes("<|developer_start|>Deliberation: enabled\n"));
     const off = await checkRendering(ownFixture("apertus-style"), "apertus", { enable_thinking: false });
-    assert.ok(off.includes("Deliberation: disabled") && off.endsWith("<|user_end|>\n<|assistant_start|>"), off);
+    assert.ok(off.includes("Deliberation: disabled") && off.endsWith("<|user_end|><|assistant_start|>"), off);
   });
   test("the real templates' own spellings pick the families", () => {
     // Both spell <tool_calls>; each is told by its turn tokens.
     assert.equal(detect("{% if loop.index0 == 0 %}{{ '<|startoftext|>' }}{% endif %}{{ content + '<|extra_0|>' }} … <tool_calls>"), "hunyuan");
     assert.equal(detect("{{ '<|bom|><|assistant|>' }} … {{ '<tool_calls>' + message.tool_calls | tojson + '</tool_calls>' }}<|eom|>"), "jamba");
+    assert.equal(detect("{% set format_instruction %}… make calls in a single JSON array: [{\"name\": \"tool_call_name\", \"arguments\": {}}, ... (additional parallel tool calls as needed)]{% endset %}<|im_start|>"), "xlam");
     assert.equal(detect("[BEGIN OF AVAILABLE TOOLS]\n{{ tools | tojson }}\n[END OF AVAILABLE TOOLS] <|start_header_id|>ipython"), "xlam");
-    assert.equal(detect('<|im_start|> ```\n[\n    {"name": "func_name1", "arguments": {"argument1": "value1"}},\n... (more tool calls as required)\n]\n```'), "xlam");
     assert.equal(detect("{{ '<|im_start|>system name=<|plugin|>' }} … '<|action_start|><|plugin|>\\n' + call | tojson + '<|action_end|>'"), "internlm2");
     assert.equal(detect("{{- '<|assistant_start|>' }} … {{- '<|tools_prefix|>' + calls | tojson + '<|tools_suffix|>' }}"), "apertus");
     // InternLM2's GGUFs usually carry a plain ChatML template: the architecture and the action tokens tell it.

@@ -2,8 +2,10 @@
  * Swiss AI Apertus: calls as one JSON list whose objects are keyed by the
  * tool's name, `<|tools_prefix|>[{"NAME": {…}}, …]<|tools_suffix|>`, after
  * any text; the results follow in the same assistant turn as a JSON list,
- * which the template writes. The thought is `<|inner_prefix|>…<|inner_suffix|>`,
- * opened by the generation prompt when deliberation is on (`enable_thinking`).
+ * which the template writes (it joins a call's arguments as text: the OpenAI
+ * wire shape). The thought is `<|inner_prefix|>…<|inner_suffix|>`, which the
+ * model opens when its developer turn says deliberation is on
+ * (`enable_thinking`; a generation prompt that opens it is read too).
  * Turns: `<|system_start|>`, `<|developer_start|>`, `<|user_start|>`,
  * `<|assistant_start|>`, each with its `…_end|>`.
  */
@@ -33,6 +35,7 @@ export const apertusFamily: ModelFamily = {
   toolCalls: apertusToolCalls,
   reasoning: apertusThinking,
   callIdLength: null,
+  templateToolCalls: "openai-wire",
   outputMarkers: [CLOSE],
   tokens: {
     special: [

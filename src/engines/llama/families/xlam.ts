@@ -4,8 +4,9 @@
  * fence (the fence's close dropped after the list); anything else is content.
  * No marker opens a call, so `auto` with strict tools gets no lazy grammar.
  * Its templates list the tools between `[BEGIN OF AVAILABLE TOOLS]` and
- * `[END OF AVAILABLE TOOLS]` (xLAM 1), or show the list format with
- * `... (more tool calls as required)` (xLAM 2). No reasoning.
+ * `[END OF AVAILABLE TOOLS]` (xLAM 1), or show the list format ending in
+ * `... (additional parallel tool calls as needed)]` (xLAM 2, in Llama 3 or
+ * ChatML turns). No reasoning.
  */
 import type { ModelFamily, ToolCallSyntaxDefinition } from "./model-family.js";
 
@@ -22,7 +23,7 @@ export const xlamToolCalls: ToolCallSyntaxDefinition = {
 export const xlamFamily: ModelFamily = {
   name: "xlam",
   description: "xLAM: the answer a JSON list of calls, optionally in a ```json fence",
-  detect: ({ template }) => template.includes("[BEGIN OF AVAILABLE TOOLS]") || template.includes("... (more tool calls as required)"),
+  detect: ({ template }) => template.includes("[BEGIN OF AVAILABLE TOOLS]") || template.includes("(additional parallel tool calls as needed)"),
   toolCalls: xlamToolCalls,
   reasoning: null,
   callIdLength: null,
