@@ -21,18 +21,18 @@ interface FamilyModel {
   family: string;
   /** The text that opens calls (biased up to make a random model start one under `auto`); null where calls can only start the answer. */
   marker: string | null;
-  /** Where the family thinks: the text that opens a thought (biased up when the model opens it), and whether the generation prompt opens it. */
-  thought: { open: string; promptOpens: boolean } | null;
+  /** Where the family thinks: the text the model opens a thought with (biased up to make a random model open one). */
+  thought: { open: string } | null;
   /** The tag the family opens its answer with, removed from the content. */
   answerOpen?: string;
 }
 
 const MODELS: FamilyModel[] = [
-  { id: "hunyuan-style", family: "hunyuan", marker: "<tool_calls>", thought: { open: "<think>", promptOpens: false }, answerOpen: "<answer>" },
+  { id: "hunyuan-style", family: "hunyuan", marker: "<tool_calls>", thought: { open: "<think>" }, answerOpen: "<answer>" },
   { id: "jamba-style", family: "jamba", marker: "<tool_calls>", thought: null },
   { id: "xlam-style", family: "xlam", marker: null, thought: null },
   { id: "internlm2-style", family: "internlm2", marker: "<|action_start|>", thought: null },
-  { id: "apertus-style", family: "apertus", marker: "<|tools_prefix|>", thought: { open: "<|inner_prefix|>", promptOpens: false } },
+  { id: "apertus-style", family: "apertus", marker: "<|tools_prefix|>", thought: { open: "<|inner_prefix|>" } },
 ];
 
 const family = familyServer(
@@ -96,9 +96,9 @@ for (const model of MODELS) {
     const thought = model.thought;
     if (thought !== null) {
       test("a thought lands in reasoning_content, streamed as non-streamed", async () => {
-        // A random model opens a thought only when pushed to (its open tag biased up); a prompt that opens it needs no push.
-        const bias: { logit_bias?: Record<string, number> } = thought.promptOpens ? {} : { logit_bias: { [String(await tokenOf(model.id, thought.open))]: 100 } };
-        const body = { model: model.id, messages: [{ role: "user" as const, content: "Think." }], seed: 11, max_tokens: 12, ignore_eos: true, ...bias } as OpenAI.ChatCompletionCreateParamsNonStreaming;
+        // A random model opens a thought only when pushed to: its open tag biased up (the tags after the first are the thought's text).
+        const logit_bias = { [String(await tokenOf(model.id, thought.open))]: 100 };
+        const body = { model: model.id, messages: [{ role: "user" as const, content: "Think." }], seed: 11, max_tokens: 12, ignore_eos: true, logit_bias } as OpenAI.ChatCompletionCreateParamsNonStreaming;
         const whole = await family.client.chat.completions.create(body);
         const message = whole.choices[0]?.message as OpenAI.ChatCompletionMessage & { reasoning_content?: string };
         assert.ok(typeof message.reasoning_content === "string" && message.reasoning_content !== "", JSON.stringify(message));
