@@ -41,6 +41,8 @@ export interface ChoicePlan {
   /** Parse a thought out of the output (the template can think). */
   reasoning: { format: ReasoningFormat; startsInside: boolean; budget: number | null; closeTokens: Token[] } | null;
   tools: { syntax: ToolCallSyntax; newId: () => string; parallel: boolean; lazyGrammar: { marker: string; grammar: LlamaGrammar; contract: OutputContract } | null } | null;
+  /** The family's answer tags, removed whether or not it thought (Hunyuan writes `<answer>` after an empty thought too). */
+  answer?: { open: string; close: string } | null;
 }
 
 export interface RequestStats {
@@ -158,7 +160,7 @@ export async function runChoice(
         ? null
         : createReasoningReader(plan.reasoning.format, plan.reasoning.startsInside),
     tools: plan.tools === null ? null : new ToolCallStreamParser(plan.tools.syntax, { newId: plan.tools.newId, parallel: plan.tools.parallel, tools: request.tools.tools }),
-    answer: plan.reasoning?.format.answer === undefined ? null : new AnswerTagStripper(plan.reasoning.format.answer),
+    answer: plan.answer == null ? null : new AnswerTagStripper(plan.answer),
   });
   const logprobs = request.logprobs;
   let pendingLogprobs: TokenLogprob[] = [];

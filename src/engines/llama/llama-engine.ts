@@ -405,6 +405,7 @@ export class LlamaEngine implements Engine {
             }
           : null,
       tools: toolsActive ? { syntax: this.renderer.family.toolCalls.name, newId: this.newCallId, parallel, lazyGrammar: grammar === null ? await this.lazyToolGrammar(request, parallel) : null } : null,
+      answer: reasoning?.answer ?? null,
     };
   }
 

@@ -53,6 +53,8 @@ export interface MarkerListCalls {
   nameForm: { argsTag: string; callIdTag: string } | null;
   /** Text that closes the list (Nemotron's `</TOOLCALL>`), dropped where it follows the list. */
   close?: string;
+  /** Each call object is `{"NAME": {arguments}}`, the name as its one key (Apertus), instead of `{"name": …, "arguments": …}`. */
+  nameKeyed?: boolean;
 }
 
 /**
@@ -64,6 +66,10 @@ export interface LeadingJsonCalls {
   kind: "leading-json";
   prefix: string;
   separator: string;
+  /** The calls may also come as one JSON list `[{…}, …]` (xLAM). */
+  list?: boolean;
+  /** Text that closes what `prefix` opened (xLAM's `` ``` `` fence), dropped after the calls. */
+  close?: string;
 }
 
 /**
@@ -85,6 +91,7 @@ export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite
   | "harmony"
   | "mistral-args"
   | "command-r7b"
+  | "hunyuan" | "jamba" | "xlam" | "internlm2" | "apertus"
   | "nemotron-v2"
   | "deepseek-r1"
   | "deepseek-v3"
@@ -178,7 +185,7 @@ export interface ReasoningFormat {
    * where the template reads and removes it.
    */
   switchText?: { on: string; off: string };
-  /** Tags around the answer after a thought (Granite 3.3's `<response>`), removed from the content. */
+  /** Tags around the answer (Granite 3.3's `<response>`, Hunyuan's `<answer>`), removed from the content whether or not the model thought. */
   answer?: { open: string; close: string };
 }
 

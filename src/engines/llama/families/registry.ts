@@ -3,6 +3,7 @@
  * `detect` accepts a GGUF is its family (`fallback` accepts all). Adding a
  * family is one file in this folder and one line here.
  */
+import { apertusFamily } from "./apertus.js";
 import { commandR7bFamily } from "./command-r7b.js";
 import { deepseekR1Family, deepseekV32Family, deepseekV3Family } from "./deepseek.js";
 import { fallbackFamily } from "./fallback.js";
@@ -13,6 +14,9 @@ import { glmFamily } from "./glm.js";
 import { gptOssFamily } from "./gpt-oss.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
+import { hunyuanFamily } from "./hunyuan.js";
+import { internlm2Family } from "./internlm2.js";
+import { jambaFamily } from "./jamba.js";
 import { kimiK2Family } from "./kimi-k2.js";
 import { lfm2Family } from "./lfm2.js";
 import { llama4PythonicFamily, llamaPythonicFamily } from "./llama-pythonic.js";
@@ -29,10 +33,16 @@ import { qwen3Family } from "./qwen3.js";
 import { seedOssFamily } from "./seed-oss.js";
 import { smollm2Family } from "./smollm2.js";
 import { smollm3Family } from "./smollm3.js";
+import { xlamFamily } from "./xlam.js";
 
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   gptOssFamily,
   commandR7bFamily,
+  hunyuanFamily,
+  jambaFamily,
+  xlamFamily, // before llama3 and the ChatML families: its templates use their turns
+  internlm2Family,
+  apertusFamily,
   nemotronV2Family,
   mistralArgsFamily, // before mistral: its templates also spell [TOOL_CALLS]
   mistralFamily,

@@ -11,7 +11,8 @@ import { partialSuffixLength } from "./marker-scanner.js";
 export class AnswerTagStripper {
   private readonly open: string;
   private readonly close: string;
-  private phase: "start" | "inside" | "plain" = "start";
+  /** `opened`: right after the open tag, where one line break is dropped (it may still be on its way). */
+  private phase: "start" | "opened" | "inside" | "plain" = "start";
   private held = "";
 
   constructor(tags: { open: string; close: string }) {
@@ -24,13 +25,18 @@ export class AnswerTagStripper {
     if (this.phase === "start") {
       const trimmed = this.held.trimStart();
       if (trimmed.startsWith(this.open)) {
-        this.held = trimmed.slice(this.open.length).replace(/^\r?\n/, "");
-        this.phase = "inside";
+        this.held = trimmed.slice(this.open.length);
+        this.phase = "opened";
       } else if (trimmed === "" || this.open.startsWith(trimmed)) {
         return "";
       } else {
         this.phase = "plain";
       }
+    }
+    if (this.phase === "opened") {
+      if (this.held === "" || this.held === "\r") return "";
+      this.held = this.held.replace(/^\r?\n/, "");
+      this.phase = "inside";
     }
     if (this.phase === "plain") return this.release();
     // Inside: hold a close tag followed only by whitespace, or a partial one at the end.

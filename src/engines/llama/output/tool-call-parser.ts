@@ -16,7 +16,10 @@
  *   skipped), repeated.
  * - `leading-json` (Llama 3): only at the start of the output, after optional
  *   whitespace and the prefix tag: `{"name": …, "parameters": {…}}`, several
- *   separated by the separator. Otherwise the whole output is content.
+ *   separated by the separator, or (xLAM) one list of them, its prefix's
+ *   close (a code fence) dropped after it. Otherwise the whole output is content.
+ * - a `marker-list` may name each call by its object's one key,
+ *   `{"NAME": {…}}` (Apertus).
  *
  * A call is emitted the moment its name is known: `{index, id, name,
  * arguments: ""}`, then the raw text of its arguments value in fragments.
@@ -94,7 +97,7 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
   private started = false;
   /** Arguments text that arrived before the name. */
   private bufferedArguments = "";
-  private object: CallObjectScanner | null = null;
+  private object: ObjectScanner | null = null;
   private value: JsonValueScanner | null = null;
 
   constructor(shape: JsonShape, options: ToolCallParserOptions) {
@@ -157,7 +160,7 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
         }
         if (ch === "]") {
           this.pendingSpace = "";
-          this.state = this.shape.kind === "marker-list" && this.shape.close !== undefined ? "closeTag" : "between";
+          this.state = this.closeAfterCalls() === undefined ? "between" : "closeTag";
           return true;
         }
         if (ch === "," && this.parallel) {
@@ -220,8 +223,8 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
       case "listArgs":
         return this.stepListArgs(ch);
       case "closeTag": {
-        const close = this.shape.kind === "tagged-json" || this.shape.kind === "marker-list" ? this.shape.close : undefined;
-        if (close === undefined) throw new Error("unreachable: a close tag belongs to tagged-json or a closed marker-list");
+        const close = this.shape.kind === "tagged-json" ? this.shape.close : this.closeAfterCalls();
+        if (close === undefined) throw new Error("unreachable: a close tag belongs to tagged-json, a closed marker-list or a closed prefix");
         return this.stepCloseMarker(ch, close, "between");
       }
       case "between":
@@ -240,6 +243,10 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
           return true;
         }
         if (ch === "{") return this.openObject(false);
+        if (ch === "[" && this.shape.list === true) {
+          this.state = "arrayItem";
+          return true;
+        }
         return this.fail();
       }
       case "leadingNext":
@@ -270,9 +277,16 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
     } else if (this.inArray) {
       this.state = "arrayNext";
     } else {
-      this.state = "between";
+      this.state = this.closeAfterCalls() === undefined ? "between" : "closeTag";
     }
     return true;
+  }
+
+  /** The text that may close the calls: a closed marker-list's, or the close of a leading prefix that was read. */
+  private closeAfterCalls(): string | undefined {
+    if (this.shape.kind === "marker-list") return this.shape.close;
+    if (this.shape.kind === "leading-json" && this.prefixSeen) return this.shape.close;
+    return undefined;
   }
 
   private stepListArgs(ch: string): boolean {
@@ -317,12 +331,11 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
     this.call = null;
     this.started = true;
     this.bufferedArguments = "";
-    this.object = withObject
-      ? new CallObjectScanner({
-          onName: (name) => this.nameKnown(name),
-          onArguments: (text) => this.addCallArguments(text),
-        })
-      : null;
+    const sink: CallObjectSink = {
+      onName: (name) => this.nameKnown(name),
+      onArguments: (text) => this.addCallArguments(text),
+    };
+    this.object = !withObject ? null : this.shape.kind === "marker-list" && this.shape.nameKeyed === true ? new NameKeyedCallScanner(sink) : new CallObjectScanner(sink);
   }
 
   /** The name is known: commit the call and emit its first delta. */
@@ -374,6 +387,11 @@ class JsonCallParser extends CallShapeParser<State> implements ToolCallShapePars
 
 type ObjectStep = "more" | "done" | "error";
 
+/** One call object after its `{`, a character at a time. */
+interface ObjectScanner {
+  step(ch: string): ObjectStep;
+}
+
 interface CallObjectSink {
   onName(name: string): void;
   onArguments(text: string): void;
@@ -385,7 +403,7 @@ interface CallObjectSink {
  * arrives), other keys skipped. The first of each wins; later duplicates are
  * skipped.
  */
-class CallObjectScanner {
+class CallObjectScanner implements ObjectScanner {
   private at: "key?" | "key" | "colon" | "value?" | "value" | "comma?" = "key?";
   private keyText = "";
   private keyEscaped = false;
@@ -470,6 +488,73 @@ class CallObjectScanner {
         this.sink.onName(name);
       }
     }
+    return "more";
+  }
+}
+
+/**
+ * A call object whose one key is the tool's name and whose value is the
+ * arguments, after its `{`: `"NAME": {…}}` (Apertus). The name is known when
+ * its key closes; the value is passed on raw as it arrives.
+ */
+class NameKeyedCallScanner implements ObjectScanner {
+  private at: "key?" | "key" | "colon" | "value?" | "value" | "close?" = "key?";
+  private keyText = "";
+  private keyEscaped = false;
+  private value = new JsonValueScanner();
+  private readonly sink: CallObjectSink;
+
+  constructor(sink: CallObjectSink) {
+    this.sink = sink;
+  }
+
+  step(ch: string): ObjectStep {
+    switch (this.at) {
+      case "key?":
+        if (isJsonSpace(ch)) return "more";
+        if (ch !== '"') return "error";
+        this.keyText = ch;
+        this.at = "key";
+        return "more";
+      case "key": {
+        this.keyText += ch;
+        if (this.keyEscaped) this.keyEscaped = false;
+        else if (ch === "\\") this.keyEscaped = true;
+        else if (ch === '"') {
+          const name = parseJson(this.keyText);
+          if (typeof name !== "string" || name === "") return "error";
+          this.sink.onName(name);
+          this.at = "colon";
+        }
+        return "more";
+      }
+      case "colon":
+        if (isJsonSpace(ch)) return "more";
+        if (ch !== ":") return "error";
+        this.at = "value?";
+        return "more";
+      case "value?":
+        if (isJsonSpace(ch)) return "more";
+        this.at = "value";
+        return this.stepValue(ch);
+      case "value":
+        return this.stepValue(ch);
+      case "close?":
+        if (isJsonSpace(ch)) return "more";
+        return ch === "}" ? "done" : "error";
+    }
+  }
+
+  private stepValue(ch: string): ObjectStep {
+    const result = this.value.step(ch);
+    if (result === "error") return "error";
+    if (result === "end") {
+      // A number or literal ended just before `ch`.
+      this.at = "close?";
+      return this.step(ch);
+    }
+    this.sink.onArguments(ch);
+    if (result === "done") this.at = "close?";
     return "more";
   }
 }
