@@ -1,6 +1,7 @@
 /**
  * The families whose calls are JSON lists or objects with markers of their
- * own — Hunyuan A13B (families/hunyuan.ts), Jamba (families/jamba.ts),
+ * own — Hunyuan A13B and Hunyuan 7B (whose calls are each a name and a
+ * ```json block, families/hunyuan.ts), Jamba (families/jamba.ts),
  * xLAM (families/xlam.ts), InternLM2 (families/internlm2.ts), Apertus
  * (families/apertus.ts):
  * detected from chatport's own fixtures and from the strings their real
@@ -27,6 +28,7 @@ const family = (name: string): ModelFamily => MODEL_FAMILIES.find((f) => f.name 
 describe("detection and rendering", () => {
   for (const [fixture, name, written] of [
     ["hunyuan-style", "hunyuan", '<answer>\n<tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls>\n</answer><|eos|>'],
+    ["hunyuan-7b-style", "hunyuan-7b", '<answer>\n<tool_calls>\n<tool_call>get_weather\n```json\n{"city": "Paris", "days": 2}\n```</tool_call>\n</tool_calls>\n</answer><|eos|>'],
     ["jamba-style", "jamba", '<|bom|><|assistant|> <tool_calls>[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}]</tool_calls><|eom|>'],
     ["internlm2-style", "internlm2", '<|im_start|>assistant\n<|action_start|><|plugin|>\n{"name": "get_weather", "parameters": {"city": "Paris", "days": 2}}<|action_end|><|im_end|>'],
     ["apertus-style", "apertus", '<|tools_prefix|>[{"get_weather": {"city": "Paris", "days": 2}}]<|tools_suffix|>[{"temp_c": 21}]21 °C.<|assistant_end|>'],
@@ -42,6 +44,10 @@ describe("detection and rendering", () => {
     const text = await checkRendering(ownFixture("hunyuan-style"), "hunyuan", { enable_thinking: false });
     assert.ok(text.endsWith("Thanks. And Lyon?<|extra_0|><think>\n\n</think>\n"), text);
   });
+  test("hunyuan-7b-style: thinking off writes an empty thought into the generation prompt", async () => {
+    const text = await checkRendering(ownFixture("hunyuan-7b-style"), "hunyuan-7b", { enable_thinking: false });
+    assert.ok(text.endsWith("Thanks. And Lyon?<|extra_0|><think>\n\n</think>\n"), text);
+  });
   test("apertus-style: enable_thinking says deliberation is on in the developer turn", async () => {
     assert.ok((await checkRendering(ownFixture("apertus-style"), "apertus", { enable_thinking: true })).includes("<|developer_start|>Deliberation: enabled\n"));
     const off = await checkRendering(ownFixture("apertus-style"), "apertus", { enable_thinking: false });
@@ -50,6 +56,8 @@ describe("detection and rendering", () => {
   test("the real templates' own spellings pick the families", () => {
     // Both spell <tool_calls>; each is told by its turn tokens.
     assert.equal(detect("{% if loop.index0 == 0 %}{{ '<|startoftext|>' }}{% endif %}{{ content + '<|extra_0|>' }} … <tool_calls>"), "hunyuan");
+    // Hunyuan 7B's template spells its single calls too.
+    assert.equal(detect("{{ content + '<|extra_0|>' }} … {{- '<tool_calls>' }}{% for c in calls %}{{- '<tool_call>' + c.name + '\\n```json\\n' }}{% endfor %}"), "hunyuan-7b");
     assert.equal(detect("{{ '<|bom|><|assistant|>' }} … {{ '<tool_calls>' + message.tool_calls | tojson + '</tool_calls>' }}<|eom|>"), "jamba");
     assert.equal(detect("{% set format_instruction %}… make calls in a single JSON array: [{\"name\": \"tool_call_name\", \"arguments\": {}}, ... (additional parallel tool calls as needed)]{% endset %}<|im_start|>"), "xlam");
     assert.equal(detect("[BEGIN OF AVAILABLE TOOLS]\n{{ tools | tojson }}\n[END OF AVAILABLE TOOLS] <|start_header_id|>ipython"), "xlam");
@@ -79,6 +87,10 @@ const tools: ToolDefinition[] = [
 const list = (...calls: string[]): string => `<tool_calls>[${calls.join(", ")}]</tool_calls>`;
 const WEATHER = '{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}';
 const TIME = '{"name": "get_time", "arguments": {"zone": "UTC"}}';
+/** Hunyuan 7B's section: each call `<tool_call>NAME` + a ```json block + `</tool_call>`, on lines of their own. */
+const calls7b = (...calls: string[]): string => `<tool_calls>${calls.map((c) => `\n${c}`).join("")}\n</tool_calls>`;
+const WEATHER_7B = '<tool_call>get_weather\n```json\n{"city": "Paris", "days": 2}\n```</tool_call>';
+const TIME_7B = '<tool_call>get_time\n```json\n{"zone": "UTC"}\n```</tool_call>';
 
 const CASES: ParseCase[] = [
   {
@@ -197,6 +209,47 @@ const CASES: ParseCase[] = [
     calls: [{ name: "get_weather", args: { city: "Lyon" } }],
   },
   {
+    title: "Hunyuan 7B: content, then two calls each a name and a ```json block, laid out as its template writes them",
+    syntax: "hunyuan-7b",
+    text: `Sure. ${calls7b(WEATHER_7B, TIME_7B)}`,
+    content: "Sure. ",
+    calls: [
+      { name: "get_weather", args: { city: "Paris", days: 2 } },
+      { name: "get_time", args: { zone: "UTC" } },
+    ],
+  },
+  {
+    title: "Hunyuan 7B: compact, no line breaks between the tags; text after the section is content (the space before it dropped)",
+    syntax: "hunyuan-7b",
+    text: '<tool_calls><tool_call>get_time\n```json\n{"zone": "UTC"}\n```</tool_call></tool_calls> Done.',
+    content: "Done.",
+    calls: [{ name: "get_time", args: { zone: "UTC" } }],
+  },
+  {
+    title: "Hunyuan 7B: parallel off keeps the first call",
+    syntax: "hunyuan-7b",
+    parallel: false,
+    text: calls7b(TIME_7B, WEATHER_7B),
+    content: "\n<tool_call>get_weather\n```json\n{\"city\": \"Paris\", \"days\": 2}\n```</tool_call>\n</tool_calls>",
+    calls: [{ name: "get_time", args: { zone: "UTC" } }],
+  },
+  {
+    title: "Hunyuan 7B: A13B's list is not its syntax and stays content; a bare tag is content",
+    syntax: "hunyuan-7b",
+    text: `a <tool_calls> b ${list(TIME)}`,
+    content: `a <tool_calls> b ${list(TIME)}`,
+    calls: [],
+  },
+  {
+    title: "Hunyuan 7B: a thought, then a call",
+    syntax: "hunyuan-7b",
+    reasoning: { startInReasoning: false, openTag: "<think>", closeTag: "</think>" },
+    text: `<think>Look it up.</think>${calls7b(TIME_7B)}`,
+    thought: "Look it up.",
+    content: "",
+    calls: [{ name: "get_time", args: { zone: "UTC" } }],
+  },
+  {
     title: "Hunyuan: a call cut off keeps what arrived",
     syntax: "hunyuan",
     text: '<tool_calls>[{"name": "get_weather", "arguments": {"city": "Pa',
@@ -210,6 +263,16 @@ describe("calls are parsed the same from every split of the output", () => {
   test("Hunyuan: a call cut off keeps its raw arguments as they arrived", () => {
     for (const pieces of textSplits(CASES.find((c) => c.title.startsWith("Hunyuan: a call cut off"))!.text)) {
       const parser = new ToolCallStreamParser("hunyuan", { newId: () => "call_1", parallel: true });
+      let content = "";
+      for (const p of pieces) content += parser.push(p).content;
+      content += parser.finish().content;
+      assert.equal(content, "");
+      assert.deepEqual(parser.calls.map((c) => [c.name, c.arguments]), [["get_weather", '{"city": "Pa']]);
+    }
+  });
+  test("Hunyuan 7B: a call cut off in its arguments keeps its raw arguments as they arrived", () => {
+    for (const pieces of textSplits('<tool_calls>\n<tool_call>get_weather\n```json\n{"city": "Pa')) {
+      const parser = new ToolCallStreamParser("hunyuan-7b", { newId: () => "call_1", parallel: true });
       let content = "";
       for (const p of pieces) content += parser.push(p).content;
       content += parser.finish().content;
@@ -275,6 +338,11 @@ describe("Hunyuan's thought and answer tags", () => {
       for (const pieces of textSplits(text)) assert.deepEqual(familyPipeline("hunyuan", "hunyuan", pieces, { thinking }), expected, `pieces ${JSON.stringify(pieces)}`);
     });
   }
+  test("Hunyuan 7B: thought, then its calls inside the answer, the tags removed", () => {
+    const text = `<think>Look it up.</think>\n<answer>\nSure.${calls7b(WEATHER_7B, TIME_7B)}\n</answer>`;
+    const expected = { content: "Sure.", reasoning: "Look it up.", calls: [["get_weather", { city: "Paris", days: 2 }], ["get_time", { zone: "UTC" }]] };
+    for (const pieces of textSplits(text)) assert.deepEqual(familyPipeline("hunyuan-7b", "hunyuan-7b", pieces, { thinking: true }), expected, `pieces ${JSON.stringify(pieces)}`);
+  });
 });
 
 describe("forced-call grammars", () => {
@@ -295,6 +363,15 @@ describe("forced-call grammars", () => {
     const gbnf = toolCallGbnf(tools, { onlyName: null, syntax: "xlam", parallel: true, afterMarker: false });
     assert.match(gbnf, /^root ::= "\[" tool-call-object \(", " tool-call-object\)\* "\]"$/m);
     assert.match(toolCallGbnf(tools, { onlyName: "get_time", syntax: "xlam", parallel: false, afterMarker: false }), /^root ::= "\[" tool-call-object "\]"$/m);
+  });
+  test("Hunyuan 7B: <tool_calls>, each call <tool_call>NAME and its ```json block on a line of its own, </tool_calls>", () => {
+    const gbnf = toolCallGbnf(tools, { onlyName: null, syntax: "hunyuan-7b", parallel: true, afterMarker: false });
+    assert.match(gbnf, /^root ::= "<tool_calls>" "\\n" tool-call-object \("\\n" tool-call-object\)\* "\\n" "<\/tool_calls>"$/m);
+    assert.ok(gbnf.includes('"<tool_call>get_weather" "\\n```json\\n"'), gbnf);
+    assert.ok(gbnf.includes('"\\n```" "</tool_call>"'), gbnf);
+    const after = toolCallGbnf(tools, { onlyName: "get_time", syntax: "hunyuan-7b", parallel: false, afterMarker: true });
+    assert.match(after, /^root ::= "\\n" tool-call-object "\\n" "<\/tool_calls>"$/m);
+    assert.ok(after.includes('"<tool_call>get_time"') && !after.includes("get_weather"), after);
   });
   for (const syntax of ["hunyuan", "jamba"] as const) {
     test(`${syntax}: <tool_calls>, a JSON list, </tool_calls>`, () => {

@@ -91,7 +91,7 @@ export type ToolCallSyntaxName = "hermes" | "mistral" | "llama3-json" | "granite
   | "harmony"
   | "mistral-args"
   | "command-r7b"
-  | "hunyuan" | "jamba" | "xlam" | "internlm2" | "apertus"
+  | "hunyuan" | "hunyuan-7b" | "jamba" | "xlam" | "internlm2" | "apertus"
   | "nemotron-v2"
   | "deepseek-r1"
   | "deepseek-v3"

@@ -14,7 +14,7 @@ import { glmFamily } from "./glm.js";
 import { gptOssFamily } from "./gpt-oss.js";
 import { granite3Family, granite4Family } from "./granite.js";
 import { hermesFamily } from "./hermes.js";
-import { hunyuanFamily } from "./hunyuan.js";
+import { hunyuan7bFamily, hunyuanFamily } from "./hunyuan.js";
 import { internlm2Family } from "./internlm2.js";
 import { jambaFamily } from "./jamba.js";
 import { kimiK2Family } from "./kimi-k2.js";
@@ -38,6 +38,7 @@ import { xlamFamily } from "./xlam.js";
 export const MODEL_FAMILIES: readonly ModelFamily[] = [
   gptOssFamily,
   commandR7bFamily,
+  hunyuan7bFamily, // before hunyuan: the same turns and <tool_calls>, plus its own <tool_call>
   hunyuanFamily,
   jambaFamily,
   xlamFamily, // before llama3 and the ChatML families: its templates use their turns
