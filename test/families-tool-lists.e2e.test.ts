@@ -6,7 +6,8 @@
  * strict tools is constrained from the family's marker on, a call and its
  * result go back through the template, a thought lands in
  * reasoning_content where the family thinks, and Hunyuan's answer tag is
- * removed from the content.
+ * removed from the content (A13B's and 7B's: the same turns and tags, calls
+ * in their own syntaxes).
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -29,6 +30,7 @@ interface FamilyModel {
 
 const MODELS: FamilyModel[] = [
   { id: "hunyuan-style", family: "hunyuan", marker: "<tool_calls>", thought: { open: "<think>" }, answerOpen: "<answer>" },
+  { id: "hunyuan-7b-style", family: "hunyuan-7b", marker: "<tool_calls>", thought: { open: "<think>" }, answerOpen: "<answer>" },
   { id: "jamba-style", family: "jamba", marker: "<tool_calls>", thought: null },
   { id: "xlam-style", family: "xlam", marker: null, thought: null },
   { id: "internlm2-style", family: "internlm2", marker: "<|action_start|>", thought: null },
