@@ -1,6 +1,7 @@
 /**
  * The `delimited` call shape: calls between special-token delimiters with
- * the tool's name outside the JSON arguments (DeepSeek R1 / V3.1, Kimi K2):
+ * the tool's name outside the JSON arguments (DeepSeek R1 / V3.1, Kimi K2,
+ * Hunyuan 7B's `<tool_call>NAME` + a ```json block):
  *
  *   SECTION_OPEN (CALL_OPEN NAME_PREFIX name [:INDEX] NAME_END {…} ARGUMENTS_END CALL_CLOSE)+ SECTION_CLOSE
  *
