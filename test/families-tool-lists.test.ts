@@ -241,6 +241,20 @@ const CASES: ParseCase[] = [
     calls: [],
   },
   {
+    title: "Hunyuan 7B: a call the model writes without the section is read too",
+    syntax: "hunyuan-7b",
+    text: `Sure.\n${TIME_7B}`,
+    content: "Sure.\n",
+    calls: [{ name: "get_time", args: { zone: "UTC" } }],
+  },
+  {
+    title: "Hunyuan 7B: a call that breaks off before its name is content",
+    syntax: "hunyuan-7b",
+    text: "<tool_calls>\n<tool_call>\n```json\n{}\n```</tool_call>",
+    content: "<tool_calls>\n<tool_call>\n```json\n{}\n```</tool_call>",
+    calls: [],
+  },
+  {
     title: "Hunyuan 7B: a thought, then a call",
     syntax: "hunyuan-7b",
     reasoning: { startInReasoning: false, openTag: "<think>", closeTag: "</think>" },
