@@ -17,7 +17,7 @@
  * DIR when it exits; read it with scripts/cpu-profile-summary.ts);
  * `--trace-gc` prints the server's garbage collections per run; each
  * `--variant` adds one more chatport server, run with that environment
- * variable, to the rotation.
+ * variable (or, as `NAME:--flag=value`, that serve flag), to the rotation.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -155,10 +155,10 @@ interface Chatport {
 }
 
 /** `chatport`, and one more server per `--variant NAME:VAR=VALUE` (the same server with that environment variable). */
-async function startChatport(name: string, port: number, env: Record<string, string>): Promise<Chatport> {
+async function startChatport(name: string, port: number, env: Record<string, string>, flags: string[] = []): Promise<Chatport> {
   const server = await launch(
     process.execPath,
-    [...profileArgs, cliPath, "serve", "--host", "127.0.0.1", "--port", String(port), "--model", `m=${modelPath}`, "--threads", String(threads), "--parallel", "1", "--ctx", String(contextSize), "--db-path", `/tmp/chatport-single-stream-${port}.sqlite`, ...serveArgs],
+    [...profileArgs, cliPath, "serve", "--host", "127.0.0.1", "--port", String(port), "--model", `m=${modelPath}`, "--threads", String(threads), "--parallel", "1", "--ctx", String(contextSize), "--db-path", `/tmp/chatport-single-stream-${port}.sqlite`, ...serveArgs, ...flags],
     { env: { CHATPORT_LOG_LEVEL: "warn", ...env }, baseURL: () => `http://127.0.0.1:${port}/v1`, healthPath: "/health" },
   );
   return { name, server, client: new OpenAI({ baseURL: server.baseURL, apiKey: "sk-none", maxRetries: 0 }), gc: { lines: 0 } };
@@ -202,7 +202,8 @@ try {
   for (const [i, spec] of (values.variant ?? []).entries()) {
     const [name = "", assignment = ""] = spec.split(":");
     const [key = "", value = ""] = assignment.split("=");
-    chatports.push(await startChatport(name, port + 1 + i, { [key]: value }));
+    // NAME:--flag=value adds a serve flag (after the others, so it wins); NAME:VAR=value sets a variable.
+    chatports.push(key.startsWith("--") ? await startChatport(name, port + 1 + i, {}, [key, value]) : await startChatport(name, port + 1 + i, { [key]: value }));
   }
   for (const system of chatports) await chatport(system, 100); // warm-up
   const systems: Array<Chatport | null> = [...(values["skip-direct"] ? [] : [null]), ...chatports];
