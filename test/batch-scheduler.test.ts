@@ -216,3 +216,35 @@ test("a prompt arriving while others decode is capped by the stall budget, and g
   late.leave();
   assert.equal(planner.active, 0);
 });
+
+test("a decode starts at once when every generating sequence has queued its token, otherwise on the next turn", async () => {
+  const planner = new BatchPlanner({ prefillChunk: 0, gatherMs: 0 });
+  const queue: Array<{ tokens: Token[]; sequenceId: number }> = [];
+  planner.attach({ _queuedDecodes: queue } as unknown as Parameters<BatchPlanner["attach"]>[0]);
+  const calls: string[] = [];
+  const schedule = (label: string): void => planner.dispatchSchedule(() => calls.push(label));
+
+  // One stream on a context of several sequences: node-llama-cpp's own schedule waits a turn here.
+  const first = planner.enter(0);
+  queue.push({ tokens: [1 as Token], sequenceId: 0 });
+  schedule("alone, queued");
+  assert.deepEqual(calls, ["alone, queued"], "the only generating sequence has queued: no turn to wait");
+
+  // Two streams, one queued: the other's token comes on a later turn.
+  const second = planner.enter(1);
+  schedule("one of two");
+  assert.deepEqual(calls, ["alone, queued"]);
+  queue.push({ tokens: [2 as Token], sequenceId: 1 });
+  schedule("both queued");
+  assert.deepEqual(calls, ["alone, queued", "both queued"]);
+
+  // A waiting cache edit changes how batches go out: leave it to the next turn.
+  const done = planner.beginCacheEdit();
+  schedule("during an edit");
+  assert.deepEqual(calls, ["alone, queued", "both queued"]);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(calls, ["alone, queued", "both queued", "one of two", "during an edit"]);
+  done();
+  first.leave();
+  second.leave();
+});

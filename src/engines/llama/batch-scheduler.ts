@@ -36,7 +36,7 @@
  *    (see {@link StepCosts}) — chunked prefill with a time budget, the way
  *    vLLM and SGLang bound inter-token latency with a token budget.
  */
-import type { BatchItem, CustomBatchingPrioritizationStrategy, LlamaContext, LlamaContextSequence, PrioritizedBatchItem, Token } from "node-llama-cpp";
+import type { BatchItem, CustomBatchingDispatchSchedule, CustomBatchingPrioritizationStrategy, LlamaContext, LlamaContextSequence, PrioritizedBatchItem, Token } from "node-llama-cpp";
 
 export interface BatchPlannerOptions {
   /** Prompt tokens per batch while other sequences decode; 0: from `maxStall`. */
@@ -379,6 +379,24 @@ export class BatchPlanner {
     return this.editsDone?.promise ?? null;
   }
 
+  /**
+   * When node-llama-cpp's dispatch loop runs after a token is queued.
+   * Its own schedule dispatches at once only when *every* sequence of the
+   * context has queued, and otherwise a `setImmediate` later — so with
+   * `--parallel 4` and one stream, every token waited for the event loop's
+   * check phase, behind the SSE write of the token before it (node-llama-cpp
+   * driven directly, with one sequence, never waits). The batch the strategy
+   * would let go is the same either way: once every *generating* sequence
+   * has queued (and no cache edit waits, which changes how batches go out),
+   * the decode starts now; otherwise the next turn, as before, and the
+   * strategy gathers as it did.
+   */
+  readonly dispatchSchedule: CustomBatchingDispatchSchedule = (dispatch) => {
+    const queued = this.queuedCount();
+    if (queued !== null && this.generating > 0 && queued >= this.generating && this.cacheEdits === 0) dispatch();
+    else setImmediate(dispatch);
+  };
+
   readonly strategy: CustomBatchingPrioritizationStrategy = ({ items, size }) => {
     if (this.last !== null) {
       const { at, ...step } = this.last;
@@ -433,6 +451,12 @@ export class BatchPlanner {
     if (this.prefillChunk > 0) return this.prefillChunk;
     return this.maxStall > 0 ? this.costs.chunkFor(this.maxStall) : 0;
   };
+
+  /** How many decodes are queued on the context (null when its internals are not there). */
+  private queuedCount(): number | null {
+    const queue = (this.context as unknown as { _queuedDecodes?: unknown } | null)?._queuedDecodes;
+    return Array.isArray(queue) ? queue.length : null;
+  }
 
   /**
    * The sequence id behind each queued item, read from node-llama-cpp's queue

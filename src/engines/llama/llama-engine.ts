@@ -218,7 +218,7 @@ export class LlamaEngine implements Engine {
       ...(options.flashAttention === undefined ? {} : { flashAttention: options.flashAttention }),
       experimentalKvCacheKeyType: KV_CACHE_GGML_TYPE[options.kvCacheType ?? "f16"],
       experimentalKvCacheValueType: KV_CACHE_GGML_TYPE[options.kvCacheType ?? "f16"],
-      batching: { itemPrioritizationStrategy: planner.strategy },
+      batching: { itemPrioritizationStrategy: planner.strategy, dispatchSchedule: planner.dispatchSchedule },
     });
     planner.attach(context);
     const stat = await fs.stat(options.modelPath);
