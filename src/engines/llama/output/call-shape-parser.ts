@@ -150,6 +150,16 @@ export abstract class CallShapeParser<State extends string> {
     return call;
   }
 
+  /**
+   * One character of raw code (Functionary's `<|python_tag|>` and `python`
+   * recipient) added to the arguments as JSON string text, one character at
+   * a time, so the fragments are the same however the text was split.
+   */
+  protected stepCode(ch: string): boolean {
+    this.addArguments(JSON.stringify(ch).slice(1, -1));
+    return true;
+  }
+
   /** A fragment of the open call's arguments (JSON text). */
   protected addArguments(text: string): void {
     const call = this.call;

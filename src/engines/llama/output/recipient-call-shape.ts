@@ -93,9 +93,7 @@ export class RecipientCallParser extends CallShapeParser<State> implements ToolC
       case "between":
         return this.stepAfterCalls(ch, true);
       case "code":
-        // One character at a time, so the fragments are the same however the text was split.
-        this.addArguments(JSON.stringify(ch).slice(1, -1));
-        return true;
+        return this.stepCode(ch);
       case "content":
       case "text":
         throw new Error(`unreachable: ${this.state} is scanned in bulk`);
