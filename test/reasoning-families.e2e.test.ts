@@ -106,6 +106,8 @@ let client: OpenAI;
 const paths = new Map<string, string>();
 
 before(async () => {
+  // Every model here has a real template from ../shared: without it every test is skipped, and a server with no models would fetch the default one.
+  if (present.length === 0) return;
   const models: Record<string, string> = {};
   for (const m of present) {
     const file = await chainedTemplateModelPath(m.template ?? "", m.chains);
