@@ -15,6 +15,7 @@ import { ownFixture } from "./helpers/family-checks.js";
 import { templateModelPath } from "./helpers/models.js";
 import { startServer, type RunningServer } from "./helpers/server.js";
 import { loadVocab } from "./helpers/tokenizer.js";
+import { assertStreamedAsWhole } from "./helpers/family-e2e.js";
 
 interface FamilyModel {
   id: string;
@@ -166,15 +167,7 @@ for (const model of MODELS) {
         const message = whole.choices[0]?.message as OpenAI.ChatCompletionMessage & { reasoning_content?: string };
         assert.ok(typeof message.reasoning_content === "string" && message.reasoning_content !== "", JSON.stringify(message));
         assert.ok((whole.usage?.completion_tokens_details?.reasoning_tokens ?? 0) > 0);
-        let reasoning = "";
-        let content = "";
-        for await (const chunk of await server.client.chat.completions.create({ ...body, stream: true })) {
-          const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
-          reasoning += delta?.reasoning_content ?? "";
-          content += delta?.content ?? "";
-        }
-        assert.equal(reasoning, message.reasoning_content);
-        assert.equal(content, message.content ?? "");
+        await assertStreamedAsWhole(server.client, body as OpenAI.ChatCompletionCreateParamsNonStreaming, message);
       });
     }
   });

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type OpenAI from "openai";
 import { ownFixture } from "./helpers/family-checks.js";
-import { callAndResultTest, checkFamilyCall, FAMILY_ASK, FAMILY_TOOLS, familyServer, namedCallTest, OPENAI_CALL_IDS, requiredCallTest } from "./helpers/family-e2e.js";
+import { assertStreamedAsWhole, callAndResultTest, checkFamilyCall, FAMILY_ASK, FAMILY_TOOLS, familyServer, namedCallTest, OPENAI_CALL_IDS, requiredCallTest } from "./helpers/family-e2e.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 
@@ -109,15 +109,7 @@ for (const model of MODELS) {
           assert.ok(!(message.content ?? "").includes(tag) && !message.reasoning_content.includes(tag), JSON.stringify(message));
         }
         assert.ok((whole.usage?.completion_tokens_details?.reasoning_tokens ?? 0) > 0);
-        let reasoning = "";
-        let content = "";
-        for await (const chunk of await family.client.chat.completions.create({ ...body, stream: true })) {
-          const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
-          reasoning += delta?.reasoning_content ?? "";
-          content += delta?.content ?? "";
-        }
-        assert.equal(reasoning, message.reasoning_content);
-        assert.equal(content, message.content ?? "");
+        await assertStreamedAsWhole(family.client, body as OpenAI.ChatCompletionCreateParamsNonStreaming, message);
       });
     }
   });

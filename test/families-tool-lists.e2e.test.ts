@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type OpenAI from "openai";
 import { ownFixture } from "./helpers/family-checks.js";
-import { FAMILY_ASK, FAMILY_TOOLS, OPENAI_CALL_IDS, callAndResultTest, checkFamilyCall, familyServer, namedCallTest, requiredCallTest, type FamilyCases } from "./helpers/family-e2e.js";
+import { assertStreamedAsWhole, callAndResultTest, checkFamilyCall, FAMILY_ASK, FAMILY_TOOLS, familyServer, namedCallTest, OPENAI_CALL_IDS, requiredCallTest, type FamilyCases } from "./helpers/family-e2e.js";
 import { loadVocab } from "./helpers/tokenizer.js";
 
 interface FamilyModel {
@@ -105,15 +105,7 @@ for (const model of MODELS) {
         const message = whole.choices[0]?.message as OpenAI.ChatCompletionMessage & { reasoning_content?: string };
         assert.ok(typeof message.reasoning_content === "string" && message.reasoning_content !== "", JSON.stringify(message));
         assert.ok((whole.usage?.completion_tokens_details?.reasoning_tokens ?? 0) > 0);
-        let reasoning = "";
-        let content = "";
-        for await (const chunk of await family.client.chat.completions.create({ ...body, stream: true })) {
-          const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
-          reasoning += delta?.reasoning_content ?? "";
-          content += delta?.content ?? "";
-        }
-        assert.equal(reasoning, message.reasoning_content);
-        assert.equal(content, message.content ?? "");
+        await assertStreamedAsWhole(family.client, body as OpenAI.ChatCompletionCreateParamsNonStreaming, message);
       });
     }
   });

@@ -14,7 +14,7 @@ import type OpenAI from "openai";
 import { Template } from "@huggingface/jinja";
 import { resolveConfig } from "../src/config.js";
 import { CHATML_THINKING_TOOLS_TEMPLATE } from "../src/gguf/chatml-template.js";
-import { callAndResultTest, checkFamilyCall, FAMILY_TOOLS, familyServer, namedCallTest, OPENAI_CALL_IDS, requiredCallTest } from "./helpers/family-e2e.js";
+import { assertStreamedAsWhole, callAndResultTest, checkFamilyCall, FAMILY_TOOLS, familyServer, namedCallTest, OPENAI_CALL_IDS, requiredCallTest } from "./helpers/family-e2e.js";
 import { fixtureTemplate, templateModelPath, tinyModelPath } from "./helpers/models.js";
 import { postJson } from "./helpers/server.js";
 import { loadVocab } from "./helpers/tokenizer.js";
@@ -69,15 +69,7 @@ test("a template that opens the thought in the prompt (QwQ): the output is reaso
   assert.ok(typeof message.reasoning_content === "string" && message.reasoning_content !== "", JSON.stringify(message));
   assert.ok(!(message.content ?? "").includes("<think>") && !(message.reasoning_content ?? "").includes("<think>"));
   assert.ok((whole.usage?.completion_tokens_details?.reasoning_tokens ?? 0) > 0);
-  let reasoning = "";
-  let content = "";
-  for await (const chunk of await family.client.chat.completions.create({ ...body, stream: true })) {
-    const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
-    reasoning += delta?.reasoning_content ?? "";
-    content += delta?.content ?? "";
-  }
-  assert.equal(reasoning, message.reasoning_content);
-  assert.equal(content, message.content ?? "");
+  await assertStreamedAsWhole(family.client, body as OpenAI.ChatCompletionCreateParamsNonStreaming, message);
 });
 
 describe("chat_template_kwargs", () => {

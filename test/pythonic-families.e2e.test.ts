@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, test } from "node:test";
 import type OpenAI from "openai";
-import { callAndResultTest, FAMILY_ASK, familyServer, namedCallTest, requiredCallTest } from "./helpers/family-e2e.js";
+import { assertStreamedAsWhole, callAndResultTest, FAMILY_ASK, familyServer, namedCallTest, requiredCallTest } from "./helpers/family-e2e.js";
 import { templateModelPath } from "./helpers/models.js";
 import { repoRoot } from "./helpers/server.js";
 import { missingSharedFile, sharedTemplatePath } from "./helpers/shared-files.js";
@@ -128,13 +128,5 @@ test("an LFM2.5 thought lands in reasoning_content, never in content, streamed a
   assert.ok(typeof message.reasoning_content === "string" && message.reasoning_content !== "", JSON.stringify(message));
   assert.ok(!(message.content ?? "").includes("<think>"), "no thought in content");
   assert.ok((whole.usage?.completion_tokens_details?.reasoning_tokens ?? 0) > 0);
-  let reasoning = "";
-  let content = "";
-  for await (const chunk of await family.client.chat.completions.create({ ...body, stream: true })) {
-    const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
-    reasoning += delta?.reasoning_content ?? "";
-    content += delta?.content ?? "";
-  }
-  assert.equal(reasoning, message.reasoning_content);
-  assert.equal(content, message.content ?? "");
+  await assertStreamedAsWhole(family.client, body as OpenAI.ChatCompletionCreateParamsNonStreaming, message);
 });

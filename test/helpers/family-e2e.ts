@@ -232,3 +232,16 @@ export function callAndResultTest(o: FamilyCases, options: CallAndResultOptions 
     options.answer?.(next);
   });
 }
+
+/** The same request streamed: its reasoning and content deltas join to the non-streamed message's. */
+export async function assertStreamedAsWhole(client: OpenAI, body: OpenAI.ChatCompletionCreateParamsNonStreaming, message: OpenAI.ChatCompletionMessage & { reasoning_content?: string }): Promise<void> {
+  let reasoning = "";
+  let content = "";
+  for await (const chunk of await client.chat.completions.create({ ...body, stream: true })) {
+    const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
+    reasoning += delta?.reasoning_content ?? "";
+    content += delta?.content ?? "";
+  }
+  assert.equal(reasoning, message.reasoning_content);
+  assert.equal(content, message.content ?? "");
+}
