@@ -13,7 +13,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { describeMappedFiles, mappedBinary } from "../src/bench/loaded-binary.js";
 import type { BenchReport } from "../src/bench/report.js";
-import { binaryOptions, cpuFeaturesOf, prebuiltPackageName } from "../src/engines/llama/llama-runtime.js";
+import { binaryOptions, cpuFeaturesOf, prebuiltPackageName, type LlamaBinary } from "../src/engines/llama/llama-runtime.js";
+import { prebuiltF16Advice } from "../src/engines/llama/prebuilt-f16-advice.js";
 import { tinyModelPath } from "./helpers/models.js";
 import { cliPath, repoRoot, startServer, tempDbPath } from "./helpers/server.js";
 
@@ -45,6 +46,21 @@ test("CPU features are read from llama.cpp's system info", () => {
   assert.deepEqual(cpuFeaturesOf(info), ["SSE3", "SSSE3", "AVX", "AVX2", "F16C", "FMA", "LLAMAFILE"]);
 });
 
+test("F16 weights on a prebuilt AVX-512 binary get the advice to build natively; nothing else does", () => {
+  const prebuilt: LlamaBinary = { kind: "prebuilt", package: "@node-llama-cpp/linux-x64@3.21.1", llamaCpp: "ggml-org/llama.cpp v0.4.0", gpu: false, cmakeOptions: {}, cpuFeatures: ["AVX2", "F16C", "AVX512", "AVX512_VNNI"] };
+  const F16 = 1, Q8_0 = 7, Q4_K_M = 15, BF16 = 32;
+  assert.match(prebuiltF16Advice(prebuilt, F16, "x64") ?? "", /half the speed.*npm run build:native/);
+  assert.equal(prebuiltF16Advice(prebuilt, Q8_0, "x64"), null);
+  assert.equal(prebuiltF16Advice(prebuilt, Q4_K_M, "x64"), null);
+  assert.equal(prebuiltF16Advice(prebuilt, BF16, "x64"), null, "not measured: no advice");
+  assert.equal(prebuiltF16Advice(prebuilt, undefined, "x64"), null);
+  assert.equal(prebuiltF16Advice({ ...prebuilt, kind: "native", package: null, cmakeOptions: { GGML_OPENMP: "OFF" } }, F16, "x64"), null);
+  assert.equal(prebuiltF16Advice({ ...prebuilt, cpuFeatures: ["AVX2", "F16C", "FMA"] }, F16, "x64"), null, "the AVX2 variants were not measured slow");
+  assert.equal(prebuiltF16Advice({ ...prebuilt, gpu: "cuda" }, F16, "x64"), null, "a GPU does the matrix work");
+  assert.equal(prebuiltF16Advice(prebuilt, F16, "arm64"), null);
+  assert.equal(prebuiltF16Advice(undefined, F16, "x64"), null);
+});
+
 test("a process's mapped files say which addon and CPU variant it runs", () => {
   const prebuilt = describeMappedFiles([
     "/usr/lib/x86_64-linux-gnu/libc.so.6",
@@ -73,6 +89,11 @@ test("--llama-build prebuilt serves with node-llama-cpp's prebuilt binary and sa
     assert.match(String(binary.msg), /^llama\.cpp binary: prebuilt @node-llama-cpp\//);
     const loaded = logs.find((l) => l.msg === "model loaded");
     assert.match(String(loaded?.binary), /^prebuilt @node-llama-cpp\//);
+    // The tiny model's weights are F16: on an AVX-512 CPU the prebuilt binary's slow F16 kernel is told, and only there.
+    const avx512 = process.arch === "x64" && /\bAVX512/.test(String(binary.cpuFeatures));
+    const advice = logs.find((l) => l.level === 40 && l.weights === "F16");
+    assert.equal(advice !== undefined, avx512, `F16 advice expected: ${avx512}; logs:\n${server.logs.join("\n")}`);
+    if (advice !== undefined) assert.match(String(advice.msg), /npm run build:native/);
     if (process.platform === "linux") {
       // From the outside: the addon the process mapped is the platform package's.
       assert.match(mappedBinary(server.process.pid)?.addon ?? "", /^prebuilt @node-llama-cpp\//);

@@ -27,7 +27,8 @@ import { effortPlan } from "./families/reasoning-effort.js";
 import { parserMarkers } from "./families/registry.js";
 import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { attentionShape, KV_CACHE_GGML_TYPE, kvBytesPerCell, type KvCacheType } from "./kv-cache-memory.js";
-import { describeLoadedBinary } from "./llama-runtime.js";
+import { describeLoadedBinary, loadedBinary } from "./llama-runtime.js";
+import { prebuiltF16Advice } from "./prebuilt-f16-advice.js";
 import { rawPromptTokens, type RawPromptTokens } from "./raw-prompt.js";
 import { grammarForResponseFormat } from "./response-grammar.js";
 import { SlotPool } from "./slot-pool.js";
@@ -248,6 +249,8 @@ export class LlamaEngine implements Engine {
       },
       "model loaded",
     );
+    const advice = prebuiltF16Advice(loadedBinary(llama), model.fileInfo.metadata.general.file_type);
+    if (advice !== null) options.logger.warn({ model: options.id, weights: "F16", binary: describeLoadedBinary(llama) }, advice);
     return engine;
   }
 

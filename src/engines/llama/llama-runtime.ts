@@ -123,9 +123,14 @@ async function loadRuntime(logger: Logger, build: LlamaBuild): Promise<Llama> {
   return llama;
 }
 
+/** The binary a runtime was loaded from; undefined for a runtime made elsewhere (as the tests make). */
+export function loadedBinary(llama: Llama): LlamaBinary | undefined {
+  return binaries.get(llama);
+}
+
 /** The binary of a runtime in one line (its build type alone for a runtime made elsewhere, as the tests make). */
 export function describeLoadedBinary(llama: Llama): string {
-  const binary = binaries.get(llama);
+  const binary = loadedBinary(llama);
   return binary === undefined ? llama.buildType : binarySummary(binary);
 }
 
