@@ -49,7 +49,7 @@ describe("a production install (devDependencies omitted)", () => {
 
   before(() => {
     dir = productionInstall();
-    cli = path.join(dir, "dist/cli/main.js");
+    cli = path.join(dir, "dist/cli/chatport.cjs");
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The built CLI: beside this file in dist/, or dist/ of the checkout when run from source (tests). */
-export const cliPath = path.resolve(here, here.endsWith(path.join("src", "bench")) ? "../../dist/cli/main.js" : "../cli/main.js");
+export const cliPath = path.resolve(here, here.endsWith(path.join("src", "bench")) ? "../../dist/cli/chatport.cjs" : "../cli/chatport.cjs");
 
 export interface ServerProcess {
   baseURL: string;

@@ -12,7 +12,7 @@ import { startChatport } from "../../src/bench/server-process.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, "../..");
-export const cliPath = path.join(repoRoot, "dist/cli/main.js");
+export const cliPath = path.join(repoRoot, "dist/cli/chatport.cjs");
 
 export interface RunningServer {
   baseURL: string;

@@ -25,6 +25,6 @@ export function prebuiltF16Advice(binary: LlamaBinary | undefined, fileType: num
   return (
     "F16 weights on node-llama-cpp's prebuilt AVX-512 binary process prompts and batches at about half the speed of a native build " +
     "(its F16 matrix kernel was compiled by GCC 11, which spills the kernel's accumulators to memory); " +
-    "`npm run build:native` (cmake and a C++ compiler, about 15 minutes on 2 cores) gives the full speed, or use a Q8_0/Q4_K_M file"
+    "`npm run build:native` (cmake and a C++ compiler, about 10 minutes on 2 cores) gives the full speed, or use a Q8_0/Q4_K_M file"
   );
 }
