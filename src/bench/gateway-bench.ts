@@ -80,6 +80,8 @@ export interface GatewayBenchOptions {
   portkey: boolean;
   /** Write V8 CPU profiles of the gateways here (slows them: the numbers are then not comparable). */
   profileDir: string | null;
+  /** The gateways' log level: `warn` logs nothing per request, `info` its one line per request (to a pipe the harness reads). */
+  logLevel: "warn" | "info";
   /** The phases to run (default all). */
   phases: PhaseName[];
   progress: (line: string) => void;
@@ -99,6 +101,7 @@ export const defaultGatewayBenchOptions: Omit<GatewayBenchOptions, "progress"> =
   keyGateway: true,
   portkey: true,
   profileDir: null,
+  logLevel: "warn",
   phases: [...PHASES],
 };
 
@@ -528,13 +531,13 @@ async function startUpstreamChild(chunkDelayMs: number, pacedDelayMs: number): P
   });
 }
 
-async function startGateway(upstreamURL: string, dbPath: string, profile: { dir: string; name: string } | null): Promise<ServerProcess> {
+async function startGateway(upstreamURL: string, dbPath: string, logLevel: GatewayBenchOptions["logLevel"], profile: { dir: string; name: string } | null): Promise<ServerProcess> {
   const args = [
     "--db-path", dbPath,
     "--upstream", `${GATEWAY_MODEL}=${upstreamURL}#${UPSTREAM_MODEL}`,
     "--upstream", `${PACED_GATEWAY_MODEL}=${upstreamURL}#${PACED_UPSTREAM_MODEL}`,
   ];
-  const env = { CHATPORT_LOG_LEVEL: "warn", CHATPORT_UPSTREAM_API_KEY: UPSTREAM_KEY };
+  const env = { CHATPORT_LOG_LEVEL: logLevel, CHATPORT_UPSTREAM_API_KEY: UPSTREAM_KEY };
   if (profile === null) return startChatport(args, env);
   // startChatport with node flags: the same command line, after --cpu-prof.
   const port = await freePort();
@@ -740,7 +743,7 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
       return { dir: options.profileDir, name: file };
     };
     progress(`starting chatport (open, no keys) → ${upstream.baseURL}`);
-    const open = await startGateway(upstream.baseURL, path.join(dir, "open.sqlite"), profileFor("chatport", "chatport-open"));
+    const open = await startGateway(upstream.baseURL, path.join(dir, "open.sqlite"), options.logLevel, profileFor("chatport", "chatport-open"));
     servers.push(open);
     let keyed: ServerProcess | null = null;
     let secret: string | null = null;
@@ -748,7 +751,7 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
       progress("starting chatport with a managed API key (auth + per-key metering)");
       const keyedDb = path.join(dir, "keyed.sqlite");
       secret = await createManagedKey(keyedDb);
-      keyed = await startGateway(upstream.baseURL, keyedDb, profileFor("chatport+key", "chatport-key"));
+      keyed = await startGateway(upstream.baseURL, keyedDb, options.logLevel, profileFor("chatport+key", "chatport-key"));
       servers.push(keyed);
     }
 
@@ -952,6 +955,7 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
         pacedChunkDelayMs: options.pacedChunkDelayMs,
         keyGateway: options.keyGateway,
         portkey: options.portkey,
+        logLevel: options.logLevel,
         phases: options.phases,
         profiled: options.profileDir !== null,
         upstreamModel: UPSTREAM_MODEL,
@@ -1105,7 +1109,7 @@ export function writeGatewayReport(report: GatewayBenchReport, dir: string): { j
     `# chatport gateway benchmark, ${report.date}`,
     "",
     `Machine: ${report.machine.cpus} CPUs (${report.machine.model}), Node ${report.machine.node}.`,
-    `A fake OpenAI-compatible upstream (node:http, its own process) called directly and through \`chatport serve\` (its own process, log level warn, SQLite ledger): "chatport" is open (no keys), "chatport+key" requires a managed API key (auth, per-key counters). ` +
+    `A fake OpenAI-compatible upstream (node:http, its own process) called directly and through \`chatport serve\` (its own process, log level ${c.logLevel}, SQLite ledger): "chatport" is open (no keys), "chatport+key" requires a managed API key (auth, per-key counters). ` +
       `Load generator: undici keep-alive pools in a third process. Each phase measures every system for ${c.durationS} s in ${fmt(c.sliceS, 2)} s slices, alternating (order rotated every round), after ${c.warmupS} s of warm-up per system.` +
       (c.profiled ? " **The gateways ran under --cpu-prof: these numbers include the profiler's overhead.**" : ""),
     ...noisyNote(report),

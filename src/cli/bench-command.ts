@@ -103,6 +103,7 @@ interface GatewayFlags {
   keyGateway: boolean;
   portkey: boolean;
   profile?: string;
+  logLevel: "warn" | "info";
   phases: PhaseName[];
   out: string;
 }
@@ -120,6 +121,11 @@ const phaseList = (value: string): PhaseName[] => {
   const unknown = phases.filter((p) => !(PHASES as readonly string[]).includes(p));
   if (unknown.length > 0) throw new InvalidArgumentError(`unknown phase ${unknown.join(", ")} (phases: ${PHASES.join(", ")})`);
   return PHASES.filter((p) => phases.includes(p));
+};
+
+const logLevelFlag = (value: string): "warn" | "info" => {
+  if (value !== "warn" && value !== "info") throw new InvalidArgumentError("must be warn or info");
+  return value;
 };
 
 /**
@@ -159,6 +165,7 @@ function gatewayBenchCommand(): Command {
     .option("--no-key-gateway", "skip the gateway that requires a managed API key")
     .option("--no-portkey", "skip Portkey's open-source gateway (@portkey-ai/gateway), the peer measured beside chatport")
     .option("--profile <dir>", "run the gateways under --cpu-prof, write the profiles here and summarise them (slower: numbers not comparable)")
+    .option("--log-level <level>", "the gateways' log level: warn (nothing per request) or info (one line per request)", logLevelFlag, d.logLevel)
     .option("--phases <list>", `phases to run, comma-separated (default: ${PHASES.join(",")})`, phaseList, [...PHASES])
     .option("--out <dir>", "where the JSON / Markdown reports go", "bench/results")
     .action(async (given: GatewayFlags, command: Command) => {
@@ -177,6 +184,7 @@ function gatewayBenchCommand(): Command {
         keyGateway: flags.keyGateway,
         portkey: flags.portkey,
         profileDir: flags.profile === undefined ? null : path.resolve(flags.profile),
+        logLevel: flags.logLevel,
         phases: flags.phases,
         progress,
       });
