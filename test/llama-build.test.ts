@@ -11,6 +11,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { GgufFileType } from "node-llama-cpp";
 import { describeMappedFiles, mappedBinary } from "../src/bench/loaded-binary.js";
 import type { BenchReport } from "../src/bench/report.js";
 import { binaryOptions, cpuFeaturesOf, prebuiltPackageName, type LlamaBinary } from "../src/engines/llama/llama-runtime.js";
@@ -48,7 +49,7 @@ test("CPU features are read from llama.cpp's system info", () => {
 
 test("F16 weights on a prebuilt AVX-512 binary get the advice to build natively; nothing else does", () => {
   const prebuilt: LlamaBinary = { kind: "prebuilt", package: "@node-llama-cpp/linux-x64@3.21.1", llamaCpp: "ggml-org/llama.cpp v0.4.0", gpu: false, cmakeOptions: {}, cpuFeatures: ["AVX2", "F16C", "AVX512", "AVX512_VNNI"] };
-  const F16 = 1, Q8_0 = 7, Q4_K_M = 15, BF16 = 32;
+  const { MOSTLY_F16: F16, MOSTLY_Q8_0: Q8_0, MOSTLY_Q4_K_M: Q4_K_M, MOSTLY_BF16: BF16 } = GgufFileType;
   assert.match(prebuiltF16Advice(prebuilt, F16, "x64") ?? "", /half the speed.*npm run build:native/);
   assert.equal(prebuiltF16Advice(prebuilt, Q8_0, "x64"), null);
   assert.equal(prebuiltF16Advice(prebuilt, Q4_K_M, "x64"), null);

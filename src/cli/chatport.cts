@@ -9,7 +9,7 @@
  * With Node's default four pool threads a single stream's steps hop between
  * threads, and decoding measured 30–37 ms a token against 24–26 ms with one
  * pool thread, the speed of llama.cpp's own tools (Q4_K_M qwen2.5-0.5b shape,
- * 2 threads, docs/BENCHMARKS.md "One libuv thread"). So `chatport` runs with
+ * 2 threads, docs/BENCHMARKS.md "One libuv pool thread"). So `chatport` runs with
  * one pool thread unless UV_THREADPOOL_SIZE says otherwise.
  *
  * The price: everything else that uses the pool waits behind the running
