@@ -33,9 +33,9 @@ export interface EmbeddingEngineOptions {
   /**
    * Tokens per context (capped at the model's training context): an input may
    * hold one less. `auto`: the training context. Not fitted to memory
-   * (context-fit.ts): an encoder (BERT-like) model keeps no KV cache in
+   * (context-fit.ts): an encoder (BERT-family) model keeps no KV cache in
    * llama.cpp, so its memory is one batch's compute buffer per context, which
-   * the KV cache formula does not describe.
+   * the KV cache formula does not describe (docs/OPERATIONS.md).
    */
   contextSize: number | "auto";
   /** Threads in all, split between the contexts. */
