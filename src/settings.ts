@@ -143,6 +143,8 @@ export interface SettingRow<S extends z.ZodType = z.ZodType> {
   repeatable?: boolean;
   /** Parses one item of a `list`. */
   item?: (text: string) => unknown;
+  /** Words an `integer` or `number` setting also takes as they are (`--ctx auto`). */
+  words?: readonly string[];
   help: string;
 }
 
@@ -296,7 +298,15 @@ export const settings = {
     help: "an upstream deployment's circuit opens after `failureThreshold` consecutive failures, for `cooldownMs`, then lets one probe through (config file)",
   }),
   parallel: row({ kind: "integer", schema: z.number().int().min(1).max(256), default: 4, env: "CHATPORT_PARALLEL", flag: "--parallel <n>", help: "sequences decoded together per model" }),
-  ctx: row({ kind: "integer", schema: z.number().int().min(16), default: 4096, env: "CHATPORT_CTX", flag: "--ctx <n>", help: "context tokens per sequence" }),
+  ctx: row({
+    kind: "integer",
+    schema: z.union([z.number().int().min(16), z.literal("auto")]),
+    default: 4096,
+    env: "CHATPORT_CTX",
+    flag: "--ctx <n|auto>",
+    words: ["auto"],
+    help: "context tokens per sequence. `auto`: the largest that fits in the memory available at load (weights + KV cache + headroom), at most the model's training context and at least 4096 (or the training context, if smaller); a number that does not fit is refused at start. docs/OPERATIONS.md, \"KV cache memory\"",
+  }),
   threads: row({
     kind: "integer",
     schema: z.number().int().min(1),
@@ -446,6 +456,7 @@ export function parseSettingText(key: SettingKey, text: string): unknown {
   switch (spec.kind) {
     case "integer":
     case "number":
+      if (spec.words?.includes(text.trim().toLowerCase()) === true) return text.trim().toLowerCase();
       return text.trim() === "" ? text : Number(text);
     case "switch": {
       const word = text.trim().toLowerCase();

@@ -1,6 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel } from "node-llama-cpp";
+import { kvCells } from "../src/engines/llama/context-fit.js";
 import { attentionShape, KV_CACHE_GGML_TYPE, kvBytesPerCell, type KvCacheType } from "../src/engines/llama/kv-cache-memory.js";
 import { qwenShapedModelPath, tinyModelPath } from "./helpers/models.js";
 
@@ -31,6 +32,7 @@ async function measure(model: LlamaModel, type: KvCacheType, contextSize: number
     const reported = Number(/size =\s*([\d.]+) MiB/.exec(line)![1]);
     const shape = attentionShape(model.fileInfo.metadata.general.architecture, model.fileInfo.metadata as Record<string, unknown>);
     assert.ok(shape);
+    assert.equal(context.getAllocatedContextSize(), kvCells(contextSize, sequences), "the cells --ctx auto and the memory check count");
     const ours = (kvBytesPerCell(shape, type, type) * context.getAllocatedContextSize()) / 2 ** 20;
     return { reported, ours };
   } finally {

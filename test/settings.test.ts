@@ -94,6 +94,16 @@ describe("the table of settings", () => {
     assert.throws(() => resolveConfig({ models: [parseModelArg(model)] }, undefined, { CHATPORT_KV_CACHE_TYPE: "q5_1" }), /kvCacheType/);
   });
 
+  test("--ctx takes a number or `auto`, from a flag, the environment or the config file", () => {
+    assert.equal(resolveConfig(flagsOf(["--model", model, "--ctx", "auto"]), undefined, {}).ctx, "auto");
+    assert.equal(resolveConfig({ models: [parseModelArg(model)] }, undefined, { CHATPORT_CTX: "auto" }).ctx, "auto");
+    assert.equal(resolveConfig({ models: [parseModelArg(model)] }, configFile({ ctx: "auto" }), {}).ctx, "auto");
+    assert.equal(resolveConfig(flagsOf(["--model", model, "--ctx", "8192"]), undefined, { CHATPORT_CTX: "auto" }).ctx, 8192);
+    assert.equal(resolveConfig({ models: [parseModelArg(model)] }, undefined, {}).ctx, 4096, "the default stays 4096");
+    assert.throws(() => flagsOf(["--ctx", "big"]), /--ctx.*must be an integer or auto/);
+    assert.throws(() => resolveConfig({ models: [parseModelArg(model)] }, undefined, { CHATPORT_CTX: "max" }), /ctx/);
+  });
+
   test("a bad value names the setting, from any layer", () => {
     assert.throws(() => resolveConfig({ models: [parseModelArg(model)] }, undefined, { CHATPORT_PORT: "eighty" }), /port/);
     assert.throws(() => resolveConfig({ models: [parseModelArg(model)] }, undefined, { CHATPORT_FLASH_ATTN: "maybe" }), /flashAttention/);

@@ -1,5 +1,5 @@
 /** `chatport serve`: load the configured models and serve the OpenAI API. */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { Command } from "commander";
 import pino from "pino";
 import { resolveConfig, type ServeConfig } from "../config.js";
@@ -42,6 +42,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       },
     });
   };
+  let earlierModelsBytes = 0;
   for (const spec of config.models) {
     if (llama === null) break;
     const modelPath = await modelFile(spec);
@@ -52,11 +53,11 @@ export async function serve(config: ServeConfig): Promise<void> {
         chatTemplate: spec.chatTemplate === undefined ? null : await readFile(spec.chatTemplate, "utf8"),
         parallel: config.parallel,
         contextSize: config.ctx,
+        earlierModelsBytes,
         threads: config.threads,
         maxWaiting: config.maxWaiting,
         prefillChunk: config.prefillChunk,
-        // Never more than the whole cache: node-llama-cpp sizes its buffers by it.
-        batchSize: Math.min(config.batchSize, config.parallel * config.ctx),
+        batchSize: config.batchSize,
         flashAttention: config.flashAttention,
         kvCacheType: config.kvCacheType,
         maxStall: config.maxStall,
@@ -64,6 +65,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       }),
       spec.prices,
     );
+    earlierModelsBytes += (await stat(modelPath)).size;
   }
   for (const spec of config.embeddingModels) {
     if (llama === null) break;

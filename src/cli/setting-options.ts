@@ -12,8 +12,10 @@ function parser(key: SettingKey): (text: string, previous: unknown) => unknown {
   }
   return (text) => {
     const value = parseSettingText(key, text);
+    if (typeof value === "string" && spec.words?.includes(value) === true) return value;
     if ((spec.kind === "integer" && !Number.isInteger(value)) || (spec.kind === "number" && !Number.isFinite(value))) {
-      throw new InvalidArgumentError(`must be ${spec.kind === "integer" ? "an integer" : "a number"}.`);
+      const words = spec.words === undefined ? "" : ` or ${spec.words.join(", ")}`;
+      throw new InvalidArgumentError(`must be ${spec.kind === "integer" ? "an integer" : "a number"}${words}.`);
     }
     if (spec.kind === "switch" && typeof value !== "boolean") throw new InvalidArgumentError("must be on or off.");
     return value;

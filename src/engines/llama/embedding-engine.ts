@@ -30,8 +30,14 @@ export interface EmbeddingEngineOptions {
   modelPath: string;
   /** Embedding contexts decoding at once. */
   parallel: number;
-  /** Tokens per context (capped at the model's training context): an input may hold one less. */
-  contextSize: number;
+  /**
+   * Tokens per context (capped at the model's training context): an input may
+   * hold one less. `auto`: the training context. Not fitted to memory
+   * (context-fit.ts): an encoder (BERT-family) model keeps no KV cache in
+   * llama.cpp, so its memory is one batch's compute buffer per context, which
+   * the KV cache formula does not describe (docs/OPERATIONS.md).
+   */
+  contextSize: number | "auto";
   /** Threads in all, split between the contexts. */
   threads: number;
   /** Inputs that may wait for a context before new requests get 503. */
@@ -90,7 +96,7 @@ export class EmbeddingEngine implements Engine {
           `pooling type (<architecture>.pooling_type: mean, cls or last)`,
       );
     }
-    const contextSize = Math.min(options.contextSize, model.trainContextSize);
+    const contextSize = options.contextSize === "auto" ? model.trainContextSize : Math.min(options.contextSize, model.trainContextSize);
     const threads = Math.max(1, Math.floor(options.threads / options.parallel));
     const contexts: LlamaEmbeddingContext[] = [];
     for (let i = 0; i < options.parallel; i++) {

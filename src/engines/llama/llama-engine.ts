@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import { performance } from "node:perf_hooks";
-import type { Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel, Token } from "node-llama-cpp";
+import { readGgufFileInfo, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaGrammar, type LlamaModel, type Token } from "node-llama-cpp";
 import type { Logger } from "pino";
 import type { ChatEvent } from "../../protocol/chat-events.js";
 import type { ChatRequest } from "../../protocol/chat-request.js";
@@ -27,6 +27,8 @@ import { effortPlan } from "./families/reasoning-effort.js";
 import { parserMarkers } from "./families/registry.js";
 import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { attentionShape, KV_CACHE_GGML_TYPE, kvBytesPerCell, type KvCacheType } from "./kv-cache-memory.js";
+import { availableMemory, describeAvailableMemory } from "./available-memory.js";
+import { fitContext, formatBytes } from "./context-fit.js";
 import { describeLoadedBinary, loadedBinary } from "./llama-runtime.js";
 import { prebuiltF16Advice } from "./prebuilt-f16-advice.js";
 import { rawPromptTokens, type RawPromptTokens } from "./raw-prompt.js";
@@ -44,8 +46,10 @@ export interface LlamaEngineOptions {
   chatTemplate?: string | null;
   /** Sequences decoded together (slots). */
   parallel: number;
-  /** Tokens per sequence. */
-  contextSize: number;
+  /** Tokens per sequence, or `auto`: the largest that fits in memory (context-fit.ts). A number that cannot fit is refused before the model loads. */
+  contextSize: number | "auto";
+  /** Weights of models this process loaded before, which MemAvailable still counts as free (their mmap'd pages are page cache). */
+  earlierModelsBytes?: number;
   threads: number;
   /** Requests allowed to wait for a slot before new ones get 503. */
   maxWaiting: number;
@@ -53,7 +57,7 @@ export interface LlamaEngineOptions {
   prefillChunk: number;
   /** While others decode, a step that also prefills takes at most this × a decode step (0: no limit). */
   maxStall?: number;
-  /** Tokens per llama_decode call (node-llama-cpp makes it the micro-batch too). Default: node-llama-cpp's (≤ 512). */
+  /** Tokens per llama_decode call (node-llama-cpp makes it the micro-batch too), at most the whole cache. Default: node-llama-cpp's (≤ 512). */
   batchSize?: number;
   /** Flash attention in llama.cpp. Default: node-llama-cpp's (off). */
   flashAttention?: boolean;
@@ -196,29 +200,50 @@ export class LlamaEngine implements Engine {
   }
 
   static async load(llama: Llama, options: LlamaEngineOptions): Promise<LlamaEngine> {
-    const model = await llama.loadModel({ modelPath: options.modelPath });
     const log = options.logger;
+    // Sized from the GGUF's header before the weights load, so a context that cannot fit is refused before anything is allocated.
+    const header = await readGgufFileInfo(options.modelPath, { readTensorInfo: false, logWarnings: false });
+    const metadata = header.metadata as Record<string, unknown>;
+    const kvType = options.kvCacheType ?? "f16";
+    const attention = attentionShape(header.metadata.general.architecture, metadata);
+    if (kvType !== "f16" && attention !== null && (attention.keyLength % 32 !== 0 || attention.valueLength % 32 !== 0)) {
+      throw new Error(
+        `--kv-cache-type ${kvType} stores blocks of 32 values, but model ${options.id} has attention heads of ${attention.keyLength} values; use f16`,
+      );
+    }
+    const weightsBytes = (await fs.stat(options.modelPath)).size;
+    const memory = await availableMemory();
+    const earlier = options.earlierModelsBytes ?? 0;
+    const tokens = header.metadata.tokenizer?.ggml?.tokens;
+    const trainContext = header.architectureMetadata.context_length;
+    const fit = fitContext({
+      id: options.id,
+      requested: options.contextSize,
+      sequences: options.parallel,
+      trainContext: typeof trainContext === "number" ? trainContext : null,
+      weightsBytes,
+      kvBytesPerCell: attention === null ? null : kvBytesPerCell(attention, kvType, kvType),
+      kvCacheType: kvType,
+      vocabulary: Array.isArray(tokens) ? tokens.length : 0,
+      batchSize: options.batchSize ?? 512,
+      availableBytes: memory.bytes - earlier,
+      availableText: `${describeAvailableMemory(memory)}${earlier > 0 ? `; less ${formatBytes(earlier)} for the weights of the models loaded before` : ""}`,
+    });
+    const model = await llama.loadModel({ modelPath: options.modelPath });
     const planner = new BatchPlanner({
       prefillChunk: options.prefillChunk,
       maxStall: options.maxStall ?? 0,
       ...(log.isLevelEnabled("trace") ? { onStep: (step: PlannedStep) => log.trace({ model: options.id, step }, "engine step") } : {}),
     });
-    const kvType = options.kvCacheType ?? "f16";
-    const attention = attentionShape(model.fileInfo.metadata.general.architecture, model.fileInfo.metadata as Record<string, unknown>);
-    if (kvType !== "f16" && attention !== null && (attention.keyLength % 32 !== 0 || attention.valueLength % 32 !== 0)) {
-      await model.dispose();
-      throw new Error(
-        `--kv-cache-type ${kvType} stores blocks of 32 values, but model ${options.id} has attention heads of ${attention.keyLength} values; use f16`,
-      );
-    }
     const context = await model.createContext({
       sequences: options.parallel,
-      contextSize: options.contextSize,
+      contextSize: fit.contextSize,
       threads: options.threads,
-      ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+      // Never more than the whole cache: node-llama-cpp sizes its buffers by it.
+      ...(options.batchSize === undefined ? {} : { batchSize: Math.min(options.batchSize, fit.contextSize * options.parallel) }),
       ...(options.flashAttention === undefined ? {} : { flashAttention: options.flashAttention }),
-      experimentalKvCacheKeyType: KV_CACHE_GGML_TYPE[options.kvCacheType ?? "f16"],
-      experimentalKvCacheValueType: KV_CACHE_GGML_TYPE[options.kvCacheType ?? "f16"],
+      experimentalKvCacheKeyType: KV_CACHE_GGML_TYPE[kvType],
+      experimentalKvCacheValueType: KV_CACHE_GGML_TYPE[kvType],
       batching: { itemPrioritizationStrategy: planner.strategy, dispatchSchedule: planner.dispatchSchedule },
     });
     planner.attach(context);
@@ -236,11 +261,14 @@ export class LlamaEngine implements Engine {
         model: options.id,
         path: options.modelPath,
         contextSize: context.contextSize,
+        contextSource: fit.source,
         parallel: context.totalSequences,
         threads: options.threads,
         prefillChunk: options.prefillChunk,
         kvCacheType: kvType,
         kvCacheMiB: kvMiB(engine.kvCache().bytes),
+        weightsMiB: kvMiB(weightsBytes),
+        memoryAvailableMiB: kvMiB(memory.bytes - earlier),
         binary: describeLoadedBinary(llama),
         chatTemplate: engine.renderer.name,
         family: engine.renderer.family.name,
@@ -249,6 +277,12 @@ export class LlamaEngine implements Engine {
       },
       "model loaded",
     );
+    if (fit.tight) {
+      options.logger.warn(
+        { model: options.id, headroomMiB: kvMiB(fit.headroomBytes) },
+        `model ${options.id}: its weights and KV cache fit in the memory available, but leave less than the ${formatBytes(fit.headroomBytes)} kept for llama.cpp's compute buffer and the process; it may swap or be killed under load (--ctx auto leaves that headroom)`,
+      );
+    }
     const advice = prebuiltF16Advice(loadedBinary(llama), model.fileInfo.metadata.general.file_type);
     if (advice !== null) options.logger.warn({ model: options.id, weights: "F16", binary: describeLoadedBinary(llama) }, advice);
     return engine;
