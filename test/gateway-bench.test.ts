@@ -15,7 +15,7 @@ import { cliPath, repoRoot } from "./helpers/server.js";
 
 const finite = (n: unknown): boolean => typeof n === "number" && Number.isFinite(n);
 
-test("chatport bench gateway measures direct, chatport, chatport+key and Portkey and writes JSON and Markdown", { timeout: 120_000 }, async () => {
+test("chatport bench gateway measures direct, the bare proxy, chatport, chatport+key and Portkey and writes JSON and Markdown", { timeout: 120_000 }, async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "chatport-gateway-bench-"));
   try {
     const { stdout, stderr } = await promisify(execFile)(
@@ -37,9 +37,9 @@ test("chatport bench gateway measures direct, chatport, chatport+key and Portkey
     assert.equal(report.config.streamTokens, 16);
     // Portkey 1.15.2's streams fail on Node 20 ("TypeError: immutable", Portkey-AI/gateway#1389): it then sits out the streaming phases, and the report says so.
     const portkeyStreams = !report.notes.some((n) => n.startsWith("portkey sat out the streaming phases"));
-    for (const phase of [report.openLoop, report.closedLoop]) assert.deepEqual(phase.map((r) => r.system), ["direct", "chatport", "chatport+key", "portkey"]);
+    for (const phase of [report.openLoop, report.closedLoop]) assert.deepEqual(phase.map((r) => r.system), ["direct", "bare-proxy", "chatport", "chatport+key", "portkey"]);
     for (const phase of [report.streaming, report.pacedStreaming]) {
-      assert.deepEqual(phase.map((r) => r.system), ["direct", "chatport", "chatport+key", ...(portkeyStreams ? ["portkey"] : [])]);
+      assert.deepEqual(phase.map((r) => r.system), ["direct", "bare-proxy", "chatport", "chatport+key", ...(portkeyStreams ? ["portkey"] : [])]);
     }
     for (const r of report.openLoop) {
       assert.equal(r.errors, 0, JSON.stringify(report.errorSamples));
@@ -51,26 +51,32 @@ test("chatport bench gateway measures direct, chatport, chatport+key and Portkey
       // Every stream carried all its chunks.
       assert.equal(Math.round((r.tokensPerSec * r.seconds) / r.streams), 16, JSON.stringify(r));
     }
-    assert.deepEqual(report.added.map((a) => a.system), ["chatport", "chatport+key", "portkey"]);
+    assert.deepEqual(report.added.map((a) => a.system), ["bare-proxy", "chatport", "chatport+key", "portkey"]);
     assert.ok(report.targets.some((t) => t.name.startsWith("chatport − portkey: p99 added latency")), "chatport is compared with the peer");
     if (portkeyStreams) assert.ok(Object.keys(report.ratios).some((k) => k.startsWith("chatport/portkey stream tokens/s")));
     for (const a of report.added) assert.ok(finite(a.p50) && finite(a.p99), JSON.stringify(a));
 
     const ratios = Object.entries(report.ratios);
-    for (const system of ["chatport", "chatport+key"]) {
+    for (const system of ["bare-proxy", "chatport", "chatport+key"]) {
       for (const what of ["max req/s", "stream tokens/s", "paced stream tokens/s", "p50 latency"]) {
         assert.ok(ratios.some(([k]) => k.startsWith(`${system}/direct ${what}`)), `${system} ${what}: ${Object.keys(report.ratios).join(", ")}`);
       }
     }
     for (const [k, v] of ratios) assert.ok(finite(v) && v > 0, `${k} = ${v}`);
-    // Per gateway: p50 and p99 added latency and two streaming ratios; then chatport − Portkey at p50 and p99.
+    // Per gateway (not the bare proxy, an instrument): p50 and p99 added latency and two streaming ratios; then chatport − Portkey at p50 and p99.
     assert.equal(report.targets.length, 2 * 4 + (portkeyStreams ? 4 : 2) + 2);
     for (const t of report.targets) assert.ok(finite(t.value) && typeof t.met === "boolean", JSON.stringify(t));
-    assert.ok(report.cpu.length === (portkeyStreams ? 16 : 14) && report.cpu.every((c) => finite(c.loadgenPct)), JSON.stringify(report.cpu));
+    assert.ok(report.cpu.length === (portkeyStreams ? 20 : 18) && report.cpu.every((c) => finite(c.loadgenPct)), JSON.stringify(report.cpu));
+    // The floor: CPU per request of every system's own serving process, and chatport's share above the bare proxy.
+    assert.deepEqual(report.cpuPerRequest.map((r) => r.system), ["direct", "bare-proxy", "chatport", "chatport+key", "portkey"]);
+    for (const r of report.cpuPerRequest) assert.ok(finite(r.cpuUs) && r.cpuUs >= 0, JSON.stringify(r));
+    assert.ok(report.aboveFloor !== null && finite(report.aboveFloor.p50) && finite(report.aboveFloor.p99), JSON.stringify(report.aboveFloor));
 
     const markdown = fs.readFileSync(path.join(out, md), "utf8");
     assert.match(markdown, /^# chatport gateway benchmark/);
     assert.match(markdown, /Added latency/);
+    assert.match(markdown, /\| bare-proxy \| \d+ \|/, "CPU per request of the floor");
+    assert.match(markdown, /chatport's own share \(added latency above the bare proxy's/);
     assert.match(markdown, /\| chatport\/direct max req\/s @4 \| \d+\.\d\d \|/);
   } finally {
     fs.rmSync(out, { recursive: true, force: true });

@@ -48,7 +48,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 /** This module, built: the upstream child runs from dist/ with plain node (also when the caller runs from source). */
 const childScript = path.resolve(here, here.endsWith(path.join("src", "bench")) ? "../../dist/bench/gateway-bench.js" : "gateway-bench.js");
 
-export const SYSTEMS = ["direct", "chatport", "chatport+key", "portkey"] as const;
+export const SYSTEMS = ["direct", "bare-proxy", "chatport", "chatport+key", "portkey"] as const;
 export type SystemName = (typeof SYSTEMS)[number];
 export const PHASES = ["open-loop", "closed-loop", "streaming", "paced-streaming"] as const;
 export type PhaseName = (typeof PHASES)[number];
@@ -78,6 +78,8 @@ export interface GatewayBenchOptions {
   keyGateway: boolean;
   /** Also measure Portkey's open-source gateway (`@portkey-ai/gateway`) as a peer, on the same upstream and load. */
   portkey: boolean;
+  /** Also measure the floor: a bare fastify + undici proxy with none of a gateway's work (bare-proxy.ts). */
+  bareProxy: boolean;
   /** Write V8 CPU profiles of the gateways here (slows them: the numbers are then not comparable). */
   profileDir: string | null;
   /** The gateways' log level: `warn` logs nothing per request, `info` its one line per request (to a pipe the harness reads). */
@@ -100,6 +102,7 @@ export const defaultGatewayBenchOptions: Omit<GatewayBenchOptions, "progress"> =
   pacedChunkDelayMs: 1,
   keyGateway: true,
   portkey: true,
+  bareProxy: true,
   profileDir: null,
   logLevel: "warn",
   phases: [...PHASES],
@@ -173,6 +176,7 @@ export interface CpuResult {
   chatportPct: number | null;
   chatportKeyPct: number | null;
   portkeyPct: number | null;
+  bareProxyPct: number | null;
   /** % of the whole machine (100 = every core busy). */
   machineBusyPct: number | null;
   /** What processes other than these used, % of the whole machine (other work on the box skews the numbers). */
@@ -211,6 +215,10 @@ export interface GatewayBenchReport {
   streaming: StreamResult[];
   pacedStreaming: StreamResult[];
   cpu: CpuResult[];
+  /** Open loop: CPU each system's serving process spent per completed request (direct: the upstream's own). */
+  cpuPerRequest: Array<{ system: SystemName; cpuUs: number }>;
+  /** chatport's added latency minus the bare proxy's (ms): what chatport's own work adds above the floor of its stack. Null without the bare proxy. */
+  aboveFloor: { p50: number; p99: number } | null;
   targets: TargetCheck[];
   ratios: Record<string, number>;
   /** The first few error messages, if any request failed. */
@@ -418,7 +426,7 @@ function machineTicks(): { busy: number; total: number } | null {
   }
 }
 
-const METERED_PROCESSES = ["upstream", "chatport", "chatportKey", "portkey"] as const;
+const METERED_PROCESSES = ["upstream", "chatport", "chatportKey", "portkey", "bareProxy"] as const;
 type MeteredProcess = (typeof METERED_PROCESSES)[number];
 
 interface Snapshot {
@@ -451,6 +459,7 @@ class CpuMeter {
         chatport: procTicks(this.pids.chatport),
         chatportKey: procTicks(this.pids.chatportKey),
         portkey: procTicks(this.pids.portkey),
+        bareProxy: procTicks(this.pids.bareProxy),
       },
       machine: machineTicks(),
     };
@@ -460,7 +469,7 @@ class CpuMeter {
     const loopP99 = Math.max(0, this.loop.percentile(99) / 1e6 - LOOP_RESOLUTION_MS);
     const after = this.snapshot();
     const key = `${phase}|${system}`;
-    const entry = this.totals.get(key) ?? { phase, system, ms: 0, loadgenUs: 0, children: { upstream: 0, chatport: 0, chatportKey: 0, portkey: 0 }, busy: 0, total: 0, machine: true, loopP99: 0 };
+    const entry = this.totals.get(key) ?? { phase, system, ms: 0, loadgenUs: 0, children: { upstream: 0, chatport: 0, chatportKey: 0, portkey: 0, bareProxy: 0 }, busy: 0, total: 0, machine: true, loopP99: 0 };
     entry.ms += after.at - before.at;
     const used = process.cpuUsage(before.loadgen);
     entry.loadgenUs += used.user + used.system;
@@ -491,6 +500,7 @@ class CpuMeter {
         chatportPct: this.pids.chatport === undefined ? null : pct(e.children.chatport),
         chatportKeyPct: this.pids.chatportKey === undefined ? null : pct(e.children.chatportKey),
         portkeyPct: this.pids.portkey === undefined ? null : pct(e.children.portkey),
+        bareProxyPct: this.pids.bareProxy === undefined ? null : pct(e.children.bareProxy),
         machineBusyPct: e.machine && e.total > 0 ? (e.busy / e.total) * 100 : null,
         othersPct:
           e.machine && e.total > 0
@@ -547,6 +557,23 @@ async function startGateway(upstreamURL: string, dbPath: string, logLevel: Gatew
     ["--cpu-prof", "--cpu-prof-dir", profile.dir, "--cpu-prof-name", profile.name, cliPath, "serve", "--host", "127.0.0.1", "--port", String(port), ...args],
     { env, baseURL: () => baseURL, healthPath: "/health" },
   );
+}
+
+/** The floor (bare-proxy.ts) in its own process, routing the bench's two gateway models to the upstream. */
+async function startBareProxyChild(upstreamURL: string): Promise<ServerProcess> {
+  const script = path.join(path.dirname(childScript), "bare-proxy.js");
+  if (!fs.existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first`);
+  const models = `${GATEWAY_MODEL}=${UPSTREAM_MODEL},${PACED_GATEWAY_MODEL}=${PACED_UPSTREAM_MODEL}`;
+  return launch(process.execPath, [script, "--upstream", upstreamURL, "--upstream-key", UPSTREAM_KEY, "--model-map", models], {
+    baseURL: (logs) => {
+      for (const line of logs) {
+        const m = /^bare proxy listening on (\S+)$/.exec(line);
+        if (m?.[1] !== undefined) return m[1];
+      }
+      return null;
+    },
+    timeoutMs: 30_000,
+  });
 }
 
 /** Portkey's open-source gateway (the npm package's Node server) on a free loopback port, ready once `/` answers. */
@@ -755,6 +782,13 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
       servers.push(keyed);
     }
 
+    let bareProxy: ServerProcess | null = null;
+    if (options.bareProxy) {
+      progress(`starting the bare proxy (fastify + undici, no gateway work: the floor) → ${upstream.baseURL}`);
+      bareProxy = await startBareProxyChild(upstream.baseURL);
+      servers.push(bareProxy);
+    }
+
     let portkey: ServerProcess | null = null;
     if (options.portkey) {
       progress(`starting Portkey's gateway (@portkey-ai/gateway) → ${upstream.baseURL}`);
@@ -766,6 +800,7 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
     const upstreamModels = { plain: UPSTREAM_MODEL, paced: PACED_UPSTREAM_MODEL };
     const gatewayModels = { plain: GATEWAY_MODEL, paced: PACED_GATEWAY_MODEL };
     targets.push(makeTarget("direct", upstream.baseURL, upstreamModels, UPSTREAM_KEY, options, connections));
+    if (bareProxy !== null) targets.push(makeTarget("bare-proxy", bareProxy.baseURL, gatewayModels, null, options, connections));
     targets.push(makeTarget("chatport", open.baseURL, gatewayModels, null, options, connections));
     if (keyed !== null && secret !== null) targets.push(makeTarget("chatport+key", keyed.baseURL, gatewayModels, secret, options, connections));
     if (portkey !== null) {
@@ -819,7 +854,7 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
       }
     }
 
-    meter = new CpuMeter({ upstream: upstream.child.pid, chatport: open.child.pid, chatportKey: keyed?.child.pid, portkey: portkey?.child.pid });
+    meter = new CpuMeter({ upstream: upstream.child.pid, chatport: open.child.pid, chatportKey: keyed?.child.pid, portkey: portkey?.child.pid, bareProxy: bareProxy?.child.pid });
     const results = new Map<string, Samples>();
     const rounds = Math.max(1, Math.round(options.durationS / options.sliceS));
     const sliceMs = (options.durationS * 1000) / rounds;
@@ -910,8 +945,10 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
         added.push(a);
         ratios[`${system}/direct p50 latency @${options.rate} req/s`] = o.p50 / direct.p50;
         ratios[`${system}/direct p99 latency @${options.rate} req/s`] = o.p99 / direct.p99;
-        targetChecks.push({ name: `${system}: p50 added latency @${options.rate} req/s`, target: "< 1 ms", value: a.p50, met: a.p50 < 1 });
-        targetChecks.push({ name: `${system}: p99 added latency @${options.rate} req/s`, target: "< 5 ms", value: a.p99, met: a.p99 < 5 });
+        if (system !== "bare-proxy") {
+          targetChecks.push({ name: `${system}: p50 added latency @${options.rate} req/s`, target: "< 1 ms", value: a.p50, met: a.p50 < 1 });
+          targetChecks.push({ name: `${system}: p99 added latency @${options.rate} req/s`, target: "< 5 ms", value: a.p99, met: a.p99 < 5 });
+        }
       }
       const c = closedLoop.find((r) => r.system === system);
       if (c !== undefined && directClosed !== undefined) ratios[`${system}/direct max req/s @${options.concurrency}`] = c.rps / directClosed.rps;
@@ -922,7 +959,7 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
         const ratio = r.tokensPerSec / d.tokensPerSec;
         ratios[`${system}/direct ${prefix} tokens/s @${options.streamConcurrency}`] = ratio;
         ratios[`${system}/direct ${prefix} TTFC p50 @${options.streamConcurrency}`] = r.ttfcP50 / d.ttfcP50;
-        targetChecks.push({ name: `${system}: streaming tokens/s vs direct, ${upstream}`, target: "≥ 0.90", value: ratio, met: ratio >= 0.9 });
+        if (system !== "bare-proxy") targetChecks.push({ name: `${system}: streaming tokens/s vs direct, ${upstream}`, target: "≥ 0.90", value: ratio, met: ratio >= 0.9 });
       }
     }
     // Against the peer gateway, in the same run: chatport's added latency below Portkey's, its stream throughput at least Portkey's.
@@ -938,6 +975,11 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
       const pk = rows.find((x) => x.system === "portkey");
       if (r !== undefined && pk !== undefined) ratios[`chatport/portkey ${prefix} tokens/s @${options.streamConcurrency}`] = r.tokensPerSec / pk.tokensPerSec;
     }
+
+    const cpu = meter.results();
+    // The floor in the same run: how much of chatport's added latency is its own work.
+    const floor = added.find((a) => a.system === "bare-proxy");
+    const aboveFloor = floor !== undefined && ours !== undefined ? { p50: ours.p50 - floor.p50, p99: ours.p99 - floor.p99 } : null;
 
     report = {
       date: new Date().toISOString(),
@@ -955,6 +997,7 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
         pacedChunkDelayMs: options.pacedChunkDelayMs,
         keyGateway: options.keyGateway,
         portkey: options.portkey,
+        bareProxy: options.bareProxy,
         logLevel: options.logLevel,
         phases: options.phases,
         profiled: options.profileDir !== null,
@@ -966,7 +1009,9 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
       closedLoop,
       streaming,
       pacedStreaming,
-      cpu: meter.results(),
+      cpu,
+      cpuPerRequest: openLoopCpuPerRequest(openLoop, cpu),
+      aboveFloor,
       targets: targetChecks,
       ratios,
       errorSamples: [...errorSamples],
@@ -984,6 +1029,22 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
   for (const p of written) progress(`CPU profile of ${p.system}: ${p.file}`);
   if (written.length > 0) report.profiles = written.map((p) => summariseCpuProfile(p.file, p.system));
   return report;
+}
+
+/** µs of CPU per completed open-loop request, from the serving process measured while each system ran. */
+function openLoopCpuPerRequest(openLoop: readonly OpenLoopResult[], cpu: readonly CpuResult[]): Array<{ system: SystemName; cpuUs: number }> {
+  const own: Record<SystemName, (r: CpuResult) => number | null> = {
+    direct: (r) => r.upstreamPct,
+    "bare-proxy": (r) => r.bareProxyPct,
+    chatport: (r) => r.chatportPct,
+    "chatport+key": (r) => r.chatportKeyPct,
+    portkey: (r) => r.portkeyPct,
+  };
+  return openLoop.flatMap((o) => {
+    const row = cpu.find((r) => r.phase === "open-loop" && r.system === o.system);
+    const pct = row === undefined ? null : own[o.system](row);
+    return pct === null || o.achievedRps <= 0 ? [] : [{ system: o.system, cpuUs: ((pct / 100) * 1e6) / o.achievedRps }];
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -1037,11 +1098,11 @@ export function gatewayTable(report: GatewayBenchReport): string {
   const cpu = [
     "CPU while each system was measured (% of one core; machine: % of all cores):",
     "",
-    "| phase | system | load generator | upstream | chatport | chatport+key | portkey | machine | other processes (of machine) | loadgen loop delay p99 ms |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| phase | system | load generator | upstream | bare proxy | chatport | chatport+key | portkey | machine | other processes (of machine) | loadgen loop delay p99 ms |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...report.cpu.map(
       (r) =>
-        `| ${r.phase} | ${r.system} | ${fmt(r.loadgenPct, 0)} | ${fmt(r.upstreamPct, 0)} | ${fmt(r.chatportPct, 0)} | ${fmt(r.chatportKeyPct, 0)} | ${fmt(r.portkeyPct, 0)} | ${fmt(r.machineBusyPct, 0)} | ${fmt(r.othersPct, 0)} | ${fmt(r.loadgenLoopDelayP99, 1)} |`,
+        `| ${r.phase} | ${r.system} | ${fmt(r.loadgenPct, 0)} | ${fmt(r.upstreamPct, 0)} | ${fmt(r.bareProxyPct, 0)} | ${fmt(r.chatportPct, 0)} | ${fmt(r.chatportKeyPct, 0)} | ${fmt(r.portkeyPct, 0)} | ${fmt(r.machineBusyPct, 0)} | ${fmt(r.othersPct, 0)} | ${fmt(r.loadgenLoopDelayP99, 1)} |`,
     ),
   ];
   const targets = [
@@ -1051,6 +1112,16 @@ export function gatewayTable(report: GatewayBenchReport): string {
     "|---|---|---:|---|",
     ...report.targets.map((t) => `| ${t.name} | ${t.target} | ${fmt(t.value, 3)} | ${t.met ? "yes" : "**no**"} |`),
   ];
+  const perRequest = [
+    `CPU per request, open loop at ${c.rate} req/s (the serving process's own; direct: the upstream's), µs:`,
+    "",
+    "| system | CPU µs / request |",
+    "|---|---:|",
+    ...report.cpuPerRequest.map((r) => `| ${r.system} | ${fmt(r.cpuUs, 0)} |`),
+    ...(report.aboveFloor === null
+      ? []
+      : ["", `chatport's own share (added latency above the bare proxy's, same run): p50 ${fmt(report.aboveFloor.p50, 3)} ms, p99 ${fmt(report.aboveFloor.p99, 3)} ms.`]),
+  ];
   const ratios = ["| ratio | value |", "|---|---:|", ...Object.entries(report.ratios).map(([k, v]) => `| ${k} | ${fmt(v, 2)} |`)];
   const sections = [
     report.openLoop.length > 0 ? open : [],
@@ -1059,6 +1130,7 @@ export function gatewayTable(report: GatewayBenchReport): string {
     report.streaming.length > 0 ? streams : [],
     report.pacedStreaming.length > 0 ? paced : [],
     cpu,
+    report.cpuPerRequest.length > 0 ? perRequest : [],
     report.targets.length > 0 ? targets : [],
     Object.keys(report.ratios).length > 0 ? ratios : [],
   ];

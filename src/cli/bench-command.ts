@@ -102,6 +102,7 @@ interface GatewayFlags {
   pacedChunkDelay: number;
   keyGateway: boolean;
   portkey: boolean;
+  bareProxy: boolean;
   profile?: string;
   logLevel: "warn" | "info";
   phases: PhaseName[];
@@ -164,6 +165,7 @@ function gatewayBenchCommand(): Command {
     .option("--paced-chunk-delay <ms>", "paced streaming: the upstream waits this long between chunks", nonNegative, d.pacedChunkDelayMs)
     .option("--no-key-gateway", "skip the gateway that requires a managed API key")
     .option("--no-portkey", "skip Portkey's open-source gateway (@portkey-ai/gateway), the peer measured beside chatport")
+    .option("--no-bare-proxy", "skip the floor: a bare fastify + undici proxy with no gateway work")
     .option("--profile <dir>", "run the gateways under --cpu-prof, write the profiles here and summarise them (slower: numbers not comparable)")
     .option("--log-level <level>", "the gateways' log level: warn (nothing per request) or info (one line per request)", logLevelFlag, d.logLevel)
     .option("--phases <list>", `phases to run, comma-separated (default: ${PHASES.join(",")})`, phaseList, [...PHASES])
@@ -183,6 +185,7 @@ function gatewayBenchCommand(): Command {
         pacedChunkDelayMs: flags.pacedChunkDelay,
         keyGateway: flags.keyGateway,
         portkey: flags.portkey,
+        bareProxy: flags.bareProxy,
         profileDir: flags.profile === undefined ? null : path.resolve(flags.profile),
         logLevel: flags.logLevel,
         phases: flags.phases,
