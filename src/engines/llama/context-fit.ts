@@ -19,6 +19,11 @@ export const CONTEXT_PAD = 256;
 /** `auto` never picks less than chatport's default `--ctx` (or the training context, if smaller): memory that cannot hold this could not hold the default either. */
 export const MIN_AUTO_CONTEXT = 4096;
 
+/** The smallest context `auto` may pick for a model trained on `trainContext` tokens. */
+export function autoContextFloor(trainContext: number): number {
+  return Math.min(MIN_AUTO_CONTEXT, trainContext);
+}
+
 /** Memory kept for the process besides llama.cpp's buffers: Node's heap, request bodies, grammars, the ledger. */
 export const PROCESS_HEADROOM_BYTES = 512 * 2 ** 20;
 
@@ -116,7 +121,7 @@ export function fitContext(input: ContextFitInput): ContextFit {
 
   if (kvBytesPerCell === null) throw new ContextDoesNotFit(`model ${id}: --ctx auto needs the model's attention shape (block_count, embedding_length, attention.head_count), which its GGUF lacks; give --ctx a number`);
   if (trainContext === null || trainContext < 1) throw new ContextDoesNotFit(`model ${id}: --ctx auto needs the model's training context (context_length), which its GGUF lacks; give --ctx a number`);
-  const floor = Math.min(MIN_AUTO_CONTEXT, trainContext);
+  const floor = autoContextFloor(trainContext);
   if (!fits(floor)) {
     throw new ContextDoesNotFit(
       `${memory(floor, `--ctx auto: the smallest context it may pick, ${floor} × --parallel ${sequences},`)} + ${formatBytes(headroom(floor))} of headroom, but only ${available}: ${remedy.replace(", or --ctx auto (the largest context that fits)", ", or give --ctx a smaller number")}`,

@@ -28,7 +28,7 @@ import { parserMarkers } from "./families/registry.js";
 import { createPromptRenderer, isSingleToken, plainTexts, type PromptRenderer } from "./prompt-renderer.js";
 import { attentionShape, KV_CACHE_GGML_TYPE, kvBytesPerCell, type KvCacheType } from "./kv-cache-memory.js";
 import { availableMemory, describeAvailableMemory } from "./available-memory.js";
-import { fitContext, formatBytes } from "./context-fit.js";
+import { autoContextFloor, fitContext, formatBytes } from "./context-fit.js";
 import { describeLoadedBinary, loadedBinary } from "./llama-runtime.js";
 import { prebuiltF16Advice } from "./prebuilt-f16-advice.js";
 import { rawPromptTokens, type RawPromptTokens } from "./raw-prompt.js";
@@ -212,6 +212,11 @@ export class LlamaEngine implements Engine {
       );
     }
     const weightsBytes = (await fs.stat(options.modelPath)).size;
+    // The fit is measured against system memory (Linux's MemAvailable and cgroups), which is where a CPU build keeps
+    // weights and cache. With a GPU they go to its memory, and off Linux free memory is not what may still be
+    // allocated (macOS counts caches as used): there nothing is refused, and `auto` is left to node-llama-cpp's own
+    // sizing (which reads the GPU's free memory), between the smallest context auto may pick and the training context.
+    const measured = llama.gpu === false && process.platform === "linux";
     const memory = await availableMemory();
     const earlier = options.earlierModelsBytes ?? 0;
     const tokens = header.metadata.tokenizer?.ggml?.tokens;
@@ -226,7 +231,7 @@ export class LlamaEngine implements Engine {
       kvCacheType: kvType,
       vocabulary: Array.isArray(tokens) ? tokens.length : 0,
       batchSize: options.batchSize ?? 512,
-      availableBytes: memory.bytes - earlier,
+      availableBytes: measured ? memory.bytes - earlier : Number.POSITIVE_INFINITY,
       availableText: `${describeAvailableMemory(memory)}${earlier > 0 ? `; less ${formatBytes(earlier)} for the weights of the models loaded before` : ""}`,
     });
     const model = await llama.loadModel({ modelPath: options.modelPath });
@@ -235,12 +240,14 @@ export class LlamaEngine implements Engine {
       maxStall: options.maxStall ?? 0,
       ...(log.isLevelEnabled("trace") ? { onStep: (step: PlannedStep) => log.trace({ model: options.id, step }, "engine step") } : {}),
     });
+    const contextSize = fit.source === "auto" && !measured ? { min: autoContextFloor(fit.contextSize), max: fit.contextSize } : fit.contextSize;
+    const leastContext = typeof contextSize === "number" ? contextSize : contextSize.min;
     const context = await model.createContext({
       sequences: options.parallel,
-      contextSize: fit.contextSize,
+      contextSize,
       threads: options.threads,
       // Never more than the whole cache: node-llama-cpp sizes its buffers by it.
-      ...(options.batchSize === undefined ? {} : { batchSize: Math.min(options.batchSize, fit.contextSize * options.parallel) }),
+      ...(options.batchSize === undefined ? {} : { batchSize: Math.min(options.batchSize, leastContext * options.parallel) }),
       ...(options.flashAttention === undefined ? {} : { flashAttention: options.flashAttention }),
       experimentalKvCacheKeyType: KV_CACHE_GGML_TYPE[kvType],
       experimentalKvCacheValueType: KV_CACHE_GGML_TYPE[kvType],
@@ -268,7 +275,7 @@ export class LlamaEngine implements Engine {
         kvCacheType: kvType,
         kvCacheMiB: kvMiB(engine.kvCache().bytes),
         weightsMiB: kvMiB(weightsBytes),
-        memoryAvailableMiB: kvMiB(memory.bytes - earlier),
+        memoryAvailableMiB: measured ? kvMiB(memory.bytes - earlier) : null,
         binary: describeLoadedBinary(llama),
         chatTemplate: engine.renderer.name,
         family: engine.renderer.family.name,
