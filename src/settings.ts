@@ -383,6 +383,13 @@ export const settings = {
     env: "CHATPORT_CLIENT_TIMEOUT_MS",
     help: "headers within this, the body within 3×, no stream stalled longer than this",
   }),
+  keepAliveTimeoutMs: row({
+    kind: "integer",
+    schema: durationMs.min(1000),
+    default: 65_000,
+    env: "CHATPORT_KEEP_ALIVE_TIMEOUT_MS",
+    help: "how long an idle keep-alive connection stays open; above the 60 s idle timeout of common load balancers and the 4–5 s of common HTTP clients, so the other side always closes first and never sends a request on a connection chatport is closing",
+  }),
   responseRetentionHours: row({
     kind: "number",
     schema: z.number().min(0),

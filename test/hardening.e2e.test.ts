@@ -78,6 +78,29 @@ describe("slow and broken clients", () => {
     console.log(`# slowloris headers: dropped after ${ms} ms (timeout 1000 ms)`);
   });
 
+  test("an idle keep-alive connection stays open past the client timeouts: the client closes first, never the server under its next request", async () => {
+    const { hostname, port } = origin(server);
+    const socket = net.connect(Number(port), hostname);
+    socket.on("error", () => undefined);
+    await new Promise((r) => socket.once("connect", r));
+    let received = "";
+    socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")));
+    let closedAt: number | null = null;
+    socket.on("close", () => (closedAt = Date.now()));
+    const request = "GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n";
+    const responses = (): number => received.split("HTTP/1.1 200 OK").length - 1;
+    socket.write(request);
+    await until(5000, async () => responses() === 1);
+    // The server tells the client how long it keeps the connection (65 s), above the 4–5 s clients use themselves.
+    assert.match(received, /\r\nkeep-alive: timeout=65\r\n/i);
+    // Idle longer than the old 5 s keep-alive (Node closes 1 s after it) and than this server's header (1 s) and request (3 s) timeouts.
+    await sleep(7500);
+    assert.equal(closedAt, null, "the server closed an idle keep-alive connection");
+    socket.write(request);
+    await until(5000, async () => responses() === 2);
+    socket.destroy();
+  });
+
   test("slow body: a request body that stalls is dropped", async () => {
     const { hostname, port } = origin(server);
     const socket = net.connect(Number(port), hostname);

@@ -97,6 +97,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     bodyLimit: config.bodyLimit,
     corsOrigins: config.corsOrigins,
     clientTimeoutMs: config.clientTimeoutMs,
+    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
     responseRetentionHours: config.responseRetentionHours,
     responseMaxBytes: config.responseMaxBytes,
   });

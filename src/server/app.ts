@@ -60,6 +60,8 @@ export interface ServerOptions {
   corsOrigins: readonly string[];
   /** Headers within this, the body within 3×, no stream write stalled longer than this. */
   clientTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open (default 65 s). */
+  keepAliveTimeoutMs?: number;
   /** How long a stored Responses API response lives (0: until deleted). */
   responseRetentionHours: number;
   /** Largest stored response, its conversation included (JSON bytes). */
@@ -102,10 +104,14 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     requestIdHeader: "x-request-id",
     genReqId: () => randomUUID(),
     // Slow clients: headers must arrive within clientTimeoutMs and the whole
-    // request within 3×; an idle keep-alive socket is closed after 5 s.
+    // request within 3× (Node does not apply these to an idle keep-alive
+    // socket). An idle keep-alive socket is closed after keepAliveTimeoutMs:
+    // longer than the client's or the load balancer's own idle timeout, so
+    // that they close first — a server that closes first races the client's
+    // next request on that socket (a "Connection error" / a load balancer's 502).
     http: { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: options.clientTimeoutMs, connectionsCheckingInterval: 1000 },
     requestTimeout: options.clientTimeoutMs * 3,
-    keepAliveTimeout: 5000,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
     // Our own 503 (below) speaks OpenAI's envelope; Fastify's would not.
     return503OnClosing: false,
     // A path the router cannot decode (bad percent-encoding) or a path segment
