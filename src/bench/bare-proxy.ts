@@ -18,6 +18,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Fastify from "fastify";
 import { Agent, request } from "undici";
+import { serveAsBenchChild } from "./bench-child.js";
 
 export interface BareProxyOptions {
   /** The upstream's base URL, ending in `/v1`. */
@@ -82,17 +83,7 @@ async function main(argv: readonly string[]): Promise<void> {
     models[from] = to;
   }
   const proxy = await startBareProxy({ upstream, upstreamKey: flag(argv, "--upstream-key") ?? "", models });
-  const stop = (): void => {
-    void proxy.close().finally(() => process.exit(0));
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
-  // Do not outlive the benchmark if it dies without stopping us.
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) stop();
-  }, 1000).unref();
-  process.stdout.write(`bare proxy listening on ${proxy.url}\n`);
+  serveAsBenchChild("bare proxy", proxy.url, () => proxy.close());
 }
 
 const invoked = process.argv[1] === undefined ? null : path.resolve(process.argv[1]);

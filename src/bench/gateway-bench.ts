@@ -41,6 +41,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Pool } from "undici";
 import { startFakeUpstream } from "../upstream/fake-upstream.js";
+import { launchBenchChild, serveAsBenchChild } from "./bench-child.js";
 import { cliPath, freePort, launch, startChatport, type ServerProcess } from "./server-process.js";
 import { percentile, sum } from "./stats.js";
 
@@ -528,17 +529,8 @@ const UPSTREAM_KEY = "sk-bench-upstream";
 
 /** The fake upstream in its own process. */
 async function startUpstreamChild(chunkDelayMs: number, pacedDelayMs: number): Promise<ServerProcess> {
-  if (!fs.existsSync(childScript)) throw new Error(`${childScript} is missing: run \`npm run build\` first`);
-  return launch(process.execPath, [childScript, "--serve-fake-upstream", "--api-key", UPSTREAM_KEY, "--chunk-delay-ms", String(chunkDelayMs), "--paced-delay-ms", String(pacedDelayMs)], {
-    baseURL: (logs) => {
-      for (const line of logs) {
-        const m = /^fake upstream listening on (\S+)$/.exec(line);
-        if (m?.[1] !== undefined) return m[1];
-      }
-      return null;
-    },
-    timeoutMs: 30_000,
-  });
+  const args = ["--serve-fake-upstream", "--api-key", UPSTREAM_KEY, "--chunk-delay-ms", String(chunkDelayMs), "--paced-delay-ms", String(pacedDelayMs)];
+  return launchBenchChild(childScript, args, "fake upstream");
 }
 
 async function startGateway(upstreamURL: string, dbPath: string, logLevel: GatewayBenchOptions["logLevel"], profile: { dir: string; name: string } | null): Promise<ServerProcess> {
@@ -561,19 +553,8 @@ async function startGateway(upstreamURL: string, dbPath: string, logLevel: Gatew
 
 /** The floor (bare-proxy.ts) in its own process, routing the bench's two gateway models to the upstream. */
 async function startBareProxyChild(upstreamURL: string): Promise<ServerProcess> {
-  const script = path.join(path.dirname(childScript), "bare-proxy.js");
-  if (!fs.existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first`);
   const models = `${GATEWAY_MODEL}=${UPSTREAM_MODEL},${PACED_GATEWAY_MODEL}=${PACED_UPSTREAM_MODEL}`;
-  return launch(process.execPath, [script, "--upstream", upstreamURL, "--upstream-key", UPSTREAM_KEY, "--model-map", models], {
-    baseURL: (logs) => {
-      for (const line of logs) {
-        const m = /^bare proxy listening on (\S+)$/.exec(line);
-        if (m?.[1] !== undefined) return m[1];
-      }
-      return null;
-    },
-    timeoutMs: 30_000,
-  });
+  return launchBenchChild(path.join(path.dirname(childScript), "bare-proxy.js"), ["--upstream", upstreamURL, "--upstream-key", UPSTREAM_KEY, "--model-map", models], "bare proxy");
 }
 
 /** Portkey's open-source gateway (the npm package's Node server) on a free loopback port, ready once `/` answers. */
@@ -1221,17 +1202,7 @@ async function serveFakeUpstreamChild(argv: readonly string[]): Promise<void> {
   });
   // It records every request for tests; a benchmark sends hundreds of thousands.
   setInterval(() => upstream.requests.splice(0), 1000).unref();
-  const stop = (): void => {
-    void upstream.close().finally(() => process.exit(0));
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
-  // Do not outlive the benchmark if it dies without stopping us.
-  const parent = process.ppid;
-  setInterval(() => {
-    if (process.ppid !== parent) stop();
-  }, 1000).unref();
-  process.stdout.write(`fake upstream listening on ${upstream.url}\n`);
+  serveAsBenchChild("fake upstream", upstream.url, () => upstream.close());
 }
 
 const invoked = process.argv[1] === undefined ? null : path.resolve(process.argv[1]);
