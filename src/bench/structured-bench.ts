@@ -72,15 +72,18 @@ const noBoostPenalty = 1.0001;
 /** More than any vocabulary: llama.cpp caps it at the vocabulary size. */
 const wholeVocabulary = 1_000_000;
 
+/** The forced tool call's tool, strict: its arguments are the short-fields schema. */
+const recordTool = (strict: boolean): Record<string, unknown> => ({ type: "function", function: { name: "record", parameters: shortFields, strict } });
+
 const modes: readonly Mode[] = [
   { name: "text", baseline: "text", body: {} },
+  // The forced call's prompt holds the tool's definition (hundreds of tokens against the other modes' 23): its prefill and a longer
+  // context cost every token, grammar or not. This baseline has the same prompt and no grammar (a tool that is not strict, left to
+  // the model, which does not call it).
+  { name: "text, tool in the prompt", baseline: "text, tool in the prompt", body: { tools: [recordTool(false)], tool_choice: "auto" } },
   { name: "json_schema, long strings", baseline: "text", body: jsonSchema("long", longStrings) },
   { name: "json_schema, short fields", baseline: "text", body: jsonSchema("short", shortFields) },
-  {
-    name: "tool_choice required",
-    baseline: "text",
-    body: { tools: [{ type: "function", function: { name: "record", parameters: shortFields, strict: true } }], tool_choice: "required" },
-  },
+  { name: "tool_choice required", baseline: "text, tool in the prompt", body: { tools: [recordTool(true)], tool_choice: "required" } },
   { name: "json_object", baseline: "text", body: { response_format: { type: "json_object" } } },
   // A top_k of at least the vocabulary is what a top_k of 0 was until chatport left the sampler out: a sort of every candidate at every token.
   { name: "text, top_k = vocabulary", baseline: "text", body: { top_k: wholeVocabulary } },

@@ -66,6 +66,11 @@ export interface StructuredOutputObserver {
   grammarLookup(model: string, kind: GrammarKind, hit: boolean): void;
   /** A finished constrained output was checked against its schemas. */
   outputChecked(model: string, kind: GrammarKind, valid: boolean): void;
+  /**
+   * A constrained choice ended: how many of its picks had each outcome (the
+   * grammar boost's decision before the pick, see grammar-sampling-bias.ts).
+   */
+  grammarSteps(model: string, kind: GrammarKind, outcome: string, count: number): void;
 }
 
 /** What `/admin/models`, the dashboard and the metrics show of a local model's KV cache. */

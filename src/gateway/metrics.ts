@@ -157,11 +157,19 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  private readonly grammarSteps = new Counter({
+    name: "chatport_grammar_sampling_steps_total",
+    help: "Tokens picked under a grammar, by model, kind and what came before the pick: outcome=\"boosted\" (the tokens the grammar accepts were boosted, so the first pick is accepted), \"free_text\" (inside a free string, nothing boosted), \"too_many\" (more accepted tokens than are boosted), \"may_end\" (the grammar may end and end tokens cannot be boosted), \"off\" (no boost: logprobs, a repetition penalty, a small vocabulary); \"grammar_end\" counts ends written without a pick, where the grammar allowed nothing else. A pick that is not boosted may cost llama.cpp a pass over the whole vocabulary.",
+    labelNames: ["model", "kind", "outcome"] as const,
+    registers: [this.registry],
+  });
+
   /** What local engines report about grammars and constrained outputs. */
   readonly structuredOutputs: StructuredOutputObserver = {
     grammarCompiled: (model: string, kind: GrammarKind, seconds: number) => this.grammarCompile.observe({ model, kind }, seconds),
     grammarLookup: (model: string, kind: GrammarKind, hit: boolean) => this.grammarLookups.inc({ model, kind, result: hit ? "hit" : "miss" }),
     outputChecked: (model: string, kind: GrammarKind, valid: boolean) => this.outputChecks.inc({ model, kind, result: valid ? "valid" : "invalid" }),
+    grammarSteps: (model: string, kind: GrammarKind, outcome: string, count: number) => this.grammarSteps.inc({ model, kind, outcome }, count),
   };
 
   constructor() {

@@ -22,7 +22,7 @@ import { malformedUtf8Tokens } from "./malformed-utf8-tokens.js";
 import type { TokenBytes } from "./token-bytes.js";
 import { tokenLogprob } from "./token-logprobs.js";
 import { evaluatePromptLogprobs, promptPieces } from "./prompt-logprobs.js";
-import { grammarSamplingBias } from "./grammar-sampling-bias.js";
+import { grammarSamplingBias, type GrammarStepOutcome } from "./grammar-sampling-bias.js";
 import { TokenTextDecoder } from "./token-text-decoder.js";
 
 /** Everything decided once per request and shared by its choices. */
@@ -75,6 +75,8 @@ export interface ChoiceContext {
   afterCacheEdits: () => Promise<void> | null;
   /** A constrained output was checked against its contract. */
   outputChecked: (kind: GrammarKind, valid: boolean) => void;
+  /** What happened before the picks of a constrained choice (see GrammarStepOutcome), once it ends. */
+  grammarSteps: (kind: GrammarKind, steps: ReadonlyMap<GrammarStepOutcome, number>) => void;
 }
 
 
@@ -267,6 +269,15 @@ export async function runChoice(
         finish = "length";
         break;
       }
+      // The grammar allows nothing but the end: the next pick would be an end-of-generation token with
+      // probability 1, so end here, without evaluating this token and sampling. Counted as the end token
+      // the pick would have been, so usage is what it was.
+      if (grammarState !== undefined && !request.ignoreEos && utf8?.onlyEnd(grammarState) === true) {
+        utf8.endedByGrammar();
+        countToken(output.inReasoning);
+        finish = "stop";
+        break;
+      }
       // Asking for the next token queues its decode; while another request
       // waits to edit its cache, ask once it has (see beginCacheEdit).
       const pause = context.afterCacheEdits();
@@ -277,6 +288,8 @@ export async function runChoice(
     // Before the (asynchronous) return: batches must stop waiting for this sequence now.
     generation.leave();
     await iterator.return();
+    const kind = plan.contract?.kind ?? lazy?.contract.kind;
+    if (utf8 !== null && kind !== undefined && utf8.steps.size > 0) context.grammarSteps(kind, utf8.steps);
   }
   if (signal.aborted) {
     context.logger.info({ model: context.modelId, choice: index, completionTokens: generated.length }, "generation cancelled");

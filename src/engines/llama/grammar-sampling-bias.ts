@@ -10,10 +10,15 @@
  * both in time linear in the entries: so every bias here stays small, and the
  * same set of entries is the same TokenBias object (cached per guard state
  * and boosted set).
+ *
+ * It also counts what happened before each pick (`steps`, reported as the
+ * metric chatport_grammar_sampling_steps_total) and tells the choice when the
+ * grammar allows nothing but the end (`onlyEnd`), so that the choice can stop
+ * without evaluating and sampling a token whose pick is certain.
  */
 import { TokenBias, type LlamaGrammarEvaluationState, type LlamaModel, type Token } from "node-llama-cpp";
 import type { SamplingParams } from "../../protocol/chat-request.js";
-import { boostLogit, GrammarTokenBoost, grammarProbeOf } from "./grammar-token-boost.js";
+import { boostLogit, GrammarTokenBoost, grammarProbeOf, type BoostDecision } from "./grammar-token-boost.js";
 import { vocabularyTrie } from "./grammar-token-trie.js";
 import { malformedUtf8Tokens } from "./malformed-utf8-tokens.js";
 import { bannedUnderGrammar } from "./sampling-options.js";
@@ -32,9 +37,29 @@ export const minBoostedVocabulary = 16_384;
 /** The boosted set's largest size: node-llama-cpp copies every entry of a bias at every token. */
 const maxBoosted = 4096;
 
+/**
+ * What happened before one pick under a grammar: the boost's decision, or
+ * "off" where this choice has no boost (logprobs, a repetition penalty, a
+ * small vocabulary); "grammar_end" counts the ends the choice wrote without a
+ * pick because the grammar allowed nothing else (see {@link GrammarSamplingBias.onlyEnd}).
+ */
+export type GrammarStepOutcome = BoostDecision["outcome"] | "off" | "grammar_end";
+
+/**
+ * Where the pinned node-llama-cpp keeps a TokenBias's entries. Its `set`
+ * drops end-of-generation tokens, but the entries reach llama.cpp's bias
+ * sampler as they are, so the boost writes those tokens here itself.
+ */
+function entriesOf(bias: TokenBias): Map<number, number> | null {
+  const entries = (bias as unknown as { _biases?: unknown })._biases;
+  return entries instanceof Map ? (entries as Map<number, number>) : null;
+}
+
 export class GrammarSamplingBias {
   private readonly cache = new Map<string, TokenBias>();
   private empty: TokenBias | undefined;
+  /** Picks so far by what happened before them. */
+  readonly steps = new Map<GrammarStepOutcome, number>();
 
   /**
    * @param logitBias the request's logit_bias (−100 or below: a ban)
@@ -60,7 +85,9 @@ export class GrammarSamplingBias {
 
   /** The bias for the next token under `state`. */
   bias(state: LlamaGrammarEvaluationState): TokenBias {
-    const boosted = this.boost?.candidates(state) ?? null;
+    const decision = this.boost?.decide(state) ?? null;
+    this.count(decision?.outcome ?? "off");
+    const boosted = decision?.boosted ?? null;
     const key = `${this.guard.state}|${boosted?.key ?? "-"}`;
     let bias = this.cache.get(key);
     if (bias === undefined) {
@@ -73,9 +100,32 @@ export class GrammarSamplingBias {
       for (const token of this.guard.banned()) logits.set(token, bannedUnderGrammar);
       bias = new TokenBias(this.model.tokenizer);
       for (const [token, logit] of logits) bias.set(token as Token, { logit });
+      // End-of-generation tokens of S (where the grammar may end), which `set` drops; the client's bias never reaches them (`set` drops it too).
+      if (boosted !== null) {
+        const entries = entriesOf(bias)!;
+        for (const token of boosted.tokens) if (this.model.isEogToken(token as Token)) entries.set(token, boostLogit);
+      }
       this.cache.set(key, bias);
     }
     return bias;
+  }
+
+  /**
+   * Whether the grammar allows nothing but the end next (so the pick would be
+   * an end-of-generation token with probability 1); false where this choice
+   * has no boost, whose questions this asks.
+   */
+  onlyEnd(state: LlamaGrammarEvaluationState): boolean {
+    return this.boost?.onlyEnd(state) ?? false;
+  }
+
+  /** The choice ended where the grammar allowed nothing else, without a pick. */
+  endedByGrammar(): void {
+    this.count("grammar_end");
+  }
+
+  private count(outcome: GrammarStepOutcome): void {
+    this.steps.set(outcome, (this.steps.get(outcome) ?? 0) + 1);
   }
 }
 
@@ -90,6 +140,6 @@ export function grammarSamplingBias(model: LlamaModel, tokenBytes: TokenBytes, s
   const boost =
     probe === null || logprobs || sampling.repetitionPenalty !== 1 || tokenBytes.size < minBoostedVocabulary
       ? null
-      : new GrammarTokenBoost(vocabularyTrie(tokenBytes, (token) => model.isEogToken(token)), probe, { maxBoosted });
+      : new GrammarTokenBoost(vocabularyTrie(tokenBytes, (token) => model.isEogToken(token)), probe, { maxBoosted, endOfGeneration: entriesOf(new TokenBias(model.tokenizer)) !== null });
   return new GrammarSamplingBias(model, sampling.logitBias, malformedUtf8Tokens(tokenBytes), new Utf8SequenceGuard(tokenBytes), boost);
 }

@@ -20,8 +20,13 @@
  * about the tokens it accepts and about the first rejected token of each
  * branch only — about 270 questions a step on Qwen's vocabulary, most of them
  * the single bytes, where asking every byte, byte pair and remaining candidate
- * took about 720. Every token of S gets the same large logit bias (except
- * where the grammar may end: end-of-generation tokens cannot be biased). The chain's pick is then almost
+ * took about 720. Every token of S gets the same large logit bias. Where the
+ * grammar may end, S holds every end-of-generation token too (llama.cpp's
+ * grammar allows all of them there, and none elsewhere): node-llama-cpp's
+ * `TokenBias.set` drops them, so grammar-sampling-bias.ts writes them into
+ * its map itself, and where it cannot such a step is not boosted (as before:
+ * at the end of a tool call, between calls, S was {"\n", end} and a random
+ * model's pick was rejected there). The chain's pick is then almost
  * always in S, and mostly accepted. The distribution does not change: the
  * bias is the same for every token the grammar accepts (S is that set), so an
  * accepted first pick is distributed as the grammar-constrained distribution,
@@ -70,13 +75,24 @@ const sentinels = [0x65, 0x51, 0x7e, 0x23, 0x6d, 0x37] as const;
 export interface GrammarTokenBoostOptions {
   /** Boost only when S has at most this many tokens: node-llama-cpp copies the bias into native memory at every token. */
   maxBoosted: number;
+  /** Whether the bias can carry end-of-generation tokens; where it cannot, steps where the grammar may end are not boosted. */
+  endOfGeneration: boolean;
 }
 
 /** The set S found for one state, and a key that is equal for equal sets. */
 export interface BoostedTokens {
   key: string;
+  /** S: with every end-of-generation token where the grammar may end. */
   tokens: Int32Array;
 }
+
+/**
+ * What the boost did before one pick: boosted S, or why not — most of the
+ * sentinel bytes pass (inside a free string: S is most of the vocabulary),
+ * S has more than maxBoosted tokens, or the grammar may end and the bias
+ * cannot carry the end-of-generation tokens.
+ */
+export type BoostDecision = { outcome: "boosted"; boosted: BoostedTokens } | { outcome: "free_text" | "too_many" | "may_end"; boosted: null };
 
 export class GrammarTokenBoost {
   constructor(
@@ -85,8 +101,12 @@ export class GrammarTokenBoost {
     private readonly options: GrammarTokenBoostOptions,
   ) {}
 
-  /** The tokens the grammar accepts next, or null when they are too many to be worth a bias. */
+  /** The tokens the grammar accepts next, or null when they are not boosted. */
   candidates(state: LlamaGrammarEvaluationState): BoostedTokens | null {
+    return this.decide(state).boosted;
+  }
+
+  decide(state: LlamaGrammarEvaluationState): BoostDecision {
     const { trie, probe, options } = this;
     let asked = 0;
     let passed = 0;
@@ -96,10 +116,29 @@ export class GrammarTokenBoost {
       asked++;
       if (probe(state, token as Token)) passed++;
     }
-    if (asked > 0 && passed * 2 >= asked) return null;
-    // Where the grammar may end, nothing is boosted: node-llama-cpp's TokenBias ignores end-of-generation tokens, so they could not get the same bias.
-    if (trie.endOfGeneration.length > 0 && probe(state, trie.endOfGeneration[0] as Token)) return null;
-    const tokens = trie.acceptedTokens((token) => probe(state, token), options.maxBoosted);
-    return tokens === null ? null : { key: tokens.join(","), tokens };
+    if (asked > 0 && passed * 2 >= asked) return { outcome: "free_text", boosted: null };
+    const eog = trie.endOfGeneration;
+    const mayEnd = eog.length > 0 && probe(state, eog[0] as Token);
+    if (mayEnd && !options.endOfGeneration) return { outcome: "may_end", boosted: null };
+    const limit = options.maxBoosted - (mayEnd ? eog.length : 0);
+    const found = limit < 0 ? null : trie.acceptedTokens((token) => probe(state, token), limit);
+    if (found === null) return { outcome: "too_many", boosted: null };
+    let tokens = found;
+    if (mayEnd) {
+      tokens = new Int32Array(found.length + eog.length);
+      tokens.set(found);
+      tokens.set(eog, found.length);
+    }
+    return { outcome: "boosted", boosted: { key: tokens.join(","), tokens } };
+  }
+
+  /**
+   * Whether the grammar accepts nothing but the end of generation next: the
+   * pick is then an end-of-generation token with probability 1.
+   */
+  onlyEnd(state: LlamaGrammarEvaluationState): boolean {
+    const { trie, probe } = this;
+    if (trie.endOfGeneration.length === 0 || !probe(state, trie.endOfGeneration[0] as Token)) return false;
+    return trie.acceptedTokens((token) => probe(state, token), 0) !== null;
   }
 }

@@ -196,6 +196,9 @@ export class LlamaEngine implements Engine {
       afterCacheEdits: () => planner.afterCacheEdits(),
       beforePrompt: () => planner.beforePrompt(),
       outputChecked: (kind: GrammarKind, valid: boolean) => this.observer?.outputChecked(card.id, kind, valid),
+      grammarSteps: (kind: GrammarKind, steps: ReadonlyMap<string, number>) => {
+        for (const [outcome, count] of steps) this.observer?.grammarSteps(card.id, kind, outcome, count);
+      },
     };
   }
 
