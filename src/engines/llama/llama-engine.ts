@@ -214,7 +214,9 @@ export class LlamaEngine implements Engine {
         `--kv-cache-type ${kvType} stores blocks of 32 values, but model ${options.id} has attention heads of ${attention.keyLength} values; use f16`,
       );
     }
-    const weightsBytes = (await fs.stat(options.modelPath)).size;
+    const file = await fs.stat(options.modelPath);
+    const weightsBytes = file.size;
+    const bytesPerCell = attention === null ? null : kvBytesPerCell(attention, kvType, kvType);
     // The fit is measured against system memory (Linux's MemAvailable and cgroups), which is where a CPU build keeps
     // weights and cache. With a GPU they go to its memory, and off Linux free memory is not what may still be
     // allocated (macOS counts caches as used): there nothing is refused, and `auto` is left to node-llama-cpp's own
@@ -230,7 +232,7 @@ export class LlamaEngine implements Engine {
       sequences: options.parallel,
       trainContext: typeof trainContext === "number" ? trainContext : null,
       weightsBytes,
-      kvBytesPerCell: attention === null ? null : kvBytesPerCell(attention, kvType, kvType),
+      kvBytesPerCell: bytesPerCell,
       kvCacheType: kvType,
       vocabulary: Array.isArray(tokens) ? tokens.length : 0,
       batchSize: options.batchSize ?? 512,
@@ -257,14 +259,13 @@ export class LlamaEngine implements Engine {
       batching: { itemPrioritizationStrategy: planner.strategy, dispatchSchedule: planner.dispatchSchedule },
     });
     planner.attach(context);
-    const stat = await fs.stat(options.modelPath);
     const card: ModelCard = {
       id: options.id,
-      created: Math.floor(stat.mtimeMs / 1000),
+      created: Math.floor(file.mtimeMs / 1000),
       ownedBy: "chatport",
       contextLength: context.contextSize,
     };
-    const kvCache = { type: kvType, bytesPerCell: attention === null ? null : kvBytesPerCell(attention, kvType, kvType) };
+    const kvCache = { type: kvType, bytesPerCell };
     const engine = new LlamaEngine(card, await fingerprint(llama, options.modelPath), llama, model, context, planner, options, kvCache);
     options.logger.info(
       {
